@@ -1,0 +1,1 @@
+"""Stimm control plane: agents, sessions and transcripts over HTTP (FastAPI + SQLModel)."""

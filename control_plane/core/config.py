@@ -1,0 +1,137 @@
+"""Control plane settings: constructor arguments win over environment variables.
+
+Dev mode (``STIMM_DEV=1``) fills in these documented, *insecure* defaults for anything unset:
+
+- ``LIVEKIT_API_KEY=devkey`` / ``LIVEKIT_API_SECRET=secret`` (what ``livekit-server --dev`` uses)
+- ``STIMM_WORKER_TOKEN=stimm-dev-worker-token``
+
+Outside dev mode these values, other placeholders and short secrets are refused at startup.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+from control_plane.errors import ConfigError
+
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///.stimm/stimm.db"
+DEV_LIVEKIT_API_KEY = "devkey"
+DEV_LIVEKIT_API_SECRET = "secret"
+DEV_WORKER_TOKEN = "stimm-dev-worker-token"
+
+MIN_LIVEKIT_SECRET_LENGTH = 32
+MIN_WORKER_TOKEN_LENGTH = 16
+
+_PLACEHOLDERS = {DEV_LIVEKIT_API_KEY, DEV_LIVEKIT_API_SECRET, DEV_WORKER_TOKEN}
+_PLACEHOLDER_MARKERS = ("changeme", "change-me", "change_me", "replace-me", "placeholder")
+
+# Drivers we run with; the plain URLs people paste from compose files are mapped onto them.
+_ASYNC_DRIVERS = {
+    "sqlite": "sqlite+aiosqlite",
+    "sqlite+aiosqlite": "sqlite+aiosqlite",
+    "postgres": "postgresql+asyncpg",
+    "postgresql": "postgresql+asyncpg",
+    "postgresql+asyncpg": "postgresql+asyncpg",
+}
+
+
+def normalize_database_url(url: str) -> str:
+    """Return ``url`` with the async driver the control plane uses (aiosqlite or asyncpg)."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError as e:
+        raise ConfigError(f"STIMM_DATABASE_URL is not a database URL: {e}") from e
+    driver = _ASYNC_DRIVERS.get(parsed.drivername)
+    if driver is None:
+        raise ConfigError(
+            f"Unsupported database driver {parsed.drivername!r} in STIMM_DATABASE_URL; "
+            "use postgresql+asyncpg://... or sqlite+aiosqlite:///path/to/stimm.db"
+        )
+    return parsed.set(drivername=driver).render_as_string(hide_password=False)
+
+
+def _looks_like_placeholder(value: str) -> bool:
+    lowered = value.lower()
+    return lowered in _PLACEHOLDERS or any(m in lowered for m in _PLACEHOLDER_MARKERS)
+
+
+class DatabaseSettings(BaseSettings):
+    """The part of the settings that migrations need; it holds no secrets."""
+
+    model_config = SettingsConfigDict(populate_by_name=True, extra="ignore")
+
+    database_url: str = Field(default=DEFAULT_DATABASE_URL, validation_alias="STIMM_DATABASE_URL")
+
+    @field_validator("database_url")
+    @classmethod
+    def _async_driver(cls, value: str) -> str:
+        return normalize_database_url(value)
+
+
+class Settings(DatabaseSettings):
+    """Everything the control plane is configured with."""
+
+    redis_url: str | None = Field(default=None, validation_alias="STIMM_REDIS_URL")
+    livekit_url: str = Field(default="http://127.0.0.1:7880", validation_alias="LIVEKIT_URL")
+    # Empty means "derive from livekit_url" (http -> ws, https -> wss).
+    livekit_public_url: str = Field(default="", validation_alias="LIVEKIT_PUBLIC_URL")
+    livekit_api_key: str = Field(default="", validation_alias="LIVEKIT_API_KEY")
+    livekit_api_secret: SecretStr = Field(
+        default=SecretStr(""), validation_alias="LIVEKIT_API_SECRET"
+    )
+    worker_token: SecretStr = Field(default=SecretStr(""), validation_alias="STIMM_WORKER_TOKEN")
+    session_token_ttl_s: int = Field(
+        default=600, ge=30, le=86_400, validation_alias="STIMM_SESSION_TOKEN_TTL"
+    )
+    dev: bool = Field(default=False, validation_alias="STIMM_DEV")
+
+    @field_validator("livekit_url", "livekit_public_url")
+    @classmethod
+    def _livekit_scheme(cls, value: str) -> str:
+        if not value:
+            return value
+        if not value.startswith(("http://", "https://", "ws://", "wss://")):
+            raise ConfigError(f"LiveKit URL {value!r} must start with http(s):// or ws(s)://")
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _complete_and_check(self) -> Settings:
+        if not self.livekit_public_url:
+            self.livekit_public_url = _to_websocket_url(self.livekit_url)
+        if self.dev:
+            self.livekit_api_key = self.livekit_api_key or DEV_LIVEKIT_API_KEY
+            if not self.livekit_api_secret.get_secret_value():
+                self.livekit_api_secret = SecretStr(DEV_LIVEKIT_API_SECRET)
+            if not self.worker_token.get_secret_value():
+                self.worker_token = SecretStr(DEV_WORKER_TOKEN)
+            return self
+        self._reject_unsafe_secrets()
+        return self
+
+    def _reject_unsafe_secrets(self) -> None:
+        dev_hint = " (or set STIMM_DEV=1 for local development)"
+        if not self.livekit_api_key or _looks_like_placeholder(self.livekit_api_key):
+            raise ConfigError("LIVEKIT_API_KEY must be set to a real key" + dev_hint)
+        secret = self.livekit_api_secret.get_secret_value()
+        if len(secret) < MIN_LIVEKIT_SECRET_LENGTH or _looks_like_placeholder(secret):
+            raise ConfigError(
+                f"LIVEKIT_API_SECRET must be a non-placeholder secret of at least "
+                f"{MIN_LIVEKIT_SECRET_LENGTH} characters" + dev_hint
+            )
+        token = self.worker_token.get_secret_value()
+        if len(token) < MIN_WORKER_TOKEN_LENGTH or _looks_like_placeholder(token):
+            raise ConfigError(
+                f"STIMM_WORKER_TOKEN must be a non-placeholder token of at least "
+                f"{MIN_WORKER_TOKEN_LENGTH} characters" + dev_hint
+            )
+
+
+def _to_websocket_url(url: str) -> str:
+    if url.startswith("https://"):
+        return "wss://" + url.removeprefix("https://")
+    if url.startswith("http://"):
+        return "ws://" + url.removeprefix("http://")
+    return url

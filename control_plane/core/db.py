@@ -1,0 +1,78 @@
+"""Database engine, sessions and migrations (PostgreSQL via asyncpg, SQLite via aiosqlite)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any, cast
+
+from alembic import command
+from alembic.config import Config
+from fastapi import Request
+from sqlalchemy import event
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from control_plane.core.config import normalize_database_url
+
+logger = logging.getLogger("stimm.control_plane")
+
+ALEMBIC_INI = Path(__file__).resolve().parent.parent / "alembic.ini"
+
+
+def ensure_sqlite_directory(database_url: str) -> None:
+    """Create the folder of a file-backed SQLite database; a no-op for other backends."""
+    url = make_url(database_url)
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        return
+    Path(url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+
+
+def _enable_sqlite_foreign_keys(dbapi_connection: Any, _record: Any) -> None:
+    # SQLite ignores FOREIGN KEY clauses unless every connection opts in.
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def create_engine(database_url: str) -> AsyncEngine:
+    """Create the async engine for ``database_url`` (no connection is opened yet)."""
+    url = normalize_database_url(database_url)
+    if make_url(url).get_backend_name() == "sqlite":
+        ensure_sqlite_directory(url)
+        engine = create_async_engine(url)
+        event.listen(engine.sync_engine, "connect", _enable_sqlite_foreign_keys)
+        return engine
+    return create_async_engine(url, pool_pre_ping=True)
+
+
+def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    """Sessions whose objects stay readable after commit (responses are built after it)."""
+    return async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """FastAPI dependency: one database session per request."""
+    sessionmaker = cast("async_sessionmaker[AsyncSession]", request.app.state.sessionmaker)
+    async with sessionmaker() as session:
+        yield session
+
+
+def alembic_config(database_url: str) -> Config:
+    """The Alembic config of the control plane, pointed at ``database_url``."""
+    config = Config(str(ALEMBIC_INI))
+    config.attributes["database_url"] = normalize_database_url(database_url)
+    return config
+
+
+def run_migrations(database_url: str) -> None:
+    """Bring the database schema to the latest revision (``alembic upgrade head``).
+
+    Runs its own event loop, so call it before serving, or via ``asyncio.to_thread`` from async
+    code.
+    """
+    ensure_sqlite_directory(normalize_database_url(database_url))
+    logger.info("applying database migrations")
+    command.upgrade(alembic_config(database_url), "head")

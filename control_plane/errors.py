@@ -1,0 +1,33 @@
+"""Errors raised by the control plane. Routes turn them into HTTP responses."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+
+class ControlPlaneError(Exception):
+    """Base class for every error the control plane raises on purpose."""
+
+    retryable: ClassVar[bool] = False
+
+
+class ConfigError(ControlPlaneError):
+    """The settings are unusable (missing or placeholder secret, unsupported database URL)."""
+
+
+class LiveKitError(ControlPlaneError):
+    """A call to the LiveKit server API failed."""
+
+
+class LiveKitUnavailable(LiveKitError):
+    """LiveKit could not be reached, timed out, or answered with a server error."""
+
+    retryable = True
+
+
+class LiveKitRejected(LiveKitError):
+    """LiveKit answered but refused the request (bad credentials, invalid request)."""
+
+
+class SessionStateConflict(ControlPlaneError):
+    """A lifecycle event does not apply to the session's current status."""

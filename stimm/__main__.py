@@ -1,0 +1,3 @@
+from stimm.cli import app
+
+app()

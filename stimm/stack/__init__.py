@@ -1,0 +1,14 @@
+"""Local stack orchestration shared by ``stimm dev`` and the end-to-end tests."""
+
+from .binaries import LIVEKIT_SERVER, ensure_binary
+from .local import LocalStack, StackOptions
+from .process import ManagedProcess, StackError
+
+__all__ = [
+    "LIVEKIT_SERVER",
+    "LocalStack",
+    "ManagedProcess",
+    "StackError",
+    "StackOptions",
+    "ensure_binary",
+]

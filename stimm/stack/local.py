@@ -1,0 +1,183 @@
+"""The whole platform on loopback: Redis, livekit-server, the control plane and workers.
+
+Used by ``stimm dev`` and by the end-to-end tests, so both run exactly the same stack.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import shutil
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .binaries import LIVEKIT_SERVER, REPO_ROOT, ensure_binary
+from .process import ManagedProcess, StackError, free_port, free_udp_port, http_ok, tcp_open
+
+logger = logging.getLogger("stimm.stack")
+
+DEV_API_KEY = "stimm-dev"
+DEV_API_SECRET = "stimm-dev-secret-change-me-in-production-0123456789"
+
+
+@dataclass
+class StackOptions:
+    """Ports, credentials and folders of one local stack; 0 means "pick a free port"."""
+
+    run_dir: Path
+    database_url: str | None = None
+    control_plane_port: int = 0
+    livekit_port: int = 0
+    livekit_tcp_port: int = 0
+    livekit_udp_port: int = 0
+    redis_port: int = 0
+    workers: int = 1
+    api_key: str = DEV_API_KEY
+    api_secret: str = field(default_factory=lambda: secrets.token_urlsafe(36))
+    worker_token: str = field(default_factory=lambda: secrets.token_urlsafe(24))
+    worker_env: dict[str, str] = field(default_factory=dict)
+    dev: bool = False
+    log_level: str = "INFO"
+
+
+class LocalStack:
+    """Starts and stops the platform's processes; safe to stop twice."""
+
+    def __init__(self, options: StackOptions) -> None:
+        self.options = options
+        o = options
+        o.run_dir.mkdir(parents=True, exist_ok=True)
+        o.control_plane_port = o.control_plane_port or free_port()
+        o.livekit_port = o.livekit_port or free_port()
+        o.livekit_tcp_port = o.livekit_tcp_port or free_port()
+        o.livekit_udp_port = o.livekit_udp_port or free_udp_port()
+        o.redis_port = o.redis_port or free_port()
+        if o.database_url is None:
+            o.database_url = f"sqlite+aiosqlite:///{o.run_dir / 'stimm.db'}"
+        self.processes: list[ManagedProcess] = []
+        self.workers: list[ManagedProcess] = []
+
+    # -- addresses ---------------------------------------------------------------------------
+
+    @property
+    def livekit_url(self) -> str:
+        return f"ws://127.0.0.1:{self.options.livekit_port}"
+
+    @property
+    def control_plane_url(self) -> str:
+        return f"http://127.0.0.1:{self.options.control_plane_port}"
+
+    @property
+    def log_dir(self) -> Path:
+        return self.options.run_dir / "logs"
+
+    def service_env(self) -> dict[str, str]:
+        """Environment shared by the control plane and the workers."""
+        o = self.options
+        return {
+            **os.environ,
+            "LIVEKIT_URL": self.livekit_url,
+            "LIVEKIT_API_KEY": o.api_key,
+            "LIVEKIT_API_SECRET": o.api_secret,
+            "STIMM_WORKER_TOKEN": o.worker_token,
+            "STIMM_DATABASE_URL": o.database_url or "",
+            "STIMM_REDIS_URL": f"redis://127.0.0.1:{o.redis_port}/0",
+            "STIMM_CONTROL_PLANE_URL": self.control_plane_url,
+            "STIMM_DEV": "1" if o.dev else "0",
+            "PYTHONUNBUFFERED": "1",
+        }
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def start(self) -> None:
+        try:
+            self._start_redis()
+            self._start_livekit()
+            self._start_control_plane()
+            for _ in range(self.options.workers):
+                self.add_worker()
+        except BaseException:
+            self.stop()
+            raise
+
+    def stop(self) -> None:
+        for proc in reversed(self.processes):
+            proc.stop()
+
+    def __enter__(self) -> LocalStack:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+    def _spawn(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> ManagedProcess:
+        proc = ManagedProcess(name, argv, log_dir=self.log_dir, env=env, cwd=REPO_ROOT)
+        proc.start()
+        self.processes.append(proc)
+        return proc
+
+    def _start_redis(self) -> None:
+        redis = shutil.which("redis-server")
+        if redis is None:
+            raise StackError("redis-server is not installed (apt-get install redis-server)")
+        data = self.options.run_dir / "redis"
+        data.mkdir(exist_ok=True)
+        port = self.options.redis_port
+        proc = self._spawn(
+            "redis",
+            [redis, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(data),
+             "--save", "", "--appendonly", "no"],
+        )
+        proc.wait_ready(lambda: tcp_open(port), timeout=15)
+
+    def livekit_config(self) -> dict[str, Any]:
+        """infra/livekit.yaml with this run's ports, keys and Redis address."""
+        o = self.options
+        config: dict[str, Any] = yaml.safe_load((REPO_ROOT / "infra" / "livekit.yaml").read_text())
+        config["port"] = o.livekit_port
+        config["rtc"].update(tcp_port=o.livekit_tcp_port, udp_port=o.livekit_udp_port)
+        config["redis"] = {"address": f"127.0.0.1:{o.redis_port}"}
+        config["keys"] = {o.api_key: o.api_secret}
+        return config
+
+    def _start_livekit(self) -> None:
+        binary = ensure_binary(LIVEKIT_SERVER)
+        config_path = self.options.run_dir / "livekit.yaml"
+        config_path.write_text(yaml.safe_dump(self.livekit_config()))
+        port = self.options.livekit_port
+        proc = self._spawn(
+            "livekit-server",
+            [str(binary), "--config", str(config_path), "--bind", "127.0.0.1",
+             "--node-ip", "127.0.0.1"],
+        )
+        proc.wait_ready(lambda: http_ok(f"http://127.0.0.1:{port}/"), timeout=30)
+
+    def _start_control_plane(self) -> None:
+        port = self.options.control_plane_port
+        proc = self._spawn(
+            "control-plane",
+            [sys.executable, "-m", "stimm", "control-plane", "--host", "127.0.0.1",
+             "--port", str(port)],
+            env=self.service_env(),
+        )
+        proc.wait_ready(lambda: http_ok(f"{self.control_plane_url}/health"), timeout=60)
+
+    def add_worker(self) -> ManagedProcess:
+        """Start one more worker process and wait until LiveKit has registered it."""
+        index = len(self.workers)
+        env = {**self.service_env(), **self.options.worker_env}
+        proc = self._spawn(
+            f"worker-{index}",
+            [sys.executable, "-m", "stimm", "worker", "--log-level", self.options.log_level,
+             "--health-port", str(free_port())],
+            env=env,
+        )
+        self.workers.append(proc)
+        proc.wait_ready(lambda: "registered worker" in proc.log_tail(400), timeout=90)
+        return proc

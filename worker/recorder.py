@@ -1,0 +1,103 @@
+"""Report a session's turns and outcome to the control plane as they happen."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+from livekit.agents import AgentSession, llm
+from livekit.agents.voice.events import CloseEvent, ConversationItemAddedEvent, ErrorEvent
+
+from stimm.schema import SessionEvent, TurnIn, TurnMetrics
+from worker.control_plane_client import ControlPlaneClient
+
+logger = logging.getLogger("stimm.worker")
+
+APOLOGY = "Sorry, I'm having trouble answering right now. Please try again in a moment."
+
+
+def _ts(value: Any) -> datetime | None:
+    return datetime.fromtimestamp(value, tz=UTC) if isinstance(value, int | float) else None
+
+
+def turn_from_message(msg: llm.ChatMessage) -> TurnIn | None:
+    """A ``TurnIn`` for a finished user or assistant message; None for anything else."""
+    if msg.role not in ("user", "assistant"):
+        return None
+    text = msg.text_content or ""
+    if not text.strip():
+        return None
+    m = msg.metrics
+    return TurnIn(
+        role=msg.role,
+        text=text,
+        interrupted=msg.interrupted,
+        started_at=_ts(m.get("started_speaking_at")),
+        ended_at=_ts(m.get("stopped_speaking_at")),
+        metrics=TurnMetrics(
+            end_of_turn_delay=m.get("end_of_turn_delay"),
+            transcription_delay=m.get("transcription_delay"),
+            llm_ttft=m.get("llm_node_ttft"),
+            tts_ttfb=m.get("tts_node_ttfb"),
+            e2e_latency=m.get("e2e_latency"),
+        ),
+    )
+
+
+class SessionRecorder:
+    """Posts every finished turn, apologises out loud on provider failure, records the outcome.
+
+    Args:
+        client: The control-plane client.
+        session_id: The Stimm session id from the job metadata.
+    """
+
+    def __init__(self, client: ControlPlaneClient, session_id: str) -> None:
+        self._client = client
+        self._session_id = session_id
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.failure: str | None = None
+
+    def attach(self, session: AgentSession[Any]) -> None:
+        session.on("conversation_item_added", self._on_item)
+        session.on("error", lambda ev: self._on_error(session, ev))
+        session.on("close", self._on_close)
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _on_item(self, ev: ConversationItemAddedEvent) -> None:
+        if isinstance(ev.item, llm.ChatMessage) and (turn := turn_from_message(ev.item)):
+            self._spawn(self._client.post_turn(self._session_id, turn))
+
+    def _on_error(self, session: AgentSession[Any], ev: ErrorEvent) -> None:
+        error = ev.error
+        if getattr(error, "recoverable", True):
+            return
+        kind = getattr(error, "type", "error")
+        self.failure = f"{kind}: {getattr(error, 'error', error)}"[:500]
+        logger.error("session %s: provider failure (%s)", self._session_id, kind)
+        if kind != "tts_error":
+            session.say(APOLOGY, allow_interruptions=False, add_to_chat_ctx=True)
+
+    def _on_close(self, ev: CloseEvent) -> None:
+        if ev.error is not None and self.failure is None:
+            self.failure = f"{ev.error.type}: {ev.error.error}"[:500]
+
+    async def started(self) -> None:
+        await self._client.post_event(self._session_id, SessionEvent(status="active"))
+
+    async def finished(self) -> None:
+        """Flush pending posts, then record the outcome."""
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        event = (
+            SessionEvent(status="failed", reason=self.failure)
+            if self.failure
+            else SessionEvent(status="completed")
+        )
+        await self._client.post_event(self._session_id, event)
