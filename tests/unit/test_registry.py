@@ -96,7 +96,14 @@ async def test_llm_providers(name: str, base_url: str, key: str) -> None:
 
 def test_every_provider_is_listed() -> None:
     assert set(PROVIDERS["stt"]) == {"local", "deepgram", "openai"}
-    assert set(PROVIDERS["llm"]) == {"openai", "groq", "mistral", "openrouter", "llamacpp", "ollama"}
+    assert set(PROVIDERS["llm"]) == {
+        "openai",
+        "groq",
+        "mistral",
+        "openrouter",
+        "llamacpp",
+        "ollama",
+    }
     assert set(PROVIDERS["tts"]) == {"local", "openai", "elevenlabs", "deepgram"}
 
 

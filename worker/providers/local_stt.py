@@ -98,9 +98,7 @@ class WhisperSTT(stt.STT):
         compute_type: str = "int8",
         cpu_threads: int = 1,
     ) -> None:
-        super().__init__(
-            capabilities=stt.STTCapabilities(streaming=False, interim_results=False)
-        )
+        super().__init__(capabilities=stt.STTCapabilities(streaming=False, interim_results=False))
         self._opts = _WhisperOptions(
             language=language,
             model_path=model_path,

@@ -1,0 +1,178 @@
+"""Database tables and HTTP shapes of the control plane.
+
+An agent's fields and their validation are ``stimm.schema.AgentConfig``'s: request and response
+models derive from it, and the table stores exactly its fields.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict
+from sqlalchemy import JSON, String, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from stimm.schema import AgentConfig, Channel, ProviderSpec, Role, SessionStatus, TurnMetrics
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+# --- agents -----------------------------------------------------------------------------------
+
+
+class AgentBase(SQLModel):
+    """An agent as stored: the fields of ``AgentConfig``, providers as JSON objects."""
+
+    name: str = Field(max_length=100)
+    instructions: str = Field(sa_type=Text)
+    greeting: str | None = Field(default=None, sa_type=Text)
+    language: str = Field(default="en", max_length=16)
+    voice: str | None = Field(default=None, max_length=200)
+    stt: dict[str, Any] = Field(sa_type=JSON)
+    llm: dict[str, Any] = Field(sa_type=JSON)
+    tts: dict[str, Any] = Field(sa_type=JSON)
+
+    def to_config(self) -> AgentConfig:
+        return AgentConfig.model_validate(self.model_dump(include=set(AgentConfig.model_fields)))
+
+
+class AgentCreate(AgentConfig):
+    """Body of ``POST /api/agents``: exactly the config the worker runs."""
+
+
+class AgentUpdate(BaseModel):
+    """Body of ``PATCH /api/agents/{id}``; the merged result is validated as ``AgentConfig``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = None
+    instructions: str | None = None
+    greeting: str | None = None
+    language: str | None = None
+    voice: str | None = None
+    stt: ProviderSpec | None = None
+    llm: ProviderSpec | None = None
+    tts: ProviderSpec | None = None
+
+
+class Agent(AgentBase, table=True):
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    created_at: AwareDatetime = Field(default_factory=utcnow, index=True)
+    updated_at: AwareDatetime = Field(default_factory=utcnow)
+
+
+class AgentPublic(AgentConfig):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    created_at: datetime
+    updated_at: datetime
+
+
+class AgentsPublic(BaseModel):
+    data: list[AgentPublic]
+    count: int
+
+
+class WorkerAgentConfig(AgentConfig):
+    """What the worker fetches: the agent's ``AgentConfig`` plus its id."""
+
+    id: str
+
+
+# --- sessions ---------------------------------------------------------------------------------
+
+
+class SessionBase(SQLModel):
+    agent_id: str = Field(foreign_key="agent.id", index=True, max_length=36)
+    room: str = Field(max_length=128, unique=True)
+    channel: Channel = Field(default="web", sa_type=String(16))
+    status: SessionStatus = Field(default="created", sa_type=String(16))
+    failure_reason: str | None = Field(default=None, sa_type=Text)
+    participant_identity: str | None = Field(default=None, max_length=128)
+    started_at: AwareDatetime | None = None
+    ended_at: AwareDatetime | None = None
+
+
+class Session(SessionBase, table=True):
+    """One conversation: a LiveKit room with the agent in it."""
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    created_at: AwareDatetime = Field(default_factory=utcnow, index=True)
+
+
+class SessionCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    agent_id: str
+
+
+class SessionCreated(BaseModel):
+    """What a client needs to join the session's room."""
+
+    session_id: str
+    room: str
+    livekit_url: str
+    token: str
+    expires_at: datetime
+
+
+class SessionPublic(SessionBase):
+    id: str
+    created_at: datetime
+
+
+class SessionsPublic(BaseModel):
+    data: list[SessionPublic]
+    count: int
+
+
+# --- turns ------------------------------------------------------------------------------------
+
+
+class TurnBase(SQLModel):
+    role: Role = Field(sa_type=String(16))
+    text: str = Field(sa_type=Text)
+    interrupted: bool = False
+    started_at: AwareDatetime | None = None
+    ended_at: AwareDatetime | None = None
+
+
+class Turn(TurnBase, table=True):
+    """One finished utterance of a session, numbered from 1 in the order it was posted."""
+
+    __table_args__ = (UniqueConstraint("session_id", "seq", name="uq_turn_session_seq"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    session_id: str = Field(foreign_key="session.id", ondelete="CASCADE", max_length=36)
+    seq: int
+    metrics: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+    created_at: AwareDatetime = Field(default_factory=utcnow)
+
+
+class TurnPublic(TurnBase):
+    id: int
+    session_id: str
+    seq: int
+    metrics: TurnMetrics
+    created_at: datetime
+
+
+class SessionPublicWithTurns(SessionPublic):
+    turns: list[TurnPublic]
+
+
+# --- health -----------------------------------------------------------------------------------
+
+
+class HealthStatus(BaseModel):
+    status: str
+    database: str
