@@ -41,8 +41,17 @@ def fake_llm_url(run_dir: Path) -> Iterator[str]:
     port = free_port()
     proc = ManagedProcess(
         "fake-llm",
-        [sys.executable, "-m", "tests.fakes.openai_server", "--port", str(port),
-         "--rules", str(rules), "--reply", LLM_DEFAULT_REPLY],
+        [
+            sys.executable,
+            "-m",
+            "tests.fakes.openai_server",
+            "--port",
+            str(port),
+            "--rules",
+            str(rules),
+            "--reply",
+            LLM_DEFAULT_REPLY,
+        ],
         log_dir=run_dir / "logs",
         cwd=Path(__file__).parents[1],
     )

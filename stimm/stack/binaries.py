@@ -52,7 +52,9 @@ def ensure_binary(binary: GoBinary, console: Console | None = None) -> Path:
     target = cache_dir() / f"{binary.name}@{binary.version}"
     if target.is_file() and os.access(target, os.X_OK):
         return target
-    go = shutil.which("go") or ("/usr/local/go/bin/go" if Path("/usr/local/go/bin/go").exists() else None)
+    go = shutil.which("go") or (
+        "/usr/local/go/bin/go" if Path("/usr/local/go/bin/go").exists() else None
+    )
     if go is None:
         raise BinaryBuildError(f"building {binary.name} needs the Go toolchain on PATH")
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -60,7 +62,9 @@ def ensure_binary(binary: GoBinary, console: Console | None = None) -> Path:
     with tempfile.TemporaryDirectory(prefix=f"{binary.name}-") as gobin:
         env = {**os.environ, "GOBIN": gobin, "CGO_ENABLED": "1" if binary.cgo else "0"}
         spec = f"{binary.package}@{binary.version}"
-        with console.status(f"Building {binary.name} {binary.version} (go install, first run only)"):
+        with console.status(
+            f"Building {binary.name} {binary.version} (go install, first run only)"
+        ):
             proc = subprocess.run(
                 [go, "install", spec], env=env, capture_output=True, text=True, check=False
             )

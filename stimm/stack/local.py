@@ -116,7 +116,9 @@ class LocalStack:
     def __exit__(self, *exc: Any) -> None:
         self.stop()
 
-    def _spawn(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> ManagedProcess:
+    def _spawn(
+        self, name: str, argv: list[str], env: dict[str, str] | None = None
+    ) -> ManagedProcess:
         proc = ManagedProcess(name, argv, log_dir=self.log_dir, env=env, cwd=REPO_ROOT)
         proc.start()
         self.processes.append(proc)
@@ -131,8 +133,19 @@ class LocalStack:
         port = self.options.redis_port
         proc = self._spawn(
             "redis",
-            [redis, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(data),
-             "--save", "", "--appendonly", "no"],
+            [
+                redis,
+                "--port",
+                str(port),
+                "--bind",
+                "127.0.0.1",
+                "--dir",
+                str(data),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ],
         )
         proc.wait_ready(lambda: tcp_open(port), timeout=15)
 
@@ -153,8 +166,15 @@ class LocalStack:
         port = self.options.livekit_port
         proc = self._spawn(
             "livekit-server",
-            [str(binary), "--config", str(config_path), "--bind", "127.0.0.1",
-             "--node-ip", "127.0.0.1"],
+            [
+                str(binary),
+                "--config",
+                str(config_path),
+                "--bind",
+                "127.0.0.1",
+                "--node-ip",
+                "127.0.0.1",
+            ],
         )
         proc.wait_ready(lambda: http_ok(f"http://127.0.0.1:{port}/"), timeout=30)
 
@@ -162,8 +182,16 @@ class LocalStack:
         port = self.options.control_plane_port
         proc = self._spawn(
             "control-plane",
-            [sys.executable, "-m", "stimm", "control-plane", "--host", "127.0.0.1",
-             "--port", str(port)],
+            [
+                sys.executable,
+                "-m",
+                "stimm",
+                "control-plane",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+            ],
             env=self.service_env(),
         )
         proc.wait_ready(lambda: http_ok(f"{self.control_plane_url}/health"), timeout=60)
@@ -174,8 +202,16 @@ class LocalStack:
         env = {**self.service_env(), **self.options.worker_env}
         proc = self._spawn(
             f"worker-{index}",
-            [sys.executable, "-m", "stimm", "worker", "--log-level", self.options.log_level,
-             "--health-port", str(free_port())],
+            [
+                sys.executable,
+                "-m",
+                "stimm",
+                "worker",
+                "--log-level",
+                self.options.log_level,
+                "--health-port",
+                str(free_port()),
+            ],
             env=env,
         )
         self.workers.append(proc)

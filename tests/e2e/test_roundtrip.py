@@ -115,9 +115,7 @@ async def test_session_token_only_opens_its_own_room(stack: LocalStack, fake_llm
 
     # The real server refuses the token for anything about another room.
     other = "stimm-someone-else"
-    async with httpx.AsyncClient(
-        base_url=f"http://127.0.0.1:{stack.options.livekit_port}"
-    ) as http:
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{stack.options.livekit_port}") as http:
         resp = await http.post(
             "/twirp/livekit.RoomService/ListParticipants",
             json={"room": other},

@@ -31,7 +31,10 @@ def test_stack_starts_twice_in_a_row_and_leaves_no_stray_processes(tmp_path: Pat
             assert health.status_code == 200 and health.json()["database"] == "ok"
             assert (run_dir / "stimm.db").exists()  # SQLite is the embedded default
             pgids = [p.pid for p in stack.processes if p.pid]
-            ports = [stack.options.livekit_port, stack.options.control_plane_port,
-                     stack.options.redis_port]
+            ports = [
+                stack.options.livekit_port,
+                stack.options.control_plane_port,
+                stack.options.redis_port,
+            ]
         assert not [g for g in pgids if g and group_alive(g)]
         assert not [p for p in ports if tcp_open(p)]

@@ -7,9 +7,10 @@ import json
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
-from livekit.agents import Agent, AgentSession, llm
+from livekit.agents import Agent, AgentSession, RunResult, llm
 from livekit.plugins import openai
 
 from tests.fakes.openai_server import FakeOpenAIServer, split_reply
@@ -31,7 +32,7 @@ def _llm(server: FakeOpenAIServer) -> openai.LLM:
     return openai.LLM(model="fake-model", base_url=server.base_url, api_key="test-key")
 
 
-async def _complete(model: llm.LLM, text: str) -> tuple[str, list[llm.ChatChunk]]:
+async def _complete(model: llm.LLM[Any], text: str) -> tuple[str, list[llm.ChatChunk]]:
     chat_ctx = llm.ChatContext()
     chat_ctx.add_message(role="system", content="You take restaurant bookings.")
     chat_ctx.add_message(role="user", content=text)
@@ -78,7 +79,9 @@ async def test_agent_session_answers_with_scripted_reply(server: FakeOpenAIServe
     model = _llm(server)
     async with AgentSession(llm=model) as session:
         await session.start(Agent(instructions="You take restaurant bookings for Chez Stimm."))
-        result = await session.run(user_input="I would like to book a table for two.")
+        result: RunResult[None] = await session.run(
+            user_input="I would like to book a table for two."
+        )
 
         message = result.expect.next_event().is_message(role="assistant")
         assert BOOKING_REPLY in (message.event().item.text_content or "")

@@ -40,12 +40,12 @@ def _spec(provider: str, model: str | None = None, **options: Any) -> ProviderSp
     return ProviderSpec(provider=provider, model=model, options=options)
 
 
-def _llm_base_url(model: llm.LLM) -> str:
+def _llm_base_url(model: llm.LLM[Any]) -> str:
     assert isinstance(model, openai.LLM)
     return str(model._client.base_url).rstrip("/")
 
 
-def _llm_api_key(model: llm.LLM) -> str:
+def _llm_api_key(model: llm.LLM[Any]) -> str:
     assert isinstance(model, openai.LLM)
     return model._client.api_key
 
@@ -54,7 +54,7 @@ def _llm_api_key(model: llm.LLM) -> str:
     ("name", "cls"),
     [("local", WhisperSTT), ("deepgram", deepgram.STT), ("openai", openai.STT)],
 )
-async def test_stt_providers(name: str, cls: type[stt.STT]) -> None:
+async def test_stt_providers(name: str, cls: type[stt.STT[Any]]) -> None:
     built = build_stt(_spec(name), language="en")
     assert type(built) is cls
     await built.aclose()
@@ -69,7 +69,7 @@ async def test_stt_providers(name: str, cls: type[stt.STT]) -> None:
         ("deepgram", deepgram.TTS),
     ],
 )
-async def test_tts_providers(name: str, cls: type[tts.TTS]) -> None:
+async def test_tts_providers(name: str, cls: type[tts.TTS[Any]]) -> None:
     built = build_tts(_spec(name), voice=None, language="en")
     assert type(built) is cls
     await built.aclose()

@@ -12,11 +12,11 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Never
 
 import numpy as np
 from livekit import rtc
-from livekit.agents import stt, utils
+from livekit.agents import APIError, LanguageCode, stt, utils
 from livekit.agents.types import NOT_GIVEN, APIConnectOptions, NotGivenOr
 from livekit.agents.utils import AudioBuffer
 
@@ -78,7 +78,7 @@ class _WhisperOptions:
     cpu_threads: int
 
 
-class WhisperSTT(stt.STT):
+class WhisperSTT(stt.STT[Never]):
     """Non-streaming livekit STT over a local faster-whisper model.
 
     Args:
@@ -116,12 +116,21 @@ class WhisperSTT(stt.STT):
         """The provider name used in metrics."""
         return "faster-whisper"
 
-    def load(self) -> None:
+    @classmethod
+    def load(
+        cls, model_path: str | None = None, *, compute_type: str = "int8", cpu_threads: int = 1
+    ) -> None:
         """Load the model now (blocking) so the first turn does not pay for it.
 
-        Call it from a worker prewarm hook; later instances reuse the loaded model.
+        Call it from a worker prewarm hook; every ``WhisperSTT`` built later with the same
+        settings reuses the loaded model.
+
+        Args:
+            model_path: Directory of a converted model; defaults to the bundled ``tiny.en``.
+            compute_type: CTranslate2 compute type.
+            cpu_threads: CPU threads used by one transcription.
         """
-        self._model()
+        load_whisper_model(model_path, compute_type=compute_type, cpu_threads=cpu_threads)
 
     def prewarm(self) -> None:
         """Start loading the model in a background thread without blocking the caller.
@@ -132,7 +141,7 @@ class WhisperSTT(stt.STT):
 
     def _load_logged(self) -> None:
         try:
-            self.load()
+            self._model()
         except Exception:
             logger.exception("whisper model prewarm failed")
 
@@ -156,7 +165,11 @@ class WhisperSTT(stt.STT):
         if not frames:
             return _final_event("", lang)
         combined = utils.combine_frames(frames)
-        text, detected = await asyncio.to_thread(self._transcribe, combined, lang)
+        try:
+            text, detected = await asyncio.to_thread(self._transcribe, combined, lang)
+        except Exception as e:
+            # An APIError lets livekit's FallbackAdapter move on to the next STT.
+            raise APIError(f"local whisper failed: {e}", retryable=False) from e
         return _final_event(text, detected or lang)
 
     def _transcribe(self, frame: rtc.AudioFrame, language: str) -> tuple[str, str | None]:
@@ -181,7 +194,7 @@ def _final_event(text: str, language: str) -> stt.SpeechEvent:
     return stt.SpeechEvent(
         type=stt.SpeechEventType.FINAL_TRANSCRIPT,
         request_id=utils.shortuuid(),
-        alternatives=[stt.SpeechData(language=language, text=text)],
+        alternatives=[stt.SpeechData(language=LanguageCode(language), text=text)],
     )
 
 

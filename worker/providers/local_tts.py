@@ -16,9 +16,9 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Never
 
-from livekit.agents import tts, utils
+from livekit.agents import APIError, tts, utils
 from livekit.agents.types import DEFAULT_API_CONNECT_OPTIONS, APIConnectOptions
 
 if TYPE_CHECKING:
@@ -86,7 +86,7 @@ class _PiperOptions:
     length_scale: float
 
 
-class PiperTTS(tts.TTS):
+class PiperTTS(tts.TTS[Never]):
     """Non-streaming livekit TTS over a local Piper voice (16-bit mono PCM).
 
     Args:
@@ -124,12 +124,20 @@ class PiperTTS(tts.TTS):
         """The provider name used in metrics."""
         return "piper"
 
-    def load(self) -> None:
-        """Load the voice now (blocking) so the first sentence does not pay for it.
+    @classmethod
+    def load(cls, voice: str = DEFAULT_VOICE) -> None:
+        """Load a voice now (blocking) so the first sentence does not pay for it.
 
-        Call it from a worker prewarm hook; later instances reuse the loaded voice.
+        Call it from a worker prewarm hook; every ``PiperTTS`` built later with this voice
+        reuses it.
+
+        Args:
+            voice: One of the bundled voices.
+
+        Raises:
+            ValueError: If the voice is not bundled.
         """
-        load_piper_voice(self._opts.voice)
+        load_piper_voice(voice)
 
     def prewarm(self) -> None:
         """Start loading the voice in a background thread without blocking the caller.
@@ -140,7 +148,7 @@ class PiperTTS(tts.TTS):
 
     def _load_logged(self) -> None:
         try:
-            self.load()
+            load_piper_voice(self._opts.voice)
         except Exception:
             logger.exception("piper voice prewarm failed")
 
@@ -176,8 +184,12 @@ class ChunkedStream(tts.ChunkedStream):
         )
         pcm = self._pcm_chunks()
         # Each next() runs Piper for one sentence in a worker thread.
-        while (data := await asyncio.to_thread(next, pcm, None)) is not None:
-            output_emitter.push(data)
+        try:
+            while (data := await asyncio.to_thread(next, pcm, None)) is not None:
+                output_emitter.push(data)
+        except Exception as e:
+            # An APIError lets livekit's FallbackAdapter move on to the next TTS.
+            raise APIError(f"local piper failed: {e}", retryable=False) from e
         output_emitter.flush()
 
     def _pcm_chunks(self) -> Iterator[bytes]:

@@ -25,11 +25,18 @@ from .local_tts import PiperTTS
 
 ProviderRole = Literal["stt", "llm", "tts"]
 
-SttFactory = Callable[[ProviderSpec, str], stt.STT]
+AnySTT = stt.STT[Any]
+"""Any livekit STT, whatever extra events it emits."""
+AnyLLM = llm.LLM[Any]
+"""Any livekit LLM, whatever extra events it emits."""
+AnyTTS = tts.TTS[Any]
+"""Any livekit TTS, whatever extra events it emits."""
+
+SttFactory = Callable[[ProviderSpec, str], AnySTT]
 """(spec, language) -> STT"""
-LlmFactory = Callable[[ProviderSpec], llm.LLM]
+LlmFactory = Callable[[ProviderSpec], AnyLLM]
 """(spec) -> LLM"""
-TtsFactory = Callable[[ProviderSpec, str | None, str], tts.TTS]
+TtsFactory = Callable[[ProviderSpec, str | None, str], AnyTTS]
 """(spec, voice, language) -> TTS"""
 
 
@@ -73,7 +80,7 @@ def _kwargs(**values: Any) -> dict[str, Any]:
 # --- STT ---------------------------------------------------------------------------------
 
 
-def _local_stt(spec: ProviderSpec, language: str) -> stt.STT:
+def _local_stt(spec: ProviderSpec, language: str) -> AnySTT:
     return WhisperSTT(
         language=language,
         **_kwargs(
@@ -84,7 +91,7 @@ def _local_stt(spec: ProviderSpec, language: str) -> stt.STT:
     )
 
 
-def _deepgram_stt(spec: ProviderSpec, language: str) -> stt.STT:
+def _deepgram_stt(spec: ProviderSpec, language: str) -> AnySTT:
     return deepgram.STT(
         language=language,
         **_kwargs(
@@ -95,7 +102,7 @@ def _deepgram_stt(spec: ProviderSpec, language: str) -> stt.STT:
     )
 
 
-def _openai_stt(spec: ProviderSpec, language: str) -> stt.STT:
+def _openai_stt(spec: ProviderSpec, language: str) -> AnySTT:
     return openai.STT(
         language=language,
         **_kwargs(
@@ -147,7 +154,7 @@ _NO_KEY = "no-key"
 def _openai_compatible_llm(name: str) -> LlmFactory:
     endpoint = OPENAI_COMPATIBLE[name]
 
-    def build(spec: ProviderSpec) -> llm.LLM:
+    def build(spec: ProviderSpec) -> AnyLLM:
         if endpoint.api_key_env is None:
             api_key = _option(spec, "api_key") or _NO_KEY
         else:
@@ -173,12 +180,12 @@ def _openai_compatible_llm(name: str) -> LlmFactory:
 # --- TTS ---------------------------------------------------------------------------------
 
 
-def _local_tts(spec: ProviderSpec, voice: str | None, language: str) -> tts.TTS:
+def _local_tts(spec: ProviderSpec, voice: str | None, language: str) -> AnyTTS:
     speed = _option(spec, "speed")
     return PiperTTS(voice=voice, **_kwargs(speed=float(speed) if speed is not None else None))
 
 
-def _openai_tts(spec: ProviderSpec, voice: str | None, language: str) -> tts.TTS:
+def _openai_tts(spec: ProviderSpec, voice: str | None, language: str) -> AnyTTS:
     speed = _option(spec, "speed")
     return openai.TTS(
         **_kwargs(
@@ -191,7 +198,7 @@ def _openai_tts(spec: ProviderSpec, voice: str | None, language: str) -> tts.TTS
     )
 
 
-def _elevenlabs_tts(spec: ProviderSpec, voice: str | None, language: str) -> tts.TTS:
+def _elevenlabs_tts(spec: ProviderSpec, voice: str | None, language: str) -> AnyTTS:
     return elevenlabs.TTS(
         language=language,
         **_kwargs(
@@ -203,7 +210,7 @@ def _elevenlabs_tts(spec: ProviderSpec, voice: str | None, language: str) -> tts
     )
 
 
-def _deepgram_tts(spec: ProviderSpec, voice: str | None, language: str) -> tts.TTS:
+def _deepgram_tts(spec: ProviderSpec, voice: str | None, language: str) -> AnyTTS:
     # Deepgram names a voice by its model ("aura-2-andromeda-en").
     return deepgram.TTS(
         **_kwargs(
@@ -238,7 +245,7 @@ PROVIDERS: dict[ProviderRole, Mapping[str, Callable[..., Any]]] = {
 """Every provider name per role, for listing in the control plane."""
 
 
-def build_stt(spec: ProviderSpec, *, language: str) -> stt.STT:
+def build_stt(spec: ProviderSpec, *, language: str) -> AnySTT:
     """Build the speech-to-text engine an agent config asks for.
 
     Args:
@@ -257,7 +264,7 @@ def build_stt(spec: ProviderSpec, *, language: str) -> stt.STT:
     return factory(spec, language)
 
 
-def build_llm(spec: ProviderSpec) -> llm.LLM:
+def build_llm(spec: ProviderSpec) -> AnyLLM:
     """Build the chat model an agent config asks for.
 
     Args:
@@ -276,7 +283,7 @@ def build_llm(spec: ProviderSpec) -> llm.LLM:
     return factory(spec)
 
 
-def build_tts(spec: ProviderSpec, *, voice: str | None, language: str) -> tts.TTS:
+def build_tts(spec: ProviderSpec, *, voice: str | None, language: str) -> AnyTTS:
     """Build the text-to-speech engine an agent config asks for.
 
     Args:
