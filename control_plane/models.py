@@ -78,7 +78,7 @@ class AgentPublic(AgentConfig):
 
 
 class AgentsPublic(BaseModel):
-    data: list[AgentPublic]
+    items: list[AgentPublic]
     count: int
 
 
@@ -93,7 +93,7 @@ class WorkerAgentConfig(AgentConfig):
 
 class SessionBase(SQLModel):
     agent_id: str = Field(foreign_key="agent.id", index=True, max_length=36)
-    room: str = Field(max_length=128, unique=True)
+    room: str = Field(max_length=128)
     channel: Channel = Field(default="web", sa_type=String(16))
     status: SessionStatus = Field(default="created", sa_type=String(16))
     failure_reason: str | None = Field(default=None, sa_type=Text)
@@ -104,6 +104,8 @@ class SessionBase(SQLModel):
 
 class Session(SessionBase, table=True):
     """One conversation: a LiveKit room with the agent in it."""
+
+    __table_args__ = (UniqueConstraint("room", name="uq_session_room"),)
 
     id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
     created_at: AwareDatetime = Field(default_factory=utcnow, index=True)
@@ -131,7 +133,7 @@ class SessionPublic(SessionBase):
 
 
 class SessionsPublic(BaseModel):
-    data: list[SessionPublic]
+    items: list[SessionPublic]
     count: int
 
 

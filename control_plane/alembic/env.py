@@ -13,6 +13,7 @@ from sqlmodel import SQLModel
 
 import control_plane.models  # noqa: F401  (registers the tables on SQLModel.metadata)
 from control_plane.core.config import DatabaseSettings, normalize_database_url
+from control_plane.core.db import ensure_sqlite_directory
 
 config = context.config
 target_metadata = SQLModel.metadata
@@ -43,7 +44,9 @@ def _configure(connection: Connection) -> None:
 
 
 async def _run_online() -> None:
-    engine = create_async_engine(_database_url(), poolclass=pool.NullPool)
+    url = _database_url()
+    ensure_sqlite_directory(url)
+    engine = create_async_engine(url, poolclass=pool.NullPool)
     try:
         async with engine.connect() as connection:
             await connection.run_sync(_configure)

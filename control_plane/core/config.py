@@ -61,7 +61,8 @@ def _looks_like_placeholder(value: str) -> bool:
 class DatabaseSettings(BaseSettings):
     """The part of the settings that migrations need; it holds no secrets."""
 
-    model_config = SettingsConfigDict(populate_by_name=True, extra="ignore")
+    # An empty variable (as compose files and process managers often pass) means "unset".
+    model_config = SettingsConfigDict(populate_by_name=True, extra="ignore", env_ignore_empty=True)
 
     database_url: str = Field(default=DEFAULT_DATABASE_URL, validation_alias="STIMM_DATABASE_URL")
 

@@ -73,6 +73,5 @@ def run_migrations(database_url: str) -> None:
     Runs its own event loop, so call it before serving, or via ``asyncio.to_thread`` from async
     code.
     """
-    ensure_sqlite_directory(normalize_database_url(database_url))
     logger.info("applying database migrations")
     command.upgrade(alembic_config(database_url), "head")

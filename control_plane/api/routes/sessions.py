@@ -1,0 +1,107 @@
+"""Sessions: start a conversation with an agent and read its transcript."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query, status
+
+from control_plane import crud
+from control_plane.api.deps import LiveKitDep, SessionDep, SettingsDep
+from control_plane.api.routes.agents import agent_not_found
+from control_plane.errors import LiveKitError, LiveKitUnavailable
+from control_plane.models import (
+    SessionCreate,
+    SessionCreated,
+    SessionPublic,
+    SessionPublicWithTurns,
+    SessionsPublic,
+    TurnPublic,
+)
+from stimm.schema import JobMetadata
+
+logger = logging.getLogger("stimm.control_plane")
+
+router = APIRouter(prefix="/sessions", tags=["sessions"])
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    responses={
+        502: {"description": "LiveKit refused to create the room or dispatch the agent"},
+        503: {"description": "LiveKit is unreachable; retry later"},
+    },
+)
+async def create_session(
+    db: SessionDep, settings: SettingsDep, livekit: LiveKitDep, session_in: SessionCreate
+) -> SessionCreated:
+    """Start a web session: create its room, dispatch the agent, return a join token."""
+    agent = await crud.get_agent(db, session_in.agent_id)
+    if agent is None:
+        raise agent_not_found(session_in.agent_id)
+    identity = f"web-{secrets.token_hex(6)}"
+    # Committed before the dispatch, so the worker finds the session when it reports on it.
+    call = await crud.create_session(
+        db, agent_id=agent.id, channel="web", participant_identity=identity
+    )
+    metadata = JobMetadata(agent_id=agent.id, session_id=call.id, channel="web")
+    try:
+        await livekit.create_room_and_dispatch(call.room, metadata)
+    except LiveKitError as e:
+        logger.warning("session %s failed to start: %s", call.id, e)
+        await crud.mark_session_failed(db, call, str(e))
+        unavailable = isinstance(e, LiveKitUnavailable)
+        raise HTTPException(
+            status_code=(
+                status.HTTP_503_SERVICE_UNAVAILABLE if unavailable else status.HTTP_502_BAD_GATEWAY
+            ),
+            detail=f"Could not start the session: {e}",
+            headers={"Retry-After": "5"} if unavailable else None,
+        ) from e
+    token = livekit.participant_token(call.room, identity)
+    logger.info("session %s started for agent %s in room %s", call.id, agent.id, call.room)
+    return SessionCreated(
+        session_id=call.id,
+        room=call.room,
+        livekit_url=settings.livekit_public_url,
+        token=token.jwt,
+        expires_at=token.expires_at,
+    )
+
+
+@router.get("")
+async def list_sessions(
+    db: SessionDep,
+    agent_id: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> SessionsPublic:
+    """List sessions, newest first, optionally of one agent."""
+    calls, count = await crud.list_sessions(db, agent_id=agent_id, limit=limit, offset=offset)
+    return SessionsPublic(
+        items=[SessionPublic.model_validate(c, from_attributes=True) for c in calls], count=count
+    )
+
+
+@router.get("/{session_id}")
+async def get_session(db: SessionDep, session_id: str) -> SessionPublicWithTurns:
+    """Get one session with its turns in order."""
+    call = await crud.get_session(db, session_id)
+    if call is None:
+        raise session_not_found(session_id)
+    turns = await crud.list_turns(db, session_id)
+    return SessionPublicWithTurns.model_validate(
+        {
+            **call.model_dump(),
+            "turns": [TurnPublic.model_validate(t, from_attributes=True) for t in turns],
+        }
+    )
+
+
+def session_not_found(session_id: str) -> HTTPException:
+    return HTTPException(
+        status_code=status.HTTP_404_NOT_FOUND, detail=f"Session {session_id} not found"
+    )

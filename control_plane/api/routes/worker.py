@@ -1,0 +1,54 @@
+"""Worker-only endpoints: read an agent's config, report session events and turns."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import APIRouter, HTTPException, status
+
+from control_plane import crud
+from control_plane.api.deps import SessionDep, WorkerAuthDep
+from control_plane.api.routes.agents import agent_not_found
+from control_plane.api.routes.sessions import session_not_found
+from control_plane.errors import SessionStateConflict
+from control_plane.models import SessionPublic, TurnPublic, WorkerAgentConfig
+from stimm.schema import SessionEvent, TurnIn
+
+logger = logging.getLogger("stimm.control_plane")
+
+router = APIRouter(prefix="/worker", tags=["worker"], dependencies=[WorkerAuthDep])
+
+
+@router.get("/agents/{agent_id}")
+async def get_agent_config(db: SessionDep, agent_id: str) -> WorkerAgentConfig:
+    """The config the worker runs an agent with."""
+    agent = await crud.get_agent(db, agent_id)
+    if agent is None:
+        raise agent_not_found(agent_id)
+    return WorkerAgentConfig(id=agent.id, **agent.to_config().model_dump())
+
+
+@router.post("/sessions/{session_id}/events")
+async def post_session_event(db: SessionDep, session_id: str, event: SessionEvent) -> SessionPublic:
+    """Report that a session became active, completed or failed."""
+    call = await crud.get_session(db, session_id)
+    if call is None:
+        raise session_not_found(session_id)
+    previous = call.status
+    try:
+        call = await crud.apply_session_event(db, call, event)
+    except SessionStateConflict as e:
+        raise HTTPException(status_code=status.HTTP_409_CONFLICT, detail=str(e)) from e
+    if call.status != previous:
+        logger.info("session %s: %s -> %s", session_id, previous, call.status)
+    return SessionPublic.model_validate(call, from_attributes=True)
+
+
+@router.post("/sessions/{session_id}/turns", status_code=status.HTTP_201_CREATED)
+async def post_turn(db: SessionDep, session_id: str, turn_in: TurnIn) -> TurnPublic:
+    """Record a finished turn; it gets the next sequence number of the session."""
+    turn = await crud.add_turn(db, session_id, turn_in)
+    if turn is None:
+        raise session_not_found(session_id)
+    logger.debug("session %s: turn %d (%s) recorded", session_id, turn.seq, turn.role)
+    return TurnPublic.model_validate(turn, from_attributes=True)

@@ -1,0 +1,492 @@
+"""The control plane's HTTP API against a real PostgreSQL (and SQLite for the embedded default).
+
+LiveKit is pointed at a closed port here: the happy path with a real LiveKit server is in e2e.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import socket
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+import pytest_asyncio
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from fastapi import FastAPI
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlmodel import SQLModel
+
+from control_plane import crud
+from control_plane.core.config import Settings
+from control_plane.core.db import run_migrations
+from control_plane.main import create_app
+from control_plane.models import Session
+from stimm.schema import AgentConfig
+
+pytestmark = pytest.mark.integration
+
+DATABASE_URL = os.environ.get(
+    "STIMM_TEST_DATABASE_URL", "postgresql+asyncpg://stimm:stimm@127.0.0.1:5432/stimm_test"
+)
+WORKER_TOKEN = "integration-worker-token-" + secrets.token_hex(8)
+TOKEN_TTL_S = 900
+
+
+def closed_port_url() -> str:
+    """An http URL on localhost where nothing listens (connections are refused)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}"
+
+
+def make_settings(database_url: str, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "database_url": database_url,
+        "livekit_url": closed_port_url(),
+        "livekit_api_key": "APIintegration",
+        "livekit_api_secret": secrets.token_urlsafe(32),
+        "worker_token": WORKER_TOKEN,
+        "session_token_ttl_s": TOKEN_TTL_S,
+        "dev": False,
+        **overrides,
+    }
+    return Settings(**values)
+
+
+def agent_body(name: str = "Receptionist", **overrides: Any) -> dict[str, Any]:
+    return {
+        "name": name,
+        "instructions": "You answer the phone for a dental practice.",
+        "greeting": "Hello, how can I help?",
+        "llm": {"provider": "openai", "model": "gpt-4o-mini", "options": {"temperature": 0.3}},
+        **overrides,
+    }
+
+
+# --- fixtures ---------------------------------------------------------------------------------
+
+
+@pytest_asyncio.fixture(scope="module")
+async def database_url() -> AsyncIterator[str]:
+    """A fresh, migrated PostgreSQL database for this module, dropped afterwards."""
+    url = make_url(DATABASE_URL)
+    maintenance_dsn = url.set(drivername="postgresql", database="postgres").render_as_string(
+        hide_password=False
+    )
+    name = f"stimm_cp_test_{uuid.uuid4().hex[:12]}"
+    try:
+        admin = await asyncpg.connect(maintenance_dsn)
+    except (OSError, asyncpg.PostgresError) as e:
+        pytest.fail(f"PostgreSQL is not reachable at {url!r} (set STIMM_TEST_DATABASE_URL): {e}")
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+        test_url = url.set(database=name).render_as_string(hide_password=False)
+        await asyncio.to_thread(run_migrations, test_url)
+        yield test_url
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+@pytest_asyncio.fixture(scope="module")
+async def app(database_url: str) -> AsyncIterator[FastAPI]:
+    app = create_app(make_settings(database_url))
+    yield app
+    engine: AsyncEngine = app.state.engine
+    await engine.dispose()
+
+
+@pytest_asyncio.fixture(scope="module")
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://control-plane") as c:
+        yield c
+
+
+WORKER_HEADERS = {"Authorization": f"Bearer {WORKER_TOKEN}"}
+
+
+async def create_agent(client: httpx.AsyncClient, **overrides: Any) -> dict[str, Any]:
+    response = await client.post("/api/agents", json=agent_body(**overrides))
+    assert response.status_code == 201, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+async def create_session_row(app: FastAPI, agent_id: str) -> str:
+    """A session in state "created", as POST /api/sessions leaves it once LiveKit accepted it."""
+    async with app.state.sessionmaker() as db:
+        call: Session = await crud.create_session(
+            db, agent_id=agent_id, channel="web", participant_identity="web-test"
+        )
+        return call.id
+
+
+def error_locations(response: httpx.Response) -> list[list[Any]]:
+    return [error["loc"] for error in response.json()["detail"]]
+
+
+# --- agents -----------------------------------------------------------------------------------
+
+
+async def test_create_get_and_list_agents(client: httpx.AsyncClient) -> None:
+    created = await create_agent(client)
+    assert created["name"] == "Receptionist"
+    assert created["llm"] == {
+        "provider": "openai",
+        "model": "gpt-4o-mini",
+        "options": {"temperature": 0.3},
+    }
+    # Defaults come from AgentConfig.
+    assert created["stt"] == {"provider": "local", "model": None, "options": {}}
+    assert created["language"] == "en"
+    assert created["created_at"].endswith(("Z", "+00:00"))
+
+    fetched = await client.get(f"/api/agents/{created['id']}")
+    assert fetched.status_code == 200
+    assert fetched.json() == created
+
+    later = [await create_agent(client, name=f"Agent {i}") for i in range(3)]
+    listing = await client.get("/api/agents", params={"limit": 500})
+    assert listing.status_code == 200
+    ids = [a["id"] for a in listing.json()["items"]]
+    expected_newest_first = [a["id"] for a in reversed([created, *later])]
+    assert [i for i in ids if i in expected_newest_first] == expected_newest_first
+    assert listing.json()["count"] >= 4
+
+    first_page = (await client.get("/api/agents", params={"limit": 1})).json()
+    second_page = (await client.get("/api/agents", params={"limit": 1, "offset": 1})).json()
+    assert [a["id"] for a in first_page["items"]] == [later[2]["id"]]
+    assert [a["id"] for a in second_page["items"]] == [later[1]["id"]]
+
+
+async def test_unknown_agent_is_404_with_message(client: httpx.AsyncClient) -> None:
+    response = await client.get("/api/agents/no-such-agent")
+    assert response.status_code == 404
+    assert response.json() == {"detail": "Agent no-such-agent not found"}
+
+
+async def test_missing_llm_is_422_naming_the_field(client: httpx.AsyncClient) -> None:
+    body = agent_body()
+    del body["llm"]
+    response = await client.post("/api/agents", json=body)
+    assert response.status_code == 422
+    assert ["body", "llm"] in error_locations(response)
+
+
+@pytest.mark.parametrize(
+    ("llm", "location"),
+    [
+        ({"provider": ""}, ["body", "llm", "provider"]),
+        ({"model": "gpt-4o"}, ["body", "llm", "provider"]),
+        ({"provider": "openai", "temperature": 0.2}, ["body", "llm", "temperature"]),
+    ],
+)
+async def test_bad_provider_spec_is_422_with_its_location(
+    client: httpx.AsyncClient, llm: dict[str, Any], location: list[str]
+) -> None:
+    response = await client.post("/api/agents", json=agent_body(llm=llm))
+    assert response.status_code == 422
+    assert error_locations(response) == [location]
+
+
+async def test_patch_agent_validates_the_merged_config(client: httpx.AsyncClient) -> None:
+    created = await create_agent(client)
+    response = await client.patch(
+        f"/api/agents/{created['id']}",
+        json={"instructions": "Book appointments.", "tts": {"provider": "elevenlabs"}},
+    )
+    assert response.status_code == 200, response.text
+    updated = response.json()
+    assert updated["instructions"] == "Book appointments."
+    assert updated["tts"]["provider"] == "elevenlabs"
+    assert updated["llm"] == created["llm"]
+    assert updated["updated_at"] > created["updated_at"]
+    assert (await client.get(f"/api/agents/{created['id']}")).json() == updated
+
+    bad_name = await client.patch(f"/api/agents/{created['id']}", json={"name": ""})
+    assert bad_name.status_code == 422
+    assert error_locations(bad_name) == [["body", "name"]]
+    bad_llm = await client.patch(f"/api/agents/{created['id']}", json={"llm": {"provider": ""}})
+    assert bad_llm.status_code == 422
+    assert error_locations(bad_llm) == [["body", "llm", "provider"]]
+    assert (await client.get(f"/api/agents/{created['id']}")).json() == updated
+
+    missing = await client.patch("/api/agents/no-such-agent", json={"name": "x"})
+    assert missing.status_code == 404
+
+
+# --- sessions ---------------------------------------------------------------------------------
+
+
+async def test_session_for_unknown_agent_is_404(client: httpx.AsyncClient) -> None:
+    response = await client.post("/api/sessions", json={"agent_id": "no-such-agent"})
+    assert response.status_code == 404
+    assert response.json() == {"detail": "Agent no-such-agent not found"}
+
+
+async def test_session_when_livekit_is_unreachable_is_503_and_recorded(
+    client: httpx.AsyncClient,
+) -> None:
+    agent = await create_agent(client)
+    response = await client.post("/api/sessions", json={"agent_id": agent["id"]})
+    assert response.status_code == 503
+    detail = response.json()["detail"]
+    assert "LiveKit" in detail and "unreachable" in detail
+    assert response.headers["retry-after"]
+
+    listing = (await client.get("/api/sessions", params={"agent_id": agent["id"]})).json()
+    assert listing["count"] == 1
+    failed = listing["items"][0]
+    assert failed["status"] == "failed"
+    assert "unreachable" in failed["failure_reason"]
+    assert failed["room"] == f"stimm-{failed['id']}"
+
+
+async def test_list_sessions_newest_first_filtered_by_agent(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    agent = await create_agent(client)
+    other = await create_agent(client)
+    first = await create_session_row(app, agent["id"])
+    second = await create_session_row(app, agent["id"])
+    await create_session_row(app, other["id"])
+
+    listing = (await client.get("/api/sessions", params={"agent_id": agent["id"]})).json()
+    assert [s["id"] for s in listing["items"]] == [second, first]
+    assert listing["count"] == 2
+    assert {s["agent_id"] for s in listing["items"]} == {agent["id"]}
+
+
+async def test_unknown_session_is_404(client: httpx.AsyncClient) -> None:
+    response = await client.get("/api/sessions/no-such-session")
+    assert response.status_code == 404
+    assert response.json() == {"detail": "Session no-such-session not found"}
+
+
+# --- worker -----------------------------------------------------------------------------------
+
+
+WORKER_CALLS = [
+    ("GET", "/api/worker/agents/any", None),
+    ("POST", "/api/worker/sessions/any/events", {"status": "active"}),
+    ("POST", "/api/worker/sessions/any/turns", {"role": "user", "text": "hi"}),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "body"), WORKER_CALLS)
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"Authorization": "Bearer wrong-token-wrong-token"},
+        {"Authorization": f"Basic {WORKER_TOKEN}"},
+    ],
+    ids=["no-token", "wrong-token", "wrong-scheme"],
+)
+async def test_worker_endpoints_require_the_worker_token(
+    client: httpx.AsyncClient,
+    method: str,
+    path: str,
+    body: dict[str, Any] | None,
+    headers: dict[str, str],
+) -> None:
+    response = await client.request(method, path, json=body, headers=headers)
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"] == "Bearer"
+
+
+async def test_worker_reads_the_agent_config(client: httpx.AsyncClient) -> None:
+    agent = await create_agent(client, voice="joe")
+    response = await client.get(f"/api/worker/agents/{agent['id']}", headers=WORKER_HEADERS)
+    assert response.status_code == 200
+    body = response.json()
+    assert body.pop("id") == agent["id"]
+    config = AgentConfig.model_validate(body)
+    assert config.voice == "joe"
+    assert config.llm.options == {"temperature": 0.3}
+
+    missing = await client.get("/api/worker/agents/no-such-agent", headers=WORKER_HEADERS)
+    assert missing.status_code == 404
+    assert missing.json() == {"detail": "Agent no-such-agent not found"}
+
+
+async def test_turns_come_back_in_the_order_posted(app: FastAPI, client: httpx.AsyncClient) -> None:
+    agent = await create_agent(client)
+    session_id = await create_session_row(app, agent["id"])
+    posted: list[dict[str, Any]] = [
+        {"role": "assistant", "text": "Hello, how can I help?"},
+        {
+            "role": "user",
+            "text": "I'd like to book a cleaning.",
+            "started_at": "2026-01-05T10:00:00Z",
+            "ended_at": "2026-01-05T10:00:02.500000Z",
+            "metrics": {"end_of_turn_delay": 0.4, "transcription_delay": 0.2},
+        },
+        {
+            "role": "assistant",
+            "text": "Sure, which day suits you?",
+            "interrupted": True,
+            "metrics": {"llm_ttft": 0.31, "tts_ttfb": 0.12, "e2e_latency": 0.9},
+        },
+    ]
+    for expected_seq, turn in enumerate(posted, start=1):
+        response = await client.post(
+            f"/api/worker/sessions/{session_id}/turns", json=turn, headers=WORKER_HEADERS
+        )
+        assert response.status_code == 201, response.text
+        assert response.json()["seq"] == expected_seq
+
+    session = (await client.get(f"/api/sessions/{session_id}")).json()
+    turns = session["turns"]
+    assert [t["seq"] for t in turns] == [1, 2, 3]
+    assert [(t["role"], t["text"]) for t in turns] == [(t["role"], t["text"]) for t in posted]
+    assert [t["interrupted"] for t in turns] == [False, False, True]
+    assert turns[1]["metrics"]["end_of_turn_delay"] == 0.4
+    assert turns[1]["metrics"]["llm_ttft"] is None
+    assert turns[2]["metrics"]["e2e_latency"] == 0.9
+    assert turns[1]["ended_at"].startswith("2026-01-05T10:00:02.5")
+
+    missing = await client.post(
+        "/api/worker/sessions/no-such-session/turns",
+        json={"role": "user", "text": "hi"},
+        headers=WORKER_HEADERS,
+    )
+    assert missing.status_code == 404
+
+
+async def test_events_move_the_session_through_its_lifecycle(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    agent = await create_agent(client)
+    session_id = await create_session_row(app, agent["id"])
+    events = f"/api/worker/sessions/{session_id}/events"
+
+    before = (await client.get(f"/api/sessions/{session_id}")).json()
+    assert (before["status"], before["started_at"], before["ended_at"]) == ("created", None, None)
+
+    active = await client.post(events, json={"status": "active"}, headers=WORKER_HEADERS)
+    assert active.status_code == 200
+    assert active.json()["status"] == "active"
+    assert active.json()["started_at"] is not None
+
+    done = await client.post(events, json={"status": "completed"}, headers=WORKER_HEADERS)
+    assert done.status_code == 200
+    after = (await client.get(f"/api/sessions/{session_id}")).json()
+    assert after["status"] == "completed"
+    assert after["ended_at"] >= after["started_at"]
+    assert after["failure_reason"] is None
+
+    again = await client.post(events, json={"status": "completed"}, headers=WORKER_HEADERS)
+    assert again.status_code == 200
+    reopened = await client.post(events, json={"status": "active"}, headers=WORKER_HEADERS)
+    assert reopened.status_code == 409
+    assert "completed" in reopened.json()["detail"]
+
+    failing_id = await create_session_row(app, agent["id"])
+    failed = await client.post(
+        f"/api/worker/sessions/{failing_id}/events",
+        json={"status": "failed", "reason": "LLM provider returned 401"},
+        headers=WORKER_HEADERS,
+    )
+    assert failed.status_code == 200
+    failed_session = (await client.get(f"/api/sessions/{failing_id}")).json()
+    assert failed_session["status"] == "failed"
+    assert failed_session["failure_reason"] == "LLM provider returned 401"
+    assert failed_session["ended_at"] is not None
+
+    bad = await client.post(events, json={"status": "paused"}, headers=WORKER_HEADERS)
+    assert bad.status_code == 422
+    assert error_locations(bad) == [["body", "status"]]
+    missing = await client.post(
+        "/api/worker/sessions/no-such-session/events",
+        json={"status": "active"},
+        headers=WORKER_HEADERS,
+    )
+    assert missing.status_code == 404
+
+
+# --- health and schema ------------------------------------------------------------------------
+
+
+async def test_health_reports_the_database(client: httpx.AsyncClient) -> None:
+    response = await client.get("/health")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok", "database": "ok"}
+
+
+async def test_health_is_503_when_the_database_is_down() -> None:
+    port = closed_port_url().rsplit(":", 1)[1]
+    app = create_app(make_settings(f"postgresql+asyncpg://stimm:stimm@127.0.0.1:{port}/nowhere"))
+    try:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://control-plane"
+        ) as c:
+            response = await c.get("/health")
+    finally:
+        await app.state.engine.dispose()
+    assert response.status_code == 503
+    assert response.json()["status"] == "error"
+    assert response.json()["database"].startswith("error: ")
+
+
+async def test_migration_matches_the_models(app: FastAPI) -> None:
+    def diff(connection: Connection) -> list[Any]:
+        context = MigrationContext.configure(connection)
+        return list(compare_metadata(context, SQLModel.metadata))
+
+    engine: AsyncEngine = app.state.engine
+    async with engine.connect() as connection:
+        assert await connection.run_sync(diff) == []
+
+
+async def test_sqlite_default_database_is_migrated_and_usable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("STIMM_DATABASE_URL", raising=False)
+    settings = Settings(dev=True, livekit_url=closed_port_url())
+    assert settings.database_url == "sqlite+aiosqlite:///.stimm/stimm.db"
+
+    await asyncio.to_thread(run_migrations, settings.database_url)
+    await asyncio.to_thread(run_migrations, settings.database_url)  # a second run is a no-op
+    assert (tmp_path / ".stimm" / "stimm.db").is_file()
+
+    app = create_app(settings)
+    headers = {"Authorization": f"Bearer {settings.worker_token.get_secret_value()}"}
+    try:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://control-plane"
+        ) as c:
+            assert (await c.get("/health")).json() == {"status": "ok", "database": "ok"}
+            agent = await create_agent(c)
+            assert (await c.get(f"/api/agents/{agent['id']}")).json() == agent
+            session_id = await create_session_row(app, agent["id"])
+            for text in ("first", "second"):
+                response = await c.post(
+                    f"/api/worker/sessions/{session_id}/turns",
+                    json={"role": "user", "text": text},
+                    headers=headers,
+                )
+                assert response.status_code == 201
+            active = await c.post(
+                f"/api/worker/sessions/{session_id}/events",
+                json={"status": "active"},
+                headers=headers,
+            )
+            session = (await c.get(f"/api/sessions/{session_id}")).json()
+    finally:
+        await app.state.engine.dispose()
+    assert active.status_code == 200
+    assert [t["text"] for t in session["turns"]] == ["first", "second"]
+    assert session["started_at"].endswith(("Z", "+00:00"))
