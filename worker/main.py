@@ -58,7 +58,16 @@ async def entrypoint(ctx: JobContext) -> None:
         ctx.shutdown(reason="agent not loaded")
         return
 
-    session = build_session(config, vad_model=ctx.proc.userdata["vad"])
+    try:
+        session = build_session(config, vad_model=ctx.proc.userdata["vad"])
+    except ValueError as e:  # unknown provider, missing key, bad option
+        logger.error("session %s: agent %s cannot be built: %s", meta.session_id, meta.agent_id, e)
+        await client.post_event(
+            meta.session_id, SessionEvent(status="failed", reason=f"agent not built: {e}")
+        )
+        await client.aclose()
+        ctx.shutdown(reason="agent not built")
+        return
     recorder = SessionRecorder(client, meta.session_id)
     recorder.attach(session)
 

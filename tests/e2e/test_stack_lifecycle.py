@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import httpx
@@ -14,12 +13,19 @@ from stimm.stack.process import tcp_open
 pytestmark = pytest.mark.e2e
 
 
-def group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    return True
+def live_members(pgid: int) -> list[int]:
+    """Processes of a process group that are still running (zombies are dead already: in a
+    container without an init that reaps them they linger as entries, holding nothing)."""
+    members = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        state, group = fields[0], int(fields[2])
+        if group == pgid and state != "Z":
+            members.append(int(stat.parent.name))
+    return members
 
 
 def test_stack_starts_twice_in_a_row_and_leaves_no_stray_processes(tmp_path: Path) -> None:
@@ -36,5 +42,5 @@ def test_stack_starts_twice_in_a_row_and_leaves_no_stray_processes(tmp_path: Pat
                 stack.options.control_plane_port,
                 stack.options.redis_port,
             ]
-        assert not [g for g in pgids if g and group_alive(g)]
+        assert not [m for g in pgids for m in live_members(g)]
         assert not [p for p in ports if tcp_open(p)]

@@ -155,7 +155,10 @@ def _openai_compatible_llm(name: str) -> LlmFactory:
     endpoint = OPENAI_COMPATIBLE[name]
 
     def build(spec: ProviderSpec) -> AnyLLM:
-        if endpoint.api_key_env is None:
+        base_url = _option(spec, "base_url") or endpoint.base_url
+        if endpoint.api_key_env is None or base_url != endpoint.base_url:
+            # A local or self-hosted server: only a key given in the spec is sent to it,
+            # never the hosted provider's key from the environment.
             api_key = _option(spec, "api_key") or _NO_KEY
         else:
             api_key = _api_key(spec, endpoint.api_key_env)
@@ -168,7 +171,7 @@ def _openai_compatible_llm(name: str) -> LlmFactory:
             model=spec.model or endpoint.default_model,
             **_kwargs(
                 api_key=api_key,
-                base_url=_option(spec, "base_url") or endpoint.base_url,
+                base_url=base_url,
                 temperature=float(temperature) if temperature is not None else None,
             ),
         )
