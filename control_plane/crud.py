@@ -121,7 +121,13 @@ async def apply_session_event(db: AsyncSession, call: Session, event: SessionEve
 
     Raises ``SessionStateConflict`` for a move out of a finished session.
     """
+    if event.turn_detection:
+        call.turn_detection = event.turn_detection
+    if event.worker_id:
+        call.worker_id = event.worker_id
     if event.status == call.status:
+        db.add(call)
+        await db.commit()
         return call
     if event.status not in _NEXT_STATUSES[call.status]:
         raise SessionStateConflict(

@@ -10,11 +10,21 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict
+from pydantic import AwareDatetime, BaseModel, ConfigDict, field_validator
 from sqlalchemy import JSON, String, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from stimm.schema import AgentConfig, Channel, ProviderSpec, Role, SessionStatus, TurnMetrics
+from stimm.schema import (
+    AgentConfig,
+    Channel,
+    ProviderSpec,
+    RagOptions,
+    Role,
+    SessionStatus,
+    Tool,
+    TurnMetrics,
+    TurnTaking,
+)
 
 
 def utcnow() -> datetime:
@@ -36,9 +46,13 @@ class AgentBase(SQLModel):
     greeting: str | None = Field(default=None, sa_type=Text)
     language: str = Field(default="en", max_length=16)
     voice: str | None = Field(default=None, max_length=200)
-    stt: dict[str, Any] = Field(sa_type=JSON)
-    llm: dict[str, Any] = Field(sa_type=JSON)
-    tts: dict[str, Any] = Field(sa_type=JSON)
+    stt: list[dict[str, Any]] = Field(sa_type=JSON)
+    llm: list[dict[str, Any]] = Field(sa_type=JSON)
+    tts: list[dict[str, Any]] = Field(sa_type=JSON)
+    turn_taking: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+    tools: list[dict[str, Any]] = Field(default_factory=list, sa_type=JSON)
+    knowledge_base_id: str | None = Field(default=None, max_length=36)
+    rag: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
 
     def to_config(self) -> AgentConfig:
         return AgentConfig.model_validate(self.model_dump(include=set(AgentConfig.model_fields)))
@@ -58,9 +72,18 @@ class AgentUpdate(BaseModel):
     greeting: str | None = None
     language: str | None = None
     voice: str | None = None
-    stt: ProviderSpec | None = None
-    llm: ProviderSpec | None = None
-    tts: ProviderSpec | None = None
+    stt: list[ProviderSpec] | None = None
+    llm: list[ProviderSpec] | None = None
+    tts: list[ProviderSpec] | None = None
+    turn_taking: TurnTaking | None = None
+    tools: list[Tool] | None = None
+    knowledge_base_id: str | None = None
+    rag: RagOptions | None = None
+
+    @field_validator("stt", "llm", "tts", mode="before")
+    @classmethod
+    def _single_provider_is_a_list(cls, v: Any) -> Any:
+        return AgentConfig._single_provider_is_a_list(v)
 
 
 class Agent(AgentBase, table=True):
@@ -82,12 +105,6 @@ class AgentsPublic(BaseModel):
     count: int
 
 
-class WorkerAgentConfig(AgentConfig):
-    """What the worker fetches: the agent's ``AgentConfig`` plus its id."""
-
-    id: str
-
-
 # --- sessions ---------------------------------------------------------------------------------
 
 
@@ -98,6 +115,8 @@ class SessionBase(SQLModel):
     status: SessionStatus = Field(default="created", sa_type=String(16))
     failure_reason: str | None = Field(default=None, sa_type=Text)
     participant_identity: str | None = Field(default=None, max_length=128)
+    turn_detection: str | None = Field(default=None, max_length=32)
+    worker_id: str | None = Field(default=None, max_length=100)
     started_at: AwareDatetime | None = None
     ended_at: AwareDatetime | None = None
 

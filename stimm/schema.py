@@ -6,10 +6,11 @@ worker builds its pipeline from it. Keep this module small and free of service i
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 AGENT_NAME = "stimm"
 """The LiveKit agent name every Stimm worker registers under (explicit dispatch)."""
@@ -17,6 +18,9 @@ AGENT_NAME = "stimm"
 Role = Literal["user", "assistant"]
 Channel = Literal["web", "phone"]
 SessionStatus = Literal["created", "active", "completed", "failed"]
+ProviderRole = Literal["stt", "llm", "tts"]
+
+_TOOL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]{0,63}$")
 
 
 class ProviderSpec(BaseModel):
@@ -29,6 +33,88 @@ class ProviderSpec(BaseModel):
     options: dict[str, Any] = Field(default_factory=dict)
 
 
+def _as_list(value: Any) -> Any:
+    """A single provider is a one-element failover list."""
+    return [value] if isinstance(value, dict | ProviderSpec) else value
+
+
+ProviderList = Annotated[list[ProviderSpec], Field(min_length=1, max_length=5)]
+"""Providers for one role, in failover order (livekit's FallbackAdapter)."""
+
+
+class TurnTaking(BaseModel):
+    """How the agent decides the user has finished and when it may be interrupted."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    turn_detection: Literal["auto", "model", "vad"] = "auto"
+    """``model``: the offline end-of-turn model; ``vad``: silence only; ``auto``: the model
+    when its files are available offline, VAD otherwise."""
+    min_endpointing_delay: float = Field(default=0.5, ge=0.0, le=5.0)
+    max_endpointing_delay: float = Field(default=3.0, ge=0.1, le=10.0)
+    allow_interruptions: bool = True
+    interruption_min_duration: float = Field(default=0.5, ge=0.0, le=5.0)
+    preemptive_generation: bool = True
+
+
+class WebhookTool(BaseModel):
+    """An HTTP tool the LLM can call; the JSON response goes back to the LLM."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["webhook"] = "webhook"
+    name: str = Field(min_length=1, max_length=64)
+    description: str = Field(min_length=1, max_length=2_000)
+    parameters: dict[str, Any] = Field(
+        default_factory=lambda: {"type": "object", "properties": {}},
+        description="JSON schema of the arguments",
+    )
+    url: str = Field(min_length=1, max_length=2_000, pattern=r"^https?://")
+    method: Literal["GET", "POST"] = "POST"
+    headers: dict[str, str] = Field(default_factory=dict)
+    timeout_s: float = Field(default=5.0, gt=0.0, le=60.0)
+
+    @field_validator("name")
+    @classmethod
+    def _identifier(cls, v: str) -> str:
+        if not _TOOL_NAME.match(v):
+            raise ValueError("tool names are identifiers: letters, digits and _")
+        return v
+
+
+class EndCallTool(BaseModel):
+    """Lets the LLM end the call (hang up / leave the room) after saying goodbye."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["end_call"] = "end_call"
+    description: str | None = Field(default=None, max_length=2_000)
+
+
+class TransferCallTool(BaseModel):
+    """Lets the LLM cold-transfer a phone caller (SIP REFER) to ``target``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["transfer_call"] = "transfer_call"
+    target: str = Field(min_length=1, max_length=200, examples=["tel:+15550100", "sip:desk@pbx"])
+    description: str | None = Field(default=None, max_length=2_000)
+
+
+Tool = Annotated[WebhookTool | EndCallTool | TransferCallTool, Field(discriminator="type")]
+
+
+class RagOptions(BaseModel):
+    """Retrieval from the agent's knowledge base during a turn."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    top_k: int = Field(default=3, ge=1, le=20)
+    min_score: float = Field(default=0.0, ge=-1.0, le=1.0)
+    speculative: bool = True
+    """Start retrieval on interim transcripts so it is done when the user stops speaking."""
+
+
 class AgentConfig(BaseModel):
     """Everything the worker needs to run a conversation for one agent."""
 
@@ -39,9 +125,26 @@ class AgentConfig(BaseModel):
     greeting: str | None = Field(default=None, max_length=2_000)
     language: str = Field(default="en", min_length=2, max_length=16)
     voice: str | None = Field(default=None, max_length=200)
-    stt: ProviderSpec = Field(default_factory=lambda: ProviderSpec(provider="local"))
-    llm: ProviderSpec
-    tts: ProviderSpec = Field(default_factory=lambda: ProviderSpec(provider="local"))
+    stt: ProviderList = Field(default_factory=lambda: [ProviderSpec(provider="local")])
+    llm: ProviderList
+    tts: ProviderList = Field(default_factory=lambda: [ProviderSpec(provider="local")])
+    turn_taking: TurnTaking = Field(default_factory=TurnTaking)
+    tools: list[Tool] = Field(default_factory=list, max_length=32)
+    knowledge_base_id: str | None = None
+    rag: RagOptions = Field(default_factory=RagOptions)
+
+    @field_validator("stt", "llm", "tts", mode="before")
+    @classmethod
+    def _single_provider_is_a_list(cls, v: Any) -> Any:
+        return _as_list(v)
+
+
+class WorkerAgentConfig(AgentConfig):
+    """What the worker receives: the config, its id, and the provider secrets it needs
+    (environment-variable names → values), decrypted for this one fetch."""
+
+    id: str
+    secrets: dict[str, str] = Field(default_factory=dict, repr=False)
 
 
 class JobMetadata(BaseModel):
@@ -50,6 +153,8 @@ class JobMetadata(BaseModel):
     agent_id: str
     session_id: str
     channel: Channel = "web"
+    caller: str | None = None
+    """Phone number of the remote party for phone sessions."""
 
 
 class TurnMetrics(BaseModel):
@@ -60,6 +165,7 @@ class TurnMetrics(BaseModel):
     llm_ttft: float | None = None
     tts_ttfb: float | None = None
     e2e_latency: float | None = None
+    retrieval: float | None = None
 
 
 class TurnIn(BaseModel):
@@ -78,3 +184,25 @@ class SessionEvent(BaseModel):
 
     status: Literal["active", "completed", "failed"]
     reason: str | None = Field(default=None, max_length=2_000)
+    turn_detection: str | None = Field(default=None, max_length=32)
+    """Which end-of-turn strategy ran (``model`` or ``vad``), reported when active."""
+    worker_id: str | None = Field(default=None, max_length=100)
+
+
+class KnowledgeQuery(BaseModel):
+    """A retrieval request against one knowledge base."""
+
+    query: str = Field(min_length=1, max_length=4_000)
+    top_k: int = Field(default=3, ge=1, le=50)
+
+
+class RetrievedChunk(BaseModel):
+    document_id: str
+    document_name: str
+    text: str
+    score: float
+
+
+class KnowledgeQueryResult(BaseModel):
+    chunks: list[RetrievedChunk]
+    retrieval_ms: float

@@ -8,7 +8,7 @@ import os
 
 import httpx
 
-from stimm.schema import AgentConfig, SessionEvent, TurnIn
+from stimm.schema import SessionEvent, TurnIn, WorkerAgentConfig
 
 logger = logging.getLogger("stimm.worker")
 
@@ -50,7 +50,7 @@ class ControlPlaneClient:
     async def aclose(self) -> None:
         await self._http.aclose()
 
-    async def get_agent(self, agent_id: str) -> AgentConfig:
+    async def get_agent(self, agent_id: str) -> WorkerAgentConfig:
         """Load an agent's config. Raises AgentNotFoundError or ControlPlaneError."""
         try:
             resp = await self._http.get(f"/api/worker/agents/{agent_id}")
@@ -60,9 +60,7 @@ class ControlPlaneClient:
             raise AgentNotFoundError(f"agent {agent_id} not found")
         if resp.status_code != 200:
             raise ControlPlaneError(f"loading agent {agent_id}: HTTP {resp.status_code}")
-        data = resp.json()
-        data.pop("id", None)
-        return AgentConfig.model_validate(data)
+        return WorkerAgentConfig.model_validate(resp.json())
 
     async def post_event(self, session_id: str, event: SessionEvent) -> None:
         await self._post(f"/api/worker/sessions/{session_id}/events", event.model_dump_json())

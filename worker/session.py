@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from livekit.agents import Agent, AgentSession, vad
+from livekit.agents import Agent, AgentSession, llm, stt, tts, vad
 
 from stimm.schema import AgentConfig
 from worker.providers import build_llm, build_stt, build_tts
@@ -32,11 +32,17 @@ def turn_handling(config: AgentConfig) -> dict[str, Any]:
 
 
 def build_session(config: AgentConfig, *, vad_model: vad.VAD) -> AgentSession[None]:
-    """An ``AgentSession`` with the configured STT, LLM and TTS plugins and Silero VAD."""
+    """An ``AgentSession`` with the configured STT, LLM and TTS plugins and Silero VAD.
+
+    Several providers for one role become a livekit ``FallbackAdapter`` in the listed order.
+    """
+    stts = [build_stt(s, language=config.language) for s in config.stt]
+    llms = [build_llm(s) for s in config.llm]
+    ttss = [build_tts(s, voice=config.voice, language=config.language) for s in config.tts]
     return AgentSession(
-        stt=build_stt(config.stt, language=config.language),
-        llm=build_llm(config.llm),
-        tts=build_tts(config.tts, voice=config.voice, language=config.language),
+        stt=stts[0] if len(stts) == 1 else stt.FallbackAdapter(stts, vad=vad_model),
+        llm=llms[0] if len(llms) == 1 else llm.FallbackAdapter(llms),
+        tts=ttss[0] if len(ttss) == 1 else tts.FallbackAdapter(ttss),
         vad=vad_model,
         turn_handling=turn_handling(config),  # type: ignore[arg-type]
     )

@@ -128,3 +128,41 @@ async def test_session_token_only_opens_its_own_room(stack: LocalStack, fake_llm
     await caller.join(sess["livekit_url"], sess["token"])
     assert caller.room.name == sess["room"]
     await caller.leave()
+
+
+async def test_agent_that_cannot_be_built_fails_the_session_with_a_reason(
+    stack: LocalStack, fake_llm_url: str
+) -> None:
+    body = agent_body(fake_llm_url, llm={"provider": "no-such-llm"})
+    async with httpx.AsyncClient(base_url=stack.control_plane_url, timeout=30) as http:
+        agent = (await http.post("/api/agents", json=body)).json()
+        sess = (await http.post("/api/sessions", json={"agent_id": agent["id"]})).json()
+        record = await wait_for_session(http, sess["session_id"], {"completed", "failed"})
+    assert record["status"] == "failed"
+    assert "no-such-llm" in record["failure_reason"]
+
+
+async def test_unreachable_llm_is_apologised_for_out_loud(
+    stack: LocalStack, fake_llm_url: str
+) -> None:
+    from stimm.stack.process import free_port
+
+    dead_llm = f"http://127.0.0.1:{free_port()}/v1"  # nothing listens there
+    body = agent_body(fake_llm_url)
+    body["llm"]["options"]["base_url"] = dead_llm
+    async with httpx.AsyncClient(base_url=stack.control_plane_url, timeout=30) as http:
+        agent = (await http.post("/api/agents", json=body)).json()
+        sess = (await http.post("/api/sessions", json={"agent_id": agent["id"]})).json()
+
+        caller = Caller()
+        await caller.join(sess["livekit_url"], sess["token"])
+        try:
+            await caller.next_utterance(timeout=90)  # the greeting needs no LLM
+            await caller.say(synthesize(QUESTION))
+            apology = transcribe((await caller.next_utterance(timeout=90)).pcm)
+            assert "sorry" in apology or "trouble" in apology, apology
+        finally:
+            await caller.leave()
+        record = await wait_for_session(http, sess["session_id"], {"completed", "failed"})
+    assert record["status"] == "failed", record
+    assert "llm" in record["failure_reason"].lower()

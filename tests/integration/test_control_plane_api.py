@@ -30,7 +30,7 @@ from control_plane.core.config import Settings
 from control_plane.core.db import run_migrations
 from control_plane.main import create_app
 from control_plane.models import Session
-from stimm.schema import AgentConfig
+from stimm.schema import WorkerAgentConfig
 
 pytestmark = pytest.mark.integration
 
@@ -142,13 +142,12 @@ def error_locations(response: httpx.Response) -> list[list[Any]]:
 async def test_create_get_and_list_agents(client: httpx.AsyncClient) -> None:
     created = await create_agent(client)
     assert created["name"] == "Receptionist"
-    assert created["llm"] == {
-        "provider": "openai",
-        "model": "gpt-4o-mini",
-        "options": {"temperature": 0.3},
-    }
+    # A single provider is stored as a one-element failover list.
+    assert created["llm"] == [
+        {"provider": "openai", "model": "gpt-4o-mini", "options": {"temperature": 0.3}}
+    ]
     # Defaults come from AgentConfig.
-    assert created["stt"] == {"provider": "local", "model": None, "options": {}}
+    assert created["stt"] == [{"provider": "local", "model": None, "options": {}}]
     assert created["language"] == "en"
     assert created["created_at"].endswith(("Z", "+00:00"))
 
@@ -187,9 +186,9 @@ async def test_missing_llm_is_422_naming_the_field(client: httpx.AsyncClient) ->
 @pytest.mark.parametrize(
     ("llm", "location"),
     [
-        ({"provider": ""}, ["body", "llm", "provider"]),
-        ({"model": "gpt-4o"}, ["body", "llm", "provider"]),
-        ({"provider": "openai", "temperature": 0.2}, ["body", "llm", "temperature"]),
+        ({"provider": ""}, ["body", "llm", 0, "provider"]),
+        ({"model": "gpt-4o"}, ["body", "llm", 0, "provider"]),
+        ({"provider": "openai", "temperature": 0.2}, ["body", "llm", 0, "temperature"]),
     ],
 )
 async def test_bad_provider_spec_is_422_with_its_location(
@@ -209,7 +208,7 @@ async def test_patch_agent_validates_the_merged_config(client: httpx.AsyncClient
     assert response.status_code == 200, response.text
     updated = response.json()
     assert updated["instructions"] == "Book appointments."
-    assert updated["tts"]["provider"] == "elevenlabs"
+    assert updated["tts"][0]["provider"] == "elevenlabs"
     assert updated["llm"] == created["llm"]
     assert updated["updated_at"] > created["updated_at"]
     assert (await client.get(f"/api/agents/{created['id']}")).json() == updated
@@ -219,7 +218,7 @@ async def test_patch_agent_validates_the_merged_config(client: httpx.AsyncClient
     assert error_locations(bad_name) == [["body", "name"]]
     bad_llm = await client.patch(f"/api/agents/{created['id']}", json={"llm": {"provider": ""}})
     assert bad_llm.status_code == 422
-    assert error_locations(bad_llm) == [["body", "llm", "provider"]]
+    assert error_locations(bad_llm) == [["body", "llm", 0, "provider"]]
     assert (await client.get(f"/api/agents/{created['id']}")).json() == updated
 
     missing = await client.patch("/api/agents/no-such-agent", json={"name": "x"})
@@ -311,10 +310,10 @@ async def test_worker_reads_the_agent_config(client: httpx.AsyncClient) -> None:
     response = await client.get(f"/api/worker/agents/{agent['id']}", headers=WORKER_HEADERS)
     assert response.status_code == 200
     body = response.json()
-    assert body.pop("id") == agent["id"]
-    config = AgentConfig.model_validate(body)
+    config = WorkerAgentConfig.model_validate(body)
+    assert config.id == agent["id"]
     assert config.voice == "joe"
-    assert config.llm.options == {"temperature": 0.3}
+    assert config.llm[0].options == {"temperature": 0.3}
 
     missing = await client.get("/api/worker/agents/no-such-agent", headers=WORKER_HEADERS)
     assert missing.status_code == 404

@@ -11,8 +11,8 @@ from control_plane.api.deps import SessionDep, WorkerAuthDep
 from control_plane.api.routes.agents import agent_not_found
 from control_plane.api.routes.sessions import session_not_found
 from control_plane.errors import SessionStateConflict
-from control_plane.models import SessionPublic, TurnPublic, WorkerAgentConfig
-from stimm.schema import SessionEvent, TurnIn
+from control_plane.models import SessionPublic, TurnPublic
+from stimm.schema import SessionEvent, TurnIn, WorkerAgentConfig
 
 logger = logging.getLogger("stimm.control_plane")
 
