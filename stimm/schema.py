@@ -151,7 +151,9 @@ class JobMetadata(BaseModel):
     """What the control plane puts in the LiveKit dispatch metadata."""
 
     agent_id: str
-    session_id: str
+    session_id: str | None = None
+    """Set for sessions the control plane created; phone calls routed by a SIP dispatch rule
+    have none, and the worker registers the session when the call arrives."""
     channel: Channel = "web"
     caller: str | None = None
     """Phone number of the remote party for phone sessions."""

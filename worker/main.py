@@ -11,6 +11,7 @@ from pydantic import ValidationError
 
 from stimm.schema import AGENT_NAME, JobMetadata, SessionEvent
 from worker.control_plane_client import ControlPlaneClient, ControlPlaneError
+from worker.load import LOAD_THRESHOLD, SessionLoad
 from worker.providers import PiperTTS, WhisperSTT
 from worker.recorder import SessionRecorder
 from worker.session import StimmAgent, build_session
@@ -29,6 +30,8 @@ def create_server(*, health_port: int | None = None) -> AgentServer:
     """The worker's ``AgentServer`` with its single RTC entrypoint."""
     server = AgentServer(
         setup_fnc=prewarm,
+        load_fnc=SessionLoad(int(os.environ.get("STIMM_WORKER_MAX_SESSIONS", "4"))),
+        load_threshold=LOAD_THRESHOLD,
         num_idle_processes=int(os.environ.get("STIMM_WORKER_IDLE_PROCESSES", "1")),
         port=health_port if health_port is not None else 8081,
         initialize_process_timeout=60.0,
@@ -42,17 +45,20 @@ async def entrypoint(ctx: JobContext) -> None:
     try:
         meta = JobMetadata.model_validate_json(ctx.job.metadata or "{}")
     except ValidationError:
+        meta = None
+    if meta is None or meta.session_id is None:
         logger.error("job %s has no valid Stimm metadata; leaving the room", ctx.job.id)
         ctx.shutdown(reason="invalid job metadata")
         return
+    session_id = meta.session_id
 
     client = ControlPlaneClient()
     try:
         config = await client.get_agent(meta.agent_id)
     except (ControlPlaneError, ValidationError) as e:
-        logger.error("session %s: agent %s cannot be loaded: %s", meta.session_id, meta.agent_id, e)
+        logger.error("session %s: agent %s cannot be loaded: %s", session_id, meta.agent_id, e)
         await client.post_event(
-            meta.session_id, SessionEvent(status="failed", reason=f"agent not loaded: {e}")
+            session_id, SessionEvent(status="failed", reason=f"agent not loaded: {e}")
         )
         await client.aclose()
         ctx.shutdown(reason="agent not loaded")
@@ -61,14 +67,14 @@ async def entrypoint(ctx: JobContext) -> None:
     try:
         session = build_session(config, vad_model=ctx.proc.userdata["vad"])
     except ValueError as e:  # unknown provider, missing key, bad option
-        logger.error("session %s: agent %s cannot be built: %s", meta.session_id, meta.agent_id, e)
+        logger.error("session %s: agent %s cannot be built: %s", session_id, meta.agent_id, e)
         await client.post_event(
-            meta.session_id, SessionEvent(status="failed", reason=f"agent not built: {e}")
+            session_id, SessionEvent(status="failed", reason=f"agent not built: {e}")
         )
         await client.aclose()
         ctx.shutdown(reason="agent not built")
         return
-    recorder = SessionRecorder(client, meta.session_id)
+    recorder = SessionRecorder(client, session_id)
     recorder.attach(session)
 
     async def on_shutdown(reason: str) -> None:
@@ -80,6 +86,6 @@ async def entrypoint(ctx: JobContext) -> None:
 
     await session.start(agent=StimmAgent(config), room=ctx.room)
     await recorder.started()
-    logger.info("session %s started for agent %s", meta.session_id, meta.agent_id)
+    logger.info("session %s started for agent %s", session_id, meta.agent_id)
     if config.greeting:
         session.say(config.greeting, allow_interruptions=True)

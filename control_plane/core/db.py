@@ -74,4 +74,4 @@ def run_migrations(database_url: str) -> None:
     code.
     """
     logger.info("applying database migrations")
-    command.upgrade(alembic_config(database_url), "head")
+    command.upgrade(alembic_config(database_url), "heads")
