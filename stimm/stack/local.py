@@ -16,8 +16,9 @@ from typing import Any
 
 import yaml
 
-from .binaries import LIVEKIT_SERVER, REPO_ROOT, ensure_binary
+from .binaries import LIVEKIT_SERVER, LIVEKIT_SIP, REPO_ROOT, ensure_binary
 from .process import ManagedProcess, StackError, free_port, free_udp_port, http_ok, tcp_open
+from .sip import SipPorts, pick_ports, sip_config
 
 logger = logging.getLogger("stimm.stack")
 
@@ -40,9 +41,18 @@ class StackOptions:
     api_key: str = DEV_API_KEY
     api_secret: str = field(default_factory=lambda: secrets.token_urlsafe(36))
     worker_token: str = field(default_factory=lambda: secrets.token_urlsafe(24))
+    bootstrap_api_key: str = field(default_factory=lambda: "stimm_" + secrets.token_urlsafe(32))
+    """The control plane's first API key (``STIMM_BOOTSTRAP_API_KEY``); ``stack.api_key``."""
+    secret_key: str = field(default_factory=lambda: secrets.token_urlsafe(32))
+    """Encrypts stored provider secrets (``STIMM_SECRET_KEY``); keep it to reuse a database."""
     worker_env: dict[str, str] = field(default_factory=dict)
     dev: bool = False
     log_level: str = "INFO"
+    # telephony: livekit-sip on 127.0.0.1 (SIP on sip_port, UDP and TCP)
+    sip: bool = False
+    sip_port: int = 0
+    sip_outbound_address: str | None = None
+    """host:port that outbound calls are sent to (the control plane's outbound trunk)."""
 
 
 class LocalStack:
@@ -61,6 +71,9 @@ class LocalStack:
             o.database_url = f"sqlite+aiosqlite:///{o.run_dir / 'stimm.db'}"
         self.processes: list[ManagedProcess] = []
         self.workers: list[ManagedProcess] = []
+        self.sip_ports: SipPorts | None = pick_ports(o.sip_port) if o.sip else None
+        if self.sip_ports is not None:
+            o.sip_port = self.sip_ports.sip
 
     # -- addresses ---------------------------------------------------------------------------
 
@@ -71,6 +84,15 @@ class LocalStack:
     @property
     def control_plane_url(self) -> str:
         return f"http://127.0.0.1:{self.options.control_plane_port}"
+
+    @property
+    def api_key(self) -> str:
+        """An API key of the control plane (not LiveKit's: that is ``options.api_key``)."""
+        return self.options.bootstrap_api_key
+
+    @property
+    def api_headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.api_key}"}
 
     @property
     def log_dir(self) -> Path:
@@ -85,11 +107,18 @@ class LocalStack:
             "LIVEKIT_API_KEY": o.api_key,
             "LIVEKIT_API_SECRET": o.api_secret,
             "STIMM_WORKER_TOKEN": o.worker_token,
+            "STIMM_SECRET_KEY": o.secret_key,
+            "STIMM_BOOTSTRAP_API_KEY": o.bootstrap_api_key,
             "STIMM_DATABASE_URL": o.database_url or "",
             "STIMM_REDIS_URL": f"redis://127.0.0.1:{o.redis_port}/0",
             "STIMM_CONTROL_PLANE_URL": self.control_plane_url,
             "STIMM_DEV": "1" if o.dev else "0",
             "PYTHONUNBUFFERED": "1",
+            **(
+                {"STIMM_SIP_OUTBOUND_ADDRESS": o.sip_outbound_address}
+                if o.sip_outbound_address
+                else {}
+            ),
         }
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -98,6 +127,8 @@ class LocalStack:
         try:
             self._start_redis()
             self._start_livekit()
+            if self.sip_ports is not None:
+                self._start_sip(self.sip_ports)
             self._start_control_plane()
             for _ in range(self.options.workers):
                 self.add_worker()
@@ -117,9 +148,15 @@ class LocalStack:
         self.stop()
 
     def _spawn(
-        self, name: str, argv: list[str], env: dict[str, str] | None = None
+        self,
+        name: str,
+        argv: list[str],
+        env: dict[str, str] | None = None,
+        stop_timeout: float = 15.0,
     ) -> ManagedProcess:
-        proc = ManagedProcess(name, argv, log_dir=self.log_dir, env=env, cwd=REPO_ROOT)
+        proc = ManagedProcess(
+            name, argv, log_dir=self.log_dir, env=env, cwd=REPO_ROOT, stop_timeout=stop_timeout
+        )
         proc.start()
         self.processes.append(proc)
         return proc
@@ -175,8 +212,25 @@ class LocalStack:
                 "--node-ip",
                 "127.0.0.1",
             ],
+            # it waits for rooms to empty on SIGTERM; every service is stopped by then
+            stop_timeout=5.0,
         )
         proc.wait_ready(lambda: http_ok(f"http://127.0.0.1:{port}/"), timeout=30)
+
+    def _start_sip(self, ports: SipPorts) -> None:
+        binary = ensure_binary(LIVEKIT_SIP)
+        o = self.options
+        config_path = o.run_dir / "sip.yaml"
+        config = sip_config(
+            ports=ports,
+            livekit_url=self.livekit_url,
+            api_key=o.api_key,
+            api_secret=o.api_secret,
+            redis_port=o.redis_port,
+        )
+        config_path.write_text(yaml.safe_dump(config))
+        proc = self._spawn("livekit-sip", [str(binary), "--config", str(config_path)])
+        proc.wait_ready(lambda: http_ok(f"http://127.0.0.1:{ports.health}/"), timeout=30)
 
     def _start_control_plane(self) -> None:
         port = self.options.control_plane_port

@@ -59,8 +59,10 @@ class ManagedProcess:
         log_dir: Path,
         env: Mapping[str, str] | None = None,
         cwd: Path | None = None,
+        stop_timeout: float = 15.0,
     ) -> None:
         self.name = name
+        self.stop_timeout = stop_timeout
         self.argv = list(argv)
         self.log_path = log_dir / f"{name}.log"
         self.env = dict(env) if env is not None else dict(os.environ)
@@ -116,8 +118,9 @@ class ManagedProcess:
             except ProcessLookupError:
                 pass
 
-    def stop(self, timeout: float = 15.0) -> int | None:
+    def stop(self, timeout: float | None = None) -> int | None:
         """SIGTERM the whole process group, then SIGKILL what is left after ``timeout``."""
+        timeout = self.stop_timeout if timeout is None else timeout
         if self.proc is None:
             return None
         if self.alive():
