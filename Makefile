@@ -7,6 +7,7 @@ dev: install
 	.venv/bin/stimm dev
 
 test: install
+	cd web && npm test
 	.venv/bin/pytest -ra
 
 check:

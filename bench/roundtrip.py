@@ -1,11 +1,24 @@
-"""Round-trip latency through the real local stack.
+"""Round-trip latency through the real local stack, with a per-stage breakdown.
 
-Prints, over N turns, p50/p95 of
-  (a) session request → agent joined the room, and
-  (b) end of the caller's speech → first agent audio frame heard,
+Runs three agent variants against the same stack (offline Whisper STT, scripted LLM, Piper TTS):
+
+- ``plain``: no knowledge base;
+- ``rag-speculative``: a knowledge base, retrieval started on the transcripts
+  (``rag.speculative = true``);
+- ``rag-at-turn-end``: the same knowledge base, retrieval only when the turn ends
+  (``rag.speculative = false``).
+
+The RAG variants run with preemptive generation off, so retrieval is not hidden behind a
+preemptive reply and the two variants differ only in when retrieval starts.
+
+For each variant it prints p50/p95 of
+  (a) session request → agent joined the room,
+  (b) end of the caller's speech → first agent audio frame heard (measured by the caller),
+  (c) each stage the worker recorded per turn (``TurnMetrics``: end-of-turn delay, STT delay,
+      LLM time to first token, TTS time to first byte, voice-to-voice, retrieval wait),
 and writes them to bench/results/roundtrip.json.
 
-    .venv/bin/python bench/roundtrip.py --sessions 10 --turns-per-session 2
+    .venv/bin/python bench/roundtrip.py --sessions 5 --turns-per-session 2
 """
 
 from __future__ import annotations
@@ -13,12 +26,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import platform
 import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -31,6 +46,12 @@ from tests.support.audio import synthesize  # noqa: E402
 from tests.support.caller import Caller  # noqa: E402
 
 QUESTIONS = ["When is the museum open?", "Is the museum open on Sunday?"]
+DOCUMENT = (
+    "Museum opening hours.\n\nThe museum opens at ten every morning and closes at six.\n\n"
+    "On Sundays the museum is open from noon until five in the afternoon.\n"
+)
+USER_STAGES = ("end_of_turn_delay", "transcription_delay")
+ASSISTANT_STAGES = ("llm_ttft", "tts_ttfb", "e2e_latency", "retrieval")
 
 
 def pct(values: list[float], q: float) -> float:
@@ -39,6 +60,8 @@ def pct(values: list[float], q: float) -> float:
 
 
 def summary(values: list[float]) -> dict[str, float]:
+    if not values:
+        return {"n": 0}
     return {
         "n": len(values),
         "p50_ms": round(pct(values, 0.50) * 1000, 1),
@@ -47,52 +70,111 @@ def summary(values: list[float]) -> dict[str, float]:
     }
 
 
-async def run(stack: LocalStack, llm_url: str, sessions: int, turns: int) -> dict[str, list[float]]:
-    joined: list[float] = []
-    voice_to_voice: list[float] = []
+def agent_body(llm_url: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "name": "Bench agent",
+        "instructions": "Answer in one short sentence.",
+        "greeting": "Hello, how can I help?",
+        "llm": {"provider": "openai", "model": "scripted", "options": {"base_url": llm_url}},
+        **extra,
+    }
+
+
+async def knowledge_base(http: httpx.AsyncClient) -> str:
+    kb = (await http.post("/api/knowledge-bases", json={"name": "Bench museum"})).json()
+    doc = (
+        await http.post(
+            f"/api/knowledge-bases/{kb['id']}/documents",
+            files={"file": ("hours.txt", DOCUMENT.encode(), "text/plain")},
+        )
+    ).json()
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        status = (await http.get(f"/api/knowledge-bases/{kb['id']}/documents/{doc['id']}")).json()
+        if status["status"] == "ready":
+            return str(kb["id"])
+        if status["status"] == "failed":
+            raise RuntimeError(f"ingestion failed: {status}")
+        await asyncio.sleep(0.5)
+    raise RuntimeError("ingestion did not finish")
+
+
+async def stage_figures(http: httpx.AsyncClient, session_id: str) -> dict[str, list[float]]:
+    """The worker's per-turn figures from the session record (once it is closed)."""
+    deadline = time.monotonic() + 30
+    record: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        record = (await http.get(f"/api/sessions/{session_id}")).json()
+        if record.get("status") in ("completed", "failed"):
+            break
+        await asyncio.sleep(0.5)
+    out: dict[str, list[float]] = {s: [] for s in USER_STAGES + ASSISTANT_STAGES}
+    for turn in record.get("turns", []):
+        stages = USER_STAGES if turn["role"] == "user" else ASSISTANT_STAGES
+        for stage in stages:
+            value = (turn.get("metrics") or {}).get(stage)
+            if value is not None:
+                out[stage].append(float(value))
+    return out
+
+
+async def run_variant(
+    http: httpx.AsyncClient, label: str, body: dict[str, Any], sessions: int, turns: int
+) -> dict[str, list[float]]:
+    agent = (await http.post("/api/agents", json=body)).json()
+    data: dict[str, list[float]] = {"joined": [], "voice_to_voice": []}
     questions = [synthesize(q) for q in QUESTIONS]
-    async with httpx.AsyncClient(base_url=stack.control_plane_url, timeout=30) as http:
-        agent = (
-            await http.post(
-                "/api/agents",
-                json={
-                    "name": "Bench agent",
-                    "instructions": "Answer in one short sentence.",
-                    "greeting": "Hello, how can I help?",
-                    "llm": {
-                        "provider": "openai",
-                        "model": "scripted",
-                        "options": {"base_url": llm_url},
-                    },
-                },
-            )
-        ).json()
-        for s in range(sessions):
-            t0 = time.monotonic()
-            sess = (await http.post("/api/sessions", json={"agent_id": agent["id"]})).json()
-            caller = Caller()
-            await caller.join(sess["livekit_url"], sess["token"])
-            await asyncio.wait_for(caller.agent_joined.wait(), 60)
-            assert caller.agent_joined_at is not None
-            joined.append(caller.agent_joined_at - t0)
-            await caller.next_utterance(timeout=60)  # greeting
-            for t in range(turns):
-                ended = await caller.say(questions[t % len(questions)])
-                reply = await caller.next_utterance(timeout=60)
-                voice_to_voice.append(reply.first_audio_at - ended)
-            await caller.leave()
-            print(
-                f"session {s + 1}/{sessions}: joined {joined[-1] * 1000:.0f} ms, "
-                f"last reply {voice_to_voice[-1] * 1000:.0f} ms",
-                flush=True,
-            )
-    return {"joined": joined, "voice_to_voice": voice_to_voice}
+    for s in range(sessions):
+        t0 = time.monotonic()
+        sess = (await http.post("/api/sessions", json={"agent_id": agent["id"]})).json()
+        caller = Caller()
+        await caller.join(sess["livekit_url"], sess["token"])
+        await asyncio.wait_for(caller.agent_joined.wait(), 60)
+        assert caller.agent_joined_at is not None
+        data["joined"].append(caller.agent_joined_at - t0)
+        await caller.next_utterance(timeout=60)  # greeting
+        for t in range(turns):
+            ended = await caller.say(questions[t % len(questions)])
+            reply = await caller.next_utterance(timeout=60)
+            data["voice_to_voice"].append(reply.first_audio_at - ended)
+        await caller.leave()
+        for stage, values in (await stage_figures(http, sess["session_id"])).items():
+            data.setdefault(stage, []).extend(values)
+        print(
+            f"{label}: session {s + 1}/{sessions}: joined {data['joined'][-1] * 1000:.0f} ms, "
+            f"last reply {data['voice_to_voice'][-1] * 1000:.0f} ms",
+            flush=True,
+        )
+    return data
+
+
+async def run(
+    stack: LocalStack, llm_url: str, sessions: int, turns: int, rag: bool
+) -> dict[str, dict[str, list[float]]]:
+    async with httpx.AsyncClient(
+        base_url=stack.control_plane_url, headers=stack.api_headers, timeout=30
+    ) as http:
+        variants: dict[str, dict[str, Any]] = {"plain": agent_body(llm_url)}
+        if rag:
+            kb_id = await knowledge_base(http)
+            for label, speculative in (("rag-speculative", True), ("rag-at-turn-end", False)):
+                variants[label] = agent_body(
+                    llm_url,
+                    knowledge_base_id=kb_id,
+                    rag={"top_k": 2, "speculative": speculative},
+                    turn_taking={"preemptive_generation": False},
+                )
+        return {
+            label: await run_variant(http, label, body, sessions, turns)
+            for label, body in variants.items()
+        }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sessions", type=int, default=10)
+    parser.add_argument("--sessions", type=int, default=5, help="sessions per variant")
     parser.add_argument("--turns-per-session", type=int, default=2)
+    parser.add_argument("--no-rag", action="store_true", help="only the plain variant")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "roundtrip.json")
     args = parser.parse_args()
 
@@ -122,29 +204,48 @@ def main() -> None:
             llm_url = f"http://127.0.0.1:{port}/v1"
             llm.wait_ready(lambda: http_ok(f"{llm_url}/models"), timeout=30)
             with LocalStack(StackOptions(run_dir=run_dir / "stack", workers=1)) as stack:
-                data = asyncio.run(run(stack, llm_url, args.sessions, args.turns_per_session))
+                data = asyncio.run(
+                    run(stack, llm_url, args.sessions, args.turns_per_session, not args.no_rag)
+                )
         finally:
             llm.stop()
 
+    variants = {
+        label: {
+            "session_request_to_agent_joined": summary(figures["joined"]),
+            "end_of_speech_to_first_agent_audio": summary(figures["voice_to_voice"]),
+            "stages": {
+                stage: summary(figures.get(stage, [])) for stage in USER_STAGES + ASSISTANT_STAGES
+            },
+        }
+        for label, figures in data.items()
+    }
     result = {
         "benchmark": "roundtrip",
         "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "machine": {"cpus": __import__("os").cpu_count(), "python": platform.python_version()},
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
         "providers": {
-            "stt": "local whisper tiny.en",
+            "stt": "local whisper tiny.en (no interim results)",
             "llm": "scripted local OpenAI-compatible",
             "tts": "local piper en_US-joe-medium",
-            "turn_detection": "vad",
+            "turn_detection": "auto (offline v1-mini model when it loads)",
         },
-        "session_request_to_agent_joined": summary(data["joined"]),
-        "end_of_speech_to_first_agent_audio": summary(data["voice_to_voice"]),
+        "variants": variants,
         "raw_s": data,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2))
-    for key in ("session_request_to_agent_joined", "end_of_speech_to_first_agent_audio"):
-        r = result[key]
-        print(f"{key:40s} n={r['n']:3d}  p50 {r['p50_ms']:7.1f} ms  p95 {r['p95_ms']:7.1f} ms")
+    for label, v in variants.items():
+        print(f"== {label}")
+        rows = {
+            "session request -> agent joined": v["session_request_to_agent_joined"],
+            "end of speech -> first audio (caller)": v["end_of_speech_to_first_agent_audio"],
+            **{f"  stage {k}": r for k, r in v["stages"].items()},
+        }
+        for name, r in rows.items():
+            if r["n"]:
+                p50, p95 = r["p50_ms"], r["p95_ms"]
+                print(f"{name:40s} n={r['n']:3d}  p50 {p50:7.1f} ms  p95 {p95:7.1f} ms")
     print(f"written to {args.out}")
 
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import func
+from sqlalchemy import ColumnElement, func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from control_plane.errors import SessionStateConflict
+from control_plane.errors import AgentInUse, SessionStateConflict
 from control_plane.models import (
     Agent,
     AgentCreate,
@@ -19,16 +19,55 @@ from control_plane.models import (
     new_id,
     utcnow,
 )
-from stimm.schema import AgentConfig, Channel, SessionEvent, TurnIn
+from stimm.schema import AgentConfig, Channel, SessionEvent, SessionStatus, TurnIn
 
 # --- agents -----------------------------------------------------------------------------------
 
 
 async def create_agent(db: AsyncSession, agent_in: AgentCreate) -> Agent:
+    """Store a new agent; the first agent of a deployment becomes its default."""
     agent = Agent.model_validate(agent_in.model_dump(mode="json"))
+    agent.is_default = await get_default_agent(db) is None
     db.add(agent)
     await db.commit()
     return agent
+
+
+async def get_default_agent(db: AsyncSession) -> Agent | None:
+    return (await db.exec(select(Agent).where(col(Agent.is_default)))).first()
+
+
+async def set_default_agent(db: AsyncSession, agent: Agent) -> Agent:
+    """Make ``agent`` the default, and no other."""
+    for other in (await db.exec(select(Agent).where(col(Agent.is_default)))).all():
+        if other.id != agent.id:
+            other.is_default = False
+            db.add(other)
+    agent.is_default = True
+    db.add(agent)
+    await db.commit()
+    return agent
+
+
+async def duplicate_agent(db: AsyncSession, agent: Agent, name: str | None) -> Agent:
+    """A copy of ``agent`` under a new id, never the default."""
+    config = agent.to_config()
+    copy_name = name or f"{config.name} (copy)"[:100]
+    copy = Agent.model_validate({**config.model_dump(mode="json"), "name": copy_name})
+    db.add(copy)
+    await db.commit()
+    return copy
+
+
+async def delete_agent(db: AsyncSession, agent: Agent) -> None:
+    """Delete an agent that no session refers to; raises ``AgentInUse`` otherwise."""
+    sessions = (await db.exec(select(func.count()).where(col(Session.agent_id) == agent.id))).one()
+    if sessions:
+        raise AgentInUse(
+            f"Agent {agent.id} has {sessions} recorded session(s); their history refers to it"
+        )
+    await db.delete(agent)
+    await db.commit()
 
 
 async def get_agent(db: AsyncSession, agent_id: str) -> Agent | None:
@@ -46,11 +85,14 @@ async def list_agents(db: AsyncSession, *, limit: int, offset: int) -> tuple[lis
     return list(rows.all()), count
 
 
-async def update_agent(db: AsyncSession, agent: Agent, agent_in: AgentUpdate) -> Agent:
-    """Apply a partial update; raises ``pydantic.ValidationError`` if the result is invalid."""
+def merge_agent_update(agent: Agent, agent_in: AgentUpdate) -> AgentConfig:
+    """The agent's config with the update applied; raises ``pydantic.ValidationError``."""
     merged = agent.to_config().model_dump(mode="json")
     merged.update(agent_in.model_dump(mode="json", exclude_unset=True))
-    config = AgentConfig.model_validate(merged)
+    return AgentConfig.model_validate(merged)
+
+
+async def update_agent(db: AsyncSession, agent: Agent, config: AgentConfig) -> Agent:
     agent.sqlmodel_update(config.model_dump(mode="json"))
     agent.updated_at = utcnow()
     db.add(agent)
@@ -83,13 +125,30 @@ async def get_session(db: AsyncSession, session_id: str) -> Session | None:
 
 
 async def list_sessions(
-    db: AsyncSession, *, agent_id: str | None, limit: int, offset: int
+    db: AsyncSession,
+    *,
+    agent_id: str | None = None,
+    channel: Channel | None = None,
+    status: SessionStatus | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: int,
+    offset: int,
 ) -> tuple[list[Session], int]:
-    count_query = select(func.count()).select_from(Session)
-    query = select(Session)
+    """Sessions created in ``[since, until)`` matching the filters, newest first."""
+    conditions: list[ColumnElement[bool]] = []
     if agent_id is not None:
-        count_query = count_query.where(col(Session.agent_id) == agent_id)
-        query = query.where(col(Session.agent_id) == agent_id)
+        conditions.append(col(Session.agent_id) == agent_id)
+    if channel is not None:
+        conditions.append(col(Session.channel) == channel)
+    if status is not None:
+        conditions.append(col(Session.status) == status)
+    if since is not None:
+        conditions.append(col(Session.created_at) >= since)
+    if until is not None:
+        conditions.append(col(Session.created_at) < until)
+    count_query = select(func.count()).select_from(Session).where(*conditions)
+    query = select(Session).where(*conditions)
     count = (await db.exec(count_query)).one()
     rows = await db.exec(
         query.order_by(col(Session.created_at).desc(), col(Session.id).desc())

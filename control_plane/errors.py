@@ -31,3 +31,11 @@ class LiveKitRejected(LiveKitError):
 
 class SessionStateConflict(ControlPlaneError):
     """A lifecycle event does not apply to the session's current status."""
+
+
+class SecretDecryptionError(ControlPlaneError):
+    """A stored secret does not decrypt with the configured ``STIMM_SECRET_KEY``."""
+
+
+class AgentInUse(ControlPlaneError):
+    """An agent cannot be deleted because sessions refer to it."""

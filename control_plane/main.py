@@ -2,20 +2,74 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import uvicorn
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.exception_handlers import request_validation_exception_handler
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel.ext.asyncio.session import AsyncSession
 
-from control_plane.api.main import api_router
+from control_plane import credentials
+from control_plane.api.main import api_router, worker_router
+from control_plane.api.nul_guard import NulGuard
 from control_plane.api.routes import health
+from control_plane.cache import AgentConfigCache
 from control_plane.core.config import Settings
 from control_plane.core.db import create_engine, create_sessionmaker, run_migrations
+from control_plane.knowledge.service import KnowledgeService
 from control_plane.livekit import LiveKit
+from control_plane.security import SecretBox
+from control_plane.telephony import service as telephony_service
+from control_plane.web import console_router
 
 logger = logging.getLogger("stimm.control_plane")
+
+BOOTSTRAP_KEY_NAME = "bootstrap"
+
+
+async def ensure_bootstrap_key(
+    sessionmaker: async_sessionmaker[AsyncSession], settings: Settings
+) -> str | None:
+    """Create the first API key when the database has never had one.
+
+    Returns the key when it was generated here (it is then printed once), ``None`` otherwise.
+    ``STIMM_BOOTSTRAP_API_KEY``, when set, is registered as that first key instead.
+    """
+    async with sessionmaker() as db:
+        if await credentials.count_api_keys(db):
+            return None
+        given = settings.bootstrap_api_key.get_secret_value() or None
+        row, key = await credentials.create_api_key(db, BOOTSTRAP_KEY_NAME, given)
+    if given:
+        logger.info("bootstrap API key %s registered from STIMM_BOOTSTRAP_API_KEY", row.prefix)
+        return None
+    # Deliberately not through logging: the key must not end up in log aggregation.
+    sys.stdout.write(
+        "\n"
+        "==================== STIMM BOOTSTRAP API KEY (shown once) ====================\n"
+        f"  {key}\n"
+        "  Use it as 'Authorization: Bearer <key>'. Create more with 'stimm api-key create',\n"
+        "  then revoke this one with 'stimm api-key revoke " + row.id + "'.\n"
+        "==============================================================================\n\n"
+    )
+    sys.stdout.flush()
+    return key
+
+
+async def _validation_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    if request.url.path.startswith("/api/secrets"):
+        # FastAPI echoes the rejected input; for a secret that would be the secret.
+        errors = [{k: v for k, v in e.items() if k not in ("input", "ctx")} for e in exc.errors()]
+        return JSONResponse(status_code=422, content={"detail": errors})
+    return await request_validation_exception_handler(request, exc)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -27,24 +81,42 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Created here rather than in the lifespan so that ASGI transports that skip lifespan
     # events (httpx.ASGITransport in tests) still get a working app.
     engine = create_engine(settings.database_url)
+    sessionmaker = create_sessionmaker(engine)
+    cache = AgentConfigCache(settings.redis_url)
+    knowledge = KnowledgeService.from_settings(sessionmaker, settings.database_url)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        await ensure_bootstrap_key(sessionmaker, settings)
+        await knowledge.fail_interrupted()
+        # telephony: phone numbers back into LiveKit SIP, without delaying startup
+        phone_sync = asyncio.create_task(telephony_service.sync_numbers(sessionmaker, settings))
         logger.info("control plane ready (LiveKit at %s)", settings.livekit_url)
         yield
+        phone_sync.cancel()
+        await knowledge.aclose()
+        await cache.aclose()
         await engine.dispose()
 
     app = FastAPI(
         title="Stimm control plane",
-        summary="Agents, sessions and transcripts of a Stimm deployment.",
+        summary="Agents, providers, secrets, sessions and transcripts of a Stimm deployment.",
         lifespan=lifespan,
     )
     app.state.settings = settings
     app.state.engine = engine
-    app.state.sessionmaker = create_sessionmaker(engine)
+    app.state.sessionmaker = sessionmaker
     app.state.livekit = LiveKit(settings)
+    app.state.cache = cache
+    app.state.knowledge = knowledge
+    app.state.knowledge_store = knowledge.store  # pinged by /health
+    app.state.secret_box = SecretBox(settings.secret_key.get_secret_value())
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_middleware(NulGuard)
     app.include_router(api_router)
+    app.include_router(worker_router)
     app.include_router(health.router)
+    app.include_router(console_router())  # last: its catch-all must not shadow the API
     return app
 
 

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, field_validator
+from pydantic import Field as PydanticField
 from sqlalchemy import JSON, String, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
@@ -88,6 +89,8 @@ class AgentUpdate(BaseModel):
 
 class Agent(AgentBase, table=True):
     id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    is_default: bool = False
+    """The agent that answers when none is named (at most one; the first agent created)."""
     created_at: AwareDatetime = Field(default_factory=utcnow, index=True)
     updated_at: AwareDatetime = Field(default_factory=utcnow)
 
@@ -96,6 +99,7 @@ class AgentPublic(AgentConfig):
     model_config = ConfigDict(from_attributes=True)
 
     id: str
+    is_default: bool = False
     created_at: datetime
     updated_at: datetime
 
@@ -191,9 +195,126 @@ class SessionPublicWithTurns(SessionPublic):
     turns: list[TurnPublic]
 
 
+# --- API keys and secrets ---------------------------------------------------------------------
+
+
+class ApiKey(SQLModel, table=True):
+    """An API key; only its SHA-256 is stored."""
+
+    __tablename__ = "api_key"
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    name: str = Field(max_length=100)
+    prefix: str = Field(max_length=16)
+    key_hash: str = Field(max_length=64, unique=True)
+    created_at: AwareDatetime = Field(default_factory=utcnow)
+    revoked_at: AwareDatetime | None = None
+
+
+class ApiKeyCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = PydanticField(min_length=1, max_length=100)
+
+
+class ApiKeyPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    name: str
+    prefix: str
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+class ApiKeyCreated(ApiKeyPublic):
+    """The one response that carries the key itself: it cannot be read again."""
+
+    key: str
+
+
+class ApiKeysPublic(BaseModel):
+    items: list[ApiKeyPublic]
+    count: int
+
+
+class Secret(SQLModel, table=True):
+    """A provider secret, Fernet-encrypted with ``STIMM_SECRET_KEY``."""
+
+    name: str = Field(primary_key=True, max_length=64)
+    ciphertext: str = Field(sa_type=Text)
+    updated_at: AwareDatetime = Field(default_factory=utcnow)
+
+
+SECRET_NAME_PATTERN = r"^[A-Z][A-Z0-9_]{0,63}$"
+
+
+class SecretIn(BaseModel):
+    """Body of ``PUT /api/secrets/{name}``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    value: str = PydanticField(min_length=1, max_length=8_192)
+
+
+class SecretStatus(BaseModel):
+    """Whether a secret is set; its value is never returned."""
+
+    name: str
+    set: bool
+    updated_at: datetime | None = None
+    used_by: list[str] = PydanticField(
+        default_factory=list, description="Providers that need it, as role/provider"
+    )
+
+
+class SecretsPublic(BaseModel):
+    items: list[SecretStatus]
+
+
+# --- providers --------------------------------------------------------------------------------
+
+
+class ProviderOptionPublic(BaseModel):
+    name: str
+    type: str
+    description: str
+    default: str | float | int | bool | None
+    required: bool
+
+
+class ProviderSecretPublic(BaseModel):
+    name: str
+    set: bool
+
+
+class ProviderPublic(BaseModel):
+    name: str
+    label: str
+    models: list[str] | None = PydanticField(
+        description="Accepted model names; null when any name is accepted"
+    )
+    default_model: str | None
+    options: list[ProviderOptionPublic]
+    secrets: list[ProviderSecretPublic]
+    local: bool
+    openai_compatible: bool
+
+
+class ProvidersPublic(BaseModel):
+    stt: list[ProviderPublic]
+    llm: list[ProviderPublic]
+    tts: list[ProviderPublic]
+
+
 # --- health -----------------------------------------------------------------------------------
 
 
 class HealthStatus(BaseModel):
-    status: str
+    """``ok`` or ``error: ...`` per dependency; ``not configured`` when it is not used."""
+
+    status: Literal["ok", "degraded", "error"]
     database: str
+    redis: str = "not configured"
+    qdrant: str = "not configured"
+    livekit: str = "not configured"

@@ -5,7 +5,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(postgresql redis-server)
+# livekit-sip is built with CGO (opus, soxr); sip-tester (SIPp) places the test calls;
+# chromium runs the web console tests (Playwright drives it; no browser download)
+APT_PACKAGES=(postgresql redis-server pkg-config libopus-dev libopusfile-dev libsoxr-dev sip-tester chromium)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
@@ -39,3 +41,13 @@ fi
 
 echo "==> LiveKit binaries"
 .venv/bin/stimm setup
+.venv/bin/python -c 'from stimm.stack import LIVEKIT_SIP, ensure_binary; print("livekit-sip:", ensure_binary(LIVEKIT_SIP))'
+
+# The web console (web/dist, served by the control plane), rebuilt only when its sources changed.
+if [ ! -f web/dist/index.html ] || [ -n "$(find web/src web/index.html web/package.json \
+     web/package-lock.json web/vite.config.ts web/tsconfig.json -newer web/dist/index.html \
+     -print -quit)" ]; then
+  command -v npm >/dev/null || { echo "Node.js 20+ and npm are required to build web/"; exit 1; }
+  echo "==> web console: npm ci && npm run build"
+  (cd web && npm ci --no-audit --no-fund --loglevel=error && npm run build --silent)
+fi

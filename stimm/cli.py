@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import signal
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 from rich.console import Console
+
+if TYPE_CHECKING:
+    from sqlmodel.ext.asyncio.session import AsyncSession
+
+T = TypeVar("T")
 
 app = typer.Typer(help="Stimm: self-hostable voice-AI agents on LiveKit.", no_args_is_help=True)
 console = Console()
@@ -59,6 +66,7 @@ def dev(
     data_dir: Annotated[Path, typer.Option(help="Where state and logs go.")] = Path(".stimm"),
 ) -> None:
     """Run the whole platform locally on embedded defaults until Ctrl-C."""
+    from control_plane.core.config import DEV_SECRET_KEY
     from stimm.devseed import ensure_default_agent
     from stimm.stack import LocalStack, StackError, StackOptions
     from stimm.stack.local import DEV_API_KEY, DEV_API_SECRET
@@ -78,6 +86,14 @@ def dev(
         worker_token=os.environ.get("STIMM_WORKER_TOKEN", "stimm-dev-worker-token"),
         dev=True,
     )
+    options.bootstrap_api_key = os.environ.get("STIMM_BOOTSTRAP_API_KEY") or _dev_api_key(
+        options.run_dir
+    )
+    if os.environ.get("STIMM_SECRET_KEY"):
+        options.secret_key = os.environ["STIMM_SECRET_KEY"]
+    else:
+        # Provider secrets stored in dev must stay readable across restarts.
+        options.secret_key = DEV_SECRET_KEY
     stack = LocalStack(options)
     try:
         with console.status("Starting Redis, LiveKit, the control plane and the worker"):
@@ -86,12 +102,13 @@ def dev(
         console.print(f"[red]Could not start the stack:[/red] {e}")
         raise typer.Exit(1) from e
 
-    agent = ensure_default_agent(stack.control_plane_url)
+    agent = ensure_default_agent(stack.control_plane_url, stack.api_key)
     console.print(f"[bold green]Stimm is running.[/bold green] Logs: {stack.log_dir}")
     console.print(f"  Console:  [link]{stack.control_plane_url}/[/link]")
     console.print(f"  API docs: {stack.control_plane_url}/docs")
     console.print(f"  LiveKit:  {stack.livekit_url}  (key {options.api_key})")
     console.print(f"  Default agent: {agent['name']} ({agent['id']})")
+    console.print(f"  API key:  {stack.api_key}  (Authorization: Bearer <key>)")
     console.print("Press Ctrl-C to stop.")
 
     stopping = False
@@ -112,6 +129,93 @@ def dev(
     finally:
         with console.status("Stopping"):
             stack.stop()
+
+
+def _dev_api_key(run_dir: Path) -> str:
+    """The API key ``stimm dev`` registers first, kept in the data folder across restarts
+    (the database keeps the key it registered on the first start)."""
+    path = run_dir / "api-key"
+    if path.is_file():
+        return path.read_text().strip()
+    from control_plane.security import new_api_key
+
+    key = new_api_key()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    path.touch(mode=0o600)
+    path.write_text(key + "\n")
+    return key
+
+
+api_key_app = typer.Typer(
+    help="Create, list and revoke control plane API keys (talks to the database directly).",
+    no_args_is_help=True,
+)
+app.add_typer(api_key_app, name="api-key")
+
+
+def _with_database(action: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    """Run ``action`` in a session on the control plane's database (migrated first)."""
+    from control_plane.core.config import DatabaseSettings
+    from control_plane.core.db import create_engine, create_sessionmaker, run_migrations
+
+    database_url = DatabaseSettings().database_url
+    run_migrations(database_url)
+
+    async def run() -> T:
+        engine = create_engine(database_url)
+        try:
+            async with create_sessionmaker(engine)() as db:
+                return await action(db)
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(run())
+
+
+@api_key_app.command("create")
+def api_key_create(
+    name: Annotated[str, typer.Option(help="What the key is for.")] = "cli",
+) -> None:
+    """Create a key and print it (the only time it is shown)."""
+    from control_plane import credentials
+
+    row, key = _with_database(lambda db: credentials.create_api_key(db, name))
+    console.print(f"Created API key {row.id} ({row.name}). It is shown only now:")
+    typer.echo(key)
+
+
+@api_key_app.command("list")
+def api_key_list() -> None:
+    """List keys: id, name, prefix, created, revoked."""
+    from control_plane import credentials
+
+    rows, _ = _with_database(lambda db: credentials.list_api_keys(db))
+    for row in rows:
+        revoked = f"revoked {row.revoked_at:%Y-%m-%d %H:%M}" if row.revoked_at else "active"
+        typer.echo(
+            f"{row.id}  {row.prefix}…  {row.name}  created {row.created_at:%Y-%m-%d %H:%M}  "
+            f"{revoked}"
+        )
+
+
+@api_key_app.command("revoke")
+def api_key_revoke(
+    key_id: Annotated[str, typer.Argument(help="Id from 'stimm api-key list'.")],
+) -> None:
+    """Revoke a key: the API refuses it from now on."""
+    from control_plane import credentials
+
+    async def revoke(db: AsyncSession) -> bool:
+        row = await credentials.get_api_key(db, key_id)
+        if row is None:
+            return False
+        await credentials.revoke_api_key(db, row)
+        return True
+
+    if not _with_database(revoke):
+        console.print(f"[red]No API key {key_id}[/red]")
+        raise typer.Exit(1)
+    console.print(f"API key {key_id} revoked.")
 
 
 if __name__ == "__main__":

@@ -32,9 +32,13 @@ def default_agent() -> dict[str, Any]:
     }
 
 
-def ensure_default_agent(control_plane_url: str) -> dict[str, Any]:
+def ensure_default_agent(control_plane_url: str, api_key: str) -> dict[str, Any]:
     """Return the default agent, creating it on first start."""
-    with httpx.Client(base_url=control_plane_url, timeout=10) as http:
+    with httpx.Client(
+        base_url=control_plane_url,
+        timeout=10,
+        headers={"Authorization": f"Bearer {api_key}"},
+    ) as http:
         resp = http.get("/api/agents", params={"limit": 100})
         resp.raise_for_status()
         body = resp.json()

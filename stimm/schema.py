@@ -73,6 +73,8 @@ class WebhookTool(BaseModel):
     method: Literal["GET", "POST"] = "POST"
     headers: dict[str, str] = Field(default_factory=dict)
     timeout_s: float = Field(default=5.0, gt=0.0, le=60.0)
+    failure_message: str | None = Field(default=None, max_length=500)
+    """Said to the caller when the call fails or times out; a generic apology when unset."""
 
     @field_validator("name")
     @classmethod

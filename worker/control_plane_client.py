@@ -8,7 +8,13 @@ import os
 
 import httpx
 
-from stimm.schema import SessionEvent, TurnIn, WorkerAgentConfig
+from stimm.schema import (
+    KnowledgeQuery,
+    KnowledgeQueryResult,
+    SessionEvent,
+    TurnIn,
+    WorkerAgentConfig,
+)
 
 logger = logging.getLogger("stimm.worker")
 
@@ -61,6 +67,27 @@ class ControlPlaneClient:
         if resp.status_code != 200:
             raise ControlPlaneError(f"loading agent {agent_id}: HTTP {resp.status_code}")
         return WorkerAgentConfig.model_validate(resp.json())
+
+    async def query_knowledge_base(
+        self, knowledge_base_id: str, query: KnowledgeQuery
+    ) -> KnowledgeQueryResult:
+        """Retrieve chunks from a knowledge base. Raises ControlPlaneError."""
+        try:
+            resp = await self._http.post(
+                f"/api/worker/knowledge-bases/{knowledge_base_id}/query",
+                content=query.model_dump_json(),
+                headers={"Content-Type": "application/json"},
+            )
+        except httpx.HTTPError as e:
+            raise ControlPlaneError(f"control plane unreachable: {e}") from e
+        if resp.status_code != 200:
+            raise ControlPlaneError(
+                f"querying knowledge base {knowledge_base_id}: HTTP {resp.status_code}"
+            )
+        try:
+            return KnowledgeQueryResult.model_validate(resp.json())
+        except ValueError as e:
+            raise ControlPlaneError(f"knowledge base {knowledge_base_id}: bad answer") from e
 
     async def post_event(self, session_id: str, event: SessionEvent) -> None:
         await self._post(f"/api/worker/sessions/{session_id}/events", event.model_dump_json())

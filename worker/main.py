@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import logging
 import os
+import tempfile
 
+import httpx
 from livekit.agents import AgentServer, JobContext, JobProcess
 from livekit.plugins import silero
 from pydantic import ValidationError
 
 from stimm.schema import AGENT_NAME, JobMetadata, SessionEvent
+from worker import telephony
 from worker.control_plane_client import ControlPlaneClient, ControlPlaneError
 from worker.load import LOAD_THRESHOLD, SessionLoad
 from worker.providers import PiperTTS, WhisperSTT
 from worker.recorder import SessionRecorder
-from worker.session import StimmAgent, build_session
+from worker.session import build_agent, build_session
+from worker.turn_taking import load_turn_detector
 
 logger = logging.getLogger("stimm.worker")
 
@@ -22,12 +26,25 @@ logger = logging.getLogger("stimm.worker")
 def prewarm(proc: JobProcess) -> None:
     """Load the offline models once per job process, before any job arrives."""
     proc.userdata["vad"] = silero.VAD.load()
+    proc.userdata["turn_detector"] = load_turn_detector()
     WhisperSTT.load()
     PiperTTS.load()
 
 
+def _prometheus_options() -> tuple[int | None, str | None]:
+    """``/metrics`` on ``STIMM_WORKER_PROMETHEUS_PORT``, counting job processes too."""
+    port = os.environ.get("STIMM_WORKER_PROMETHEUS_PORT")
+    if not port:
+        return None, None
+    multiproc_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR") or tempfile.mkdtemp(
+        prefix="stimm-prometheus-"
+    )
+    return int(port), multiproc_dir
+
+
 def create_server(*, health_port: int | None = None) -> AgentServer:
     """The worker's ``AgentServer`` with its single RTC entrypoint."""
+    prometheus_port, prometheus_dir = _prometheus_options()
     server = AgentServer(
         setup_fnc=prewarm,
         load_fnc=SessionLoad(int(os.environ.get("STIMM_WORKER_MAX_SESSIONS", "4"))),
@@ -35,6 +52,8 @@ def create_server(*, health_port: int | None = None) -> AgentServer:
         num_idle_processes=int(os.environ.get("STIMM_WORKER_IDLE_PROCESSES", "1")),
         port=health_port if health_port is not None else 8081,
         initialize_process_timeout=60.0,
+        prometheus_port=prometheus_port,
+        prometheus_multiproc_dir=prometheus_dir,
     )
     server.rtc_session(entrypoint, agent_name=AGENT_NAME)
     return server
@@ -46,11 +65,22 @@ async def entrypoint(ctx: JobContext) -> None:
         meta = JobMetadata.model_validate_json(ctx.job.metadata or "{}")
     except ValidationError:
         meta = None
-    if meta is None or meta.session_id is None:
+    if meta is None or (meta.session_id is None and meta.channel != "phone"):
         logger.error("job %s has no valid Stimm metadata; leaving the room", ctx.job.id)
         ctx.shutdown(reason="invalid job metadata")
         return
-    session_id = meta.session_id
+    # --- telephony (worker/telephony.py): wait for the phone leg, register dial-in calls ---
+    phone_call: telephony.PhoneCall | None = None
+    if meta.channel == "phone":
+        try:
+            phone_call = await telephony.join_call(ctx, meta)
+        except telephony.CallSetupError as e:
+            logger.error("job %s: %s", ctx.job.id, e)
+            ctx.shutdown(reason=str(e))
+            return
+    session_id = phone_call.session_id if phone_call else meta.session_id
+    assert session_id is not None
+    # --- end telephony ---
 
     client = ControlPlaneClient()
     try:
@@ -65,7 +95,12 @@ async def entrypoint(ctx: JobContext) -> None:
         return
 
     try:
-        session = build_session(config, vad_model=ctx.proc.userdata["vad"])
+        built = build_session(
+            config,
+            vad_model=ctx.proc.userdata["vad"],
+            turn_detector=ctx.proc.userdata.get("turn_detector"),
+            secrets=config.secrets,
+        )
     except ValueError as e:  # unknown provider, missing key, bad option
         logger.error("session %s: agent %s cannot be built: %s", session_id, meta.agent_id, e)
         await client.post_event(
@@ -74,18 +109,24 @@ async def entrypoint(ctx: JobContext) -> None:
         await client.aclose()
         ctx.shutdown(reason="agent not built")
         return
-    recorder = SessionRecorder(client, session_id)
+    session = built.session
+    webhooks = httpx.AsyncClient()
+    agent = build_agent(config, http=webhooks, control_plane=client)
+    recorder = SessionRecorder(client, session_id, retrieval_time=agent.pop_retrieval_time)
     recorder.attach(session)
+    if phone_call is not None:  # telephony: keypad digits, hang-up ends the job
+        telephony.attach(ctx, session, phone_call)
 
     async def on_shutdown(reason: str) -> None:
         # one callback, so the outcome is posted before the client closes
         await recorder.finished()
+        await webhooks.aclose()
         await client.aclose()
 
     ctx.add_shutdown_callback(on_shutdown)
 
-    await session.start(agent=StimmAgent(config), room=ctx.room)
-    await recorder.started()
+    await session.start(agent=agent, room=ctx.room)
+    await recorder.started(turn_detection=built.turn_detection, worker_id=ctx.worker_id)
     logger.info("session %s started for agent %s", session_id, meta.agent_id)
     if config.greeting:
         session.say(config.greeting, allow_interruptions=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -12,6 +13,7 @@ from livekit.agents.voice.events import CloseEvent, ConversationItemAddedEvent, 
 
 from stimm.schema import SessionEvent, TurnIn, TurnMetrics
 from worker.control_plane_client import ControlPlaneClient
+from worker.metrics import observe_turn
 
 logger = logging.getLogger("stimm.worker")
 
@@ -22,8 +24,13 @@ def _ts(value: Any) -> datetime | None:
     return datetime.fromtimestamp(value, tz=UTC) if isinstance(value, int | float) else None
 
 
-def turn_from_message(msg: llm.ChatMessage) -> TurnIn | None:
-    """A ``TurnIn`` for a finished user or assistant message; None for anything else."""
+def turn_from_message(msg: llm.ChatMessage, *, retrieval: float | None = None) -> TurnIn | None:
+    """A ``TurnIn`` for a finished user or assistant message; None for anything else.
+
+    Args:
+        msg: The conversation item livekit added.
+        retrieval: Seconds the reply waited for knowledge-base retrieval, if it retrieved.
+    """
     if msg.role not in ("user", "assistant"):
         return None
     text = msg.text_content or ""
@@ -42,6 +49,7 @@ def turn_from_message(msg: llm.ChatMessage) -> TurnIn | None:
             llm_ttft=m.get("llm_node_ttft"),
             tts_ttfb=m.get("tts_node_ttfb"),
             e2e_latency=m.get("e2e_latency"),
+            retrieval=retrieval,
         ),
     )
 
@@ -49,14 +57,25 @@ def turn_from_message(msg: llm.ChatMessage) -> TurnIn | None:
 class SessionRecorder:
     """Posts every finished turn, apologises out loud on provider failure, records the outcome.
 
+    Every turn posted is also counted in the Prometheus metrics (``worker.metrics``).
+
     Args:
         client: The control-plane client.
         session_id: The Stimm session id from the job metadata.
+        retrieval_time: Gives the seconds the latest reply waited for retrieval, if any
+            (``StimmAgent.pop_retrieval_time``).
     """
 
-    def __init__(self, client: ControlPlaneClient, session_id: str) -> None:
+    def __init__(
+        self,
+        client: ControlPlaneClient,
+        session_id: str,
+        *,
+        retrieval_time: Callable[[], float | None] | None = None,
+    ) -> None:
         self._client = client
         self._session_id = session_id
+        self._retrieval_time = retrieval_time
         self._tasks: set[asyncio.Task[None]] = set()
         self.failure: str | None = None
 
@@ -71,7 +90,13 @@ class SessionRecorder:
         task.add_done_callback(self._tasks.discard)
 
     def _on_item(self, ev: ConversationItemAddedEvent) -> None:
-        if isinstance(ev.item, llm.ChatMessage) and (turn := turn_from_message(ev.item)):
+        if not isinstance(ev.item, llm.ChatMessage):
+            return
+        retrieval = None
+        if ev.item.role == "assistant" and self._retrieval_time is not None:
+            retrieval = self._retrieval_time()
+        if turn := turn_from_message(ev.item, retrieval=retrieval):
+            observe_turn(turn)
             self._spawn(self._client.post_turn(self._session_id, turn))
 
     def _on_error(self, session: AgentSession[Any], ev: ErrorEvent) -> None:
@@ -88,8 +113,12 @@ class SessionRecorder:
         if ev.error is not None and self.failure is None:
             self.failure = f"{ev.error.type}: {ev.error.error}"[:500]
 
-    async def started(self) -> None:
-        await self._client.post_event(self._session_id, SessionEvent(status="active"))
+    async def started(self, *, turn_detection: str, worker_id: str | None = None) -> None:
+        """Record that the session is live, with the end-of-turn strategy it runs."""
+        await self._client.post_event(
+            self._session_id,
+            SessionEvent(status="active", turn_detection=turn_detection, worker_id=worker_id),
+        )
 
     async def finished(self) -> None:
         """Flush pending posts, then record the outcome."""

@@ -2,47 +2,210 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from livekit.agents import Agent, AgentSession, llm, stt, tts, vad
+import httpx
+from livekit.agents import (
+    Agent,
+    AgentSession,
+    APIConnectOptions,
+    FlushSentinel,
+    ModelSettings,
+    llm,
+    stt,
+    tts,
+    vad,
+)
+from livekit.agents.inference import TurnDetector
+from livekit.agents.voice.agent_session import SessionConnectOptions
+from livekit.agents.voice.events import UserInputTranscribedEvent
 
-from stimm.schema import AgentConfig
+from stimm.schema import AgentConfig, ProviderSpec
+from worker.control_plane_client import ControlPlaneClient
 from worker.providers import build_llm, build_stt, build_tts
+from worker.rag import KnowledgeRetriever, context_message
+from worker.tools import build_tools
+from worker.turn_taking import TurnDetection, turn_handling
+
+LLM_ATTEMPT_TIMEOUT = 5.0
+"""Seconds an LLM may take to start answering (and between chunks) before the next provider
+in the list is tried; ``options.timeout_s`` on an LLM spec raises it (slow local models)."""
+TTS_RETRIES = 1
+"""Retries of one TTS provider before the next one is tried."""
 
 
 class StimmAgent(Agent):
-    """The conversational agent: instructions from config, no code per agent."""
+    """The conversational agent: instructions, tools and knowledge from config, no code.
 
-    def __init__(self, config: AgentConfig) -> None:
-        super().__init__(instructions=config.instructions)
-        self.config = config
-
-
-def turn_handling(config: AgentConfig) -> dict[str, Any]:
-    """Turn-taking options: VAD endpointing, VAD-based interruptions.
-
-    ``interruption.mode`` is pinned to ``"vad"``: the ``"adaptive"`` mode calls a cloud model.
+    Args:
+        config: The agent config.
+        tools: The function tools built from ``config.tools``.
+        retriever: Retrieval from the agent's knowledge base, if it has one.
     """
-    return {
-        "turn_detection": "vad",
-        "endpointing": {"min_delay": 0.5, "max_delay": 3.0},
-        "interruption": {"enabled": True, "mode": "vad", "min_duration": 0.5},
-        "preemptive_generation": {"enabled": True},
-    }
+
+    def __init__(
+        self,
+        config: AgentConfig,
+        *,
+        tools: Sequence[llm.Tool] = (),
+        retriever: KnowledgeRetriever | None = None,
+    ) -> None:
+        super().__init__(instructions=config.instructions, tools=list(tools))
+        self.config = config
+        self.retriever = retriever
+        self._retrieval_for: str | None = None
+        self._retrieval_s: float | None = None
+
+    async def on_enter(self) -> None:
+        if self.retriever is not None and self.retriever.speculative:
+            self.session.on("user_input_transcribed", self._on_transcript)
+
+    async def on_exit(self) -> None:
+        if self.retriever is not None:
+            self.session.off("user_input_transcribed", self._on_transcript)
+            self.retriever.cancel_all()
+
+    def _on_transcript(self, ev: UserInputTranscribedEvent) -> None:
+        if self.retriever is not None and ev.transcript.strip():
+            self.retriever.speculate(ev.transcript)
+
+    def pop_retrieval_time(self) -> float | None:
+        """Seconds the last turn waited for retrieval; ``None`` if it did not retrieve."""
+        value, self._retrieval_s = self._retrieval_s, None
+        return value
+
+    async def llm_node(
+        self,
+        chat_ctx: llm.ChatContext,
+        tools: list[llm.Tool],
+        model_settings: ModelSettings,
+    ) -> AsyncIterable[llm.ChatChunk | str | FlushSentinel]:
+        # Retrieval happens here rather than in on_user_turn_completed so that a preemptive
+        # reply (started on the preflight transcript) already carries the chunks and stays
+        # valid when the turn is confirmed.
+        if self.retriever is not None:
+            chat_ctx = await self._with_knowledge(chat_ctx, self.retriever)
+        async for chunk in Agent.default.llm_node(self, chat_ctx, tools, model_settings):
+            yield chunk
+
+    async def _with_knowledge(
+        self, chat_ctx: llm.ChatContext, retriever: KnowledgeRetriever
+    ) -> llm.ChatContext:
+        last_user = _last_user_index(chat_ctx)
+        if last_user is None:
+            return chat_ctx
+        message = chat_ctx.items[last_user]
+        assert isinstance(message, llm.ChatMessage)
+        text = message.text_content or ""
+        if not text.strip():
+            return chat_ctx
+        retrieval = await retriever.for_turn(text)
+        if self._retrieval_for != text:  # a tool follow-up reuses it; count the wait once
+            self._retrieval_for = text
+            self._retrieval_s = retrieval.waited
+        if not retrieval.chunks:
+            return chat_ctx
+        chat_ctx = chat_ctx.copy()
+        chat_ctx.items.insert(
+            last_user,
+            llm.ChatMessage(role="system", content=[context_message(retrieval.chunks)]),
+        )
+        return chat_ctx
 
 
-def build_session(config: AgentConfig, *, vad_model: vad.VAD) -> AgentSession[None]:
+def _last_user_index(chat_ctx: llm.ChatContext) -> int | None:
+    for i in range(len(chat_ctx.items) - 1, -1, -1):
+        item = chat_ctx.items[i]
+        if isinstance(item, llm.ChatMessage) and item.role == "user":
+            return i
+    return None
+
+
+@dataclass
+class BuiltSession:
+    """A session ready to start, and what it was built with.
+
+    Attributes:
+        session: The ``AgentSession``.
+        turn_detection: ``"model"`` or ``"vad"``, for the session record.
+    """
+
+    session: AgentSession[None]
+    turn_detection: TurnDetection
+
+
+def _llm_timeout(specs: Sequence[ProviderSpec]) -> float:
+    timeouts = [float(s.options.get("timeout_s") or LLM_ATTEMPT_TIMEOUT) for s in specs]
+    return max(timeouts)
+
+
+def build_session(
+    config: AgentConfig,
+    *,
+    vad_model: vad.VAD,
+    turn_detector: TurnDetector | None = None,
+    secrets: Mapping[str, str] | None = None,
+) -> BuiltSession:
     """An ``AgentSession`` with the configured STT, LLM and TTS plugins and Silero VAD.
 
-    Several providers for one role become a livekit ``FallbackAdapter`` in the listed order.
+    Several providers for one role become a livekit ``FallbackAdapter`` in the listed order;
+    an LLM that errors or does not start answering within its attempt timeout hands the same
+    turn to the next one.
+
+    Args:
+        config: The agent config.
+        vad_model: The process's loaded Silero VAD.
+        turn_detector: The offline end-of-turn model, if loaded.
+        secrets: Provider keys by environment-variable name.
+
+    Raises:
+        ValueError: An unknown provider, a missing key or a bad option.
     """
-    stts = [build_stt(s, language=config.language) for s in config.stt]
-    llms = [build_llm(s) for s in config.llm]
-    ttss = [build_tts(s, voice=config.voice, language=config.language) for s in config.tts]
-    return AgentSession(
-        stt=stts[0] if len(stts) == 1 else stt.FallbackAdapter(stts, vad=vad_model),
-        llm=llms[0] if len(llms) == 1 else llm.FallbackAdapter(llms),
-        tts=ttss[0] if len(ttss) == 1 else tts.FallbackAdapter(ttss),
-        vad=vad_model,
-        turn_handling=turn_handling(config),  # type: ignore[arg-type]
+    stts = [build_stt(s, language=config.language, secrets=secrets) for s in config.stt]
+    llms = [build_llm(s, secrets=secrets) for s in config.llm]
+    ttss = [
+        build_tts(s, voice=config.voice, language=config.language, secrets=secrets)
+        for s in config.tts
+    ]
+    timeout = _llm_timeout(config.llm)
+    handling, detection = turn_handling(config.turn_taking, turn_detector)
+    model: llm.LLM[Any] = (
+        llms[0]
+        if len(llms) == 1
+        else llm.FallbackAdapter(llms, attempt_timeout=timeout, max_retry_per_llm=0)
     )
+    session: AgentSession[None] = AgentSession(
+        stt=stts[0] if len(stts) == 1 else stt.FallbackAdapter(stts, vad=vad_model),
+        llm=model,
+        tts=ttss[0] if len(ttss) == 1 else tts.FallbackAdapter(ttss, max_retry_per_tts=TTS_RETRIES),
+        vad=vad_model,
+        turn_handling=handling,
+        conn_options=SessionConnectOptions(
+            # the FallbackAdapter already tries every provider; retrying the whole list would
+            # only delay the apology when all are down
+            llm_conn_options=APIConnectOptions(
+                max_retry=1 if len(llms) == 1 else 0, retry_interval=0.5, timeout=timeout
+            ),
+        ),
+    )
+    return BuiltSession(session=session, turn_detection=detection)
+
+
+def build_agent(
+    config: AgentConfig, *, http: httpx.AsyncClient, control_plane: ControlPlaneClient
+) -> StimmAgent:
+    """The agent for a config: its tools and, with a knowledge base, its retriever.
+
+    Args:
+        config: The agent config.
+        http: The client webhook tools call through.
+        control_plane: Where knowledge-base queries go.
+    """
+    retriever = (
+        KnowledgeRetriever(control_plane, config.knowledge_base_id, config.rag)
+        if config.knowledge_base_id
+        else None
+    )
+    return StimmAgent(config, tools=build_tools(config, http), retriever=retriever)

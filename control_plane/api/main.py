@@ -1,12 +1,39 @@
-"""API router of the control plane."""
+"""API routers of the control plane.
+
+Everything included in ``api_router`` needs an API key; the worker's routes are a separate
+router with the worker's own credential (an API key does not open them).
+"""
 
 from __future__ import annotations
 
 from fastapi import APIRouter
 
-from control_plane.api.routes import agents, sessions, worker
+from control_plane.api.deps import ApiKeyAuthDep
+from control_plane.api.routes import (  # telephony
+    agents,
+    api_keys,
+    calls,
+    knowledge_bases,
+    phone_numbers,
+    providers,
+    secrets,
+    sessions,
+    worker,
+)
 
-api_router = APIRouter(prefix="/api")
+api_router = APIRouter(prefix="/api", dependencies=[ApiKeyAuthDep])
 api_router.include_router(agents.router)
 api_router.include_router(sessions.router)
-api_router.include_router(worker.router)
+api_router.include_router(providers.router)
+api_router.include_router(secrets.router)
+api_router.include_router(api_keys.router)
+api_router.include_router(knowledge_bases.router)
+
+worker_router = APIRouter(prefix="/api")
+worker_router.include_router(worker.router)
+worker_router.include_router(knowledge_bases.worker_router)
+
+# telephony
+api_router.include_router(phone_numbers.router)
+api_router.include_router(calls.router)
+worker_router.include_router(calls.worker_router)

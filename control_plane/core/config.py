@@ -4,6 +4,7 @@ Dev mode (``STIMM_DEV=1``) fills in these documented, *insecure* defaults for an
 
 - ``LIVEKIT_API_KEY=devkey`` / ``LIVEKIT_API_SECRET=secret`` (what ``livekit-server --dev`` uses)
 - ``STIMM_WORKER_TOKEN=stimm-dev-worker-token``
+- ``STIMM_SECRET_KEY=stimm-dev-secret-key-not-for-production`` (encrypts stored provider keys)
 
 Outside dev mode these values, other placeholders and short secrets are refused at startup.
 """
@@ -21,11 +22,14 @@ DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///.stimm/stimm.db"
 DEV_LIVEKIT_API_KEY = "devkey"
 DEV_LIVEKIT_API_SECRET = "secret"
 DEV_WORKER_TOKEN = "stimm-dev-worker-token"
+DEV_SECRET_KEY = "stimm-dev-secret-key-not-for-production"
 
 MIN_LIVEKIT_SECRET_LENGTH = 32
 MIN_WORKER_TOKEN_LENGTH = 16
+MIN_SECRET_KEY_LENGTH = 32
+MIN_API_KEY_LENGTH = 24
 
-_PLACEHOLDERS = {DEV_LIVEKIT_API_KEY, DEV_LIVEKIT_API_SECRET, DEV_WORKER_TOKEN}
+_PLACEHOLDERS = {DEV_LIVEKIT_API_KEY, DEV_LIVEKIT_API_SECRET, DEV_WORKER_TOKEN, DEV_SECRET_KEY}
 _PLACEHOLDER_MARKERS = ("changeme", "change-me", "change_me", "replace-me", "placeholder")
 
 # Drivers we run with; the plain URLs people paste from compose files are mapped onto them.
@@ -84,6 +88,12 @@ class Settings(DatabaseSettings):
         default=SecretStr(""), validation_alias="LIVEKIT_API_SECRET"
     )
     worker_token: SecretStr = Field(default=SecretStr(""), validation_alias="STIMM_WORKER_TOKEN")
+    secret_key: SecretStr = Field(default=SecretStr(""), validation_alias="STIMM_SECRET_KEY")
+    """Encrypts the provider keys stored through ``/api/secrets``."""
+    bootstrap_api_key: SecretStr = Field(
+        default=SecretStr(""), validation_alias="STIMM_BOOTSTRAP_API_KEY"
+    )
+    """The first API key, registered when the database has none; generated when empty."""
     session_token_ttl_s: int = Field(
         default=600, ge=30, le=86_400, validation_alias="STIMM_SESSION_TOKEN_TTL"
     )
@@ -108,6 +118,8 @@ class Settings(DatabaseSettings):
                 self.livekit_api_secret = SecretStr(DEV_LIVEKIT_API_SECRET)
             if not self.worker_token.get_secret_value():
                 self.worker_token = SecretStr(DEV_WORKER_TOKEN)
+            if not self.secret_key.get_secret_value():
+                self.secret_key = SecretStr(DEV_SECRET_KEY)
             return self
         self._reject_unsafe_secrets()
         return self
@@ -127,6 +139,19 @@ class Settings(DatabaseSettings):
             raise ConfigError(
                 f"STIMM_WORKER_TOKEN must be a non-placeholder token of at least "
                 f"{MIN_WORKER_TOKEN_LENGTH} characters" + dev_hint
+            )
+        key = self.secret_key.get_secret_value()
+        if len(key) < MIN_SECRET_KEY_LENGTH or _looks_like_placeholder(key):
+            raise ConfigError(
+                f"STIMM_SECRET_KEY must be a non-placeholder key of at least "
+                f"{MIN_SECRET_KEY_LENGTH} characters (it encrypts stored provider keys)" + dev_hint
+            )
+        bootstrap = self.bootstrap_api_key.get_secret_value()
+        too_weak = len(bootstrap) < MIN_API_KEY_LENGTH or _looks_like_placeholder(bootstrap)
+        if bootstrap and too_weak:
+            raise ConfigError(
+                f"STIMM_BOOTSTRAP_API_KEY must be a non-placeholder key of at least "
+                f"{MIN_API_KEY_LENGTH} characters, or unset" + dev_hint
             )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
@@ -25,12 +26,26 @@ class GoBinary:
     package: str
     version: str
     cgo: bool = False
+    module: str | None = None
+    """Set to build from the downloaded module (``go mod download`` + ``go build``) instead of
+    ``go install``, whose deprecation check needs the module's version list."""
 
 
 LIVEKIT_SERVER = GoBinary(
     name="livekit-server",
     package="github.com/livekit/livekit-server/cmd/server",
     version="v1.13.5",
+)
+
+
+LIVEKIT_SIP = GoBinary(
+    name="livekit-sip",
+    package="github.com/livekit/sip/cmd/livekit-sip",
+    # v1.11.0 and most tags are refused by the Go module proxy; v1.8.0 is served. The proxy
+    # also refuses the module's version list, which ``go install`` asks for.
+    version="v1.8.0",
+    cgo=True,
+    module="github.com/livekit/sip",
 )
 
 
@@ -65,15 +80,33 @@ def ensure_binary(binary: GoBinary, console: Console | None = None) -> Path:
         with console.status(
             f"Building {binary.name} {binary.version} (go install, first run only)"
         ):
-            proc = subprocess.run(
-                [go, "install", spec], env=env, capture_output=True, text=True, check=False
-            )
-        if proc.returncode != 0:
-            raise BinaryBuildError(f"go install {spec} failed:\n{proc.stderr[-4000:]}")
-        built = Path(gobin) / Path(binary.package).name
+            built = Path(gobin) / Path(binary.package).name
+            if binary.module is None:
+                _go(go, ["install", spec], env=env)
+            else:
+                _build_from_module(go, binary, built, env=env)
         tmp = target.with_suffix(".tmp")
         shutil.move(str(built), tmp)
         tmp.chmod(0o755)
         tmp.replace(target)
     logger.info("built %s %s at %s", binary.name, binary.version, target)
     return target
+
+
+def _go(go: str, args: list[str], *, env: dict[str, str], cwd: str | None = None) -> str:
+    proc = subprocess.run(
+        [go, *args], env=env, cwd=cwd, capture_output=True, text=True, check=False
+    )
+    if proc.returncode != 0:
+        raise BinaryBuildError(f"go {' '.join(args)} failed:\n{proc.stderr[-4000:]}")
+    return proc.stdout
+
+
+def _build_from_module(go: str, binary: GoBinary, out: Path, *, env: dict[str, str]) -> None:
+    """``go build`` the package inside its module, at the module's own pinned dependencies."""
+    assert binary.module is not None
+    info = json.loads(
+        _go(go, ["mod", "download", "-json", f"{binary.module}@{binary.version}"], env=env)
+    )
+    subdir = binary.package.removeprefix(binary.module).lstrip("/")
+    _go(go, ["build", "-o", str(out), f"./{subdir}"], env=env, cwd=info["Dir"])

@@ -50,7 +50,9 @@ async def wait_for_session(
 async def test_caller_hears_greeting_and_answer(
     stack: LocalStack, fake_llm_url: str, attempt: str
 ) -> None:
-    async with httpx.AsyncClient(base_url=stack.control_plane_url, timeout=30) as http:
+    async with httpx.AsyncClient(
+        base_url=stack.control_plane_url, headers=stack.api_headers, timeout=30
+    ) as http:
         agent = (await http.post("/api/agents", json=agent_body(fake_llm_url))).json()
         resp = await http.post("/api/sessions", json={"agent_id": agent["id"]})
         assert resp.status_code == 201, resp.text
@@ -83,7 +85,9 @@ async def test_caller_hears_greeting_and_answer(
 
 
 async def test_unknown_agent_is_a_clear_404(stack: LocalStack) -> None:
-    async with httpx.AsyncClient(base_url=stack.control_plane_url) as http:
+    async with httpx.AsyncClient(
+        base_url=stack.control_plane_url, headers=stack.api_headers
+    ) as http:
         resp = await http.post(
             "/api/sessions", json={"agent_id": "00000000-0000-0000-0000-000000000000"}
         )
@@ -94,7 +98,9 @@ async def test_unknown_agent_is_a_clear_404(stack: LocalStack) -> None:
 async def test_malformed_agent_names_the_field(stack: LocalStack, fake_llm_url: str) -> None:
     body = agent_body(fake_llm_url)
     del body["instructions"]
-    async with httpx.AsyncClient(base_url=stack.control_plane_url) as http:
+    async with httpx.AsyncClient(
+        base_url=stack.control_plane_url, headers=stack.api_headers
+    ) as http:
         resp = await http.post("/api/agents", json=body)
     assert resp.status_code == 422
     locs = [e["loc"] for e in resp.json()["detail"]]
@@ -102,7 +108,9 @@ async def test_malformed_agent_names_the_field(stack: LocalStack, fake_llm_url: 
 
 
 async def test_session_token_only_opens_its_own_room(stack: LocalStack, fake_llm_url: str) -> None:
-    async with httpx.AsyncClient(base_url=stack.control_plane_url) as http:
+    async with httpx.AsyncClient(
+        base_url=stack.control_plane_url, headers=stack.api_headers
+    ) as http:
         agent = (await http.post("/api/agents", json=agent_body(fake_llm_url))).json()
         sess = (await http.post("/api/sessions", json={"agent_id": agent["id"]})).json()
 
@@ -133,13 +141,68 @@ async def test_session_token_only_opens_its_own_room(stack: LocalStack, fake_llm
 async def test_agent_that_cannot_be_built_fails_the_session_with_a_reason(
     stack: LocalStack, fake_llm_url: str
 ) -> None:
-    body = agent_body(fake_llm_url, llm={"provider": "no-such-llm"})
-    async with httpx.AsyncClient(base_url=stack.control_plane_url, timeout=30) as http:
-        agent = (await http.post("/api/agents", json=body)).json()
-        sess = (await http.post("/api/sessions", json={"agent_id": agent["id"]})).json()
+    # Valid for the catalog, but no OpenAI key is stored: the worker cannot build the LLM.
+    body = agent_body(fake_llm_url, llm={"provider": "openai", "model": "gpt-4.1-mini"})
+    async with httpx.AsyncClient(
+        base_url=stack.control_plane_url, headers=stack.api_headers, timeout=30
+    ) as http:
+        secrets = (await http.get("/api/secrets")).json()["items"]
+        assert {"name": "OPENAI_API_KEY", "set": False} in [
+            {"name": s["name"], "set": s["set"]} for s in secrets
+        ]
+        created = await http.post("/api/agents", json=body)
+        assert created.status_code == 201, created.text
+        sess = (await http.post("/api/sessions", json={"agent_id": created.json()["id"]})).json()
         record = await wait_for_session(http, sess["session_id"], {"completed", "failed"})
     assert record["status"] == "failed"
-    assert "no-such-llm" in record["failure_reason"]
+    assert "OPENAI_API_KEY" in record["failure_reason"], record["failure_reason"]
+
+
+async def test_agent_update_reaches_the_next_session_not_the_running_one(
+    stack: LocalStack, fake_llm_url: str
+) -> None:
+    from stimm.stack.process import free_port
+
+    dead_llm = f"http://127.0.0.1:{free_port()}/v1"  # nothing listens there
+    async with httpx.AsyncClient(
+        base_url=stack.control_plane_url, headers=stack.api_headers, timeout=30
+    ) as http:
+        agent = (await http.post("/api/agents", json=agent_body(fake_llm_url))).json()
+        first = (await http.post("/api/sessions", json={"agent_id": agent["id"]})).json()
+        caller = Caller()
+        await caller.join(first["livekit_url"], first["token"])
+        try:
+            await caller.next_utterance(timeout=90)  # the original greeting
+            # Mid-call: a new greeting, and an LLM address that no longer answers.
+            patched = await http.patch(
+                f"/api/agents/{agent['id']}",
+                json={
+                    "greeting": "Good evening, you reached the night desk.",
+                    "llm": {
+                        "provider": "openai",
+                        "model": "scripted",
+                        "options": {"base_url": dead_llm},
+                    },
+                },
+            )
+            assert patched.status_code == 200, patched.text
+            await caller.say(synthesize(QUESTION))
+            answer = transcribe((await caller.next_utterance(timeout=60)).pcm)
+            # The running call still talks to the LLM it started with.
+            assert "sunday afternoon" in answer, answer
+        finally:
+            await caller.leave()
+        record = await wait_for_session(http, first["session_id"], {"completed", "failed"})
+        assert record["status"] == "completed", record
+
+        second = (await http.post("/api/sessions", json={"agent_id": agent["id"]})).json()
+        caller = Caller()
+        await caller.join(second["livekit_url"], second["token"])
+        try:
+            greeting = transcribe((await caller.next_utterance(timeout=90)).pcm)
+        finally:
+            await caller.leave()
+    assert "night desk" in greeting, greeting
 
 
 async def test_unreachable_llm_is_apologised_for_out_loud(
@@ -150,7 +213,9 @@ async def test_unreachable_llm_is_apologised_for_out_loud(
     dead_llm = f"http://127.0.0.1:{free_port()}/v1"  # nothing listens there
     body = agent_body(fake_llm_url)
     body["llm"]["options"]["base_url"] = dead_llm
-    async with httpx.AsyncClient(base_url=stack.control_plane_url, timeout=30) as http:
+    async with httpx.AsyncClient(
+        base_url=stack.control_plane_url, headers=stack.api_headers, timeout=30
+    ) as http:
         agent = (await http.post("/api/agents", json=body)).json()
         sess = (await http.post("/api/sessions", json={"agent_id": agent["id"]})).json()
 

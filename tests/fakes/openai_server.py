@@ -15,6 +15,16 @@ As a process (prints its base URL as the first line of stdout)::
     python -m tests.fakes.openai_server --port 0 --reply "Hello." --rules rules.json
 
 where ``rules.json`` is ``[{"match": "book", "reply": "For how many people?"}]``.
+
+Beyond plain replies:
+
+- ``mode="fail"`` answers every request with HTTP 500, ``mode="hang"`` never answers (``--fail``
+  / ``--hang``): an LLM endpoint that is down, for failover tests.
+- A rule whose reply is ``{"tool": name, "arguments": {...}}`` streams a ``tool_calls`` delta
+  instead of text; once the conversation ends with the tool's result, the reply is
+  ``TOOL_RESULT_PREFIX`` followed by that result.
+- ``{context}`` in a reply is replaced by the text of every system message after the first
+  (the context the agent added for this turn), so a test can see what the LLM was given.
 """
 
 from __future__ import annotations
@@ -31,11 +41,16 @@ import uuid
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Literal
 
 from aiohttp import web
 
 DEFAULT_REPLY = "I am a scripted test assistant."
+TOOL_RESULT_PREFIX = "The tool answered: "
+
+Mode = Literal["ok", "fail", "hang"]
+Reply = str | dict[str, Any]
+"""Text, or ``{"tool": name, "arguments": {...}}`` for a tool call."""
 
 
 class FakeOpenAIServer:
@@ -47,18 +62,22 @@ class FakeOpenAIServer:
         host: Interface to listen on.
         port: Port to listen on; 0 picks a free one.
         chunk_delay: Seconds to wait between streamed chunks (to simulate a slow model).
+        mode: ``ok``; ``fail`` (HTTP 500 to everything) or ``hang`` (never answers).
     """
 
     def __init__(
         self,
-        rules: Iterable[tuple[str, str]] = (),
+        rules: Iterable[tuple[str, Reply]] = (),
         default_reply: str = DEFAULT_REPLY,
         *,
         host: str = "127.0.0.1",
         port: int = 0,
         chunk_delay: float = 0.0,
+        mode: Mode = "ok",
     ) -> None:
-        self.rules: list[tuple[str, str]] = list(rules)
+        self.rules: list[tuple[str, Reply]] = list(rules)
+        self.mode: Mode = mode
+        self._released = asyncio.Event()
         self.default_reply = default_reply
         self.requests: list[dict[str, Any]] = []
         self._host = host
@@ -89,6 +108,7 @@ class FakeOpenAIServer:
 
     async def stop(self) -> None:
         """Stop listening and close open connections."""
+        self._released.set()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -105,13 +125,21 @@ class FakeOpenAIServer:
     ) -> None:
         await self.stop()
 
-    def reply_for(self, body: dict[str, Any]) -> str:
+    def reply_for(self, body: dict[str, Any]) -> Reply:
         """The scripted reply for one chat completions request body."""
-        text = last_user_text(body.get("messages", [])).lower()
-        for match, reply in self.rules:
+        messages = body.get("messages", [])
+        if messages and messages[-1].get("role") == "tool":
+            return TOOL_RESULT_PREFIX + last_text(messages[-1])
+        text = last_user_text(messages).lower()
+        reply: Reply = self.default_reply
+        for match, candidate in self.rules:
             if match.lower() in text:
-                return reply
-        return self.default_reply
+                reply = candidate
+                break
+        if isinstance(reply, str) and "{context}" in reply:
+            system = [last_text(m) for m in messages if m.get("role") in ("system", "developer")]
+            reply = reply.replace("{context}", " ".join(system[1:]))
+        return reply
 
     @property
     def user_messages(self) -> list[str]:
@@ -132,7 +160,14 @@ class FakeOpenAIServer:
         except json.JSONDecodeError:
             return web.json_response({"error": {"message": "invalid JSON"}}, status=400)
         self.requests.append(body)
-        reply = self.reply_for(body)
+        if self.mode == "fail":
+            return web.json_response({"error": {"message": "scripted outage"}}, status=500)
+        if self.mode == "hang":
+            await self._released.wait()  # until the client gives up, or the server stops
+            return web.json_response({"error": {"message": "shutting down"}}, status=503)
+        scripted = self.reply_for(body)
+        tool_call = scripted if isinstance(scripted, dict) else None
+        reply = scripted if isinstance(scripted, str) else ""
         model = str(body.get("model", "fake"))
         completion_id = f"chatcmpl-{uuid.uuid4().hex[:24]}"
         created = int(time.time())
@@ -144,6 +179,11 @@ class FakeOpenAIServer:
         }
 
         if not body.get("stream"):
+            if tool_call is not None:
+                return web.json_response(
+                    {"error": {"message": "tool calls are only scripted when streaming"}},
+                    status=400,
+                )
             return web.json_response(
                 {
                     "id": completion_id,
@@ -176,8 +216,20 @@ class FakeOpenAIServer:
             }
 
         events: list[dict[str, Any]] = [chunk({"role": "assistant", "content": ""})]
-        events += [chunk({"content": piece}) for piece in split_reply(reply)]
-        events.append(chunk({}, finish_reason="stop"))
+        if tool_call is not None:
+            call = {
+                "index": 0,
+                "id": f"call_{uuid.uuid4().hex[:12]}",
+                "type": "function",
+                "function": {
+                    "name": str(tool_call["tool"]),
+                    "arguments": json.dumps(tool_call.get("arguments", {})),
+                },
+            }
+            events += [chunk({"tool_calls": [call]}), chunk({}, finish_reason="tool_calls")]
+        else:
+            events += [chunk({"content": piece}) for piece in split_reply(reply)]
+            events.append(chunk({}, finish_reason="stop"))
         if (body.get("stream_options") or {}).get("include_usage"):
             events.append(
                 {
@@ -223,16 +275,28 @@ def last_user_text(messages: Sequence[dict[str, Any]]) -> str:
     return ""
 
 
-def load_rules(path: str | Path) -> list[tuple[str, str]]:
-    """Read ``[{"match": "...", "reply": "..."}]`` from a JSON file."""
+def load_rules(path: str | Path) -> list[tuple[str, Reply]]:
+    """Read ``[{"match": "...", "reply": "..." or {"tool": ..., "arguments": ...}}]``."""
     data = json.loads(Path(path).read_text(encoding="utf-8"))
-    return [(str(rule["match"]), str(rule["reply"])) for rule in data]
+    return [
+        (
+            str(rule["match"]),
+            rule["reply"] if isinstance(rule["reply"], dict) else str(rule["reply"]),
+        )
+        for rule in data
+    ]
 
 
 async def _serve(args: argparse.Namespace) -> None:
     rules = load_rules(args.rules) if args.rules else []
+    mode: Mode = "fail" if args.fail else "hang" if args.hang else "ok"
     server = FakeOpenAIServer(
-        rules, args.reply, host=args.host, port=args.port, chunk_delay=args.chunk_delay
+        rules,
+        args.reply,
+        host=args.host,
+        port=args.port,
+        chunk_delay=args.chunk_delay,
+        mode=mode,
     )
     base_url = await server.start()
     print(base_url, flush=True)
@@ -255,6 +319,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--reply", default=DEFAULT_REPLY, help="reply when no rule matches")
     parser.add_argument("--rules", help='JSON file: [{"match": "...", "reply": "..."}]')
     parser.add_argument("--chunk-delay", type=float, default=0.0)
+    outage = parser.add_mutually_exclusive_group()
+    outage.add_argument("--fail", action="store_true", help="answer every request with HTTP 500")
+    outage.add_argument("--hang", action="store_true", help="accept requests, never answer")
     asyncio.run(_serve(parser.parse_args(argv)))
 
 

@@ -7,21 +7,17 @@ from __future__ import annotations
 
 import asyncio
 import os
-import secrets
-import socket
-import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import httpx
 import pytest
 import pytest_asyncio
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from fastapi import FastAPI
-from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import SQLModel
 
@@ -31,36 +27,21 @@ from control_plane.core.db import run_migrations
 from control_plane.main import create_app
 from control_plane.models import Session
 from stimm.schema import WorkerAgentConfig
+from tests.integration.control_plane_env import (
+    WORKER_HEADERS,
+    WORKER_TOKEN,
+    app_client,
+    closed_port_url,
+    fresh_database,
+    make_settings,
+    new_api_key,
+)
 
 pytestmark = pytest.mark.integration
 
 DATABASE_URL = os.environ.get(
     "STIMM_TEST_DATABASE_URL", "postgresql+asyncpg://stimm:stimm@127.0.0.1:5432/stimm_test"
 )
-WORKER_TOKEN = "integration-worker-token-" + secrets.token_hex(8)
-TOKEN_TTL_S = 900
-
-
-def closed_port_url() -> str:
-    """An http URL on localhost where nothing listens (connections are refused)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    return f"http://127.0.0.1:{port}"
-
-
-def make_settings(database_url: str, **overrides: Any) -> Settings:
-    values: dict[str, Any] = {
-        "database_url": database_url,
-        "livekit_url": closed_port_url(),
-        "livekit_api_key": "APIintegration",
-        "livekit_api_secret": secrets.token_urlsafe(32),
-        "worker_token": WORKER_TOKEN,
-        "session_token_ttl_s": TOKEN_TTL_S,
-        "dev": False,
-        **overrides,
-    }
-    return Settings(**values)
 
 
 def agent_body(name: str = "Receptionist", **overrides: Any) -> dict[str, Any]:
@@ -79,41 +60,25 @@ def agent_body(name: str = "Receptionist", **overrides: Any) -> dict[str, Any]:
 @pytest_asyncio.fixture(scope="module")
 async def database_url() -> AsyncIterator[str]:
     """A fresh, migrated PostgreSQL database for this module, dropped afterwards."""
-    url = make_url(DATABASE_URL)
-    maintenance_dsn = url.set(drivername="postgresql", database="postgres").render_as_string(
-        hide_password=False
-    )
-    name = f"stimm_cp_test_{uuid.uuid4().hex[:12]}"
-    try:
-        admin = await asyncpg.connect(maintenance_dsn)
-    except (OSError, asyncpg.PostgresError) as e:
-        pytest.fail(f"PostgreSQL is not reachable at {url!r} (set STIMM_TEST_DATABASE_URL): {e}")
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-        test_url = url.set(database=name).render_as_string(hide_password=False)
-        await asyncio.to_thread(run_migrations, test_url)
-        yield test_url
-    finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
+    async with fresh_database(DATABASE_URL) as url:
+        yield url
 
 
 @pytest_asyncio.fixture(scope="module")
-async def app(database_url: str) -> AsyncIterator[FastAPI]:
-    app = create_app(make_settings(database_url))
-    yield app
-    engine: AsyncEngine = app.state.engine
-    await engine.dispose()
+async def app_and_client(database_url: str) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
+    async with app_client(make_settings(database_url)) as pair:
+        yield pair
 
 
-@pytest_asyncio.fixture(scope="module")
-async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://control-plane") as c:
-        yield c
+@pytest.fixture
+def app(app_and_client: tuple[FastAPI, httpx.AsyncClient]) -> FastAPI:
+    return app_and_client[0]
 
 
-WORKER_HEADERS = {"Authorization": f"Bearer {WORKER_TOKEN}"}
+@pytest.fixture
+def client(app_and_client: tuple[FastAPI, httpx.AsyncClient]) -> httpx.AsyncClient:
+    """Sends an API key on every request."""
+    return app_and_client[1]
 
 
 async def create_agent(client: httpx.AsyncClient, **overrides: Any) -> dict[str, Any]:
@@ -225,6 +190,84 @@ async def test_patch_agent_validates_the_merged_config(client: httpx.AsyncClient
     assert missing.status_code == 404
 
 
+@pytest.mark.parametrize(
+    ("role", "spec", "location"),
+    [
+        ("llm", {"provider": "no-such-llm"}, ["body", "llm", 0, "provider"]),
+        ("stt", {"provider": "whisperx"}, ["body", "stt", 0, "provider"]),
+        ("llm", {"provider": "openai", "model": "gpt-99"}, ["body", "llm", 0, "model"]),
+        ("tts", {"provider": "elevenlabs", "model": "nope"}, ["body", "tts", 0, "model"]),
+        ("llm", {"provider": "llamacpp"}, ["body", "llm", 0, "options", "base_url"]),
+        (
+            "llm",
+            {"provider": "openai", "options": {"temperature": "hot"}},
+            ["body", "llm", 0, "options", "temperature"],
+        ),
+    ],
+)
+async def test_providers_outside_the_catalog_are_422_naming_the_field(
+    client: httpx.AsyncClient, role: str, spec: dict[str, Any], location: list[Any]
+) -> None:
+    response = await client.post("/api/agents", json=agent_body(**{role: spec}))
+    assert response.status_code == 422, response.text
+    assert error_locations(response) == [location]
+    assert response.json()["detail"][0]["msg"]
+
+    agent = await create_agent(client)
+    patched = await client.patch(f"/api/agents/{agent['id']}", json={role: spec})
+    assert patched.status_code == 422
+    assert error_locations(patched) == [location]
+
+
+async def test_failover_list_errors_point_at_the_bad_entry(client: httpx.AsyncClient) -> None:
+    llm = [{"provider": "groq"}, {"provider": "mistral", "model": "gpt-4o"}]
+    response = await client.post("/api/agents", json=agent_body(llm=llm))
+    assert response.status_code == 422
+    assert error_locations(response) == [["body", "llm", 1, "model"]]
+
+
+async def test_own_openai_compatible_server_accepts_any_model(client: httpx.AsyncClient) -> None:
+    llm = {"provider": "openai", "model": "my-finetune", "options": {"base_url": "http://h/v1"}}
+    created = await create_agent(client, llm=llm)
+    assert created["llm"][0]["model"] == "my-finetune"
+    local = await create_agent(
+        client, llm={"provider": "llamacpp", "options": {"base_url": "http://gpu:8080/v1"}}
+    )
+    assert local["llm"][0]["provider"] == "llamacpp"
+
+
+async def test_delete_duplicate_and_default(app: FastAPI, client: httpx.AsyncClient) -> None:
+    default = (await client.get("/api/agents/default")).json()
+    assert default["is_default"] is True  # the first agent of this database
+
+    original = await create_agent(client, name="Front desk")
+    assert original["is_default"] is False
+    copy = await client.post(f"/api/agents/{original['id']}/duplicate")
+    assert copy.status_code == 201
+    assert copy.json()["id"] != original["id"]
+    assert copy.json()["name"] == "Front desk (copy)"
+    assert copy.json()["llm"] == original["llm"]
+    named = await client.post(f"/api/agents/{original['id']}/duplicate", json={"name": "Night"})
+    assert named.json()["name"] == "Night"
+
+    made = await client.put(f"/api/agents/{copy.json()['id']}/default")
+    assert made.status_code == 200 and made.json()["is_default"] is True
+    assert (await client.get("/api/agents/default")).json()["id"] == copy.json()["id"]
+    assert (await client.get(f"/api/agents/{default['id']}")).json()["is_default"] is False
+
+    deleted = await client.delete(f"/api/agents/{original['id']}")
+    assert deleted.status_code == 204
+    assert (await client.get(f"/api/agents/{original['id']}")).status_code == 404
+    assert (await client.delete(f"/api/agents/{original['id']}")).status_code == 404
+
+    in_use = await create_agent(client)
+    await create_session_row(app, in_use["id"])
+    refused = await client.delete(f"/api/agents/{in_use['id']}")
+    assert refused.status_code == 409
+    assert "session" in refused.json()["detail"]
+    assert (await client.get(f"/api/agents/{in_use['id']}")).status_code == 200
+
+
 # --- sessions ---------------------------------------------------------------------------------
 
 
@@ -265,6 +308,41 @@ async def test_list_sessions_newest_first_filtered_by_agent(
     assert [s["id"] for s in listing["items"]] == [second, first]
     assert listing["count"] == 2
     assert {s["agent_id"] for s in listing["items"]} == {agent["id"]}
+
+
+async def test_sessions_filter_by_channel_status_and_time(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    agent = await create_agent(client)
+    web = await create_session_row(app, agent["id"])
+    async with app.state.sessionmaker() as db:
+        phone = await crud.create_session(
+            db, agent_id=agent["id"], channel="phone", participant_identity="sip-1"
+        )
+        row = await crud.get_session(db, web)
+        assert row is not None
+        await crud.mark_session_failed(db, row, "caller hung up before the agent joined")
+    mine = {"agent_id": agent["id"]}
+
+    async def ids(**params: Any) -> list[str]:
+        response = await client.get("/api/sessions", params={**mine, **params})
+        assert response.status_code == 200, response.text
+        return [s["id"] for s in response.json()["items"]]
+
+    assert await ids(channel="phone") == [phone.id]
+    assert await ids(channel="web") == [web]
+    assert await ids(status="failed") == [web]
+    assert await ids(status="created") == [phone.id]
+    created_at = phone.created_at.isoformat()
+    assert await ids(since=created_at) == [phone.id]
+    assert await ids(until=created_at) == [web]
+    assert await ids(since="2000-01-01T00:00:00Z", until="2000-01-02T00:00:00Z") == []
+    failed = (await client.get(f"/api/sessions/{web}")).json()
+    assert failed["failure_reason"] == "caller hung up before the agent joined"
+
+    bad = await client.get("/api/sessions", params={"channel": "fax"})
+    assert bad.status_code == 422
+    assert error_locations(bad) == [["query", "channel"]]
 
 
 async def test_unknown_session_is_404(client: httpx.AsyncClient) -> None:
@@ -418,10 +496,16 @@ async def test_events_move_the_session_through_its_lifecycle(
 # --- health and schema ------------------------------------------------------------------------
 
 
-async def test_health_reports_the_database(client: httpx.AsyncClient) -> None:
-    response = await client.get("/health")
+async def test_health_reports_each_dependency_without_a_key(database_url: str) -> None:
+    async with app_client(make_settings(database_url), authenticated=False) as (_, c):
+        response = await c.get("/health")
     assert response.status_code == 200
-    assert response.json() == {"status": "ok", "database": "ok"}
+    body = response.json()
+    assert body["database"] == "ok"
+    assert body["redis"] == "not configured"
+    # LiveKit is pointed at a closed port in these tests: reported, but not fatal.
+    assert body["livekit"].startswith("error: ")
+    assert body["status"] == "degraded"
 
 
 async def test_health_is_503_when_the_database_is_down() -> None:
@@ -463,11 +547,14 @@ async def test_sqlite_default_database_is_migrated_and_usable(
 
     app = create_app(settings)
     headers = {"Authorization": f"Bearer {settings.worker_token.get_secret_value()}"}
+    _, key = await new_api_key(app)
     try:
         async with httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://control-plane"
+            transport=httpx.ASGITransport(app=app),
+            base_url="http://control-plane",
+            headers={"Authorization": f"Bearer {key}"},
         ) as c:
-            assert (await c.get("/health")).json() == {"status": "ok", "database": "ok"}
+            assert (await c.get("/health")).json()["database"] == "ok"
             agent = await create_agent(c)
             assert (await c.get(f"/api/agents/{agent['id']}")).json() == agent
             session_id = await create_session_row(app, agent["id"])

@@ -30,6 +30,8 @@ ENV_NAMES = [
     "STIMM_WORKER_TOKEN",
     "STIMM_SESSION_TOKEN_TTL",
     "STIMM_DEV",
+    "STIMM_SECRET_KEY",
+    "STIMM_BOOTSTRAP_API_KEY",
 ]
 
 
@@ -44,6 +46,7 @@ def production_settings(**overrides: Any) -> Settings:
         "livekit_api_key": "APIprod",
         "livekit_api_secret": SECRET,
         "worker_token": WORKER_TOKEN,
+        "secret_key": "k" * 40,
         **overrides,
     }
     return Settings(**values)
@@ -75,6 +78,10 @@ def test_constructor_arguments_beat_the_environment(monkeypatch: pytest.MonkeyPa
         ({"worker_token": ""}, "STIMM_WORKER_TOKEN"),
         ({"worker_token": "short"}, "STIMM_WORKER_TOKEN"),
         ({"worker_token": "stimm-dev-worker-token"}, "STIMM_WORKER_TOKEN"),
+        ({"secret_key": ""}, "STIMM_SECRET_KEY"),
+        ({"secret_key": "short"}, "STIMM_SECRET_KEY"),
+        ({"secret_key": "stimm-dev-secret-key-not-for-production"}, "STIMM_SECRET_KEY"),
+        ({"bootstrap_api_key": "too-short"}, "STIMM_BOOTSTRAP_API_KEY"),
     ],
 )
 def test_unsafe_secrets_are_refused_outside_dev_mode(overrides: dict[str, Any], names: str) -> None:
@@ -179,6 +186,7 @@ def test_stored_agent_fields_are_exactly_the_agent_config() -> None:
     assert set(AgentBase.model_fields) == set(AgentConfig.model_fields)
     assert set(AgentPublic.model_fields) == set(AgentConfig.model_fields) | {
         "id",
+        "is_default",
         "created_at",
         "updated_at",
     }

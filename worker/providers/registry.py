@@ -32,12 +32,15 @@ AnyLLM = llm.LLM[Any]
 AnyTTS = tts.TTS[Any]
 """Any livekit TTS, whatever extra events it emits."""
 
-SttFactory = Callable[[ProviderSpec, str], AnySTT]
-"""(spec, language) -> STT"""
-LlmFactory = Callable[[ProviderSpec], AnyLLM]
-"""(spec) -> LLM"""
-TtsFactory = Callable[[ProviderSpec, str | None, str], AnyTTS]
-"""(spec, voice, language) -> TTS"""
+Secrets = Mapping[str, str]
+"""Provider keys by environment-variable name, as the control plane sends them."""
+
+SttFactory = Callable[[ProviderSpec, str, Secrets], AnySTT]
+"""(spec, language, secrets) -> STT"""
+LlmFactory = Callable[[ProviderSpec, Secrets], AnyLLM]
+"""(spec, secrets) -> LLM"""
+TtsFactory = Callable[[ProviderSpec, str | None, str, Secrets], AnyTTS]
+"""(spec, voice, language, secrets) -> TTS"""
 
 
 class UnknownProviderError(ValueError):
@@ -51,7 +54,8 @@ class UnknownProviderError(ValueError):
 
 
 class MissingApiKeyError(ValueError):
-    """A hosted provider was chosen but neither its options nor the environment hold a key."""
+    """A hosted provider was chosen but no key was found in its options, the agent's secrets
+    or the environment."""
 
     def __init__(self, role: ProviderRole, provider: str, env_var: str) -> None:
         super().__init__(
@@ -61,15 +65,39 @@ class MissingApiKeyError(ValueError):
         self.provider = provider
 
 
+_NO_KEY = "no-key"
+"""Sent to servers that ignore keys; the plugins refuse to start without one."""
+
+
 def _option(spec: ProviderSpec, name: str) -> Any:
     value = spec.options.get(name)
     return None if value == "" else value
 
 
-def _api_key(spec: ProviderSpec, env_var: str) -> str | None:
-    """The key from the spec's options, else from the environment (argument wins)."""
+def _api_key(spec: ProviderSpec, env_var: str, secrets: Secrets) -> str | None:
+    """The key from the spec's options, else the agent's secrets, else the environment."""
     key = _option(spec, "api_key")
-    return str(key) if key is not None else os.environ.get(env_var) or None
+    if key is not None:
+        return str(key)
+    return secrets.get(env_var) or os.environ.get(env_var) or None
+
+
+def _hosted_key(role: ProviderRole, spec: ProviderSpec, env_var: str, secrets: Secrets) -> str:
+    """The key to send to a hosted provider's endpoint.
+
+    With ``options.base_url`` set the endpoint is someone else's server (a proxy, a self-hosted
+    clone, a test double): only a key written in the spec itself is sent there, never the
+    provider's key from the secrets or the environment.
+
+    Raises:
+        MissingApiKeyError: If the provider's own endpoint is used and no key is found.
+    """
+    if _option(spec, "base_url") is not None:
+        return str(_option(spec, "api_key") or _NO_KEY)
+    key = _api_key(spec, env_var, secrets)
+    if key is None:
+        raise MissingApiKeyError(role, spec.provider, env_var)
+    return key
 
 
 def _kwargs(**values: Any) -> dict[str, Any]:
@@ -80,7 +108,7 @@ def _kwargs(**values: Any) -> dict[str, Any]:
 # --- STT ---------------------------------------------------------------------------------
 
 
-def _local_stt(spec: ProviderSpec, language: str) -> AnySTT:
+def _local_stt(spec: ProviderSpec, language: str, secrets: Secrets) -> AnySTT:
     return WhisperSTT(
         language=language,
         **_kwargs(
@@ -91,25 +119,24 @@ def _local_stt(spec: ProviderSpec, language: str) -> AnySTT:
     )
 
 
-def _deepgram_stt(spec: ProviderSpec, language: str) -> AnySTT:
+def _deepgram_stt(spec: ProviderSpec, language: str, secrets: Secrets) -> AnySTT:
+    endpointing = _option(spec, "endpointing_ms")
     return deepgram.STT(
         language=language,
+        api_key=_hosted_key("stt", spec, "DEEPGRAM_API_KEY", secrets),
         **_kwargs(
             model=spec.model,
-            api_key=_api_key(spec, "DEEPGRAM_API_KEY"),
             base_url=_option(spec, "base_url"),
+            endpointing_ms=int(endpointing) if endpointing is not None else None,
         ),
     )
 
 
-def _openai_stt(spec: ProviderSpec, language: str) -> AnySTT:
+def _openai_stt(spec: ProviderSpec, language: str, secrets: Secrets) -> AnySTT:
     return openai.STT(
         language=language,
-        **_kwargs(
-            model=spec.model,
-            api_key=_api_key(spec, "OPENAI_API_KEY"),
-            base_url=_option(spec, "base_url"),
-        ),
+        api_key=_hosted_key("stt", spec, "OPENAI_API_KEY", secrets),
+        **_kwargs(model=spec.model, base_url=_option(spec, "base_url")),
     )
 
 
@@ -147,21 +174,18 @@ OPENAI_COMPATIBLE: dict[str, OpenAICompatible] = {
     "ollama": OpenAICompatible("http://127.0.0.1:11434/v1", "llama3.2", None),
 }
 
-_NO_KEY = "no-key"
-"""Local servers ignore the key, but the OpenAI client refuses to start without one."""
-
 
 def _openai_compatible_llm(name: str) -> LlmFactory:
     endpoint = OPENAI_COMPATIBLE[name]
 
-    def build(spec: ProviderSpec) -> AnyLLM:
+    def build(spec: ProviderSpec, secrets: Secrets) -> AnyLLM:
         base_url = _option(spec, "base_url") or endpoint.base_url
         if endpoint.api_key_env is None or base_url != endpoint.base_url:
             # A local or self-hosted server: only a key given in the spec is sent to it,
             # never the hosted provider's key from the environment.
             api_key = _option(spec, "api_key") or _NO_KEY
         else:
-            api_key = _api_key(spec, endpoint.api_key_env)
+            api_key = _api_key(spec, endpoint.api_key_env, secrets)
             if api_key is None:
                 # Without this the OpenAI client would fall back to OPENAI_API_KEY and send
                 # that key to another company's server.
@@ -183,44 +207,42 @@ def _openai_compatible_llm(name: str) -> LlmFactory:
 # --- TTS ---------------------------------------------------------------------------------
 
 
-def _local_tts(spec: ProviderSpec, voice: str | None, language: str) -> AnyTTS:
+def _local_tts(spec: ProviderSpec, voice: str | None, language: str, secrets: Secrets) -> AnyTTS:
     speed = _option(spec, "speed")
     return PiperTTS(voice=voice, **_kwargs(speed=float(speed) if speed is not None else None))
 
 
-def _openai_tts(spec: ProviderSpec, voice: str | None, language: str) -> AnyTTS:
+def _openai_tts(spec: ProviderSpec, voice: str | None, language: str, secrets: Secrets) -> AnyTTS:
     speed = _option(spec, "speed")
     return openai.TTS(
+        api_key=_hosted_key("tts", spec, "OPENAI_API_KEY", secrets),
+        # raw 24 kHz PCM: nothing to decode before the first frame plays
+        response_format=_option(spec, "response_format") or "pcm",
         **_kwargs(
             model=spec.model,
             voice=voice,
             speed=float(speed) if speed is not None else None,
-            api_key=_api_key(spec, "OPENAI_API_KEY"),
-            base_url=_option(spec, "base_url"),
-        )
-    )
-
-
-def _elevenlabs_tts(spec: ProviderSpec, voice: str | None, language: str) -> AnyTTS:
-    return elevenlabs.TTS(
-        language=language,
-        **_kwargs(
-            voice_id=voice,
-            model=spec.model,
-            api_key=_api_key(spec, "ELEVEN_API_KEY"),
             base_url=_option(spec, "base_url"),
         ),
     )
 
 
-def _deepgram_tts(spec: ProviderSpec, voice: str | None, language: str) -> AnyTTS:
+def _elevenlabs_tts(
+    spec: ProviderSpec, voice: str | None, language: str, secrets: Secrets
+) -> AnyTTS:
+    return elevenlabs.TTS(
+        language=language,
+        api_key=_hosted_key("tts", spec, "ELEVEN_API_KEY", secrets),
+        encoding=_option(spec, "encoding") or "pcm_24000",
+        **_kwargs(voice_id=voice, model=spec.model, base_url=_option(spec, "base_url")),
+    )
+
+
+def _deepgram_tts(spec: ProviderSpec, voice: str | None, language: str, secrets: Secrets) -> AnyTTS:
     # Deepgram names a voice by its model ("aura-2-andromeda-en").
     return deepgram.TTS(
-        **_kwargs(
-            model=spec.model or voice,
-            api_key=_api_key(spec, "DEEPGRAM_API_KEY"),
-            base_url=_option(spec, "base_url"),
-        )
+        api_key=_hosted_key("tts", spec, "DEEPGRAM_API_KEY", secrets),
+        **_kwargs(model=spec.model or voice, base_url=_option(spec, "base_url")),
     )
 
 
@@ -248,45 +270,52 @@ PROVIDERS: dict[ProviderRole, Mapping[str, Callable[..., Any]]] = {
 """Every provider name per role, for listing in the control plane."""
 
 
-def build_stt(spec: ProviderSpec, *, language: str) -> AnySTT:
+def build_stt(spec: ProviderSpec, *, language: str, secrets: Secrets | None = None) -> AnySTT:
     """Build the speech-to-text engine an agent config asks for.
 
     Args:
         spec: The stored provider spec (``provider``, ``model``, ``options``).
         language: The agent's language, e.g. ``"en"``.
+        secrets: Provider keys by environment-variable name (from the control plane); they
+            win over the process environment.
 
     Returns:
         A livekit STT; ``local`` is non-streaming and needs a VAD in the session.
 
     Raises:
         UnknownProviderError: If ``spec.provider`` is not an STT provider.
+        MissingApiKeyError: If a hosted provider has no key.
     """
     factory = STT_PROVIDERS.get(spec.provider)
     if factory is None:
         raise UnknownProviderError("stt", spec.provider)
-    return factory(spec, language)
+    return factory(spec, language, secrets or {})
 
 
-def build_llm(spec: ProviderSpec) -> AnyLLM:
+def build_llm(spec: ProviderSpec, *, secrets: Secrets | None = None) -> AnyLLM:
     """Build the chat model an agent config asks for.
 
     Args:
         spec: The stored provider spec. ``options`` may carry ``base_url``, ``api_key`` and
             ``temperature``.
+        secrets: Provider keys by environment-variable name; they win over the environment.
 
     Returns:
         A livekit ``openai.LLM`` pointed at the provider's OpenAI-compatible endpoint.
 
     Raises:
         UnknownProviderError: If ``spec.provider`` is not an LLM provider.
+        MissingApiKeyError: If a hosted provider has no key.
     """
     factory = LLM_PROVIDERS.get(spec.provider)
     if factory is None:
         raise UnknownProviderError("llm", spec.provider)
-    return factory(spec)
+    return factory(spec, secrets or {})
 
 
-def build_tts(spec: ProviderSpec, *, voice: str | None, language: str) -> AnyTTS:
+def build_tts(
+    spec: ProviderSpec, *, voice: str | None, language: str, secrets: Secrets | None = None
+) -> AnyTTS:
     """Build the text-to-speech engine an agent config asks for.
 
     Args:
@@ -294,15 +323,17 @@ def build_tts(spec: ProviderSpec, *, voice: str | None, language: str) -> AnyTTS
         voice: The agent's voice (a provider-specific name or id), or ``None`` for the
             provider's default.
         language: The agent's language, e.g. ``"en"``.
+        secrets: Provider keys by environment-variable name; they win over the environment.
 
     Returns:
         A livekit TTS.
 
     Raises:
         UnknownProviderError: If ``spec.provider`` is not a TTS provider.
+        MissingApiKeyError: If a hosted provider has no key.
         ValueError: If the provider rejects the voice (``local`` has one bundled voice).
     """
     factory = TTS_PROVIDERS.get(spec.provider)
     if factory is None:
         raise UnknownProviderError("tts", spec.provider)
-    return factory(spec, voice, language)
+    return factory(spec, voice, language, secrets or {})

@@ -5,17 +5,26 @@ from __future__ import annotations
 import logging
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query, status
-from fastapi.exceptions import RequestValidationError
-from pydantic import ValidationError
+from fastapi import APIRouter, HTTPException, Query, Response, status
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from control_plane import crud
-from control_plane.api.deps import SessionDep
+from control_plane.api.deps import MAX_OFFSET, CacheDep, SessionDep
+from control_plane.errors import AgentInUse
 from control_plane.models import Agent, AgentCreate, AgentPublic, AgentsPublic, AgentUpdate
+from control_plane.validation import as_body_errors, ensure_in_catalog
 
 logger = logging.getLogger("stimm.control_plane")
 
 router = APIRouter(prefix="/agents", tags=["agents"])
+
+
+class AgentDuplicate(BaseModel):
+    """Body of ``POST /api/agents/{id}/duplicate``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(default=None, min_length=1, max_length=100)
 
 
 def agent_not_found(agent_id: str) -> HTTPException:
@@ -28,9 +37,17 @@ def _public(agent: Agent) -> AgentPublic:
     return AgentPublic.model_validate(agent, from_attributes=True)
 
 
+async def _existing(db: SessionDep, agent_id: str) -> Agent:
+    agent = await crud.get_agent(db, agent_id)
+    if agent is None:
+        raise agent_not_found(agent_id)
+    return agent
+
+
 @router.post("", status_code=status.HTTP_201_CREATED)
 async def create_agent(db: SessionDep, agent_in: AgentCreate) -> AgentPublic:
-    """Create an agent."""
+    """Create an agent; the first one becomes the default."""
+    ensure_in_catalog(agent_in)
     agent = await crud.create_agent(db, agent_in)
     logger.info("agent %s created", agent.id)
     return _public(agent)
@@ -40,34 +57,83 @@ async def create_agent(db: SessionDep, agent_in: AgentCreate) -> AgentPublic:
 async def list_agents(
     db: SessionDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> AgentsPublic:
     """List agents, newest first."""
     agents, count = await crud.list_agents(db, limit=limit, offset=offset)
     return AgentsPublic(items=[_public(a) for a in agents], count=count)
 
 
-@router.get("/{agent_id}")
-async def get_agent(db: SessionDep, agent_id: str) -> AgentPublic:
-    """Get one agent."""
-    agent = await crud.get_agent(db, agent_id)
+@router.get("/default", responses={404: {"description": "There is no agent yet"}})
+async def get_default_agent(db: SessionDep) -> AgentPublic:
+    """The agent that answers when none is named."""
+    agent = await crud.get_default_agent(db)
     if agent is None:
-        raise agent_not_found(agent_id)
+        raise HTTPException(status_code=status.HTTP_404_NOT_FOUND, detail="No default agent")
     return _public(agent)
 
 
-@router.patch("/{agent_id}")
-async def update_agent(db: SessionDep, agent_id: str, agent_in: AgentUpdate) -> AgentPublic:
-    """Change some fields of an agent."""
-    agent = await crud.get_agent(db, agent_id)
-    if agent is None:
-        raise agent_not_found(agent_id)
+@router.get("/{agent_id}", responses={404: {"description": "No such agent"}})
+async def get_agent(db: SessionDep, agent_id: str) -> AgentPublic:
+    """Get one agent."""
+    return _public(await _existing(db, agent_id))
+
+
+@router.patch("/{agent_id}", responses={404: {"description": "No such agent"}})
+async def update_agent(
+    db: SessionDep, cache: CacheDep, agent_id: str, agent_in: AgentUpdate
+) -> AgentPublic:
+    """Change some fields of an agent; calls already running keep the old config."""
+    agent = await _existing(db, agent_id)
     try:
-        agent = await crud.update_agent(db, agent, agent_in)
+        merged = crud.merge_agent_update(agent, agent_in)
     except ValidationError as e:
-        # Report the merged config's errors like any other body error: 422, located in the body.
-        raise RequestValidationError(
-            [{**error, "loc": ("body", *error["loc"])} for error in e.errors()]
-        ) from e
+        raise as_body_errors(e) from e
+    ensure_in_catalog(merged)
+    agent = await crud.update_agent(db, agent, merged)
+    await cache.invalidate(agent.id)
     logger.info("agent %s updated", agent.id)
+    return _public(agent)
+
+
+@router.delete(
+    "/{agent_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses={
+        404: {"description": "No such agent"},
+        409: {"description": "Sessions refer to the agent"},
+    },
+)
+async def delete_agent(db: SessionDep, cache: CacheDep, agent_id: str) -> Response:
+    """Delete an agent that has no recorded sessions."""
+    agent = await _existing(db, agent_id)
+    try:
+        await crud.delete_agent(db, agent)
+    except AgentInUse as e:
+        raise HTTPException(status_code=status.HTTP_409_CONFLICT, detail=str(e)) from e
+    await cache.invalidate(agent_id)
+    logger.info("agent %s deleted", agent_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post(
+    "/{agent_id}/duplicate",
+    status_code=status.HTTP_201_CREATED,
+    responses={404: {"description": "No such agent"}},
+)
+async def duplicate_agent(
+    db: SessionDep, agent_id: str, body: AgentDuplicate | None = None
+) -> AgentPublic:
+    """Copy an agent under a new id (named "<name> (copy)" unless a name is given)."""
+    agent = await _existing(db, agent_id)
+    copy = await crud.duplicate_agent(db, agent, body.name if body else None)
+    logger.info("agent %s duplicated as %s", agent_id, copy.id)
+    return _public(copy)
+
+
+@router.put("/{agent_id}/default", responses={404: {"description": "No such agent"}})
+async def make_default_agent(db: SessionDep, agent_id: str) -> AgentPublic:
+    """Make this agent the default."""
+    agent = await crud.set_default_agent(db, await _existing(db, agent_id))
+    logger.info("agent %s is now the default", agent_id)
     return _public(agent)

@@ -1,37 +1,85 @@
-"""Liveness and database reachability."""
+"""Reachability of the control plane's dependencies: database, Redis, Qdrant, LiveKit."""
 
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
+from typing import Any, Literal
 
-from fastapi import APIRouter, Response, status
+import httpx
+from fastapi import APIRouter, Request, Response, status
 from sqlalchemy import literal
 from sqlmodel import select
 
-from control_plane.api.deps import SessionDep
+from control_plane.api.deps import CacheDep, SessionDep, SettingsDep
 from control_plane.models import HealthStatus
 
 logger = logging.getLogger("stimm.control_plane")
 
 router = APIRouter(tags=["health"])
 
-DATABASE_CHECK_TIMEOUT_S = 5.0
+CHECK_TIMEOUT_S = 5.0
+KNOWLEDGE_STORE_STATE = "knowledge_store"
+"""``app.state`` attribute of the knowledge-base vector store, if it has a ``ping()``."""
 
 
 @router.get(
     "/health",
     responses={503: {"model": HealthStatus, "description": "The database is unreachable"}},
 )
-async def health(db: SessionDep, response: Response) -> HealthStatus:
-    """Report whether the service and its database are usable."""
-    try:
-        await asyncio.wait_for(db.exec(select(literal(1))), DATABASE_CHECK_TIMEOUT_S)
-    except Exception as e:  # any failure means "not healthy", never a 500
-        logger.warning("health check: database unreachable (%s)", type(e).__name__)
+async def health(
+    db: SessionDep, settings: SettingsDep, cache: CacheDep, request: Request, response: Response
+) -> HealthStatus:
+    """Whether each dependency is reachable; 503 when the database is not."""
+    database, redis, qdrant, livekit = await asyncio.gather(
+        _check(_database(db)),
+        _check(cache.ping()),
+        _check(_qdrant(request)),
+        _check(_livekit(settings.livekit_url)),
+    )
+    overall: Literal["ok", "degraded", "error"]
+    if database != "ok":
+        logger.warning("health check: database unreachable (%s)", database)
         response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
-        return HealthStatus(status="error", database=f"error: {_describe(e)}")
-    return HealthStatus(status="ok", database="ok")
+        overall = "error"
+    elif any(v.startswith("error") for v in (redis, qdrant, livekit)):
+        overall = "degraded"
+    else:
+        overall = "ok"
+    return HealthStatus(
+        status=overall, database=database, redis=redis, qdrant=qdrant, livekit=livekit
+    )
+
+
+async def _check(probe: Any) -> str:
+    try:
+        return str(await asyncio.wait_for(probe, CHECK_TIMEOUT_S))
+    except Exception as e:  # any failure means "not reachable", never a 500
+        return f"error: {_describe(e)}"
+
+
+async def _database(db: SessionDep) -> str:
+    await db.exec(select(literal(1)))
+    return "ok"
+
+
+async def _qdrant(request: Request) -> str:
+    store = getattr(request.app.state, KNOWLEDGE_STORE_STATE, None)
+    ping = getattr(store, "ping", None)
+    if ping is None:
+        return "not configured"
+    result = ping()
+    if inspect.isawaitable(result):
+        result = await result
+    return "ok" if result in (None, True, "ok") else str(result)
+
+
+async def _livekit(url: str) -> str:
+    http_url = url.replace("wss://", "https://", 1).replace("ws://", "http://", 1)
+    async with httpx.AsyncClient(timeout=CHECK_TIMEOUT_S) as http:
+        resp = await http.get(http_url + "/")
+    return "ok" if resp.status_code < 500 else f"error: HTTP {resp.status_code}"
 
 
 def _describe(error: BaseException) -> str:

@@ -7,9 +7,10 @@ import secrets
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, status
+from pydantic import AwareDatetime
 
 from control_plane import crud
-from control_plane.api.deps import LiveKitDep, SessionDep, SettingsDep
+from control_plane.api.deps import MAX_OFFSET, LiveKitDep, SessionDep, SettingsDep
 from control_plane.api.routes.agents import agent_not_found
 from control_plane.errors import LiveKitError, LiveKitUnavailable
 from control_plane.models import (
@@ -20,7 +21,7 @@ from control_plane.models import (
     SessionsPublic,
     TurnPublic,
 )
-from stimm.schema import JobMetadata
+from stimm.schema import Channel, JobMetadata, SessionStatus
 
 logger = logging.getLogger("stimm.control_plane")
 
@@ -76,19 +77,34 @@ async def create_session(
 async def list_sessions(
     db: SessionDep,
     agent_id: str | None = None,
+    channel: Channel | None = None,
+    session_status: Annotated[SessionStatus | None, Query(alias="status")] = None,
+    since: Annotated[
+        AwareDatetime | None, Query(description="Created at or after (ISO 8601 with offset)")
+    ] = None,
+    until: Annotated[AwareDatetime | None, Query(description="Created before")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> SessionsPublic:
-    """List sessions, newest first, optionally of one agent."""
-    calls, count = await crud.list_sessions(db, agent_id=agent_id, limit=limit, offset=offset)
+    """List sessions, newest first, filtered by agent, channel, status and creation time."""
+    calls, count = await crud.list_sessions(
+        db,
+        agent_id=agent_id,
+        channel=channel,
+        status=session_status,
+        since=since,
+        until=until,
+        limit=limit,
+        offset=offset,
+    )
     return SessionsPublic(
         items=[SessionPublic.model_validate(c, from_attributes=True) for c in calls], count=count
     )
 
 
-@router.get("/{session_id}")
+@router.get("/{session_id}", responses={404: {"description": "No such session"}})
 async def get_session(db: SessionDep, session_id: str) -> SessionPublicWithTurns:
-    """Get one session with its turns in order."""
+    """One session: outcome, transcript turns in order, each with its latency metrics."""
     call = await crud.get_session(db, session_id)
     if call is None:
         raise session_not_found(session_id)

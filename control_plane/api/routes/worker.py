@@ -6,12 +6,13 @@ import logging
 
 from fastapi import APIRouter, HTTPException, status
 
-from control_plane import crud
-from control_plane.api.deps import SessionDep, WorkerAuthDep
+from control_plane import credentials, crud
+from control_plane.api.deps import CacheDep, SecretBoxDep, SessionDep, WorkerAuthDep
 from control_plane.api.routes.agents import agent_not_found
 from control_plane.api.routes.sessions import session_not_found
-from control_plane.errors import SessionStateConflict
+from control_plane.errors import SecretDecryptionError, SessionStateConflict
 from control_plane.models import SessionPublic, TurnPublic
+from control_plane.validation import secret_names
 from stimm.schema import SessionEvent, TurnIn, WorkerAgentConfig
 
 logger = logging.getLogger("stimm.control_plane")
@@ -20,12 +21,26 @@ router = APIRouter(prefix="/worker", tags=["worker"], dependencies=[WorkerAuthDe
 
 
 @router.get("/agents/{agent_id}")
-async def get_agent_config(db: SessionDep, agent_id: str) -> WorkerAgentConfig:
-    """The config the worker runs an agent with."""
-    agent = await crud.get_agent(db, agent_id)
-    if agent is None:
-        raise agent_not_found(agent_id)
-    return WorkerAgentConfig(id=agent.id, **agent.to_config().model_dump())
+async def get_agent_config(
+    db: SessionDep, cache: CacheDep, box: SecretBoxDep, agent_id: str
+) -> WorkerAgentConfig:
+    """The config the worker runs a call with, and the decrypted secrets its providers need.
+
+    The worker fetches it once per call, so an update reaches the next call only.
+    """
+    config = await cache.get(agent_id)
+    if config is None:
+        agent = await crud.get_agent(db, agent_id)
+        if agent is None:
+            raise agent_not_found(agent_id)
+        config = agent.to_config()
+        await cache.put(agent_id, config)
+    try:
+        values = await credentials.decrypt_secrets(db, box, secret_names(config))
+    except SecretDecryptionError as e:
+        logger.error("agent %s: %s", agent_id, e)
+        raise HTTPException(status_code=status.HTTP_500_INTERNAL_SERVER_ERROR, detail=str(e)) from e
+    return WorkerAgentConfig(id=agent_id, secrets=values, **config.model_dump())
 
 
 @router.post("/sessions/{session_id}/events")

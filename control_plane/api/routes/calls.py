@@ -1,0 +1,152 @@
+"""Phone calls: place an outbound call, read call records; the worker registers inbound calls."""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query, status
+from sqlalchemy.exc import IntegrityError
+
+from control_plane import crud
+from control_plane.api.deps import LiveKitDep, SessionDep, SettingsDep, WorkerAuthDep
+from control_plane.api.routes.agents import agent_not_found
+from control_plane.errors import LiveKitError, LiveKitUnavailable
+from control_plane.models import TurnPublic
+from control_plane.telephony import crud as phone_crud
+from control_plane.telephony import service
+from control_plane.telephony.config import TelephonySettings
+from control_plane.telephony.models import (
+    CallCreate,
+    CallPublic,
+    CallsPublic,
+    PhoneSessionCreate,
+    PhoneSessionCreated,
+    call_public,
+)
+from stimm.schema import JobMetadata
+
+logger = logging.getLogger("stimm.control_plane")
+
+router = APIRouter(prefix="/calls", tags=["calls"])
+worker_router = APIRouter(prefix="/worker", tags=["worker"], dependencies=[WorkerAuthDep])
+
+
+def _call_not_found(call_id: str) -> HTTPException:
+    return HTTPException(status_code=status.HTTP_404_NOT_FOUND, detail=f"Call {call_id} not found")
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    responses={
+        409: {"description": "Outbound calling is not configured"},
+        502: {"description": "The call was refused, busy or not answered; see the call record"},
+        503: {"description": "LiveKit is unreachable; retry later"},
+    },
+)
+async def create_call(
+    db: SessionDep, settings: SettingsDep, livekit: LiveKitDep, call_in: CallCreate
+) -> CallPublic:
+    """Have an agent phone ``to``: returns once the callee answered (the agent greets them)."""
+    telephony = TelephonySettings()
+    if not telephony.outbound_address:
+        raise HTTPException(
+            status_code=status.HTTP_409_CONFLICT,
+            detail="Outbound calling is not configured (set STIMM_SIP_OUTBOUND_ADDRESS)",
+        )
+    agent = await crud.get_agent(db, call_in.agent_id)
+    if agent is None:
+        raise agent_not_found(call_in.agent_id)
+    identity = "phone-callee"
+    session, call = await phone_crud.create_phone_call(
+        db,
+        agent_id=agent.id,
+        direction="outbound",
+        caller=telephony.outbound_number,
+        callee=call_in.to,
+        participant_identity=identity,
+    )
+    metadata = JobMetadata(
+        agent_id=agent.id, session_id=session.id, channel="phone", caller=call_in.to
+    )
+    try:
+        await livekit.create_room_and_dispatch(session.room, metadata)
+        info = await service.dial(
+            settings, telephony, to=call_in.to, room=session.room, identity=identity
+        )
+    except (LiveKitError, service.DialFailed) as e:
+        logger.warning("call %s failed: %s", call.id, e)
+        call.outcome = e.outcome if isinstance(e, service.DialFailed) else "failed"
+        call.sip_status = e.sip_status if isinstance(e, service.DialFailed) else None
+        call.failure_reason = str(e)
+        db.add(call)
+        await crud.mark_session_failed(db, session, str(e))
+        unavailable = isinstance(e, LiveKitUnavailable)
+        raise HTTPException(
+            status_code=(
+                status.HTTP_503_SERVICE_UNAVAILABLE if unavailable else status.HTTP_502_BAD_GATEWAY
+            ),
+            detail=f"Could not place the call: {e}",
+        ) from e
+    call.outcome = "answered"
+    call.sip_call_id = info.sip_call_id or None
+    db.add(call)
+    await db.commit()
+    logger.info("call %s answered (session %s)", call.id, session.id)
+    return call_public(call, session)
+
+
+@router.get("")
+async def list_calls(
+    db: SessionDep,
+    agent_id: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> CallsPublic:
+    """Phone calls, newest first, optionally of one agent."""
+    rows, count = await phone_crud.list_calls(db, agent_id=agent_id, limit=limit, offset=offset)
+    return CallsPublic(items=[call_public(c, s) for c, s in rows], count=count)
+
+
+@router.get("/{call_id}", responses={404: {"description": "No such call"}})
+async def get_call(db: SessionDep, call_id: str) -> CallPublic:
+    """One call: caller, callee, outcome and the transcript."""
+    found = await phone_crud.get_call(db, call_id)
+    if found is None:
+        raise _call_not_found(call_id)
+    call, session = found
+    turns = await crud.list_turns(db, session.id)
+    return call_public(
+        call, session, [TurnPublic.model_validate(t, from_attributes=True) for t in turns]
+    )
+
+
+@worker_router.post("/sessions", status_code=status.HTTP_201_CREATED)
+async def register_phone_session(db: SessionDep, body: PhoneSessionCreate) -> PhoneSessionCreated:
+    """Register a call that a SIP dispatch rule routed to an agent; idempotent per room."""
+    if await crud.get_agent(db, body.agent_id) is None:
+        raise agent_not_found(body.agent_id)
+    existing = await phone_crud.get_call_by_room(db, body.room)
+    if existing is None:
+        try:
+            session, call = await phone_crud.create_phone_call(
+                db,
+                agent_id=body.agent_id,
+                direction="inbound",
+                room=body.room,
+                caller=body.caller,
+                callee=body.callee,
+                sip_call_id=body.sip_call_id,
+                participant_identity=body.participant_identity,
+            )
+        except IntegrityError as e:  # the room already has a (non-phone) session
+            await db.rollback()
+            raise HTTPException(
+                status_code=status.HTTP_409_CONFLICT,
+                detail=f"Room {body.room} already has a session",
+            ) from e
+        logger.info("inbound call %s registered (session %s)", call.id, session.id)
+    else:
+        call, session = existing
+    return PhoneSessionCreated(session_id=session.id, call_id=call.id)

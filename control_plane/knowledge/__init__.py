@@ -1,0 +1,1 @@
+"""Knowledge bases: documents → text → chunks → embeddings → Qdrant, and retrieval from them."""

@@ -1,0 +1,142 @@
+"""Telephony operations against LiveKit, through ``sip.provisioning``.
+
+LiveKit failures become the control plane's ``LiveKitUnavailable`` / ``LiveKitRejected``; a
+dial that the far end refused or did not answer becomes ``DialFailed`` with the SIP status.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+import aiohttp
+from livekit import api
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from control_plane.core.config import Settings
+from control_plane.errors import LiveKitError, LiveKitRejected, LiveKitUnavailable
+from control_plane.telephony import crud as phone_crud
+from control_plane.telephony.config import TelephonySettings
+from control_plane.telephony.models import CallOutcome, PhoneNumber
+from sip import provisioning
+
+logger = logging.getLogger("stimm.control_plane")
+
+REQUEST_TIMEOUT_S = 10.0
+
+
+@dataclass
+class DialFailed(Exception):
+    """The callee's side refused, was busy or did not answer."""
+
+    outcome: CallOutcome
+    sip_status: int | None
+    reason: str
+
+    def __str__(self) -> str:
+        return self.reason
+
+
+@asynccontextmanager
+async def livekit_api(settings: Settings) -> AsyncIterator[api.LiveKitAPI]:
+    """A LiveKit API client; LiveKit errors raised inside become the control plane's own."""
+    url = settings.livekit_url
+    try:
+        async with api.LiveKitAPI(
+            url,
+            settings.livekit_api_key,
+            settings.livekit_api_secret.get_secret_value(),
+            timeout=aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S),
+        ) as lk:
+            yield lk
+    except api.SipCallError:
+        raise
+    except api.TwirpError as e:
+        if e.status >= 500:
+            raise LiveKitUnavailable(f"LiveKit SIP at {url} failed: {e.code} {e.message}") from e
+        raise LiveKitRejected(f"LiveKit SIP at {url} refused: {e.code} {e.message}") from e
+    except (aiohttp.ClientError, TimeoutError, OSError) as e:
+        raise LiveKitUnavailable(f"LiveKit at {url} is unreachable ({type(e).__name__})") from e
+
+
+def inbound_spec(row: PhoneNumber) -> provisioning.InboundNumber:
+    return provisioning.InboundNumber(
+        number=row.number,
+        agent_id=row.agent_id,
+        allowed_addresses=tuple(row.allowed_addresses),
+        auth_username=row.auth_username or "",
+        auth_password=row.auth_password or "",
+    )
+
+
+async def apply_number(settings: Settings, row: PhoneNumber) -> provisioning.Provisioned:
+    """Make LiveKit route calls to ``row.number`` to its agent (idempotent)."""
+    async with livekit_api(settings) as lk:
+        # unassigned numbers are refused at once rather than left ringing
+        await provisioning.ensure_unassigned_trunk(
+            lk, settings.livekit_api_secret.get_secret_value()
+        )
+        return await provisioning.ensure_inbound_number(lk, inbound_spec(row))
+
+
+async def remove_number(settings: Settings, number: str) -> None:
+    async with livekit_api(settings) as lk:
+        await provisioning.remove_inbound_number(lk, number)
+
+
+async def dial(
+    settings: Settings, telephony: TelephonySettings, *, to: str, room: str, identity: str
+) -> api.SIPParticipantInfo:
+    """Call ``to`` through the outbound trunk into ``room``; returns once answered."""
+    trunk = provisioning.OutboundTrunk(
+        address=telephony.outbound_address,
+        number=telephony.outbound_number,
+        transport=telephony.outbound_transport,
+        auth_username=telephony.outbound_username,
+        auth_password=telephony.outbound_password.get_secret_value(),
+    )
+    async with livekit_api(settings) as lk:
+        trunk_id = await provisioning.ensure_outbound_trunk(lk, trunk)
+        try:
+            return await provisioning.dial(
+                lk,
+                trunk_id=trunk_id,
+                to=to,
+                room=room,
+                identity=identity,
+                ringing_timeout_s=telephony.ringing_timeout_s,
+            )
+        except api.SipCallError as e:
+            status = e.sip_status_code
+            outcome: CallOutcome = (
+                "busy"
+                if status in (486, 600)
+                else "no-answer"
+                if status in (408, 480, 487) or status is None
+                else "failed"
+            )
+            reason = f"the call was not answered: SIP {status or '?'} {e.sip_status or e.message}"
+            raise DialFailed(outcome=outcome, sip_status=status, reason=reason.strip()) from e
+
+
+async def sync_numbers(sessionmaker: async_sessionmaker[AsyncSession], settings: Settings) -> None:
+    """Re-apply every stored phone number to LiveKit (at startup: LiveKit's Redis may be new).
+
+    Best effort: a LiveKit that cannot be reached is logged, and each change re-applies its
+    number anyway.
+    """
+    async with sessionmaker() as db:
+        rows = await phone_crud.list_phone_numbers(db)
+    try:
+        async with livekit_api(settings) as lk:
+            await provisioning.ensure_unassigned_trunk(
+                lk, settings.livekit_api_secret.get_secret_value()
+            )
+            await provisioning.sync_inbound_numbers(lk, [inbound_spec(r) for r in rows])
+    except (LiveKitError, api.TwirpError) as e:
+        logger.warning("phone numbers not applied to LiveKit at startup: %s", e)
+        return
+    logger.info("%d phone number(s) applied to LiveKit", len(rows))

@@ -1,0 +1,56 @@
+"""Agent configs checked against the provider catalog, reported like FastAPI's own 422s."""
+
+from __future__ import annotations
+
+from typing import Any, get_args
+
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
+
+from stimm.catalog import check_spec, secrets_needed
+from stimm.schema import AgentConfig, ProviderRole
+
+ROLES: tuple[ProviderRole, ...] = get_args(ProviderRole)
+
+
+def catalog_errors(config: AgentConfig) -> list[dict[str, Any]]:
+    """One error per problem, located in the request body (``["body", "llm", 0, "model"]``)."""
+    errors: list[dict[str, Any]] = []
+    for role in ROLES:
+        for index, spec in enumerate(getattr(config, role)):
+            for problem in check_spec(role, spec):
+                errors.append(
+                    {
+                        "type": problem.type,
+                        "loc": ("body", role, index, *problem.loc),
+                        "msg": problem.message,
+                    }
+                )
+    return errors
+
+
+def ensure_in_catalog(config: AgentConfig) -> None:
+    """Raise a 422 ``RequestValidationError`` naming each field the catalog rejects."""
+    errors = catalog_errors(config)
+    if errors:
+        raise RequestValidationError(errors)
+
+
+def as_body_errors(error: ValidationError) -> RequestValidationError:
+    """A config validated outside FastAPI (a merged PATCH), reported as body errors."""
+    return RequestValidationError(
+        [
+            {key: value for key, value in e.items() if key != "ctx"} | {"loc": ("body", *e["loc"])}
+            for e in error.errors()
+        ]
+    )
+
+
+def secret_names(config: AgentConfig) -> set[str]:
+    """The secrets the worker needs to build this agent's providers."""
+    return {
+        name
+        for role in ROLES
+        for spec in getattr(config, role)
+        for name in secrets_needed(role, spec)
+    }

@@ -1,0 +1,87 @@
+"""livekit-sip in the local stack: its config (infra/sip.yaml with this run's values) and ports."""
+
+from __future__ import annotations
+
+import socket
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+from .binaries import REPO_ROOT
+from .process import StackError, free_port, free_udp_port
+
+RTP_PORTS = 40
+"""RTP ports reserved per local stack: two per call, plenty for tests and a laptop."""
+
+
+@dataclass(frozen=True)
+class SipPorts:
+    sip: int
+    rtp_start: int
+    rtp_end: int
+    health: int
+
+
+def free_udp_range(size: int, attempts: int = 50) -> int:
+    """The first of ``size`` consecutive UDP ports on loopback that are free right now."""
+    for _ in range(attempts):
+        start = free_udp_port()
+        if start + size > 65_000:
+            continue
+        socks: list[socket.socket] = []
+        try:
+            for port in range(start, start + size):
+                s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                socks.append(s)
+                s.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        finally:
+            for s in socks:
+                s.close()
+        return start
+    raise StackError(f"no {size} consecutive free UDP ports for RTP")
+
+
+def pick_ports(sip_port: int = 0) -> SipPorts:
+    """Free SIP (UDP and TCP), RTP and health ports on loopback; a given SIP port is kept."""
+    if not sip_port:
+        # livekit-sip listens on the same number over UDP and TCP
+        for _ in range(50):
+            candidate = free_udp_port()
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+                try:
+                    s.bind(("127.0.0.1", candidate))
+                except OSError:
+                    continue
+            sip_port = candidate
+            break
+        else:
+            raise StackError("no free port for SIP on both UDP and TCP")
+    rtp = free_udp_range(RTP_PORTS)
+    return SipPorts(sip=sip_port, rtp_start=rtp, rtp_end=rtp + RTP_PORTS - 1, health=free_port())
+
+
+def sip_config(
+    *, ports: SipPorts, livekit_url: str, api_key: str, api_secret: str, redis_port: int
+) -> dict[str, Any]:
+    """infra/sip.yaml with this run's ports, keys and Redis, everything on 127.0.0.1."""
+    config: dict[str, Any] = yaml.safe_load((REPO_ROOT / "infra" / "sip.yaml").read_text())
+    config.update(
+        api_key=api_key,
+        api_secret=api_secret,
+        ws_url=livekit_url,
+        redis={"address": f"127.0.0.1:{redis_port}"},
+        sip_port=ports.sip,
+        rtp_port=f"{ports.rtp_start}-{ports.rtp_end}",
+        health_port=ports.health,
+        # announce and listen on loopback only: SDP and Contact carry 127.0.0.1
+        listen_ip="127.0.0.1",
+        nat_1_to_1_ip="127.0.0.1",
+        use_external_ip=False,
+        # the machine is shared with the rest of the stack: never refuse a call for CPU
+        max_cpu_utilization=1.0,
+    )
+    config["logging"] = {"level": "debug", "json": False}
+    return config

@@ -1,0 +1,37 @@
+"""End-to-end fixtures beyond the shared ``stack``: a second stack with telephony."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from stimm.stack import LocalStack, StackOptions
+from stimm.stack.postgres import drop_database, ensure_database
+from stimm.stack.process import free_udp_port
+from tests.support.sipp import sipp_binary
+
+
+@pytest.fixture(scope="session")
+def sip_stack(run_dir: Path) -> Iterator[LocalStack]:
+    """The platform with livekit-sip on loopback; outbound calls go to
+    ``options.sip_outbound_address``, where a test runs a SIPp callee."""
+    if sipp_binary() is None:
+        pytest.skip("SIPp is not installed (apt-get install sip-tester)")
+    db_name = f"stimm_e2e_sip_{os.getpid()}"
+    database_url = ensure_database(db_name, fresh=True)
+    s = LocalStack(
+        StackOptions(
+            run_dir=run_dir / "sip-stack",
+            database_url=database_url,
+            workers=1,
+            sip=True,
+            sip_outbound_address=f"127.0.0.1:{free_udp_port()}",
+        )
+    )
+    s.start()
+    yield s
+    s.stop()
+    drop_database(db_name)

@@ -1,0 +1,129 @@
+"""Property-based run of the control plane's OpenAPI schema (schemathesis): no 5xx and no
+response that violates the schema, authenticated, against a real PostgreSQL database."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import schemathesis
+import uvicorn
+from hypothesis import HealthCheck, given, settings
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+)
+
+from control_plane.main import create_app
+from stimm.stack.process import free_port, http_ok
+from tests.integration.control_plane_env import fresh_database, make_settings, new_api_key
+
+pytestmark = pytest.mark.integration
+
+DATABASE_URL = os.environ.get(
+    "STIMM_TEST_DATABASE_URL", "postgresql+asyncpg://stimm:stimm@127.0.0.1:5432/stimm_test"
+)
+MAX_EXAMPLES = 25
+# Starting a session needs a real LiveKit server (see tests/e2e); here LiveKit is a closed
+# port and its documented 503 is the right answer.
+EXCLUDED = {("POST", "/api/sessions")}
+
+
+class ServedApp:
+    """The app served by uvicorn on a private event loop in a thread, with one API key."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.key = ""
+        self._ready = threading.Event()
+        self._stop = threading.Event()
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        try:
+            asyncio.run(self._main())
+        except BaseException as e:  # reported by start()
+            self._error = e
+            self._ready.set()
+
+    async def _main(self) -> None:
+        async with fresh_database(DATABASE_URL) as url:
+            app = create_app(make_settings(url))
+            _, self.key = await new_api_key(app, "schemathesis")
+            server = uvicorn.Server(
+                uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning")
+            )
+            serving = asyncio.create_task(server.serve())
+            while not server.started:
+                await asyncio.sleep(0.05)
+            self._ready.set()
+            while not self._stop.is_set():
+                await asyncio.sleep(0.1)
+            server.should_exit = True
+            await serving
+
+    def start(self) -> None:
+        self._thread.start()
+        self._ready.wait(60)
+        if self._error is not None:
+            raise self._error
+        assert http_ok(f"http://127.0.0.1:{self.port}/health")
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(30)
+
+
+@pytest.fixture(scope="module")
+def served() -> Iterator[ServedApp]:
+    app = ServedApp()
+    app.start()
+    yield app
+    app.stop()
+
+
+def operations(served: ServedApp) -> Any:
+    schema = schemathesis.openapi.from_url(f"http://127.0.0.1:{served.port}/openapi.json")
+    return schema
+
+
+def test_schema_holds_for_generated_requests(served: ServedApp) -> None:
+    schema = operations(served)
+    headers = {"Authorization": f"Bearer {served.key}"}
+    failures: list[str] = []
+    count = 0
+    for result in schema.get_all_operations():
+        operation = result.ok()
+        if (operation.method.upper(), operation.path) in EXCLUDED:
+            continue
+        if operation.path.startswith("/api/worker"):
+            continue  # worker token, not an API key: covered by the auth tests
+        count += 1
+        strategy = operation.as_strategy()
+
+        @settings(
+            max_examples=MAX_EXAMPLES,
+            deadline=None,
+            database=None,
+            suppress_health_check=list(HealthCheck),
+        )
+        @given(case=strategy)
+        def check(case: Any) -> None:
+            response = case.call(headers=headers, timeout=10)
+            case.validate_response(
+                response,
+                checks=[not_a_server_error, response_schema_conformance, content_type_conformance],
+            )
+
+        try:
+            check()
+        except Exception as e:
+            failures.append(f"{operation.method.upper()} {operation.path}: {e}"[:2000])
+    assert count >= 15
+    assert failures == [], "\n\n".join(failures)

@@ -1,0 +1,83 @@
+"""The provider catalog agrees with the worker's registry and judges specs as documented."""
+
+from __future__ import annotations
+
+import pytest
+
+from stimm.catalog import CATALOG, SECRET_NAMES, check_spec, secrets_needed
+from stimm.schema import ProviderSpec
+from worker.providers.registry import OPENAI_COMPATIBLE, PROVIDERS
+
+pytestmark = pytest.mark.unit
+
+
+@pytest.mark.parametrize("role", ["stt", "llm", "tts"])
+def test_catalog_names_are_the_registry_names(role: str) -> None:
+    assert set(CATALOG[role]) == set(PROVIDERS[role])  # type: ignore[index]
+
+
+def test_llm_defaults_and_secrets_match_the_registry_endpoints() -> None:
+    for name, endpoint in OPENAI_COMPATIBLE.items():
+        provider = CATALOG["llm"][name]
+        assert provider.default_model == endpoint.default_model
+        assert provider.secrets == ((endpoint.api_key_env,) if endpoint.api_key_env else ())
+        base_url = provider.option("base_url")
+        assert base_url is not None and base_url.default == endpoint.base_url
+
+
+def test_secret_names_are_the_environment_variables_plugins_read() -> None:
+    assert set(SECRET_NAMES) == {
+        "OPENAI_API_KEY",
+        "DEEPGRAM_API_KEY",
+        "ELEVEN_API_KEY",
+        "GROQ_API_KEY",
+        "MISTRAL_API_KEY",
+        "OPENROUTER_API_KEY",
+    }
+    assert CATALOG["stt"]["local"].secrets == () and CATALOG["tts"]["local"].secrets == ()
+
+
+@pytest.mark.parametrize(
+    ("role", "spec", "loc"),
+    [
+        ("llm", {"provider": "nope"}, ("provider",)),
+        ("llm", {"provider": "groq", "model": "gpt-4o"}, ("model",)),
+        ("llm", {"provider": "llamacpp"}, ("options", "base_url")),
+        ("tts", {"provider": "local", "options": {"speed": "fast"}}, ("options", "speed")),
+        (
+            "stt",
+            {"provider": "local", "options": {"cpu_threads": True}},
+            ("options", "cpu_threads"),
+        ),
+    ],
+)
+def test_bad_specs_name_the_field(role: str, spec: dict[str, object], loc: tuple[str, ...]) -> None:
+    problems = check_spec(role, ProviderSpec.model_validate(spec))  # type: ignore[arg-type]
+    assert [p.loc for p in problems] == [loc]
+
+
+@pytest.mark.parametrize(
+    ("role", "spec"),
+    [
+        (
+            "llm",
+            {"provider": "openai", "model": "scripted", "options": {"base_url": "http://x/v1"}},
+        ),
+        ("llm", {"provider": "openrouter", "model": "anthropic/claude-sonnet-4"}),
+        ("llm", {"provider": "ollama", "model": "qwen3:4b"}),
+        ("llm", {"provider": "groq", "options": {"temperature": 1}}),
+        ("tts", {"provider": "deepgram", "model": "aura-2-thalia-en"}),
+        ("stt", {"provider": "local", "options": {"unknown": "passed through"}}),
+    ],
+)
+def test_good_specs_pass(role: str, spec: dict[str, object]) -> None:
+    assert check_spec(role, ProviderSpec.model_validate(spec)) == []  # type: ignore[arg-type]
+
+
+def test_hosted_keys_never_go_to_a_custom_server() -> None:
+    hosted = ProviderSpec(provider="groq")
+    assert secrets_needed("llm", hosted) == ("GROQ_API_KEY",)
+    own = ProviderSpec(provider="groq", options={"base_url": "http://127.0.0.1:9/v1"})
+    assert secrets_needed("llm", own) == ()
+    same = ProviderSpec(provider="groq", options={"base_url": "https://api.groq.com/openai/v1"})
+    assert secrets_needed("llm", same) == ("GROQ_API_KEY",)

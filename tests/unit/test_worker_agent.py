@@ -1,0 +1,326 @@
+"""Agent behaviour built from config alone, run with livekit's ``AgentSession.run`` harness
+against the real OpenAI plugin talking to scripted local LLM servers: failover, tools, RAG."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import httpx
+import pytest
+from aiohttp import web
+from livekit.agents import AgentSession, vad
+from livekit.plugins import silero
+
+from stimm.schema import AgentConfig
+from tests.fakes.openai_server import TOOL_RESULT_PREFIX, FakeOpenAIServer
+from worker.control_plane_client import ControlPlaneClient
+from worker.recorder import APOLOGY, SessionRecorder
+from worker.session import StimmAgent, build_agent, build_session
+
+pytestmark = pytest.mark.unit
+
+QUESTION = "When is the museum open?"
+ANSWER = "The museum is open every Sunday afternoon."
+
+
+@pytest.fixture(scope="module")
+def vad_model() -> vad.VAD:
+    return silero.VAD.load()
+
+
+def config(llm_urls: list[str], **extra: Any) -> AgentConfig:
+    return AgentConfig.model_validate(
+        {
+            "name": "Museum guide",
+            "instructions": "You answer questions about the museum.",
+            "llm": [
+                {"provider": "openai", "model": "scripted", "options": {"base_url": url}}
+                for url in llm_urls
+            ],
+            **extra,
+        }
+    )
+
+
+class ControlPlaneStub:
+    """The control plane's worker API, behind an ``httpx.MockTransport``."""
+
+    def __init__(self, chunks: list[dict[str, Any]] | None = None) -> None:
+        self.chunks = chunks or []
+        self.queries: list[str] = []
+        self.events: list[dict[str, Any]] = []
+        self.turns: list[dict[str, Any]] = []
+        self.client = ControlPlaneClient(
+            "http://control-plane", "token", transport=httpx.MockTransport(self._handle)
+        )
+
+    def _handle(self, request: httpx.Request) -> httpx.Response:
+        body = json.loads(request.content or b"{}")
+        if request.url.path.endswith("/query"):
+            self.queries.append(body["query"])
+            return httpx.Response(200, json={"chunks": self.chunks, "retrieval_ms": 3.0})
+        if request.url.path.endswith("/events"):
+            self.events.append(body)
+        elif request.url.path.endswith("/turns"):
+            self.turns.append(body)
+        return httpx.Response(204)
+
+
+async def run_turn(
+    cfg: AgentConfig,
+    vad_model: vad.VAD,
+    text: str,
+    *,
+    stub: ControlPlaneStub | None = None,
+    before: Callable[[AgentSession[None], StimmAgent], None] | None = None,
+) -> tuple[Any, AgentSession[None], StimmAgent]:
+    stub = stub or ControlPlaneStub()
+    built = build_session(cfg, vad_model=vad_model)
+    http = httpx.AsyncClient()
+    agent = build_agent(cfg, http=http, control_plane=stub.client)
+    session = built.session
+    await session.start(agent)
+    if before is not None:
+        before(session, agent)
+    result = await asyncio.wait_for(session.run(user_input=text), timeout=30)
+    return result, session, agent
+
+
+# --- failover ----------------------------------------------------------------------------
+
+
+@pytest.fixture
+async def good_llm() -> AsyncIterator[FakeOpenAIServer]:
+    async with FakeOpenAIServer([("museum", ANSWER)]) as server:
+        yield server
+
+
+@pytest.mark.parametrize("outage", ["fail", "hang"])
+async def test_reply_arrives_through_the_second_llm_in_the_same_turn(
+    vad_model: vad.VAD, good_llm: FakeOpenAIServer, outage: Any
+) -> None:
+    async with FakeOpenAIServer(mode=outage) as broken:
+        cfg = config([broken.base_url, good_llm.base_url])
+        result, session, _ = await run_turn(cfg, vad_model, QUESTION)
+        reply = [e.item.text_content for e in result.events if e.type == "message"]
+        await session.aclose()
+    assert reply == [ANSWER]
+    assert broken.requests, "the first LLM was never tried"
+    assert good_llm.user_messages == [QUESTION]
+
+
+async def test_all_llms_down_is_apologised_for_and_recorded(vad_model: vad.VAD) -> None:
+    async with (
+        FakeOpenAIServer(mode="fail") as first,
+        FakeOpenAIServer(mode="fail") as second,
+    ):
+        cfg = config([first.base_url, second.base_url])
+        stub = ControlPlaneStub()
+        recorder = SessionRecorder(stub.client, "session-1")
+        built = build_session(cfg, vad_model=vad_model)
+        session = built.session
+        recorder.attach(session)
+        await session.start(build_agent(cfg, http=httpx.AsyncClient(), control_plane=stub.client))
+        await asyncio.wait_for(session.run(user_input=QUESTION), timeout=30)
+        await asyncio.sleep(0.5)
+        said = [m.text_content for m in session.history.messages() if m.role == "assistant"]
+        await session.aclose()
+        await recorder.finished()
+    assert APOLOGY in said
+    assert recorder.failure is not None and "llm" in recorder.failure.lower()
+    assert stub.events[-1]["status"] == "failed"
+
+
+# --- tools -------------------------------------------------------------------------------
+
+
+@pytest.fixture
+async def webhook() -> AsyncIterator[tuple[str, list[dict[str, Any]]]]:
+    calls: list[dict[str, Any]] = []
+
+    async def forecast(request: web.Request) -> web.Response:
+        calls.append(await request.json())
+        return web.json_response({"forecast": "sunny with a light breeze"})
+
+    async def broken(request: web.Request) -> web.Response:
+        return web.json_response({"error": "down"}, status=503)
+
+    app = web.Application()
+    app.router.add_post("/forecast", forecast)
+    app.router.add_post("/broken", broken)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    yield f"http://127.0.0.1:{runner.addresses[0][1]}", calls
+    await runner.cleanup()
+
+
+WEATHER_TOOL = {
+    "type": "webhook",
+    "name": "get_weather",
+    "description": "The weather forecast for a city.",
+    "parameters": {
+        "type": "object",
+        "properties": {"city": {"type": "string"}},
+        "required": ["city"],
+    },
+}
+
+
+async def test_webhook_tool_result_reaches_the_llm_and_the_user(
+    vad_model: vad.VAD, webhook: tuple[str, list[dict[str, Any]]]
+) -> None:
+    url, calls = webhook
+    rules = [("weather", {"tool": "get_weather", "arguments": {"city": "Paris"}})]
+    async with FakeOpenAIServer(rules) as server:
+        cfg = config([server.base_url], tools=[{**WEATHER_TOOL, "url": f"{url}/forecast"}])
+        result, session, _ = await run_turn(cfg, vad_model, "What's the weather in Paris?")
+        result.expect.next_event().is_function_call(name="get_weather", arguments={"city": "Paris"})
+        output = result.expect.next_event().is_function_call_output()
+        assert "sunny" in output.event().item.output
+        reply = result.expect.next_event().is_message(role="assistant")
+        result.expect.no_more_events()
+        await session.aclose()
+    assert calls == [{"city": "Paris"}]
+    text = reply.event().item.text_content or ""
+    assert text.startswith(TOOL_RESULT_PREFIX) and "sunny with a light breeze" in text
+
+
+async def test_failing_webhook_is_a_spoken_fallback_not_silence(
+    vad_model: vad.VAD, webhook: tuple[str, list[dict[str, Any]]]
+) -> None:
+    url, _ = webhook
+    rules = [("weather", {"tool": "get_weather", "arguments": {"city": "Paris"}})]
+    fallback = "Sorry, the weather service is not answering right now."
+    tool = {**WEATHER_TOOL, "url": f"{url}/broken", "failure_message": fallback}
+    async with FakeOpenAIServer(rules) as server:
+        cfg = config([server.base_url], tools=[tool])
+        result, session, _ = await run_turn(cfg, vad_model, "What's the weather in Paris?")
+        await asyncio.sleep(0.2)
+        said = [m.text_content for m in session.history.messages() if m.role == "assistant"]
+        await session.aclose()
+    result.expect.contains_function_call(name="get_weather")
+    assert fallback in said
+
+
+async def test_end_call_ends_the_session(vad_model: vad.VAD) -> None:
+    rules: list[tuple[str, Any]] = [("goodbye", {"tool": "end_call", "arguments": {}})]
+    async with FakeOpenAIServer(rules) as server:
+        cfg = config([server.base_url], tools=[{"type": "end_call"}])
+        closed = asyncio.Event()
+
+        def watch(session: AgentSession[None], agent: StimmAgent) -> None:
+            session.on("close", lambda ev: closed.set())
+
+        result, session, _ = await run_turn(cfg, vad_model, "That's all, goodbye!", before=watch)
+        result.expect.contains_function_call(name="end_call")
+        await asyncio.wait_for(closed.wait(), timeout=10)
+        await session.aclose()
+
+
+async def test_without_end_call_the_session_stays_open(vad_model: vad.VAD) -> None:
+    async with FakeOpenAIServer([("goodbye", "Goodbye!")]) as server:
+        cfg = config([server.base_url])
+        closed = asyncio.Event()
+
+        def watch(session: AgentSession[None], agent: StimmAgent) -> None:
+            session.on("close", lambda ev: closed.set())
+
+        _, session, _ = await run_turn(cfg, vad_model, "That's all, goodbye!", before=watch)
+        await asyncio.sleep(1.0)
+        assert not closed.is_set()
+        await session.aclose()
+
+
+# --- RAG ---------------------------------------------------------------------------------
+
+FACT = "The museum's rooftop garden opens at seven in the evening on Fridays."
+
+
+async def test_retrieved_chunk_reaches_the_llm(vad_model: vad.VAD) -> None:
+    stub = ControlPlaneStub(
+        [{"document_id": "d1", "document_name": "hours.txt", "text": FACT, "score": 0.8}]
+    )
+    async with FakeOpenAIServer([], "Context given: {context}") as server:
+        cfg = config([server.base_url], knowledge_base_id="kb-1")
+        result, session, agent = await run_turn(
+            cfg, vad_model, "When does the rooftop garden open?", stub=stub
+        )
+        reply = result.expect.next_event().is_message(role="assistant")
+        waited = agent.pop_retrieval_time()
+        await session.aclose()
+    assert FACT in (reply.event().item.text_content or "")
+    assert stub.queries == ["When does the rooftop garden open?"]
+    assert waited is not None and waited >= 0
+    # the chunk was context for that turn only, not stored in the conversation
+    assert all(FACT not in (m.text_content or "") for m in session.history.messages()[:-1])
+
+
+async def test_low_scoring_chunks_are_left_out(vad_model: vad.VAD) -> None:
+    stub = ControlPlaneStub(
+        [{"document_id": "d1", "document_name": "hours.txt", "text": FACT, "score": 0.1}]
+    )
+    async with FakeOpenAIServer([], "Context given: {context}") as server:
+        cfg = config([server.base_url], knowledge_base_id="kb-1", rag={"min_score": 0.5})
+        result, session, _ = await run_turn(cfg, vad_model, "When is the garden open?", stub=stub)
+        reply = result.expect.next_event().is_message(role="assistant")
+        await session.aclose()
+    assert FACT not in (reply.event().item.text_content or "")
+
+
+async def test_speculative_retrieval_is_reused_when_the_user_stops(vad_model: vad.VAD) -> None:
+    stub = ControlPlaneStub(
+        [{"document_id": "d1", "document_name": "hours.txt", "text": FACT, "score": 0.8}]
+    )
+    async with FakeOpenAIServer([], "Context given: {context}") as server:
+        cfg = config([server.base_url], knowledge_base_id="kb-1")
+
+        def interim_transcripts(session: AgentSession[None], agent: StimmAgent) -> None:
+            from livekit.agents.voice.events import UserInputTranscribedEvent
+
+            for text, final in [
+                ("When does the", False),
+                ("When does the rooftop garden", False),
+                ("When does the rooftop garden open?", True),
+            ]:
+                session.emit(
+                    "user_input_transcribed",
+                    UserInputTranscribedEvent(transcript=text, is_final=final),
+                )
+
+        result, session, _ = await run_turn(
+            cfg,
+            vad_model,
+            "When does the rooftop garden open?",
+            stub=stub,
+            before=interim_transcripts,
+        )
+        reply = result.expect.next_event().is_message(role="assistant")
+        await session.aclose()
+    assert FACT in (reply.event().item.text_content or "")
+    # the final utterance was already being retrieved: no second query when the turn ended
+    assert stub.queries == [
+        "When does the",
+        "When does the rooftop garden",
+        "When does the rooftop garden open?",
+    ]
+
+
+async def test_unreachable_knowledge_base_still_answers(vad_model: vad.VAD) -> None:
+    client = ControlPlaneClient(
+        "http://control-plane",
+        "token",
+        transport=httpx.MockTransport(lambda r: httpx.Response(503)),
+    )
+    stub = ControlPlaneStub()
+    stub.client = client
+    async with FakeOpenAIServer([("garden", ANSWER)]) as server:
+        cfg = config([server.base_url], knowledge_base_id="kb-1")
+        result, session, _ = await run_turn(cfg, vad_model, "When is the garden open?", stub=stub)
+        reply = result.expect.next_event().is_message(role="assistant")
+        await session.aclose()
+    assert reply.event().item.text_content == ANSWER

@@ -1,0 +1,177 @@
+"""The worker's pipeline comes from config alone: keys from the agent's secrets, turn-taking
+from ``turn_taking``, and every posted turn counted in the Prometheus metrics."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from livekit.agents import llm
+from livekit.agents.inference import TurnDetector
+from livekit.plugins import deepgram, elevenlabs, openai, silero
+from prometheus_client import REGISTRY
+
+from stimm.schema import AgentConfig, ProviderSpec, TurnIn, TurnMetrics, TurnTaking
+from worker.metrics import observe_turn
+from worker.providers import MissingApiKeyError, build_llm, build_stt, build_tts
+from worker.session import build_session
+from worker.turn_taking import load_turn_detector, turn_handling
+
+pytestmark = pytest.mark.unit
+
+HOSTED_KEYS = ("OPENAI_API_KEY", "GROQ_API_KEY", "DEEPGRAM_API_KEY", "ELEVEN_API_KEY")
+
+
+@pytest.fixture(autouse=True)
+def _no_env_keys(monkeypatch: pytest.MonkeyPatch) -> None:
+    for var in HOSTED_KEYS:
+        monkeypatch.delenv(var, raising=False)
+
+
+# --- secrets -----------------------------------------------------------------------------
+
+
+async def test_keys_come_from_the_agent_secrets() -> None:
+    secrets = {
+        "GROQ_API_KEY": "groq-from-secrets",
+        "DEEPGRAM_API_KEY": "dg-from-secrets",
+        "ELEVEN_API_KEY": "eleven-from-secrets",
+    }
+    groq = build_llm(ProviderSpec(provider="groq"), secrets=secrets)
+    dg = build_stt(ProviderSpec(provider="deepgram"), language="en", secrets=secrets)
+    eleven = build_tts(
+        ProviderSpec(provider="elevenlabs"), voice=None, language="en", secrets=secrets
+    )
+    assert isinstance(groq, openai.LLM) and groq._client.api_key == "groq-from-secrets"
+    assert isinstance(dg, deepgram.STT) and dg._api_key == "dg-from-secrets"
+    assert isinstance(eleven, elevenlabs.TTS) and eleven._opts.api_key == "eleven-from-secrets"
+    for obj in (groq, dg, eleven):
+        await obj.aclose()
+
+
+async def test_secrets_win_over_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "from-env")
+    model = build_llm(ProviderSpec(provider="openai"), secrets={"OPENAI_API_KEY": "from-secrets"})
+    assert isinstance(model, openai.LLM) and model._client.api_key == "from-secrets"
+    await model.aclose()
+
+
+@pytest.mark.parametrize(
+    ("role", "provider", "env_var"),
+    [
+        ("stt", "deepgram", "DEEPGRAM_API_KEY"),
+        ("stt", "openai", "OPENAI_API_KEY"),
+        ("tts", "elevenlabs", "ELEVEN_API_KEY"),
+        ("tts", "deepgram", "DEEPGRAM_API_KEY"),
+        ("tts", "openai", "OPENAI_API_KEY"),
+    ],
+)
+def test_hosted_speech_provider_without_key_names_the_key(
+    role: str, provider: str, env_var: str
+) -> None:
+    spec = ProviderSpec(provider=provider)
+    with pytest.raises(MissingApiKeyError, match=env_var):
+        if role == "stt":
+            build_stt(spec, language="en")
+        else:
+            build_tts(spec, voice=None, language="en")
+
+
+async def test_custom_base_url_never_gets_the_stored_key() -> None:
+    secrets = {"DEEPGRAM_API_KEY": "real-key"}
+    spec = ProviderSpec(provider="deepgram", options={"base_url": "http://127.0.0.1:9/v1/listen"})
+    dg = build_stt(spec, language="en", secrets=secrets)
+    assert isinstance(dg, deepgram.STT) and dg._api_key != "real-key"
+    await dg.aclose()
+
+
+# --- turn taking -------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def detector() -> TurnDetector:
+    loaded = load_turn_detector()
+    assert loaded is not None, "the offline end-of-turn model should load on this machine"
+    return loaded
+
+
+def test_turn_taking_comes_from_config(detector: TurnDetector) -> None:
+    options = TurnTaking(
+        turn_detection="vad",
+        min_endpointing_delay=0.8,
+        max_endpointing_delay=4.0,
+        allow_interruptions=False,
+        interruption_min_duration=1.2,
+        preemptive_generation=False,
+    )
+    handling, used = turn_handling(options, detector)
+    assert used == "vad" and handling["turn_detection"] == "vad"
+    assert handling["endpointing"] == {"min_delay": 0.8, "max_delay": 4.0}
+    assert handling["interruption"] == {"enabled": False, "mode": "vad", "min_duration": 1.2}
+    assert handling["preemptive_generation"] == {"enabled": False}
+
+
+@pytest.mark.parametrize("mode", ["auto", "model"])
+def test_model_turn_detection_when_the_model_loads(detector: TurnDetector, mode: Any) -> None:
+    handling, used = turn_handling(TurnTaking(turn_detection=mode), detector)
+    assert used == "model"
+    assert handling["turn_detection"] is detector
+    assert detector.model == "turn-detector-v1-mini"  # offline, never the cloud model
+
+
+@pytest.mark.parametrize("mode", ["auto", "model"])
+def test_vad_when_the_model_is_unavailable(mode: Any) -> None:
+    handling, used = turn_handling(TurnTaking(turn_detection=mode), None)
+    assert used == "vad" and handling["turn_detection"] == "vad"
+
+
+async def test_session_reports_its_turn_detection_and_failover(detector: TurnDetector) -> None:
+    config = AgentConfig.model_validate(
+        {
+            "name": "Guide",
+            "instructions": "Help.",
+            "llm": [
+                {"provider": "ollama"},
+                {"provider": "llamacpp", "options": {"timeout_s": 12}},
+            ],
+            "turn_taking": {"turn_detection": "auto", "min_endpointing_delay": 0.3},
+        }
+    )
+    built = build_session(config, vad_model=silero.VAD.load(), turn_detector=detector)
+    assert built.turn_detection == "model"
+    assert isinstance(built.session.llm, llm.FallbackAdapter)
+    assert built.session.llm._attempt_timeout == 12.0
+    assert built.session.options.endpointing["min_delay"] == 0.3
+    await built.session.aclose()
+
+
+# --- metrics -----------------------------------------------------------------------------
+
+
+def _count(stage: str) -> float:
+    return REGISTRY.get_sample_value("stimm_turn_stage_seconds_count", {"stage": stage}) or 0.0
+
+
+def test_posted_turns_feed_the_prometheus_histograms() -> None:
+    before = {s: _count(s) for s in ("llm_ttft", "retrieval", "e2e_latency", "tts_ttfb")}
+    interrupted = REGISTRY.get_sample_value(
+        "stimm_turns_total", {"role": "assistant", "interrupted": "true"}
+    )
+    observe_turn(
+        TurnIn(
+            role="assistant",
+            text="Hello.",
+            interrupted=True,
+            metrics=TurnMetrics(llm_ttft=0.4, tts_ttfb=0.2, e2e_latency=1.1, retrieval=0.05),
+        )
+    )
+    assert {s: _count(s) - before[s] for s in before} == {
+        "llm_ttft": 1,
+        "retrieval": 1,
+        "e2e_latency": 1,
+        "tts_ttfb": 1,
+    }
+    after = REGISTRY.get_sample_value(
+        "stimm_turns_total", {"role": "assistant", "interrupted": "true"}
+    )
+    assert (after or 0) - (interrupted or 0) == 1

@@ -1,0 +1,120 @@
+import { useQueryClient } from "@tanstack/react-query";
+import { useEffect, useState } from "react";
+import { Navigate, NavLink, Outlet, Route, Routes, useLocation } from "react-router";
+
+import { getApiKey, onUnauthorized, setApiKey } from "./api/client";
+import { AgentEditPage } from "./pages/AgentEdit";
+import { AgentsPage } from "./pages/Agents";
+import { CallDetailPage, CallsPage } from "./pages/Calls";
+import { KnowledgeBasePage, KnowledgeBasesPage } from "./pages/KnowledgeBases";
+import { SignInPage } from "./pages/SignIn";
+import { TalkPage } from "./pages/Talk";
+
+export function App() {
+  const [signedIn, setSignedIn] = useState(() => !!getApiKey());
+  const qc = useQueryClient();
+  useEffect(
+    () =>
+      onUnauthorized(() => {
+        setApiKey(null);
+        setSignedIn(false);
+        qc.clear();
+      }),
+    [qc],
+  );
+  if (!signedIn) return <SignInPage onSignedIn={() => setSignedIn(true)} />;
+  const signOut = () => {
+    setApiKey(null);
+    qc.clear();
+    setSignedIn(false);
+  };
+  return (
+    <Routes>
+      <Route element={<Shell onSignOut={signOut} />}>
+        <Route index element={<Navigate to="/agents" replace />} />
+        <Route path="agents" element={<AgentsPage />} />
+        <Route path="agents/new" element={<AgentEditPage />} />
+        <Route path="agents/:id" element={<AgentEditPage />} />
+        <Route path="knowledge" element={<KnowledgeBasesPage />} />
+        <Route path="knowledge/:id" element={<KnowledgeBasePage />} />
+        <Route path="talk" element={<TalkPage />} />
+        <Route path="calls" element={<CallsPage />} />
+        <Route path="calls/:id" element={<CallDetailPage />} />
+        <Route path="*" element={<Navigate to="/agents" replace />} />
+      </Route>
+    </Routes>
+  );
+}
+
+const NAV = [
+  { to: "/agents", label: "Agents", icon: "M12 3a4 4 0 110 8 4 4 0 010-8zm-7 17a7 7 0 0114 0" },
+  { to: "/knowledge", label: "Knowledge bases", icon: "M4 5a2 2 0 012-2h12v16H6a2 2 0 00-2 2V5zm0 16h14" },
+  { to: "/talk", label: "Talk", icon: "M12 3a3 3 0 013 3v6a3 3 0 01-6 0V6a3 3 0 013-3zm-7 9a7 7 0 0014 0M12 19v3" },
+  { to: "/calls", label: "Calls", icon: "M4 6h16M4 12h16M4 18h10" },
+];
+
+// Pages other issues add; they take these places in the nav.
+const SOON = [
+  { label: "Phone numbers", icon: "M5 4h4l2 5-3 2a11 11 0 005 5l2-3 5 2v4a2 2 0 01-2 2A17 17 0 013 6a2 2 0 012-2" },
+  { label: "Workers", icon: "M4 4h16v6H4zM4 14h16v6H4zM8 7h.01M8 17h.01" },
+];
+
+function Icon({ d }: { d: string }) {
+  return (
+    <svg width="16" height="16" viewBox="0 0 24 24" fill="none" stroke="currentColor" strokeWidth="1.8" strokeLinecap="round" strokeLinejoin="round" aria-hidden>
+      <path d={d} />
+    </svg>
+  );
+}
+
+export function BrandMark() {
+  return (
+    <span className="brand-mark">
+      <svg width="18" height="18" viewBox="0 0 32 32" aria-hidden>
+        <path d="M6 12v8M11 8v16M16 12v8M21 9v14M26 13v6" stroke="white" strokeWidth="2.6" strokeLinecap="round" />
+      </svg>
+    </span>
+  );
+}
+
+function Shell({ onSignOut }: { onSignOut: () => void }) {
+  const location = useLocation();
+  useEffect(() => window.scrollTo(0, 0), [location.pathname]);
+  return (
+    <div className="shell">
+      <nav className="sidebar" aria-label="Main">
+        <div className="brand">
+          <BrandMark /> Stimm
+        </div>
+        <div className="nav-section">Build</div>
+        {NAV.slice(0, 2).map((n) => (
+          <NavLink key={n.to} to={n.to} className="nav-link">
+            <Icon d={n.icon} /> {n.label}
+          </NavLink>
+        ))}
+        <div className="nav-section">Operate</div>
+        {NAV.slice(2).map((n) => (
+          <NavLink key={n.to} to={n.to} className="nav-link">
+            <Icon d={n.icon} /> {n.label}
+          </NavLink>
+        ))}
+        {SOON.map((n) => (
+          <span key={n.label} className="nav-link soon" title="Coming soon">
+            <Icon d={n.icon} /> {n.label} <span className="tag">soon</span>
+          </span>
+        ))}
+        <div className="sidebar-foot">
+          <span>Signed in with an API key</span>
+          <button className="btn sm ghost" style={{ color: "#c9cdd6", justifyContent: "flex-start", padding: 0 }} onClick={onSignOut}>
+            Sign out
+          </button>
+        </div>
+      </nav>
+      <main className="main">
+        <div className="page">
+          <Outlet />
+        </div>
+      </main>
+    </div>
+  );
+}

@@ -1,0 +1,165 @@
+// react-query hooks over the control plane API, one per resource.
+
+import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+
+import { api } from "./client";
+import type {
+  Agent,
+  AgentConfig,
+  KbDocument,
+  KnowledgeBase,
+  KnowledgeQueryResult,
+  Page,
+  Providers,
+  Session,
+  SessionCreated,
+  SessionWithTurns,
+} from "./types";
+
+export const keys = {
+  agents: ["agents"] as const,
+  agent: (id: string) => ["agents", id] as const,
+  providers: ["providers"] as const,
+  kbs: ["knowledge-bases"] as const,
+  kb: (id: string) => ["knowledge-bases", id] as const,
+  documents: (id: string) => ["knowledge-bases", id, "documents"] as const,
+  sessions: (filters: SessionFilters) => ["sessions", filters] as const,
+  session: (id: string) => ["session", id] as const,
+};
+
+export function useAgents() {
+  return useQuery({ queryKey: keys.agents, queryFn: () => api.get<Page<Agent>>("/api/agents?limit=500") });
+}
+
+export function useAgent(id: string | undefined) {
+  return useQuery({
+    queryKey: keys.agent(id ?? ""),
+    queryFn: () => api.get<Agent>(`/api/agents/${id}`),
+    enabled: !!id,
+  });
+}
+
+export function useProviders() {
+  return useQuery({ queryKey: keys.providers, queryFn: () => api.get<Providers>("/api/providers") });
+}
+
+export function useSaveAgent(id: string | undefined) {
+  const qc = useQueryClient();
+  return useMutation({
+    mutationFn: (body: AgentConfig) =>
+      id ? api.patch<Agent>(`/api/agents/${id}`, body) : api.post<Agent>("/api/agents", body),
+    onSuccess: (agent) => {
+      qc.setQueryData(keys.agent(agent.id), agent);
+      void qc.invalidateQueries({ queryKey: keys.agents });
+    },
+  });
+}
+
+export function useDuplicateAgent() {
+  const qc = useQueryClient();
+  return useMutation({
+    mutationFn: (id: string) => api.post<Agent>(`/api/agents/${id}/duplicate`),
+    onSuccess: () => qc.invalidateQueries({ queryKey: keys.agents }),
+  });
+}
+
+export function useDeleteAgent() {
+  const qc = useQueryClient();
+  return useMutation({
+    mutationFn: (id: string) => api.delete(`/api/agents/${id}`),
+    onSuccess: () => qc.invalidateQueries({ queryKey: keys.agents }),
+  });
+}
+
+export function useKnowledgeBases() {
+  return useQuery({
+    queryKey: keys.kbs,
+    queryFn: () => api.get<Page<KnowledgeBase>>("/api/knowledge-bases?limit=500"),
+  });
+}
+
+export function useKnowledgeBase(id: string) {
+  return useQuery({ queryKey: keys.kb(id), queryFn: () => api.get<KnowledgeBase>(`/api/knowledge-bases/${id}`) });
+}
+
+export function useCreateKnowledgeBase() {
+  const qc = useQueryClient();
+  return useMutation({
+    mutationFn: (body: { name: string; description: string | null }) =>
+      api.post<KnowledgeBase>("/api/knowledge-bases", body),
+    onSuccess: () => qc.invalidateQueries({ queryKey: keys.kbs }),
+  });
+}
+
+export function useDeleteKnowledgeBase() {
+  const qc = useQueryClient();
+  return useMutation({
+    mutationFn: (id: string) => api.delete(`/api/knowledge-bases/${id}`),
+    onSuccess: () => qc.invalidateQueries({ queryKey: keys.kbs }),
+  });
+}
+
+const INGESTING = new Set(["queued", "processing"]);
+
+export function useDocuments(kbId: string) {
+  return useQuery({
+    queryKey: keys.documents(kbId),
+    queryFn: () => api.get<Page<KbDocument>>(`/api/knowledge-bases/${kbId}/documents?limit=500`),
+    // Poll while anything is still being ingested.
+    refetchInterval: (q) => (q.state.data?.items.some((d) => INGESTING.has(d.status)) ? 1000 : false),
+  });
+}
+
+export function useDeleteDocument(kbId: string) {
+  const qc = useQueryClient();
+  return useMutation({
+    mutationFn: (docId: string) => api.delete(`/api/knowledge-bases/${kbId}/documents/${docId}`),
+    onSuccess: () => {
+      void qc.invalidateQueries({ queryKey: keys.documents(kbId) });
+      void qc.invalidateQueries({ queryKey: keys.kbs });
+    },
+  });
+}
+
+export function useQueryKnowledgeBase(kbId: string) {
+  return useMutation({
+    mutationFn: (body: { query: string; top_k: number }) =>
+      api.post<KnowledgeQueryResult>(`/api/knowledge-bases/${kbId}/query`, body),
+  });
+}
+
+export interface SessionFilters {
+  agent_id?: string;
+  channel?: string;
+  status?: string;
+  since?: string;
+}
+
+export function useSessions(filters: SessionFilters) {
+  const params = new URLSearchParams({ limit: "200" });
+  for (const [k, v] of Object.entries(filters)) if (v) params.set(k, v);
+  return useQuery({
+    queryKey: keys.sessions(filters),
+    queryFn: () => api.get<Page<Session>>(`/api/sessions?${params}`),
+    refetchInterval: 5000,
+  });
+}
+
+/** One session; with `poll`, refetched every second until it has ended. */
+export function useSession(id: string | undefined, poll = false) {
+  return useQuery({
+    queryKey: keys.session(id ?? ""),
+    queryFn: () => api.get<SessionWithTurns>(`/api/sessions/${id}`),
+    enabled: !!id,
+    refetchInterval: (q) => {
+      const status = q.state.data?.status;
+      return poll && status !== "completed" && status !== "failed" ? 1000 : false;
+    },
+  });
+}
+
+export function useStartSession() {
+  return useMutation({
+    mutationFn: (agentId: string) => api.post<SessionCreated>("/api/sessions", { agent_id: agentId }),
+  });
+}

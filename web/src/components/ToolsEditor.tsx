@@ -1,0 +1,115 @@
+// The tools an agent's LLM may call: webhooks, ending the call, transferring it.
+
+import { useState } from "react";
+
+import type { Tool, WebhookTool } from "../api/types";
+import { Field } from "./ui";
+
+const NEW_TOOL: Record<Tool["type"], Tool> = {
+  webhook: {
+    type: "webhook",
+    name: "",
+    description: "",
+    parameters: { type: "object", properties: {} },
+    url: "https://",
+    method: "POST",
+    headers: {},
+    timeout_s: 5,
+  },
+  end_call: { type: "end_call", description: null },
+  transfer_call: { type: "transfer_call", target: "", description: null },
+};
+
+const LABEL: Record<Tool["type"], string> = {
+  webhook: "Webhook",
+  end_call: "End the call",
+  transfer_call: "Transfer the call",
+};
+
+export function ToolsEditor(props: { tools: Tool[]; onChange: (tools: Tool[]) => void; error: unknown }) {
+  const { tools, onChange, error } = props;
+  const set = (i: number, t: Tool) => onChange(tools.map((x, j) => (j === i ? t : x)));
+  return (
+    <div className="stack" style={{ gap: 10 }}>
+      {!tools.length && <div className="muted small">No tools: the agent only talks.</div>}
+      {tools.map((tool, i) => (
+        <div className="provider-block" key={i}>
+          <div className="row">
+            <span className="badge">{LABEL[tool.type]}</span>
+            <span className="spacer" />
+            <button type="button" className="btn sm ghost" onClick={() => onChange(tools.filter((_, j) => j !== i))}>
+              Remove
+            </button>
+          </div>
+          {tool.type === "webhook" && <WebhookFields tool={tool} path={`tools.${i}`} error={error} onChange={(t) => set(i, t)} />}
+          {tool.type === "transfer_call" && (
+            <Field label="Transfer to" path={`tools.${i}.target`} error={error} hint="tel:+15550100 or sip:desk@pbx">
+              <input className="input" value={tool.target} onChange={(e) => set(i, { ...tool, target: e.target.value })} />
+            </Field>
+          )}
+          <Field label="When to use it" path={`tools.${i}.description`} error={error}>
+            <input
+              className="input"
+              value={tool.description ?? ""}
+              placeholder={tool.type === "webhook" ? "What the tool does, for the LLM" : "Optional"}
+              onChange={(e) => set(i, { ...tool, description: e.target.value || (tool.type === "webhook" ? "" : null) } as Tool)}
+            />
+          </Field>
+        </div>
+      ))}
+      <div className="row">
+        {(Object.keys(NEW_TOOL) as Tool["type"][]).map((type) => (
+          <button key={type} type="button" className="btn sm" onClick={() => onChange([...tools, structuredClone(NEW_TOOL[type])])}>
+            Add {LABEL[type].toLowerCase()}
+          </button>
+        ))}
+      </div>
+    </div>
+  );
+}
+
+function WebhookFields(props: { tool: WebhookTool; path: string; error: unknown; onChange: (t: WebhookTool) => void }) {
+  const { tool, path, error, onChange } = props;
+  const [schema, setSchema] = useState(() => JSON.stringify(tool.parameters, null, 2));
+  const [schemaError, setSchemaError] = useState<string | null>(null);
+  return (
+    <>
+      <div className="grid-2">
+        <Field label="Name" path={`${path}.name`} error={error} hint="An identifier, e.g. book_table">
+          <input className="input" value={tool.name} onChange={(e) => onChange({ ...tool, name: e.target.value })} />
+        </Field>
+        <div className="grid-2">
+          <Field label="Method" path={`${path}.method`} error={error}>
+            <select className="select" value={tool.method} onChange={(e) => onChange({ ...tool, method: e.target.value as "GET" | "POST" })}>
+              <option>POST</option>
+              <option>GET</option>
+            </select>
+          </Field>
+          <Field label="Timeout (s)" path={`${path}.timeout_s`} error={error}>
+            <input className="input" type="number" step="any" value={tool.timeout_s} onChange={(e) => onChange({ ...tool, timeout_s: Number(e.target.value) })} />
+          </Field>
+        </div>
+      </div>
+      <Field label="URL" path={`${path}.url`} error={error}>
+        <input className="input" value={tool.url} onChange={(e) => onChange({ ...tool, url: e.target.value })} />
+      </Field>
+      <Field label="Arguments (JSON schema)" path={`${path}.parameters`} error={error}>
+        <textarea
+          className="textarea mono"
+          rows={4}
+          value={schema}
+          onChange={(e) => {
+            setSchema(e.target.value);
+            try {
+              onChange({ ...tool, parameters: JSON.parse(e.target.value) as Record<string, unknown> });
+              setSchemaError(null);
+            } catch {
+              setSchemaError("Not valid JSON yet.");
+            }
+          }}
+        />
+        {schemaError && <div className="field-error">{schemaError}</div>}
+      </Field>
+    </>
+  );
+}

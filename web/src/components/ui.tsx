@@ -1,0 +1,136 @@
+// Small building blocks shared by every page.
+
+import { type ReactNode, useEffect } from "react";
+
+import type { SessionStatus } from "../api/types";
+import { errorMessage, messagesFor } from "../lib/errors";
+
+export function PageHead(props: { title: string; sub?: ReactNode; crumbs?: ReactNode; actions?: ReactNode }) {
+  return (
+    <div className="page-head">
+      <div>
+        {props.crumbs && <div className="crumbs">{props.crumbs}</div>}
+        <h1>{props.title}</h1>
+        {props.sub && <p>{props.sub}</p>}
+      </div>
+      {props.actions && <div className="row">{props.actions}</div>}
+    </div>
+  );
+}
+
+/** A labelled form control with the API's messages for `path` under it. */
+export function Field(props: {
+  label: string;
+  hint?: ReactNode;
+  error?: unknown;
+  path?: string;
+  prefix?: boolean;
+  htmlFor?: string;
+  children: ReactNode;
+}) {
+  const messages = props.path ? messagesFor(props.error, props.path, props.prefix) : [];
+  return (
+    <div className={`field${messages.length ? " invalid" : ""}`}>
+      <label htmlFor={props.htmlFor}>{props.label}</label>
+      {props.children}
+      {messages.map((m, i) => (
+        <div key={i} className="field-error" role="alert">
+          {m}
+        </div>
+      ))}
+      {props.hint && !messages.length && <div className="hint">{props.hint}</div>}
+    </div>
+  );
+}
+
+export function ErrorAlert({ error, extra }: { error: unknown; extra?: string[] }) {
+  if (!error) return null;
+  return (
+    <div className="alert error" role="alert">
+      {errorMessage(error)}
+      {extra && extra.length > 0 && (
+        <ul>
+          {extra.map((m, i) => (
+            <li key={i}>{m}</li>
+          ))}
+        </ul>
+      )}
+    </div>
+  );
+}
+
+export function Loading({ what }: { what: string }) {
+  return (
+    <div className="empty">
+      <span className="spinner" /> Loading {what}…
+    </div>
+  );
+}
+
+export function Empty(props: { title: string; children?: ReactNode }) {
+  return (
+    <div className="empty">
+      <h3>{props.title}</h3>
+      {props.children}
+    </div>
+  );
+}
+
+export function Modal(props: { title: string; onClose: () => void; children: ReactNode; footer: ReactNode }) {
+  const { onClose } = props;
+  useEffect(() => {
+    const esc = (e: KeyboardEvent) => e.key === "Escape" && onClose();
+    window.addEventListener("keydown", esc);
+    return () => window.removeEventListener("keydown", esc);
+  }, [onClose]);
+  return (
+    <div className="backdrop" onMouseDown={(e) => e.target === e.currentTarget && onClose()}>
+      <div className="modal" role="dialog" aria-label={props.title}>
+        <header>
+          <h2>{props.title}</h2>
+        </header>
+        <div className="body">{props.children}</div>
+        <footer>{props.footer}</footer>
+      </div>
+    </div>
+  );
+}
+
+const STATUS_COLOR: Record<SessionStatus, string> = {
+  created: "",
+  active: "blue",
+  completed: "green",
+  failed: "red",
+};
+
+export function StatusBadge({ status }: { status: SessionStatus }) {
+  return (
+    <span className={`badge ${STATUS_COLOR[status]}`}>
+      <span className="dot" />
+      {status}
+    </span>
+  );
+}
+
+export function formatDate(iso: string | null | undefined): string {
+  if (!iso) return "—";
+  return new Date(iso).toLocaleString(undefined, {
+    month: "short",
+    day: "numeric",
+    hour: "2-digit",
+    minute: "2-digit",
+    second: "2-digit",
+  });
+}
+
+export function formatDuration(start: string | null, end: string | null): string {
+  if (!start || !end) return "—";
+  const s = Math.max(0, (new Date(end).getTime() - new Date(start).getTime()) / 1000);
+  return s < 60 ? `${Math.round(s)} s` : `${Math.floor(s / 60)} min ${Math.round(s % 60)} s`;
+}
+
+export function formatBytes(n: number): string {
+  if (n < 1024) return `${n} B`;
+  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KB`;
+  return `${(n / 1024 / 1024).toFixed(1)} MB`;
+}

@@ -1,0 +1,120 @@
+import { useState } from "react";
+import { Link, useNavigate } from "react-router";
+
+import { useAgents, useDeleteAgent, useDuplicateAgent, useKnowledgeBases } from "../api/queries";
+import type { Agent, ProviderSpec } from "../api/types";
+import { Empty, ErrorAlert, Loading, Modal, PageHead, formatDate } from "../components/ui";
+
+function providerText(specs: ProviderSpec[]): string {
+  const [first, ...rest] = specs;
+  if (!first) return "—";
+  const main = first.model ? `${first.provider} · ${first.model}` : first.provider;
+  return rest.length ? `${main} (+${rest.length} fallback)` : main;
+}
+
+export function AgentsPage() {
+  const agents = useAgents();
+  const kbs = useKnowledgeBases();
+  const duplicate = useDuplicateAgent();
+  const navigate = useNavigate();
+  const [deleting, setDeleting] = useState<Agent | null>(null);
+  const kbName = (id: string | null) => (id ? kbs.data?.items.find((k) => k.id === id)?.name ?? "—" : "—");
+
+  return (
+    <>
+      <PageHead
+        title="Agents"
+        sub="What each voice agent says, how it listens, and which providers it runs on."
+        actions={
+          <Link className="btn primary" to="/agents/new">
+            New agent
+          </Link>
+        }
+      />
+      <ErrorAlert error={duplicate.error} />
+      <div className="card">
+        {agents.isPending ? (
+          <Loading what="agents" />
+        ) : agents.error ? (
+          <div className="card-body">
+            <ErrorAlert error={agents.error} />
+          </div>
+        ) : !agents.data.items.length ? (
+          <Empty title="No agents yet">
+            <p>Create one to talk to it from the browser or a phone line.</p>
+          </Empty>
+        ) : (
+          <table className="table">
+            <thead>
+              <tr>
+                <th>Agent</th>
+                <th>Speech to text</th>
+                <th>LLM</th>
+                <th>Text to speech</th>
+                <th>Knowledge base</th>
+                <th>Updated</th>
+                <th />
+              </tr>
+            </thead>
+            <tbody>
+              {agents.data.items.map((a) => (
+                <tr key={a.id} className="clickable" onClick={() => navigate(`/agents/${a.id}`)}>
+                  <td>
+                    <div className="cell-title">
+                      {a.name} {a.is_default && <span className="badge blue">default</span>}
+                    </div>
+                    <div className="cell-sub">{a.language}</div>
+                  </td>
+                  <td>{providerText(a.stt)}</td>
+                  <td>{providerText(a.llm)}</td>
+                  <td>{providerText(a.tts)}</td>
+                  <td>{kbName(a.knowledge_base_id)}</td>
+                  <td className="muted">{formatDate(a.updated_at)}</td>
+                  <td className="actions" onClick={(e) => e.stopPropagation()}>
+                    <Link className="btn sm" to={`/talk?agent=${a.id}`}>
+                      Talk
+                    </Link>{" "}
+                    <button className="btn sm" onClick={() => duplicate.mutate(a.id)} disabled={duplicate.isPending}>
+                      Duplicate
+                    </button>{" "}
+                    <button className="btn sm danger" onClick={() => setDeleting(a)}>
+                      Delete
+                    </button>
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        )}
+      </div>
+      {deleting && <DeleteAgent agent={deleting} onClose={() => setDeleting(null)} />}
+    </>
+  );
+}
+
+function DeleteAgent({ agent, onClose }: { agent: Agent; onClose: () => void }) {
+  const del = useDeleteAgent();
+  return (
+    <Modal
+      title={`Delete ${agent.name}?`}
+      onClose={onClose}
+      footer={
+        <>
+          <button className="btn" onClick={onClose}>
+            Cancel
+          </button>
+          <button
+            className="btn solid-danger"
+            disabled={del.isPending}
+            onClick={() => del.mutate(agent.id, { onSuccess: onClose })}
+          >
+            Delete agent
+          </button>
+        </>
+      }
+    >
+      <p style={{ margin: 0 }}>The agent and its settings are removed. Calls in progress keep running.</p>
+      <ErrorAlert error={del.error} />
+    </Modal>
+  );
+}

@@ -1,0 +1,203 @@
+import { useState } from "react";
+import { Link, useNavigate, useParams } from "react-router";
+
+import { type SessionFilters, useAgent, useAgents, useSession, useSessions } from "../api/queries";
+import { TurnFigures, Waterfall } from "../components/Waterfall";
+import { Empty, ErrorAlert, Loading, PageHead, StatusBadge, formatDate, formatDuration } from "../components/ui";
+
+const SINCE: Record<string, number | null> = { any: null, hour: 3600, day: 86400, week: 7 * 86400 };
+
+export function CallsPage() {
+  const [filters, setFilters] = useState({ agent_id: "", channel: "", status: "", since: "any" });
+  const agents = useAgents();
+  const since = SINCE[filters.since];
+  const query: SessionFilters = {
+    agent_id: filters.agent_id,
+    channel: filters.channel,
+    status: filters.status,
+    // Rounded to the minute so the query key (and the cache) stays put between renders.
+    since: since ? new Date(Math.floor(Date.now() / 60000) * 60000 - since * 1000).toISOString() : "",
+  };
+  const sessions = useSessions(query);
+  const navigate = useNavigate();
+  const agentName = (id: string) => agents.data?.items.find((a) => a.id === id)?.name ?? "Deleted agent";
+  const set = (k: keyof typeof filters) => (e: React.ChangeEvent<HTMLSelectElement>) =>
+    setFilters((f) => ({ ...f, [k]: e.target.value }));
+
+  return (
+    <>
+      <PageHead title="Calls" sub="Every web and phone session, with its transcript and latency." />
+      <div className="card">
+        <div className="filters">
+          <div className="field">
+            <label htmlFor="f-agent">Agent</label>
+            <select id="f-agent" className="select" value={filters.agent_id} onChange={set("agent_id")}>
+              <option value="">All agents</option>
+              {agents.data?.items.map((a) => (
+                <option key={a.id} value={a.id}>
+                  {a.name}
+                </option>
+              ))}
+            </select>
+          </div>
+          <div className="field">
+            <label htmlFor="f-channel">Channel</label>
+            <select id="f-channel" className="select" value={filters.channel} onChange={set("channel")}>
+              <option value="">Web and phone</option>
+              <option value="web">Web</option>
+              <option value="phone">Phone</option>
+            </select>
+          </div>
+          <div className="field">
+            <label htmlFor="f-status">Outcome</label>
+            <select id="f-status" className="select" value={filters.status} onChange={set("status")}>
+              <option value="">Any</option>
+              <option value="active">Active</option>
+              <option value="completed">Completed</option>
+              <option value="failed">Failed</option>
+              <option value="created">Not joined</option>
+            </select>
+          </div>
+          <div className="field">
+            <label htmlFor="f-since">Started</label>
+            <select id="f-since" className="select" value={filters.since} onChange={set("since")}>
+              <option value="any">Any time</option>
+              <option value="hour">Last hour</option>
+              <option value="day">Last 24 hours</option>
+              <option value="week">Last 7 days</option>
+            </select>
+          </div>
+          <span className="spacer" />
+          {sessions.data && <span className="muted small">{sessions.data.count} calls</span>}
+        </div>
+        {sessions.isPending ? (
+          <Loading what="calls" />
+        ) : sessions.error ? (
+          <div className="card-body">
+            <ErrorAlert error={sessions.error} />
+          </div>
+        ) : !sessions.data.items.length ? (
+          <Empty title="No calls match">
+            <p>Start one from the Talk page.</p>
+          </Empty>
+        ) : (
+          <table className="table">
+            <thead>
+              <tr>
+                <th>Started</th>
+                <th>Agent</th>
+                <th>Channel</th>
+                <th>Outcome</th>
+                <th>Duration</th>
+              </tr>
+            </thead>
+            <tbody>
+              {sessions.data.items.map((s) => (
+                <tr key={s.id} className="clickable" data-testid="call-row" onClick={() => navigate(`/calls/${s.id}`)}>
+                  <td>{formatDate(s.created_at)}</td>
+                  <td className="cell-title">{agentName(s.agent_id)}</td>
+                  <td>
+                    <span className="badge">{s.channel === "phone" ? "Phone" : "Web"}</span>
+                  </td>
+                  <td>
+                    <StatusBadge status={s.status} />
+                  </td>
+                  <td>{formatDuration(s.started_at, s.ended_at)}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        )}
+      </div>
+    </>
+  );
+}
+
+export function CallDetailPage() {
+  const { id } = useParams();
+  const session = useSession(id, true);
+  const agent = useAgent(session.data?.agent_id);
+  const crumbs = <Link to="/calls">Calls</Link>;
+  if (session.error) {
+    return (
+      <>
+        <PageHead title="Call" crumbs={crumbs} />
+        <ErrorAlert error={session.error} />
+      </>
+    );
+  }
+  const s = session.data;
+  return (
+    <>
+      <PageHead
+        title={s ? `Call with ${agent.data?.name ?? "agent"}` : "Call"}
+        sub={s ? formatDate(s.created_at) : undefined}
+        crumbs={crumbs}
+        actions={s && <StatusBadge status={s.status} />}
+      />
+      {!s ? (
+        <div className="card">
+          <Loading what="the call" />
+        </div>
+      ) : (
+        <div className="split">
+          <div className="stack">
+            <div className="card">
+              <div className="card-head">
+                <h2>Transcript</h2>
+                <span className="muted small">{s.turns.length} turns</span>
+              </div>
+              <div className="transcript" style={{ maxHeight: "none" }} data-testid="call-transcript">
+                {!s.turns.length && <div className="muted small">Nothing was said in this call.</div>}
+                {s.turns.map((t) => (
+                  <div key={t.id} className={`bubble ${t.role === "user" ? "user" : "agent"}`} data-speaker={t.role}>
+                    <div className="who">
+                      {t.role === "user" ? (s.channel === "phone" ? "Caller" : "User") : "Agent"}
+                      {t.interrupted && " · interrupted"}
+                    </div>
+                    {t.text}
+                    <div style={{ opacity: 0.85 }}>
+                      <TurnFigures turn={t} />
+                    </div>
+                  </div>
+                ))}
+              </div>
+            </div>
+          </div>
+          <div className="stack">
+            <div className="card">
+              <div className="card-head">
+                <h2>Latency per turn</h2>
+              </div>
+              <Waterfall turns={s.turns} />
+            </div>
+            <div className="card card-body">
+              <dl className="kv">
+                <dt>Channel</dt>
+                <dd>{s.channel === "phone" ? "Phone" : "Web"}</dd>
+                <dt>Started</dt>
+                <dd>{formatDate(s.started_at)}</dd>
+                <dt>Ended</dt>
+                <dd>{formatDate(s.ended_at)}</dd>
+                <dt>Duration</dt>
+                <dd>{formatDuration(s.started_at, s.ended_at)}</dd>
+                <dt>End of turn</dt>
+                <dd>{s.turn_detection ?? "—"}</dd>
+                <dt>Room</dt>
+                <dd className="mono">{s.room}</dd>
+                <dt>Worker</dt>
+                <dd className="mono">{s.worker_id ?? "—"}</dd>
+                {s.failure_reason && (
+                  <>
+                    <dt>Failure</dt>
+                    <dd style={{ color: "var(--danger)" }}>{s.failure_reason}</dd>
+                  </>
+                )}
+              </dl>
+            </div>
+          </div>
+        </div>
+      )}
+    </>
+  );
+}

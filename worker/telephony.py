@@ -1,0 +1,166 @@
+"""Phone calls in the worker: find the caller, register dial-in calls, keypad digits, hang-up.
+
+livekit-sip joins a phone call to the room as a SIP participant whose attributes carry the
+numbers (``sip.phoneNumber`` is the remote party, ``sip.trunkPhoneNumber`` ours). It converts
+G.711 to and from the room's audio, so the voice pipeline is the same as for web sessions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from livekit import rtc
+from livekit.agents import AgentSession, JobContext
+
+from stimm.schema import JobMetadata
+
+logger = logging.getLogger("stimm.worker")
+
+JOIN_TIMEOUT_S = 60.0
+"""How long a phone job waits for the call leg to be in the room (an outbound call rings)."""
+DTMF_QUIET_S = 1.0
+"""Keypad digits pressed within this long of each other are one input."""
+
+
+class CallSetupError(RuntimeError):
+    """The phone participant never joined, or the call could not be registered."""
+
+
+@dataclass(frozen=True)
+class PhoneCall:
+    """The phone side of a session.
+
+    Args:
+        session_id: The Stimm session.
+        participant: The SIP participant (the caller or callee).
+        remote_number: The other party's number, when the carrier sent one.
+        our_number: The Stimm number involved, when known.
+    """
+
+    session_id: str
+    participant: rtc.RemoteParticipant
+    remote_number: str | None
+    our_number: str | None
+
+
+async def join_call(ctx: JobContext, meta: JobMetadata) -> PhoneCall:
+    """Connect, wait for the SIP participant and return the call with its session id.
+
+    A call routed by a SIP dispatch rule has no session yet: it is registered with the control
+    plane here. Raises ``CallSetupError``.
+    """
+    await ctx.connect()
+    try:
+        participant = await asyncio.wait_for(
+            ctx.wait_for_participant(kind=[rtc.ParticipantKind.PARTICIPANT_KIND_SIP]),
+            timeout=JOIN_TIMEOUT_S,
+        )
+    except TimeoutError as e:
+        raise CallSetupError("the phone participant never joined the room") from e
+    attrs = participant.attributes
+    remote = attrs.get("sip.phoneNumber") or meta.caller
+    ours = attrs.get("sip.trunkPhoneNumber")
+    session_id = meta.session_id
+    if session_id is None:
+        session_id = await register_session(
+            agent_id=meta.agent_id,
+            room=ctx.room.name,
+            caller=remote,
+            callee=ours,
+            sip_call_id=attrs.get("sip.callID"),
+            participant_identity=participant.identity,
+        )
+    return PhoneCall(
+        session_id=session_id, participant=participant, remote_number=remote, our_number=ours
+    )
+
+
+async def register_session(
+    *,
+    agent_id: str,
+    room: str,
+    caller: str | None,
+    callee: str | None,
+    sip_call_id: str | None,
+    participant_identity: str,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> str:
+    """``POST /api/worker/sessions`` for a dial-in call; the new session's id."""
+    base_url = os.environ.get("STIMM_CONTROL_PLANE_URL", "http://127.0.0.1:8000")
+    token = os.environ.get("STIMM_WORKER_TOKEN", "")
+    body = {
+        "agent_id": agent_id,
+        "room": room,
+        "channel": "phone",
+        "caller": caller,
+        "callee": callee,
+        "sip_call_id": sip_call_id,
+        "participant_identity": participant_identity,
+    }
+    async with httpx.AsyncClient(
+        base_url=base_url,
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=5.0,
+        transport=transport,
+    ) as http:
+        for attempt in range(3):
+            try:
+                resp = await http.post("/api/worker/sessions", json=body)
+            except httpx.HTTPError as e:
+                logger.warning("registering the call failed (attempt %d): %s", attempt + 1, e)
+            else:
+                if resp.status_code == 201:
+                    return str(resp.json()["session_id"])
+                if resp.status_code < 500:
+                    raise CallSetupError(
+                        f"the control plane refused the call: HTTP {resp.status_code}"
+                    )
+            await asyncio.sleep(0.25 * (attempt + 1))
+    raise CallSetupError("the control plane could not be reached to register the call")
+
+
+class KeypadInput:
+    """Turns DTMF digits into user input the LLM sees (and the transcript records).
+
+    Digits pressed close together are sent as one input, after ``quiet_s`` without a new digit
+    or at once on ``#``.
+    """
+
+    def __init__(self, session: AgentSession[Any], *, quiet_s: float = DTMF_QUIET_S) -> None:
+        self._session = session
+        self._quiet_s = quiet_s
+        self._digits: list[str] = []
+        self._flush: asyncio.TimerHandle | None = None
+
+    def on_dtmf(self, dtmf: rtc.SipDTMF) -> None:
+        self._digits.append(dtmf.digit)
+        if self._flush is not None:
+            self._flush.cancel()
+        if dtmf.digit == "#":
+            self.flush()
+        else:
+            self._flush = asyncio.get_running_loop().call_later(self._quiet_s, self.flush)
+
+    def flush(self) -> None:
+        self._flush = None
+        digits, self._digits = "".join(self._digits), []
+        if digits:
+            self._session.generate_reply(user_input=f"Keypad input: {digits}")
+
+
+def attach(ctx: JobContext, session: AgentSession[Any], call: PhoneCall) -> None:
+    """Deliver keypad digits to the agent, and end the job when the call ends."""
+    keypad = KeypadInput(session)
+    ctx.room.on("sip_dtmf_received", keypad.on_dtmf)
+
+    def on_disconnected(participant: rtc.RemoteParticipant) -> None:
+        if participant.identity == call.participant.identity:
+            logger.info("session %s: the phone call ended", call.session_id)
+            ctx.shutdown(reason="phone call ended")
+
+    ctx.room.on("participant_disconnected", on_disconnected)
