@@ -6,7 +6,9 @@ from typing import Any, get_args
 
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
+from sqlmodel.ext.asyncio.session import AsyncSession
 
+from control_plane.knowledge.crud import get_knowledge_base
 from stimm.catalog import check_spec, secrets_needed
 from stimm.schema import AgentConfig, ProviderRole
 
@@ -29,9 +31,19 @@ def catalog_errors(config: AgentConfig) -> list[dict[str, Any]]:
     return errors
 
 
-def ensure_in_catalog(config: AgentConfig) -> None:
-    """Raise a 422 ``RequestValidationError`` naming each field the catalog rejects."""
+async def ensure_valid(db: AsyncSession, config: AgentConfig) -> None:
+    """Raise a 422 ``RequestValidationError`` naming each field the catalog rejects, and the
+    knowledge base if it does not exist."""
     errors = catalog_errors(config)
+    kb_id = config.knowledge_base_id
+    if kb_id is not None and await get_knowledge_base(db, kb_id) is None:
+        errors.append(
+            {
+                "type": "not_found",
+                "loc": ("body", "knowledge_base_id"),
+                "msg": f"Knowledge base {kb_id} not found",
+            }
+        )
     if errors:
         raise RequestValidationError(errors)
 

@@ -11,9 +11,11 @@ is refused by livekit-sip.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from dataclasses import dataclass, field
 
+from google.protobuf.duration_pb2 import Duration
 from livekit import api
 
 from stimm.schema import AGENT_NAME, JobMetadata
@@ -23,6 +25,7 @@ logger = logging.getLogger("stimm.sip")
 NAME_PREFIX = "stimm:"
 ROOM_PREFIX = "stimm-phone-"
 OUTBOUND_TRUNK_NAME = f"{NAME_PREFIX}outbound"
+UNASSIGNED_TRUNK_NAME = f"{NAME_PREFIX}unassigned"
 # A phone room closes soon after the caller hangs up (which also ends the agent's job).
 PHONE_ROOM_EMPTY_TIMEOUT_S = 30
 PHONE_ROOM_DEPARTURE_TIMEOUT_S = 5
@@ -242,8 +245,6 @@ async def dial(
     Returns once the callee answered. Raises ``livekit.api.SipCallError`` (with the SIP status)
     when the call is refused, busy or not answered.
     """
-    from google.protobuf.duration_pb2 import Duration
-
     return await lk.sip.create_sip_participant(
         api.CreateSIPParticipantRequest(
             sip_trunk_id=trunk_id,
@@ -255,9 +256,6 @@ async def dial(
             ringing_timeout=Duration(seconds=int(ringing_timeout_s)),
         )
     )
-
-
-UNASSIGNED_TRUNK_NAME = f"{NAME_PREFIX}unassigned"
 
 
 async def ensure_unassigned_trunk(lk: api.LiveKitAPI, secret: str) -> str:
@@ -273,8 +271,6 @@ async def ensure_unassigned_trunk(lk: api.LiveKitAPI, secret: str) -> str:
         secret: Any server-side secret; the password is derived from it, so that running this
             twice changes nothing.
     """
-    import hashlib
-
     password = hashlib.sha256(f"stimm-unassigned:{secret}".encode()).hexdigest()
     wanted = api.SIPInboundTrunkInfo(
         name=UNASSIGNED_TRUNK_NAME, auth_username="stimm-unassigned", auth_password=password

@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 from typing import Annotated, cast
 
-from fastapi import Depends, HTTPException, Request, status
+from fastapi import Depends, HTTPException, Query, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -93,3 +93,6 @@ WorkerAuthDep = Depends(require_worker)
 
 MAX_OFFSET = 1_000_000_000
 """Paging offsets beyond this are refused (PostgreSQL's OFFSET is a 64-bit integer)."""
+
+Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Items to skip")]
+"""The ``offset`` query parameter of every list route."""

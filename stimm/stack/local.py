@@ -112,6 +112,7 @@ class LocalStack:
             "STIMM_DATABASE_URL": o.database_url or "",
             "STIMM_REDIS_URL": f"redis://127.0.0.1:{o.redis_port}/0",
             "STIMM_CONTROL_PLANE_URL": self.control_plane_url,
+            "STIMM_DATA_DIR": str(o.run_dir),
             "STIMM_DEV": "1" if o.dev else "0",
             "PYTHONUNBUFFERED": "1",
             **(

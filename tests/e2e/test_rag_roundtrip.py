@@ -81,5 +81,7 @@ async def test_caller_hears_a_fact_from_the_uploaded_document(
     assert "rooftop garden" in heard, heard
     assert "seven" in heard or "7" in heard, heard
     assert record["status"] == "completed", record
+    assert record["turn_detection"] == "model", record  # the offline end-of-turn model loaded
+    assert record["worker_id"], record
     reply = next(t for t in record["turns"] if t["role"] == "assistant" and "garden" in t["text"])
     assert reply["metrics"]["retrieval"] is not None, reply

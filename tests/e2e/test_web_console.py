@@ -76,6 +76,7 @@ async def page(
     p = await context.new_page()
     p.set_default_timeout(20_000)
     crashes: list[str] = []
+    p.on("console", lambda m: print("CONSOLE", m.type, m.text[:2000]) if m.type in ("error", "warning") else None)
     p.on("pageerror", lambda e: crashes.append(f"{e.name}: {e.message}\n{e.stack}"))
     yield p
     await shot(p, f"last-{request.node.name}")  # where the test stopped, pass or fail
@@ -103,17 +104,17 @@ async def test_a_wrong_key_is_refused_clearly_and_the_right_one_opens_the_consol
 
     await page.get_by_label("API key").fill(stack.api_key)
     await page.get_by_role("button", name="Sign in").click()
-    await expect(page.get_by_role("heading", name="Agents")).to_be_visible()
+    await expect(page.get_by_role("heading", name="Agents", exact=True)).to_be_visible()
     # The key lives in the tab: a reload keeps the console open.
     await page.reload()
-    await expect(page.get_by_role("heading", name="Agents")).to_be_visible()
+    await expect(page.get_by_role("heading", name="Agents", exact=True)).to_be_visible()
 
 
 async def test_build_an_agent_with_knowledge_talk_to_it_and_find_the_call(
     page: Page, stack: LocalStack, fake_llm_url: str, tmp_path: Path
 ) -> None:
     await sign_in(page, stack.api_key)
-    await expect(page.get_by_role("heading", name="Agents")).to_be_visible()
+    await expect(page.get_by_role("heading", name="Agents", exact=True)).to_be_visible()
 
     # --- a knowledge base with one document, ingested ----------------------------------------
     await page.get_by_role("link", name="Knowledge bases").click()

@@ -140,6 +140,19 @@ async def test_unknown_agent_is_404_with_message(client: httpx.AsyncClient) -> N
     assert response.json() == {"detail": "Agent no-such-agent not found"}
 
 
+async def test_unknown_knowledge_base_is_422_naming_the_field(client: httpx.AsyncClient) -> None:
+    response = await client.post("/api/agents", json=agent_body(knowledge_base_id="no-such-kb"))
+    assert response.status_code == 422
+    assert error_locations(response) == [["body", "knowledge_base_id"]]
+    assert "no-such-kb" in response.json()["detail"][0]["msg"]
+    agent = await create_agent(client)
+    patched = await client.patch(
+        f"/api/agents/{agent['id']}", json={"knowledge_base_id": "no-such-kb"}
+    )
+    assert patched.status_code == 422
+    assert (await client.get(f"/api/agents/{agent['id']}")).json()["knowledge_base_id"] is None
+
+
 async def test_missing_llm_is_422_naming_the_field(client: httpx.AsyncClient) -> None:
     body = agent_body()
     del body["llm"]

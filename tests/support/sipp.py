@@ -15,6 +15,7 @@ import subprocess
 import threading
 import time
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -135,7 +136,7 @@ def dtmf_pcap(path: Path, digits: str, *, tone_ms: int = 160, gap_ms: int = 240)
 
 @dataclass
 class RtpReceiver:
-    """Collects RTP sent to 127.0.0.1:``port`` with arrival times (``time.monotonic``)."""
+    """Collects RTP sent to 127.0.0.1:``port`` with arrival times (``time.time``)."""
 
     port: int = 0
     packets: list[tuple[float, int, bytes]] = field(default_factory=list)
@@ -158,7 +159,7 @@ class RtpReceiver:
             except OSError:
                 return
             if len(data) > 12:
-                self.packets.append((time.monotonic(), data[1] & 0x7F, data[12:]))
+                self.packets.append((time.time(), data[1] & 0x7F, data[12:]))
 
     def close(self) -> None:
         self._stop.set()
@@ -175,7 +176,7 @@ class RtpReceiver:
         return None
 
     def audio(self, start: float = 0.0, end: float = float("inf")) -> NDArray[np.int16]:
-        """Decoded PCMU received between ``start`` and ``end`` (monotonic seconds)."""
+        """Decoded PCMU received between ``start`` and ``end`` (``time.time`` seconds)."""
         chunks = [ulaw_decode(p) for t, pt, p in self.packets if pt == PCMU and start <= t < end]
         return np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.int16)
 
@@ -343,6 +344,23 @@ class SippRun:
 
     def messages(self) -> str:
         return "\n".join(p.read_text(errors="replace") for p in self.workdir.glob("*messages.log"))
+
+    def timeline(self) -> list[tuple[float, str]]:
+        """(wall-clock time, first line) of every SIP message SIPp sent or received."""
+        out: list[tuple[float, str]] = []
+        stamp: float | None = None
+        expect_first_line = False
+        for line in self.messages().splitlines():
+            if line.startswith("-----") and line.rstrip()[-1:].isdigit():
+                when = line.strip("- ").strip()
+                stamp = datetime.strptime(when, "%Y-%m-%d %H:%M:%S.%f").timestamp()
+            elif line.startswith(("UDP message sent", "UDP message received")):
+                expect_first_line = True
+            elif expect_first_line and line.strip():
+                if stamp is not None:
+                    out.append((stamp, line.strip()))
+                expect_first_line = False
+        return out
 
     def responses(self) -> list[int]:
         """Status codes of the SIP responses SIPp received or sent, in order."""

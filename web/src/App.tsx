@@ -13,15 +13,16 @@ import { TalkPage } from "./pages/Talk";
 export function App() {
   const [signedIn, setSignedIn] = useState(() => !!getApiKey());
   const qc = useQueryClient();
-  useEffect(
-    () =>
-      onUnauthorized(() => {
-        setApiKey(null);
-        setSignedIn(false);
-        qc.clear();
-      }),
-    [qc],
-  );
+  useEffect(() => {
+    const unsubscribe = onUnauthorized(() => {
+      setApiKey(null);
+      setSignedIn(false);
+      qc.clear();
+    });
+    return () => {
+      unsubscribe();
+    };
+  }, [qc]);
   if (!signedIn) return <SignInPage onSignedIn={() => setSignedIn(true)} />;
   const signOut = () => {
     setApiKey(null);
@@ -79,7 +80,9 @@ export function BrandMark() {
 
 function Shell({ onSignOut }: { onSignOut: () => void }) {
   const location = useLocation();
-  useEffect(() => window.scrollTo(0, 0), [location.pathname]);
+  useEffect(() => {
+    window.scrollTo(0, 0);
+  }, [location.pathname]);
   return (
     <div className="shell">
       <nav className="sidebar" aria-label="Main">

@@ -9,10 +9,10 @@ from fastapi import APIRouter, HTTPException, Query, Response, status
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from control_plane import crud
-from control_plane.api.deps import MAX_OFFSET, CacheDep, SessionDep
+from control_plane.api.deps import CacheDep, Offset, SessionDep
 from control_plane.errors import AgentInUse
 from control_plane.models import Agent, AgentCreate, AgentPublic, AgentsPublic, AgentUpdate
-from control_plane.validation import as_body_errors, ensure_in_catalog
+from control_plane.validation import as_body_errors, ensure_valid
 
 logger = logging.getLogger("stimm.control_plane")
 
@@ -47,7 +47,7 @@ async def _existing(db: SessionDep, agent_id: str) -> Agent:
 @router.post("", status_code=status.HTTP_201_CREATED)
 async def create_agent(db: SessionDep, agent_in: AgentCreate) -> AgentPublic:
     """Create an agent; the first one becomes the default."""
-    ensure_in_catalog(agent_in)
+    await ensure_valid(db, agent_in)
     agent = await crud.create_agent(db, agent_in)
     logger.info("agent %s created", agent.id)
     return _public(agent)
@@ -57,7 +57,7 @@ async def create_agent(db: SessionDep, agent_in: AgentCreate) -> AgentPublic:
 async def list_agents(
     db: SessionDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
+    offset: Offset = 0,
 ) -> AgentsPublic:
     """List agents, newest first."""
     agents, count = await crud.list_agents(db, limit=limit, offset=offset)
@@ -89,7 +89,7 @@ async def update_agent(
         merged = crud.merge_agent_update(agent, agent_in)
     except ValidationError as e:
         raise as_body_errors(e) from e
-    ensure_in_catalog(merged)
+    await ensure_valid(db, merged)
     agent = await crud.update_agent(db, agent, merged)
     await cache.invalidate(agent.id)
     logger.info("agent %s updated", agent.id)

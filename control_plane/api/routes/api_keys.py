@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query, status
 
 from control_plane import credentials
-from control_plane.api.deps import MAX_OFFSET, SessionDep
+from control_plane.api.deps import Offset, SessionDep
 from control_plane.models import ApiKeyCreate, ApiKeyCreated, ApiKeyPublic, ApiKeysPublic
 
 logger = logging.getLogger("stimm.control_plane")
@@ -28,7 +28,7 @@ async def create_api_key(db: SessionDep, key_in: ApiKeyCreate) -> ApiKeyCreated:
 async def list_api_keys(
     db: SessionDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
+    offset: Offset = 0,
 ) -> ApiKeysPublic:
     """List keys (never the keys themselves), newest first, revoked ones included."""
     rows, count = await credentials.list_api_keys(db, limit=limit, offset=offset)

@@ -9,7 +9,7 @@ from fastapi import APIRouter, HTTPException, Query, status
 from sqlalchemy.exc import IntegrityError
 
 from control_plane import crud
-from control_plane.api.deps import LiveKitDep, SessionDep, SettingsDep, WorkerAuthDep
+from control_plane.api.deps import LiveKitDep, Offset, SessionDep, SettingsDep, WorkerAuthDep
 from control_plane.api.routes.agents import agent_not_found
 from control_plane.errors import LiveKitError, LiveKitUnavailable
 from control_plane.models import TurnPublic
@@ -102,7 +102,7 @@ async def list_calls(
     db: SessionDep,
     agent_id: str | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> CallsPublic:
     """Phone calls, newest first, optionally of one agent."""
     rows, count = await phone_crud.list_calls(db, agent_id=agent_id, limit=limit, offset=offset)

@@ -8,7 +8,7 @@ from typing import Annotated, Any, cast
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, UploadFile, status
 from fastapi.exceptions import RequestValidationError
 
-from control_plane.api.deps import SessionDep, WorkerAuthDep
+from control_plane.api.deps import Offset, SessionDep, WorkerAuthDep
 from control_plane.knowledge import crud
 from control_plane.knowledge.errors import (
     KnowledgeError,
@@ -101,7 +101,7 @@ async def create_knowledge_base(
 async def list_knowledge_bases(
     db: SessionDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> KnowledgeBasesPublic:
     """List knowledge bases, newest first."""
     kbs, count = await crud.list_knowledge_bases(db, limit=limit, offset=offset)
@@ -241,7 +241,7 @@ async def list_documents(
     db: SessionDep,
     kb: KnowledgeBaseDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> DocumentsPublic:
     """List a knowledge base's documents with their ingestion status, oldest first."""
     documents, count = await crud.list_documents(db, kb.id, limit=limit, offset=offset)

@@ -51,7 +51,7 @@ def _not_found(number_id: str) -> HTTPException:
 def _check_auth(username: str | None, password: str | None) -> None:
     if bool(username) != bool(password):
         raise HTTPException(
-            status_code=status.HTTP_422_UNPROCESSABLE_ENTITY,
+            status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
             detail="auth_username and auth_password go together",
         )
 

@@ -10,7 +10,7 @@ from fastapi import APIRouter, HTTPException, Query, status
 from pydantic import AwareDatetime
 
 from control_plane import crud
-from control_plane.api.deps import MAX_OFFSET, LiveKitDep, SessionDep, SettingsDep
+from control_plane.api.deps import LiveKitDep, Offset, SessionDep, SettingsDep
 from control_plane.api.routes.agents import agent_not_found
 from control_plane.errors import LiveKitError, LiveKitUnavailable
 from control_plane.models import (
@@ -84,7 +84,7 @@ async def list_sessions(
     ] = None,
     until: Annotated[AwareDatetime | None, Query(description="Created before")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
+    offset: Offset = 0,
 ) -> SessionsPublic:
     """List sessions, newest first, filtered by agent, channel, status and creation time."""
     calls, count = await crud.list_sessions(

@@ -19,7 +19,9 @@ const unauthorizedListeners = new Set<Listener>();
 /** Called when a request is refused with 401: the key was revoked or is wrong. */
 export function onUnauthorized(listener: Listener): () => void {
   unauthorizedListeners.add(listener);
-  return () => unauthorizedListeners.delete(listener);
+  return () => {
+    unauthorizedListeners.delete(listener);
+  };
 }
 
 function headers(extra?: HeadersInit): Headers {
