@@ -18,7 +18,10 @@ For each variant it prints p50/p95 of
       LLM time to first token, TTS time to first byte, voice-to-voice, retrieval wait),
 and writes them to bench/results/roundtrip.json.
 
-    .venv/bin/python bench/roundtrip.py --sessions 5 --turns-per-session 2
+    .venv/bin/python bench/roundtrip.py --sessions 5 --turns-per-session 2 [--turn-detection vad]
+
+With the offline Whisper STT there are no interim transcripts: speculation starts on the final
+transcript, which arrives before the endpointing delay has run out.
 """
 
 from __future__ import annotations
@@ -70,12 +73,13 @@ def summary(values: list[float]) -> dict[str, float]:
     }
 
 
-def agent_body(llm_url: str, **extra: Any) -> dict[str, Any]:
+def agent_body(llm_url: str, turn_taking: dict[str, Any], **extra: Any) -> dict[str, Any]:
     return {
         "name": "Bench agent",
         "instructions": "Answer in one short sentence.",
         "greeting": "Hello, how can I help?",
         "llm": {"provider": "openai", "model": "scripted", "options": {"base_url": llm_url}},
+        "turn_taking": turn_taking,
         **extra,
     }
 
@@ -149,20 +153,21 @@ async def run_variant(
 
 
 async def run(
-    stack: LocalStack, llm_url: str, sessions: int, turns: int, rag: bool
+    stack: LocalStack, llm_url: str, sessions: int, turns: int, rag: bool, turn_detection: str
 ) -> dict[str, dict[str, list[float]]]:
     async with httpx.AsyncClient(
         base_url=stack.control_plane_url, headers=stack.api_headers, timeout=30
     ) as http:
-        variants: dict[str, dict[str, Any]] = {"plain": agent_body(llm_url)}
+        taking = {"turn_detection": turn_detection}
+        variants: dict[str, dict[str, Any]] = {"plain": agent_body(llm_url, taking)}
         if rag:
             kb_id = await knowledge_base(http)
             for label, speculative in (("rag-speculative", True), ("rag-at-turn-end", False)):
                 variants[label] = agent_body(
                     llm_url,
+                    {**taking, "preemptive_generation": False},
                     knowledge_base_id=kb_id,
                     rag={"top_k": 2, "speculative": speculative},
-                    turn_taking={"preemptive_generation": False},
                 )
         return {
             label: await run_variant(http, label, body, sessions, turns)
@@ -175,6 +180,12 @@ def main() -> None:
     parser.add_argument("--sessions", type=int, default=5, help="sessions per variant")
     parser.add_argument("--turns-per-session", type=int, default=2)
     parser.add_argument("--no-rag", action="store_true", help="only the plain variant")
+    parser.add_argument(
+        "--turn-detection",
+        choices=["auto", "model", "vad"],
+        default="auto",
+        help="the agents' turn_taking.turn_detection",
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "roundtrip.json")
     args = parser.parse_args()
 
@@ -228,7 +239,7 @@ def main() -> None:
             "stt": "local whisper tiny.en (no interim results)",
             "llm": "scripted local OpenAI-compatible",
             "tts": "local piper en_US-joe-medium",
-            "turn_detection": "auto (offline v1-mini model when it loads)",
+            "turn_detection": args.turn_detection,
         },
         "variants": variants,
         "raw_s": data,

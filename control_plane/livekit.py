@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Awaitable
+import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import TypeVar
 
 import aiohttp
 from livekit import api
+from livekit.protocol import models
 
 from control_plane.core.config import Settings
-from control_plane.errors import LiveKitRejected, LiveKitUnavailable
+from control_plane.errors import ControlPlaneError, LiveKitRejected, LiveKitUnavailable
+from control_plane.workers.config import PoolSettings
 from stimm.schema import AGENT_NAME, JobMetadata
 
 logger = logging.getLogger("stimm.control_plane")
@@ -20,6 +25,17 @@ logger = logging.getLogger("stimm.control_plane")
 # left closes shortly after, which also ends the agent's job.
 DEPARTURE_TIMEOUT_S = 20
 REQUEST_TIMEOUT_S = 10.0
+ASSIGNMENT_POLL_S = 0.2
+
+T = TypeVar("T")
+
+
+AssignmentCheck = Callable[[str], Awaitable[str | None]]
+"""Gives the id of the worker running a session id, if one reported it."""
+
+
+class NoWorkerAvailable(LiveKitUnavailable):
+    """No worker took the session's job within the dispatch timeout (all full, or none)."""
 
 
 @dataclass(frozen=True)
@@ -31,17 +47,33 @@ class ParticipantToken:
 class LiveKit:
     """LiveKit server API client configured from the control plane settings."""
 
-    def __init__(self, settings: Settings, *, request_timeout_s: float = REQUEST_TIMEOUT_S) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        request_timeout_s: float = REQUEST_TIMEOUT_S,
+        pool: PoolSettings | None = None,
+    ) -> None:
+        pool = pool or PoolSettings()
+        self._dispatch_timeout_s = pool.dispatch_timeout_s
+        self._attempt_s = pool.dispatch_attempt_s
+        self._assignment_check: AssignmentCheck | None = None
         self._url = settings.livekit_url
         self._api_key = settings.livekit_api_key
         self._api_secret = settings.livekit_api_secret.get_secret_value()
         self._token_ttl = timedelta(seconds=settings.session_token_ttl_s)
         self._timeout = aiohttp.ClientTimeout(total=request_timeout_s)
 
-    async def create_room_and_dispatch(self, room: str, metadata: JobMetadata) -> None:
-        """Create ``room`` and explicitly dispatch the Stimm agent into it.
+    def set_assignment_check(self, check: AssignmentCheck | None) -> None:
+        """Let dispatch verification ask the worker registry which worker runs a session."""
+        self._assignment_check = check
 
-        Raises ``LiveKitUnavailable`` (unreachable, timeout, 5xx) or ``LiveKitRejected`` (4xx).
+    async def create_room_and_dispatch(self, room: str, metadata: JobMetadata) -> str:
+        """Create ``room``, dispatch the Stimm agent into it, and wait until a worker has it.
+
+        Returns the id of the worker that took the job. Raises ``NoWorkerAvailable`` (no worker
+        took it in time), ``LiveKitUnavailable`` (unreachable, timeout, 5xx) or
+        ``LiveKitRejected`` (4xx).
         A room left behind by a failed dispatch is closed by LiveKit's empty timeout.
         """
         async with api.LiveKitAPI(
@@ -57,7 +89,28 @@ class LiveKit:
                     )
                 ),
             )
-            await self._call(
+            worker_id = await self._dispatch_until_assigned(lkapi, room, metadata)
+        logger.info("room %s created, agent %s taken by worker %s", room, AGENT_NAME, worker_id)
+        return worker_id
+
+    async def _dispatch_until_assigned(
+        self, lkapi: api.LiveKitAPI, room: str, metadata: JobMetadata
+    ) -> str:
+        """Dispatch, and dispatch again until a worker has the job; returns its worker id.
+
+        livekit-server offers a dispatch to the registered workers once: when none is
+        available at that moment (all at their load threshold, or none registered) it drops
+        the job and never retries, leaving a room nobody answers. So the dispatch is checked
+        (``_wait_assigned``) and, while unassigned after ``STIMM_DISPATCH_ATTEMPT_TIMEOUT``,
+        withdrawn and created again, for at most ``STIMM_DISPATCH_TIMEOUT`` seconds.
+
+        Raises ``NoWorkerAvailable`` when no worker took it in that time.
+        """
+        deadline = time.monotonic() + self._dispatch_timeout_s
+        attempts = 0
+        while True:
+            attempts += 1
+            dispatch = await self._call(
                 "dispatch the agent",
                 lkapi.agent_dispatch.create_dispatch(
                     api.CreateAgentDispatchRequest(
@@ -65,7 +118,49 @@ class LiveKit:
                     )
                 ),
             )
-        logger.info("room %s created, agent %s dispatched", room, AGENT_NAME)
+            attempt_end = min(deadline, time.monotonic() + self._attempt_s)
+            worker_id = await self._wait_assigned(lkapi, room, metadata.session_id, attempt_end)
+            if worker_id:
+                return worker_id
+            # withdrawn before the next try, so a late assignment cannot put two agents in
+            await self._call(
+                "withdraw an unassigned dispatch",
+                lkapi.agent_dispatch.delete_dispatch(dispatch.id, room),
+            )
+            if time.monotonic() >= deadline:
+                raise NoWorkerAvailable(
+                    f"no agent worker took the session within {self._dispatch_timeout_s:g} s "
+                    f"({attempts} dispatches): every worker is full or none is running"
+                )
+            logger.warning(
+                "room %s: no worker took dispatch %s; dispatching again", room, dispatch.id
+            )
+
+    async def _wait_assigned(
+        self, lkapi: api.LiveKitAPI, room: str, session_id: str | None, until: float
+    ) -> str | None:
+        # livekit-server 1.13 leaves AgentDispatch.state.jobs empty, so assignment is seen
+        # from the worker side: its heartbeat lists the session (sent as soon as the job
+        # launches), or its agent has already joined the room.
+        while True:
+            if self._assignment_check is not None and session_id is not None:
+                try:
+                    worker_id = await self._assignment_check(session_id)
+                except ControlPlaneError as e:
+                    logger.debug("worker registry not readable: %s", e)
+                    worker_id = None
+                if worker_id:
+                    return worker_id
+            participants = await self._call(
+                "list the room's participants",
+                lkapi.room.list_participants(api.ListParticipantsRequest(room=room)),
+            )
+            for p in participants.participants:
+                if p.kind == models.ParticipantInfo.Kind.AGENT:
+                    return p.identity
+            if time.monotonic() >= until:
+                return None
+            await asyncio.sleep(ASSIGNMENT_POLL_S)
 
     def participant_token(
         self, room: str, identity: str, ttl: timedelta | None = None
@@ -91,9 +186,9 @@ class LiveKit:
         )
         return ParticipantToken(jwt=token.to_jwt(), expires_at=expires_at)
 
-    async def _call(self, action: str, request: Awaitable[object]) -> None:
+    async def _call(self, action: str, request: Awaitable[T]) -> T:
         try:
-            await request
+            return await request
         except api.TwirpError as e:
             if e.status >= 500:
                 raise LiveKitUnavailable(

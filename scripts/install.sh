@@ -49,5 +49,6 @@ if [ ! -f web/dist/index.html ] || [ -n "$(find web/src web/index.html web/packa
      -print -quit)" ]; then
   command -v npm >/dev/null || { echo "Node.js 20+ and npm are required to build web/"; exit 1; }
   echo "==> web console: npm ci && npm run build"
-  (cd web && npm ci --no-audit --no-fund --loglevel=error && npm run build --silent)
+  (cd web && { [ node_modules/.package-lock.json -nt package-lock.json ] \
+    || npm ci --no-audit --no-fund --loglevel=error; } && npm run build --silent)
 fi

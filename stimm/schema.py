@@ -210,3 +210,27 @@ class RetrievedChunk(BaseModel):
 class KnowledgeQueryResult(BaseModel):
     chunks: list[RetrievedChunk]
     retrieval_ms: float
+
+
+class WorkerHeartbeat(BaseModel):
+    """A worker's periodic report to the control plane (pool view, lost-worker detection)."""
+
+    worker_id: str = Field(min_length=1, max_length=100)
+    """The id LiveKit gave the worker at registration (also ``Session.worker_id``)."""
+    hostname: str = Field(default="", max_length=255)
+    pid: int | None = None
+    load: float = Field(ge=0, le=1)
+    threshold: float = Field(ge=0, le=1)
+    max_sessions: int = Field(ge=1)
+    active_jobs: int = Field(ge=0)
+    sessions: list[str] = Field(default_factory=list, max_length=1_000)
+    """Stimm session ids of the worker's running jobs (phone jobs may not have one yet)."""
+    draining: bool = False
+    p95_latency_s: float | None = None
+    """Recent p95 end-of-speech → first-audio of the worker's turns."""
+    cpu_share: float = Field(default=0.0, ge=0)
+    jobs_accepted: int = Field(default=0, ge=0)
+    jobs_failed: int = Field(default=0, ge=0)
+    status_url: str | None = Field(default=None, max_length=500)
+    """Where the worker's ``/ready`` and ``/live`` endpoints answer."""
+    metrics_url: str | None = Field(default=None, max_length=500)

@@ -12,9 +12,8 @@ from livekit.plugins import silero
 from pydantic import ValidationError
 
 from stimm.schema import AGENT_NAME, JobMetadata, SessionEvent
-from worker import telephony
+from worker import pool, telephony
 from worker.control_plane_client import ControlPlaneClient, ControlPlaneError
-from worker.load import LOAD_THRESHOLD, SessionLoad
 from worker.providers import PiperTTS, WhisperSTT
 from worker.recorder import SessionRecorder
 from worker.session import build_agent, build_session
@@ -45,16 +44,19 @@ def _prometheus_options() -> tuple[int | None, str | None]:
 def create_server(*, health_port: int | None = None) -> AgentServer:
     """The worker's ``AgentServer`` with its single RTC entrypoint."""
     prometheus_port, prometheus_dir = _prometheus_options()
+    # --- worker pool (worker/pool.py): load, drain, status endpoints, heartbeats ---
+    prometheus_dir = pool.ensure_multiproc_dir(prometheus_dir)
+    member = pool.PoolMember(pool.PoolOptions.from_env(), multiproc_dir=prometheus_dir)
+    # --- end worker pool ---
     server = AgentServer(
         setup_fnc=prewarm,
-        load_fnc=SessionLoad(int(os.environ.get("STIMM_WORKER_MAX_SESSIONS", "4"))),
-        load_threshold=LOAD_THRESHOLD,
-        num_idle_processes=int(os.environ.get("STIMM_WORKER_IDLE_PROCESSES", "1")),
         port=health_port if health_port is not None else 8081,
         initialize_process_timeout=60.0,
         prometheus_port=prometheus_port,
         prometheus_multiproc_dir=prometheus_dir,
+        **member.server_options(),  # worker pool
     )
+    member.attach(server)  # worker pool
     server.rtc_session(entrypoint, agent_name=AGENT_NAME)
     return server
 

@@ -57,6 +57,7 @@ class StimmAgent(Agent):
         self.retriever = retriever
         self._retrieval_for: str | None = None
         self._retrieval_s: float | None = None
+        self._heard: list[str] = []
 
     async def on_enter(self) -> None:
         if self.retriever is not None and self.retriever.speculative:
@@ -68,8 +69,22 @@ class StimmAgent(Agent):
             self.retriever.cancel_all()
 
     def _on_transcript(self, ev: UserInputTranscribedEvent) -> None:
-        if self.retriever is not None and ev.transcript.strip():
-            self.retriever.speculate(ev.transcript)
+        # livekit joins a turn's final transcripts into the user message (an utterance with a
+        # pause in it gives several), so speculate on what the message will say: the finals
+        # so far plus the latest interim.
+        text = ev.transcript.strip()
+        if self.retriever is None or not text:
+            return
+        if ev.is_final:
+            self._heard.append(text)
+            self.retriever.speculate(" ".join(self._heard))
+        else:
+            self.retriever.speculate(" ".join([*self._heard, text]))
+
+    async def on_user_turn_completed(
+        self, turn_ctx: llm.ChatContext, new_message: llm.ChatMessage
+    ) -> None:
+        self._heard.clear()  # the next transcripts belong to the next turn
 
     def pop_retrieval_time(self) -> float | None:
         """Seconds the last turn waited for retrieval; ``None`` if it did not retrieve."""

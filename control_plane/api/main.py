@@ -19,6 +19,7 @@ from control_plane.api.routes import (  # telephony
     secrets,
     sessions,
     worker,
+    workers,
 )
 
 api_router = APIRouter(prefix="/api", dependencies=[ApiKeyAuthDep])
@@ -37,3 +38,7 @@ worker_router.include_router(knowledge_bases.worker_router)
 api_router.include_router(phone_numbers.router)
 api_router.include_router(calls.router)
 worker_router.include_router(calls.worker_router)
+
+# worker pool
+api_router.include_router(workers.router)
+worker_router.include_router(workers.worker_router)

@@ -68,7 +68,7 @@ async def browser(tmp_path: Path) -> AsyncIterator[Browser]:
 
 @pytest.fixture
 async def page(
-    browser: Browser, stack: LocalStack, request: pytest.FixtureRequest
+    browser: Browser, stack: LocalStack, run_dir: Path, request: pytest.FixtureRequest
 ) -> AsyncIterator[Page]:
     context = await browser.new_context(
         base_url=stack.control_plane_url, viewport={"width": 1440, "height": 900}
@@ -76,10 +76,16 @@ async def page(
     p = await context.new_page()
     p.set_default_timeout(20_000)
     crashes: list[str] = []
-    p.on("console", lambda m: print("CONSOLE", m.type, m.text[:2000]) if m.type in ("error", "warning") else None)
+    p.on(
+        "console",
+        lambda m: (
+            print("CONSOLE", m.type, m.text[:2000]) if m.type in ("error", "warning") else None
+        ),
+    )
     p.on("pageerror", lambda e: crashes.append(f"{e.name}: {e.message}\n{e.stack}"))
     yield p
-    await shot(p, f"last-{request.node.name}")  # where the test stopped, pass or fail
+    # Where the test stopped, pass or fail (in this run's folder: runs may overlap).
+    await p.screenshot(path=run_dir / f"last-{request.node.name}.png", full_page=True)
     await context.close()
     assert not crashes, "uncaught errors in the console:\n" + "\n".join(crashes)
 
@@ -87,6 +93,10 @@ async def page(
 async def shot(page: Page, name: str) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     await page.screenshot(path=SCREENSHOTS / f"{name}.png", full_page=True)
+
+
+async def nav(page: Page, name: str) -> None:
+    await page.get_by_role("navigation", name="Main").get_by_role("link", name=name).click()
 
 
 async def sign_in(page: Page, key: str) -> None:
@@ -117,7 +127,7 @@ async def test_build_an_agent_with_knowledge_talk_to_it_and_find_the_call(
     await expect(page.get_by_role("heading", name="Agents", exact=True)).to_be_visible()
 
     # --- a knowledge base with one document, ingested ----------------------------------------
-    await page.get_by_role("link", name="Knowledge bases").click()
+    await nav(page, "Knowledge bases")
     await page.get_by_role("button", name="New knowledge base").click()
     await page.get_by_label("Name").fill("Museum facts")
     await page.get_by_label("Description").fill("Opening hours and tickets")
@@ -138,7 +148,7 @@ async def test_build_an_agent_with_knowledge_talk_to_it_and_find_the_call(
     await shot(page, "02-knowledge-base")
 
     # --- an agent: a bad field is reported next to it, then the agent is created -------------
-    await page.get_by_role("link", name="Agents").click()
+    await nav(page, "Agents")
     await page.get_by_role("link", name="New agent").click()
     await page.get_by_label("Instructions").fill(
         "You answer questions about the museum in one short sentence."
@@ -161,9 +171,9 @@ async def test_build_an_agent_with_knowledge_talk_to_it_and_find_the_call(
     await shot(page, "04-agent-form")
     agent_id = page.url.rsplit("/", 1)[1]
 
-    await page.get_by_role("link", name="Agents").click()
+    await nav(page, "Agents")
     guide = page.get_by_role("row").filter(has_text="Museum guide")
-    await expect(guide.first).to_contain_text("openai · scripted")
+    await expect(guide.first).to_contain_text(re.compile("openai · scripted", re.I))
     await expect(guide.first).to_contain_text("Museum facts")
     await guide.first.get_by_role("button", name="Duplicate").click()
     copy = page.get_by_role("row").filter(has_text="Museum guide (copy)")
@@ -184,9 +194,7 @@ async def test_build_an_agent_with_knowledge_talk_to_it_and_find_the_call(
     await expect(user_says.filter(has_text=re.compile("museum", re.I)).first).to_be_visible(
         timeout=60_000
     )
-    await expect(agent_says.filter(has_text="Sunday afternoon").first).to_be_visible(
-        timeout=60_000
-    )
+    await expect(agent_says.filter(has_text="Sunday afternoon").first).to_be_visible(timeout=60_000)
     row = page.get_by_test_id("waterfall-row").filter(has_text=re.compile("museum", re.I))
     await expect(row.first).to_be_visible(timeout=30_000)
     await expect(row.first.locator(".wf-bar.st-llm")).to_have_count(1)
@@ -197,7 +205,7 @@ async def test_build_an_agent_with_knowledge_talk_to_it_and_find_the_call(
     await expect(page.get_by_role("heading", name="Call ended")).to_be_visible()
 
     # --- the call, with its transcript, in Calls ---------------------------------------------
-    await page.get_by_role("link", name="Calls", exact=True).click()
+    await nav(page, "Calls")
     await page.get_by_label("Agent").select_option(label="Museum guide")
     calls = page.get_by_test_id("call-row")
     await expect(calls).to_have_count(1)
@@ -215,4 +223,3 @@ async def test_build_an_agent_with_knowledge_talk_to_it_and_find_the_call(
     await expect(page.get_by_test_id("waterfall-row").first).to_be_visible()
     await expect(page.get_by_text("completed").first).to_be_visible(timeout=30_000)
     await shot(page, "08-call-detail")
-

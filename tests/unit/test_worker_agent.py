@@ -12,6 +12,7 @@ import httpx
 import pytest
 from aiohttp import web
 from livekit.agents import AgentSession, vad
+from livekit.agents.voice.events import UserInputTranscribedEvent
 from livekit.plugins import silero
 
 from stimm.schema import AgentConfig
@@ -272,42 +273,68 @@ async def test_low_scoring_chunks_are_left_out(vad_model: vad.VAD) -> None:
     assert FACT not in (reply.event().item.text_content or "")
 
 
-async def test_speculative_retrieval_is_reused_when_the_user_stops(vad_model: vad.VAD) -> None:
+@pytest.mark.parametrize(
+    ("transcripts", "speculated"),
+    [
+        (  # a streaming STT: interim results, then the final
+            [
+                ("When does the", False),
+                ("When does the rooftop garden", False),
+                ("When does the rooftop garden open?", True),
+            ],
+            ["When does the", "When does the rooftop garden", "When does the rooftop garden open?"],
+        ),
+        (  # a pause mid-sentence: two final segments that make one user message
+            [("When does the rooftop", True), ("garden open?", True)],
+            ["When does the rooftop", "When does the rooftop garden open?"],
+        ),
+    ],
+)
+async def test_speculative_retrieval_is_reused_when_the_user_stops(
+    vad_model: vad.VAD, transcripts: list[tuple[str, bool]], speculated: list[str]
+) -> None:
     stub = ControlPlaneStub(
         [{"document_id": "d1", "document_name": "hours.txt", "text": FACT, "score": 0.8}]
     )
     async with FakeOpenAIServer([], "Context given: {context}") as server:
         cfg = config([server.base_url], knowledge_base_id="kb-1")
 
-        def interim_transcripts(session: AgentSession[None], agent: StimmAgent) -> None:
-            from livekit.agents.voice.events import UserInputTranscribedEvent
-
-            for text, final in [
-                ("When does the", False),
-                ("When does the rooftop garden", False),
-                ("When does the rooftop garden open?", True),
-            ]:
+        def hear(session: AgentSession[None], agent: StimmAgent) -> None:
+            for text, final in transcripts:
                 session.emit(
                     "user_input_transcribed",
                     UserInputTranscribedEvent(transcript=text, is_final=final),
                 )
 
         result, session, _ = await run_turn(
-            cfg,
-            vad_model,
-            "When does the rooftop garden open?",
-            stub=stub,
-            before=interim_transcripts,
+            cfg, vad_model, "When does the rooftop garden open?", stub=stub, before=hear
         )
         reply = result.expect.next_event().is_message(role="assistant")
         await session.aclose()
     assert FACT in (reply.event().item.text_content or "")
-    # the final utterance was already being retrieved: no second query when the turn ended
-    assert stub.queries == [
-        "When does the",
-        "When does the rooftop garden",
-        "When does the rooftop garden open?",
-    ]
+    # the whole utterance was already being retrieved: no new query when the turn ended
+    assert stub.queries == speculated
+
+
+async def test_without_speculation_retrieval_waits_for_the_turn(vad_model: vad.VAD) -> None:
+    stub = ControlPlaneStub(
+        [{"document_id": "d1", "document_name": "hours.txt", "text": FACT, "score": 0.8}]
+    )
+    async with FakeOpenAIServer([], "Context given: {context}") as server:
+        cfg = config([server.base_url], knowledge_base_id="kb-1", rag={"speculative": False})
+
+        def hear(session: AgentSession[None], agent: StimmAgent) -> None:
+            session.emit(
+                "user_input_transcribed",
+                UserInputTranscribedEvent(transcript="When does the", is_final=False),
+            )
+
+        result, session, _ = await run_turn(
+            cfg, vad_model, "When does the rooftop garden open?", stub=stub, before=hear
+        )
+        result.expect.next_event().is_message(role="assistant")
+        await session.aclose()
+    assert stub.queries == ["When does the rooftop garden open?"]
 
 
 async def test_unreachable_knowledge_base_still_answers(vad_model: vad.VAD) -> None:

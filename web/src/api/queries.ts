@@ -145,14 +145,18 @@ export function useSessions(filters: SessionFilters) {
   });
 }
 
-/** One session; with `poll`, refetched every second until it has ended. */
-export function useSession(id: string | undefined, poll = false) {
+/**
+ * One session. `poll`: "live" refetches every second (a call in progress: turns keep arriving
+ * even after the worker has reported the end), "until-ended" until it is completed or failed.
+ */
+export function useSession(id: string | undefined, poll: "live" | "until-ended" | false = false) {
   return useQuery({
     queryKey: keys.session(id ?? ""),
     queryFn: () => api.get<SessionWithTurns>(`/api/sessions/${id}`),
     enabled: !!id,
     refetchInterval: (q) => {
       const status = q.state.data?.status;
+      if (poll === "live") return 1000;
       return poll && status !== "completed" && status !== "failed" ? 1000 : false;
     },
   });

@@ -14,6 +14,13 @@ export function defaultSpec(provider: Provider): ProviderSpec {
   return { provider: provider.name, model: provider.default_model, options: {} };
 }
 
+/** `base_url` → `Base URL`, `cpu_threads` → `CPU threads`. */
+export function optionLabel(name: string): string {
+  const words = name.split("_").map((w) => (["url", "cpu", "id", "api"].includes(w) ? w.toUpperCase() : w));
+  const text = words.join(" ");
+  return text.charAt(0).toUpperCase() + text.slice(1);
+}
+
 function optionValue(type: string, raw: string | boolean): unknown {
   if (typeof raw === "boolean") return raw;
   if (raw === "") return undefined;
@@ -148,12 +155,12 @@ export function ProviderPicker(props: {
                       {o.type === "boolean" ? (
                         <label className="check" htmlFor={id}>
                           <input id={id} type="checkbox" checked={value === undefined ? !!o.default : !!value} onChange={(e) => set(e.target.checked)} />
-                          {o.name}
+                          {optionLabel(o.name)}
                         </label>
                       ) : (
                         <>
                           <label htmlFor={id}>
-                            {o.name}
+                            {optionLabel(o.name)}
                             {o.required ? " *" : ""}
                           </label>
                           <input

@@ -1,7 +1,7 @@
 // The per-turn latency waterfall: one row per question and answer, stages on a shared axis.
 
 import type { Turn } from "../api/types";
-import { STAGES, type StageKey, axis, formatSeconds, waterfallRows } from "../lib/waterfall";
+import { STAGES, type StageKey, axis, formatSeconds, formatTick, waterfallRows } from "../lib/waterfall";
 
 export function Waterfall({ turns }: { turns: Turn[] }) {
   const rows = waterfallRows(turns).filter((r) => r.segments.length || r.total !== null);
@@ -27,10 +27,10 @@ export function Waterfall({ turns }: { turns: Turn[] }) {
       {rows.map((row) => (
         <div className="wf-row" key={row.seq} data-testid="waterfall-row">
           <div className="wf-label">
-            <div className="cell-title">Turn {row.seq}</div>
-            <div className="t" title={row.user?.text ?? row.agent?.text}>
+            <span className="cell-title">Turn {row.seq}</span>
+            <span className="t" title={row.user?.text ?? row.agent?.text}>
               {row.user ? `“${row.user.text}”` : "Greeting"}
-            </div>
+            </span>
           </div>
           <div
             className="wf-track"
@@ -52,15 +52,11 @@ export function Waterfall({ turns }: { turns: Turn[] }) {
         </div>
       ))}
       <div className="wf-axis">
-        <span />
-        <div className="ticks">
-          {ticks.map((t) => (
-            <span key={t} style={{ left: pct(t) }}>
-              {formatSeconds(t)}
-            </span>
-          ))}
-        </div>
-        <span />
+        {ticks.map((t) => (
+          <span key={t} style={{ left: pct(t) }}>
+            {formatTick(t)}
+          </span>
+        ))}
       </div>
     </div>
   );

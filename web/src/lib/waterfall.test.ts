@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 
 import type { Turn, TurnMetrics } from "../api/types";
-import { axis, exchanges, formatSeconds, segments, waterfallRows } from "./waterfall";
+import { axis, exchanges, formatSeconds, formatTick, segments, waterfallRows } from "./waterfall";
 
 const none: TurnMetrics = {
   end_of_turn_delay: null,
@@ -124,5 +124,9 @@ describe("formatSeconds", () => {
     expect(formatSeconds(0.4123)).toBe("412 ms");
     expect(formatSeconds(1.5)).toBe("1.50 s");
     expect(formatSeconds(null)).toBe("—");
+  });
+
+  it("labels the axis without trailing zeros", () => {
+    expect([0, 0.25, 1, 1.5].map(formatTick)).toEqual(["0", "0.25 s", "1 s", "1.5 s"]);
   });
 });

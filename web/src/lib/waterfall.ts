@@ -114,3 +114,8 @@ export function formatSeconds(s: number | null | undefined): string {
   if (s === null || s === undefined || !Number.isFinite(s)) return "—";
   return s < 1 ? `${Math.round(s * 1000)} ms` : `${s.toFixed(2)} s`;
 }
+
+/** Axis labels: `0`, `0.5 s`, `2 s`. */
+export function formatTick(s: number): string {
+  return s === 0 ? "0" : `${Number(s.toFixed(2))} s`;
+}

@@ -116,6 +116,10 @@ function AgentForm(props: { id?: string; title: string; initial: AgentConfig; pr
         setSaved(true);
         if (!id) navigate(`/agents/${agent.id}`, { replace: true });
       },
+      onError: () =>
+        requestAnimationFrame(() =>
+          document.querySelector(".field.invalid")?.scrollIntoView({ block: "center" }),
+        ),
     });
   }
 

@@ -1,20 +1,22 @@
 import { useState } from "react";
 import { Link, useNavigate } from "react-router";
 
-import { useAgents, useDeleteAgent, useDuplicateAgent, useKnowledgeBases } from "../api/queries";
-import type { Agent, ProviderSpec } from "../api/types";
+import { useAgents, useDeleteAgent, useDuplicateAgent, useKnowledgeBases, useProviders } from "../api/queries";
+import type { Agent, Provider, ProviderSpec } from "../api/types";
 import { Empty, ErrorAlert, Loading, Modal, PageHead, formatDate } from "../components/ui";
 
-function providerText(specs: ProviderSpec[]): string {
+function providerText(specs: ProviderSpec[], catalog: Provider[] | undefined): string {
   const [first, ...rest] = specs;
   if (!first) return "—";
-  const main = first.model ? `${first.provider} · ${first.model}` : first.provider;
+  const label = catalog?.find((p) => p.name === first.provider)?.label ?? first.provider;
+  const main = first.model ? `${label} · ${first.model}` : label;
   return rest.length ? `${main} (+${rest.length} fallback)` : main;
 }
 
 export function AgentsPage() {
   const agents = useAgents();
   const kbs = useKnowledgeBases();
+  const providers = useProviders().data;
   const duplicate = useDuplicateAgent();
   const navigate = useNavigate();
   const [deleting, setDeleting] = useState<Agent | null>(null);
@@ -65,9 +67,9 @@ export function AgentsPage() {
                     </div>
                     <div className="cell-sub">{a.language}</div>
                   </td>
-                  <td>{providerText(a.stt)}</td>
-                  <td>{providerText(a.llm)}</td>
-                  <td>{providerText(a.tts)}</td>
+                  <td>{providerText(a.stt, providers?.stt)}</td>
+                  <td>{providerText(a.llm, providers?.llm)}</td>
+                  <td>{providerText(a.tts, providers?.tts)}</td>
                   <td>{kbName(a.knowledge_base_id)}</td>
                   <td className="muted">{formatDate(a.updated_at)}</td>
                   <td className="actions" onClick={(e) => e.stopPropagation()}>

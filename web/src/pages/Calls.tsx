@@ -115,7 +115,7 @@ export function CallsPage() {
 
 export function CallDetailPage() {
   const { id } = useParams();
-  const session = useSession(id, true);
+  const session = useSession(id, "until-ended");
   const agent = useAgent(session.data?.agent_id);
   const crumbs = <Link to="/calls">Calls</Link>;
   if (session.error) {

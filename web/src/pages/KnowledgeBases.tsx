@@ -133,7 +133,7 @@ const STATUS_BADGE: Record<KbDocument["status"], string> = {
 function DocumentStatus({ doc }: { doc: KbDocument }) {
   const fraction = doc.chunks_total ? doc.chunks_embedded / doc.chunks_total : 0;
   return (
-    <div className="stack" style={{ gap: 4 }} data-testid="document-status">
+    <div className="stack" style={{ gap: 4, alignItems: "flex-start" }} data-testid="document-status">
       <span className={`badge ${STATUS_BADGE[doc.status]}`}>
         <span className="dot" />
         {doc.status === "ready" ? "Ingested" : doc.status === "failed" ? "Failed" : doc.status === "queued" ? "Queued" : "Embedding"}

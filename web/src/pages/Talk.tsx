@@ -143,7 +143,7 @@ function CallView({ sessionId }: { sessionId: string }) {
   const { localParticipant } = useLocalParticipant();
   const streams = useTranscriptions();
   const lines = transcriptLines(streams, localParticipant.identity);
-  const session = useSession(sessionId, true);
+  const session = useSession(sessionId, "live");
   const mics = useMediaDeviceSelect({ kind: "audioinput", room });
   const scroller = useRef<HTMLDivElement>(null);
   useEffect(() => {
@@ -152,7 +152,7 @@ function CallView({ sessionId }: { sessionId: string }) {
 
   const shownState = connection === ConnectionState.Connected ? state : "connecting";
   return (
-    <div className="split">
+    <div className="split even">
       <div className="card">
         <div className="talk-stage">
           <AgentOrb state={shownState} />
@@ -212,7 +212,7 @@ function CallView({ sessionId }: { sessionId: string }) {
 }
 
 function EndedCall({ sessionId }: { sessionId: string }) {
-  const session = useSession(sessionId, true);
+  const session = useSession(sessionId, "until-ended");
   return (
     <div className="card">
       <div className="card-head">

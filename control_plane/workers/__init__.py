@@ -1,0 +1,1 @@
+"""The worker pool as the control plane sees it: live workers from heartbeats, lost workers."""

@@ -1,0 +1,91 @@
+"""Fail the sessions of workers that stopped heartbeating (killed, crashed, cut off).
+
+Heartbeat expiry rather than LiveKit webhooks: a killed worker's room lives on (the caller is
+still in it) until LiveKit notices the agent's connection is gone, and a webhook needs the
+control plane to be reachable from LiveKit; heartbeats bound the detection to
+``worker_ttl_s + sweep_interval_s`` with nothing but the worker → control plane path that
+every call already uses.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from datetime import timedelta
+
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from control_plane import crud
+from control_plane.models import Session, utcnow
+from control_plane.workers.registry import RegistryUnavailable, WorkerRegistry
+
+logger = logging.getLogger("stimm.control_plane")
+
+LOST_REASON = "worker lost: worker {worker_id} stopped sending heartbeats mid-call"
+
+
+async def sweep_once(db: AsyncSession, registry: WorkerRegistry, *, ttl_s: float) -> list[Session]:
+    """Mark failed the active sessions of workers not live any more; returns them.
+
+    A session is only judged once it has been active for ``ttl_s``, so a worker that took a
+    job just before its first heartbeat is not mistaken for a lost one.
+    """
+    live = {w.worker_id for w in await registry.live()}
+    started_before = utcnow() - timedelta(seconds=ttl_s)
+    rows = await db.exec(
+        select(Session).where(
+            col(Session.status) == "active",
+            col(Session.worker_id).is_not(None),
+            col(Session.started_at) < started_before,
+        )
+    )
+    lost = [s for s in rows.all() if s.worker_id not in live]
+    for call in lost:
+        reason = LOST_REASON.format(worker_id=call.worker_id)
+        logger.warning("session %s: %s", call.id, reason)
+        await crud.mark_session_failed(db, call, reason)
+    return lost
+
+
+class LostWorkerSweeper:
+    """Runs ``sweep_once`` every ``interval_s`` once the control plane has been up ``ttl_s``
+    (after a restart with the in-memory registry, live workers need one heartbeat first)."""
+
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        registry: WorkerRegistry,
+        *,
+        ttl_s: float,
+        interval_s: float,
+    ) -> None:
+        self._sessionmaker = sessionmaker
+        self._registry = registry
+        self._ttl_s = ttl_s
+        self._interval_s = interval_s
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="stimm_lost_worker_sweeper")
+
+    async def aclose(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    async def _run(self) -> None:
+        started = time.monotonic()
+        while True:
+            await asyncio.sleep(self._interval_s)
+            if time.monotonic() - started < self._ttl_s:
+                continue
+            try:
+                async with self._sessionmaker() as db:
+                    await sweep_once(db, self._registry, ttl_s=self._ttl_s)
+            except RegistryUnavailable as e:
+                logger.warning("lost-worker sweep skipped: %s", e)
+            except Exception:  # keep sweeping; one bad round must not end detection
+                logger.exception("lost-worker sweep failed")
