@@ -57,7 +57,7 @@ def create_server(*, health_port: int | None = None) -> AgentServer:
         **member.server_options(),  # worker pool
     )
     member.attach(server)  # worker pool
-    server.rtc_session(entrypoint, agent_name=AGENT_NAME)
+    server.rtc_session(entrypoint, agent_name=AGENT_NAME, on_request=member.on_request)  # pool
     return server
 
 

@@ -17,12 +17,13 @@ import logging
 import os
 import socket
 import tempfile
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 from aiohttp import web
-from livekit.agents import AgentServer, JobExecutorType
+from livekit.agents import AgentServer, JobExecutorType, JobRequest
 from pydantic import ValidationError
 
 from stimm.schema import JobMetadata, WorkerHeartbeat
@@ -30,8 +31,18 @@ from worker.load import LoadOptions, LoadReading, WorkerLoad
 
 logger = logging.getLogger("stimm.worker")
 
+ACCEPTED_TTL_S = 120.0
+"""How long an accepted job that never started running is still reported."""
+
 UNREGISTERED = "unregistered"
 """``AgentServer.id`` until LiveKit has registered the worker."""
+
+
+def _session_of(metadata: str | None) -> str | None:
+    try:
+        return JobMetadata.model_validate_json(metadata or "{}").session_id
+    except ValidationError:
+        return None
 
 
 def _env_number(name: str, default: float) -> float:
@@ -160,6 +171,8 @@ class PoolMember:
         self.jobs_failed = 0
         self._heartbeat_failing = False
         self._wake = asyncio.Event()
+        self._accepted: dict[str, tuple[str, float]] = {}
+        """Job id → (session id, when) of jobs accepted but not running yet."""
 
     def server_options(self) -> dict[str, Any]:
         """``AgentServer`` keyword arguments: load, threshold, drain, executor, prewarm."""
@@ -171,6 +184,19 @@ class PoolMember:
             "job_executor_type": JobExecutorType.PROCESS,
             "num_idle_processes": self.options.idle_processes,
         }
+
+    async def on_request(self, req: JobRequest) -> None:
+        """Accept the job and tell the control plane at once which session it is.
+
+        The control plane confirms a dispatch by seeing its session in a heartbeat; waiting
+        for the job process to start (seconds when no prewarmed one is idle) would make it
+        dispatch again.
+        """
+        await req.accept()
+        session_id = _session_of(req.job.metadata)
+        if session_id:
+            self._accepted[req.job.id] = (session_id, time.monotonic())
+            self._wake.set()
 
     def attach(self, server: AgentServer) -> None:
         """Start the status server and heartbeats when ``server`` starts."""
@@ -189,14 +215,15 @@ class PoolMember:
 
     def heartbeat(self, reading: LoadReading) -> WorkerHeartbeat:
         assert self._server is not None
-        sessions: list[str] = []
-        for info in self._server.active_jobs:
-            try:
-                meta = JobMetadata.model_validate_json(info.job.metadata or "{}")
-            except ValidationError:
-                continue
-            if meta.session_id:
-                sessions.append(meta.session_id)
+        running = {info.job.id: _session_of(info.job.metadata) for info in self._server.active_jobs}
+        now = time.monotonic()
+        self._accepted = {
+            job_id: (sid, at)
+            for job_id, (sid, at) in self._accepted.items()
+            if job_id not in running and now - at < ACCEPTED_TTL_S
+        }
+        sessions = [sid for sid in running.values() if sid]
+        sessions += [sid for sid, _ in self._accepted.values()]
         host = self.options.advertise_host
         metrics_port = getattr(getattr(self._server, "_prometheus_server", None), "port", None)
         return WorkerHeartbeat(

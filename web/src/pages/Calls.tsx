@@ -68,7 +68,7 @@ export function CallsPage() {
             </select>
           </div>
           <span className="spacer" />
-          {sessions.data && <span className="muted small">{sessions.data.count} calls</span>}
+          {sessions.data && <span className="muted small">{sessions.data.count} {sessions.data.count === 1 ? "call" : "calls"}</span>}
         </div>
         {sessions.isPending ? (
           <Loading what="calls" />
