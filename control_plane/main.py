@@ -83,6 +83,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     engine = create_engine(settings.database_url)
     sessionmaker = create_sessionmaker(engine)
     cache = AgentConfigCache(settings.redis_url)
+    secret_box = SecretBox(settings.secret_key.get_secret_value())
     knowledge = KnowledgeService.from_settings(sessionmaker, settings.database_url)
 
     @asynccontextmanager
@@ -90,7 +91,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await ensure_bootstrap_key(sessionmaker, settings)
         await knowledge.fail_interrupted()
         # telephony: phone numbers back into LiveKit SIP, without delaying startup
-        phone_sync = asyncio.create_task(telephony_service.sync_numbers(sessionmaker, settings))
+        phone_sync = asyncio.create_task(
+            telephony_service.sync_numbers(sessionmaker, settings, secret_box)
+        )
         logger.info("control plane ready (LiveKit at %s)", settings.livekit_url)
         yield
         phone_sync.cancel()
@@ -110,7 +113,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.cache = cache
     app.state.knowledge = knowledge
     app.state.knowledge_store = knowledge.store  # pinged by /health
-    app.state.secret_box = SecretBox(settings.secret_key.get_secret_value())
+    app.state.secret_box = secret_box
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_middleware(NulGuard)
     app.include_router(api_router)

@@ -192,11 +192,16 @@ class PoolMember:
         for the job process to start (seconds when no prewarmed one is idle) would make it
         dispatch again.
         """
-        await req.accept()
         session_id = _session_of(req.job.metadata)
         if session_id:
+            # reported before accept(): that returns only once the job has a process
             self._accepted[req.job.id] = (session_id, time.monotonic())
             self._wake.set()
+        try:
+            await req.accept()
+        except BaseException:
+            self._accepted.pop(req.job.id, None)
+            raise
 
     def attach(self, server: AgentServer) -> None:
         """Start the status server and heartbeats when ``server`` starts."""

@@ -78,6 +78,7 @@ class KnowledgeRetriever:
     def speculate(self, transcript: str) -> None:
         """Start retrieval for a transcript heard while the user is still speaking."""
         if self._options.speculative:
+            logger.debug("knowledge base %s: speculative retrieval", self._kb)
             self._start(transcript)
 
     async def for_turn(self, user_text: str) -> Retrieval:
@@ -95,7 +96,15 @@ class KnowledgeRetriever:
         except (TimeoutError, ControlPlaneError) as e:
             logger.warning("knowledge base %s: retrieval failed: %s", self._kb, e)
             chunks = []
-        return Retrieval(chunks, time.perf_counter() - started, speculative)
+        waited = time.perf_counter() - started
+        logger.info(
+            "knowledge base %s: %d chunks for the turn, waited %.3f s (speculative: %s)",
+            self._kb,
+            len(chunks),
+            waited,
+            speculative,
+        )
+        return Retrieval(chunks, waited, speculative)
 
     def cancel_all(self) -> None:
         """Cancel retrievals still running (the session is ending)."""

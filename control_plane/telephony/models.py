@@ -40,7 +40,8 @@ class PhoneNumber(PhoneNumberBase, table=True):
     __tablename__ = "phone_number"
 
     id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
-    auth_password: str | None = Field(default=None, max_length=200)
+    auth_password: str | None = Field(default=None, sa_type=Text)
+    """The digest password, encrypted with the control plane's ``SecretBox``."""
     trunk_id: str | None = Field(default=None, max_length=64)
     dispatch_rule_id: str | None = Field(default=None, max_length=64)
     created_at: AwareDatetime = Field(default_factory=utcnow)

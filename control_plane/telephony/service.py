@@ -18,6 +18,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from control_plane.core.config import Settings
 from control_plane.errors import LiveKitError, LiveKitRejected, LiveKitUnavailable
+from control_plane.security import SecretBox
 from control_plane.telephony import crud as phone_crud
 from control_plane.telephony.config import TelephonySettings
 from control_plane.telephony.models import CallOutcome, PhoneNumber
@@ -62,24 +63,26 @@ async def livekit_api(settings: Settings) -> AsyncIterator[api.LiveKitAPI]:
         raise LiveKitUnavailable(f"LiveKit at {url} is unreachable ({type(e).__name__})") from e
 
 
-def inbound_spec(row: PhoneNumber) -> provisioning.InboundNumber:
+def inbound_spec(row: PhoneNumber, box: SecretBox) -> provisioning.InboundNumber:
     return provisioning.InboundNumber(
         number=row.number,
         agent_id=row.agent_id,
         allowed_addresses=tuple(row.allowed_addresses),
         auth_username=row.auth_username or "",
-        auth_password=row.auth_password or "",
+        auth_password=box.decrypt(row.auth_password) if row.auth_password else "",
     )
 
 
-async def apply_number(settings: Settings, row: PhoneNumber) -> provisioning.Provisioned:
+async def apply_number(
+    settings: Settings, row: PhoneNumber, box: SecretBox
+) -> provisioning.Provisioned:
     """Make LiveKit route calls to ``row.number`` to its agent (idempotent)."""
     async with livekit_api(settings) as lk:
         # unassigned numbers are refused at once rather than left ringing
         await provisioning.ensure_unassigned_trunk(
             lk, settings.livekit_api_secret.get_secret_value()
         )
-        return await provisioning.ensure_inbound_number(lk, inbound_spec(row))
+        return await provisioning.ensure_inbound_number(lk, inbound_spec(row, box))
 
 
 async def remove_number(settings: Settings, number: str) -> None:
@@ -122,7 +125,9 @@ async def dial(
             raise DialFailed(outcome=outcome, sip_status=status, reason=reason.strip()) from e
 
 
-async def sync_numbers(sessionmaker: async_sessionmaker[AsyncSession], settings: Settings) -> None:
+async def sync_numbers(
+    sessionmaker: async_sessionmaker[AsyncSession], settings: Settings, box: SecretBox
+) -> None:
     """Re-apply every stored phone number to LiveKit (at startup: LiveKit's Redis may be new).
 
     Best effort: a LiveKit that cannot be reached is logged, and each change re-applies its
@@ -135,7 +140,7 @@ async def sync_numbers(sessionmaker: async_sessionmaker[AsyncSession], settings:
             await provisioning.ensure_unassigned_trunk(
                 lk, settings.livekit_api_secret.get_secret_value()
             )
-            await provisioning.sync_inbound_numbers(lk, [inbound_spec(r) for r in rows])
+            await provisioning.sync_inbound_numbers(lk, [inbound_spec(r, box) for r in rows])
     except (LiveKitError, api.TwirpError) as e:
         logger.warning("phone numbers not applied to LiveKit at startup: %s", e)
         return

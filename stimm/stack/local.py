@@ -195,10 +195,6 @@ class LocalStack:
         config["rtc"].update(tcp_port=o.livekit_tcp_port, udp_port=o.livekit_udp_port)
         config["redis"] = {"address": f"127.0.0.1:{o.redis_port}"}
         config["keys"] = {o.api_key: o.api_secret}
-        if o.sip:
-            # livekit-sip joins a dial-in call to the room its dispatch rule names; the server
-            # must create that room on join (the rule's room config then dispatches the agent)
-            config.setdefault("room", {})["auto_create"] = True
         return config
 
     def _start_livekit(self) -> None:

@@ -8,6 +8,7 @@ import os
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 import pytest_asyncio
@@ -88,7 +89,7 @@ async def sip_state(
 
 
 async def test_phone_number_routes_calls_to_its_agent_in_livekit(
-    client: httpx.AsyncClient, lk: api.LiveKitAPI
+    client: httpx.AsyncClient, lk: api.LiveKitAPI, database_url: str
 ) -> None:
     first, second = await create_agent(client, "First"), await create_agent(client, "Second")
     resp = await client.post(
@@ -107,6 +108,14 @@ async def test_phone_number_routes_calls_to_its_agent_in_livekit(
 
     trunks, rules = await sip_state(lk, "+15550100")
     assert len(trunks) == 1 and len(rules) == 1
+    # the digest password reaches LiveKit, but is stored encrypted, never as typed
+    assert trunks[0].auth_username == "carrier" and trunks[0].auth_password == "s3cret-passw0rd"
+    conn = await asyncpg.connect(database_url.replace("postgresql+asyncpg", "postgresql"))
+    try:
+        stored = await conn.fetchval("SELECT auth_password FROM phone_number")
+    finally:
+        await conn.close()
+    assert stored and "s3cret-passw0rd" not in stored
     assert list(trunks[0].numbers) == ["+15550100"]
     assert list(trunks[0].allowed_addresses) == ["127.0.0.1"]
     assert list(rules[0].trunk_ids) == [trunks[0].sip_trunk_id]

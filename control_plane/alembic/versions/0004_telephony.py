@@ -31,7 +31,7 @@ def upgrade() -> None:
         sa.Column("name", sa.String(100), nullable=True),
         sa.Column("allowed_addresses", sa.JSON(), nullable=False),
         sa.Column("auth_username", sa.String(100), nullable=True),
-        sa.Column("auth_password", sa.String(200), nullable=True),
+        sa.Column("auth_password", sa.Text(), nullable=True),  # Fernet ciphertext
         sa.Column("trunk_id", sa.String(64), nullable=True),
         sa.Column("dispatch_rule_id", sa.String(64), nullable=True),
         _timestamp("created_at", nullable=False),

@@ -7,7 +7,7 @@ import logging
 from fastapi import APIRouter, HTTPException, Response, status
 
 from control_plane import crud
-from control_plane.api.deps import SessionDep, SettingsDep
+from control_plane.api.deps import SecretBoxDep, SessionDep, SettingsDep
 from control_plane.api.routes.agents import agent_not_found
 from control_plane.errors import LiveKitError, LiveKitUnavailable
 from control_plane.models import utcnow
@@ -62,7 +62,7 @@ def _check_auth(username: str | None, password: str | None) -> None:
     responses={409: {"description": "The number is already assigned"}, **_LIVEKIT_ERRORS},
 )
 async def create_phone_number(
-    db: SessionDep, settings: SettingsDep, number_in: PhoneNumberCreate
+    db: SessionDep, settings: SettingsDep, box: SecretBoxDep, number_in: PhoneNumberCreate
 ) -> PhoneNumberPublic:
     """Assign a number to an agent; calls to it ring that agent from now on."""
     if await crud.get_agent(db, number_in.agent_id) is None:
@@ -74,8 +74,10 @@ async def create_phone_number(
             detail="This number is already assigned; change it with PATCH",
         )
     row = PhoneNumber.model_validate(number_in.model_dump())
+    if number_in.auth_password:
+        row.auth_password = box.encrypt(number_in.auth_password)
     try:
-        provisioned = await service.apply_number(settings, row)
+        provisioned = await service.apply_number(settings, row, box)
     except LiveKitError as e:
         logger.warning("phone number not applied: %s", e)
         raise _livekit_failed(e) from e
@@ -107,7 +109,11 @@ async def get_phone_number(db: SessionDep, number_id: str) -> PhoneNumberPublic:
     "/{number_id}", responses={404: {"description": "No such phone number"}, **_LIVEKIT_ERRORS}
 )
 async def update_phone_number(
-    db: SessionDep, settings: SettingsDep, number_id: str, number_in: PhoneNumberUpdate
+    db: SessionDep,
+    settings: SettingsDep,
+    box: SecretBoxDep,
+    number_id: str,
+    number_in: PhoneNumberUpdate,
 ) -> PhoneNumberPublic:
     """Route a number to another agent, or change who may call it; applied to LiveKit."""
     row = await phone_crud.get_phone_number(db, number_id)
@@ -118,10 +124,12 @@ async def update_phone_number(
         raise agent_not_found(changes["agent_id"])
     if changes.get("agent_id") is None:
         changes.pop("agent_id", None)
+    if changes.get("auth_password"):
+        changes["auth_password"] = box.encrypt(changes["auth_password"])
     row.sqlmodel_update(changes)
     _check_auth(row.auth_username, row.auth_password)
     try:
-        provisioned = await service.apply_number(settings, row)
+        provisioned = await service.apply_number(settings, row, box)
     except LiveKitError as e:
         await db.rollback()
         raise _livekit_failed(e) from e

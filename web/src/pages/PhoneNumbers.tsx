@@ -1,0 +1,152 @@
+import { type FormEvent, useState } from "react";
+import { Link } from "react-router";
+
+import { useAgents } from "../api/queries";
+import { type PhoneNumber, useDeletePhoneNumber, usePhoneNumbers } from "../api/phoneNumbers";
+import { Empty, ErrorAlert, Loading, Modal, PageHead, formatDate } from "../components/ui";
+import { OutboundCallCard } from "./PhoneNumbersCall";
+import { PhoneNumberForm } from "./PhoneNumbersForm";
+
+export function PhoneNumbersPage() {
+  const numbers = usePhoneNumbers();
+  const agents = useAgents();
+  const [editing, setEditing] = useState<PhoneNumber | "new" | null>(null);
+  const [deleting, setDeleting] = useState<PhoneNumber | null>(null);
+  const agentName = (id: string) => agents.data?.items.find((a) => a.id === id)?.name ?? "…";
+
+  return (
+    <>
+      <PageHead
+        title="Phone numbers"
+        sub="Which agent answers each number callers dial. Changes reach LiveKit SIP at once."
+        actions={
+          <button className="btn primary" onClick={() => setEditing("new")}>
+            Add number
+          </button>
+        }
+      />
+      <div className="stack">
+        <div className="card">
+          {numbers.isPending ? (
+            <Loading what="phone numbers" />
+          ) : numbers.error ? (
+            <div className="card-body">
+              <ErrorAlert error={numbers.error} />
+            </div>
+          ) : !numbers.data.items.length ? (
+            <Empty title="No phone numbers yet">
+              <p>Add the number your SIP provider routes to Stimm, and pick the agent that answers it.</p>
+            </Empty>
+          ) : (
+            <table className="table">
+              <thead>
+                <tr>
+                  <th>Number</th>
+                  <th>Answered by</th>
+                  <th>Who may call</th>
+                  <th>LiveKit</th>
+                  <th>Updated</th>
+                  <th />
+                </tr>
+              </thead>
+              <tbody>
+                {numbers.data.items.map((n) => (
+                  <tr key={n.id} className="clickable" data-testid="phone-number-row" onClick={() => setEditing(n)}>
+                    <td>
+                      <div className="cell-title mono">{n.number}</div>
+                      {n.name && <div className="cell-sub">{n.name}</div>}
+                    </td>
+                    <td onClick={(e) => e.stopPropagation()}>
+                      <Link to={`/agents/${n.agent_id}`}>{agentName(n.agent_id)}</Link>
+                    </td>
+                    <td>
+                      <Access number={n} />
+                    </td>
+                    <td>
+                      {n.trunk_id && n.dispatch_rule_id ? (
+                        <span className="badge green" title={`${n.trunk_id} · ${n.dispatch_rule_id}`}>
+                          <span className="dot" />
+                          Routed
+                        </span>
+                      ) : (
+                        <span className="badge amber">
+                          <span className="dot" />
+                          Not applied
+                        </span>
+                      )}
+                    </td>
+                    <td className="muted">{formatDate(n.updated_at)}</td>
+                    <td className="actions" onClick={(e) => e.stopPropagation()}>
+                      <button className="btn sm" onClick={() => setEditing(n)}>
+                        Edit
+                      </button>{" "}
+                      <button className="btn sm danger" onClick={() => setDeleting(n)}>
+                        Delete
+                      </button>
+                    </td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          )}
+        </div>
+        <OutboundCallCard agents={agents.data?.items ?? []} />
+      </div>
+      {editing && (
+        <PhoneNumberForm
+          number={editing === "new" ? undefined : editing}
+          agents={agents.data?.items ?? []}
+          onClose={() => setEditing(null)}
+        />
+      )}
+      {deleting && <DeletePhoneNumber number={deleting} onClose={() => setDeleting(null)} />}
+    </>
+  );
+}
+
+function Access({ number }: { number: PhoneNumber }) {
+  const addresses = number.allowed_addresses;
+  return (
+    <div className="row" style={{ gap: 6 }}>
+      {addresses.length ? (
+        <span className="mono small" title={addresses.join(", ")}>
+          {addresses.slice(0, 2).join(", ")}
+          {addresses.length > 2 && ` +${addresses.length - 2}`}
+        </span>
+      ) : (
+        <span className="muted">Any address</span>
+      )}
+      {number.auth && <span className="badge blue">Digest · {number.auth_username}</span>}
+    </div>
+  );
+}
+
+function DeletePhoneNumber({ number, onClose }: { number: PhoneNumber; onClose: () => void }) {
+  const del = useDeletePhoneNumber();
+  const submit = (e?: FormEvent) => {
+    e?.preventDefault();
+    del.mutate(number.id, { onSuccess: onClose });
+  };
+  return (
+    <Modal
+      title={`Delete ${number.number}?`}
+      onClose={onClose}
+      footer={
+        <>
+          <button className="btn" onClick={onClose}>
+            Cancel
+          </button>
+          <button className="btn solid-danger" disabled={del.isPending} onClick={() => submit()}>
+            Delete number
+          </button>
+        </>
+      }
+    >
+      <p style={{ margin: 0 }}>
+        Calls to this number are refused from now on; its trunk and dispatch rule are removed from
+        LiveKit. Calls in progress keep running.
+      </p>
+      <ErrorAlert error={del.error} />
+    </Modal>
+  );
+}
