@@ -19,7 +19,7 @@ import socket
 import tempfile
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 from aiohttp import web
@@ -45,6 +45,13 @@ def _session_of(metadata: str | None) -> str | None:
         return None
 
 
+def _executor(value: str) -> Literal["process", "thread"]:
+    value = value.strip().lower() or "process"
+    if value not in ("process", "thread"):
+        raise ValueError(f"STIMM_WORKER_EXECUTOR must be 'process' or 'thread', got {value!r}")
+    return "thread" if value == "thread" else "process"
+
+
 def _env_number(name: str, default: float) -> float:
     raw = os.environ.get(name, "").strip()
     try:
@@ -66,6 +73,8 @@ class PoolOptions:
             0 picks a free one, reported in the heartbeat).
         status_host: Address the status server binds (``STIMM_WORKER_STATUS_HOST``).
         advertise_host: Host name put in the heartbeat's URLs (``STIMM_WORKER_ADVERTISE_HOST``).
+        executor: ``process`` (a process per job) or ``thread`` (jobs share the worker's
+            process) — ``STIMM_WORKER_EXECUTOR``; see ARCHITECTURE.md "Scaling".
     """
 
     load: LoadOptions = field(default_factory=LoadOptions)
@@ -75,6 +84,7 @@ class PoolOptions:
     status_port: int = 8082
     status_host: str = "0.0.0.0"
     advertise_host: str = field(default_factory=socket.gethostname)
+    executor: Literal["process", "thread"] = "process"
 
     @classmethod
     def from_env(cls) -> PoolOptions:
@@ -88,6 +98,7 @@ class PoolOptions:
             status_port=int(_env_number("STIMM_WORKER_STATUS_PORT", cls.status_port)),
             status_host=os.environ.get("STIMM_WORKER_STATUS_HOST") or cls.status_host,
             advertise_host=os.environ.get("STIMM_WORKER_ADVERTISE_HOST") or socket.gethostname(),
+            executor=_executor(os.environ.get("STIMM_WORKER_EXECUTOR", "process")),
         )
 
 
@@ -180,8 +191,11 @@ class PoolMember:
             "load_fnc": self.load,
             "load_threshold": self.options.load.threshold,
             "drain_timeout": self.options.drain_timeout_s,
-            # process per job: a crash or a GIL-heavy model stays in its call (ARCHITECTURE.md)
-            "job_executor_type": JobExecutorType.PROCESS,
+            "job_executor_type": (
+                JobExecutorType.THREAD
+                if self.options.executor == "thread"
+                else JobExecutorType.PROCESS
+            ),
             "num_idle_processes": self.options.idle_processes,
         }
 

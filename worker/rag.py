@@ -97,7 +97,7 @@ class KnowledgeRetriever:
             logger.warning("knowledge base %s: retrieval failed: %s", self._kb, e)
             chunks = []
         waited = time.perf_counter() - started
-        logger.info(
+        logger.debug(
             "knowledge base %s: %d chunks for the turn, waited %.3f s (speculative: %s)",
             self._kb,
             len(chunks),

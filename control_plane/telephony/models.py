@@ -79,7 +79,7 @@ class PhoneNumberUpdate(BaseModel):
     name: str | None = pydantic.Field(default=None, max_length=100)
     allowed_addresses: list[str] | None = pydantic.Field(default=None, max_length=50)
     auth_username: str | None = pydantic.Field(default=None, max_length=100)
-    auth_password: str | None = pydantic.Field(default=None, max_length=200)
+    auth_password: str | None = pydantic.Field(default=None, min_length=8, max_length=200)
 
 
 class PhoneNumberPublic(PhoneNumberBase):

@@ -51,6 +51,9 @@ def pool_stack(run_dir: Path) -> Iterator[LocalStack]:
                 workers=WORKERS,
                 worker_env={
                     "STIMM_WORKER_MAX_SESSIONS": str(MAX_SESSIONS),
+                    # a prewarmed job process per slot: a cold one takes tens of seconds
+                    # to load its models on a busy 2-core machine
+                    "STIMM_WORKER_IDLE_PROCESSES": str(MAX_SESSIONS),
                     # sessions only: CPU of a shared test box and latency are unit-tested
                     "STIMM_WORKER_CPU_LIMIT": "0",
                     "STIMM_WORKER_LATENCY_SLO": "0",
@@ -64,6 +67,11 @@ def pool_stack(run_dir: Path) -> Iterator[LocalStack]:
         )
         s.start()
     try:
+        for worker in s.workers:
+            worker.wait_ready(
+                lambda w=worker: w.log_tail(2000).count("process initialized") >= MAX_SESSIONS,
+                timeout=180,
+            )
         yield s
     finally:
         s.stop()

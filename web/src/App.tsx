@@ -7,6 +7,7 @@ import { AgentEditPage } from "./pages/AgentEdit";
 import { AgentsPage } from "./pages/Agents";
 import { CallDetailPage, CallsPage } from "./pages/Calls";
 import { KnowledgeBasePage, KnowledgeBasesPage } from "./pages/KnowledgeBases";
+import { PhoneNumbersPage } from "./pages/PhoneNumbers";
 import { SignInPage } from "./pages/SignIn";
 import { TalkPage } from "./pages/Talk";
 
@@ -41,6 +42,7 @@ export function App() {
         <Route path="talk" element={<TalkPage />} />
         <Route path="calls" element={<CallsPage />} />
         <Route path="calls/:id" element={<CallDetailPage />} />
+        <Route path="phone-numbers" element={<PhoneNumbersPage />} />
         <Route path="*" element={<Navigate to="/agents" replace />} />
       </Route>
     </Routes>
@@ -52,11 +54,11 @@ const NAV = [
   { to: "/knowledge", label: "Knowledge bases", icon: "M4 5a2 2 0 012-2h12v16H6a2 2 0 00-2 2V5zm0 16h14" },
   { to: "/talk", label: "Talk", icon: "M12 3a3 3 0 013 3v6a3 3 0 01-6 0V6a3 3 0 013-3zm-7 9a7 7 0 0014 0M12 19v3" },
   { to: "/calls", label: "Calls", icon: "M4 6h16M4 12h16M4 18h10" },
+  { to: "/phone-numbers", label: "Phone numbers", icon: "M5 4h4l2 5-3 2a11 11 0 005 5l2-3 5 2v4a2 2 0 01-2 2A17 17 0 013 6a2 2 0 012-2" },
 ];
 
 // Pages other issues add; they take these places in the nav.
 const SOON = [
-  { label: "Phone numbers", icon: "M5 4h4l2 5-3 2a11 11 0 005 5l2-3 5 2v4a2 2 0 01-2 2A17 17 0 013 6a2 2 0 012-2" },
   { label: "Workers", icon: "M4 4h16v6H4zM4 14h16v6H4zM8 7h.01M8 17h.01" },
 ];
 

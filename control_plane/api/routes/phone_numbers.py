@@ -71,7 +71,7 @@ async def create_phone_number(
     if await phone_crud.find_phone_number(db, number_in.number) is not None:
         raise HTTPException(
             status_code=status.HTTP_409_CONFLICT,
-            detail="This number is already assigned; change it with PATCH",
+            detail="This number is already assigned to an agent; edit that assignment instead",
         )
     row = PhoneNumber.model_validate(number_in.model_dump())
     if number_in.auth_password:

@@ -9,6 +9,10 @@ import { allPlaced, normalizeNumber, numberHint, placeErrors } from "../lib/phon
 
 const SHOWN = ["agent_id", "to"];
 
+// Agent, number and the button on one line; the button sits level with the inputs, under the labels.
+const ROW = { display: "grid", gridTemplateColumns: "minmax(0, 1fr) minmax(0, 1fr) auto", gap: 16, alignItems: "start" } as const;
+const BUTTON = { marginTop: 25.5, height: 36 } as const;
+
 /** An agent phones a number: the API returns once the callee answered. */
 export function OutboundCallCard({ agents }: { agents: Agent[] }) {
   const call = usePlaceCall();
@@ -31,7 +35,7 @@ export function OutboundCallCard({ agents }: { agents: Agent[] }) {
         </div>
       </div>
       <form className="card-body stack" onSubmit={submit} noValidate>
-        <div className="call-form">
+        <div style={ROW}>
           <Field label="Agent" htmlFor="call-agent" path="agent_id" error={err}>
             <select id="call-agent" className="select" value={chosen} onChange={(e) => setAgentId(e.target.value)}>
               <option value="">Choose an agent…</option>
@@ -45,7 +49,7 @@ export function OutboundCallCard({ agents }: { agents: Agent[] }) {
           <Field label="Number to call" htmlFor="call-to" path="to" error={err} hint={numberHint(to) ?? "International form, e.g. +15550123"}>
             <input id="call-to" className="input mono" value={to} placeholder="+15550123" onChange={(e) => setTo(e.target.value)} />
           </Field>
-          <button type="submit" className="btn primary" disabled={call.isPending}>
+          <button type="submit" className="btn primary" style={BUTTON} disabled={call.isPending}>
             {call.isPending ? (
               <>
                 <span className="spinner" /> Calling…
