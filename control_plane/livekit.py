@@ -162,6 +162,20 @@ class LiveKit:
                 return None
             await asyncio.sleep(ASSIGNMENT_POLL_S)
 
+    async def agent_in_room(self, room: str) -> bool:
+        """Whether an agent participant is connected to ``room`` (a missing room has none)."""
+        async with api.LiveKitAPI(
+            self._url, self._api_key, self._api_secret, timeout=self._timeout
+        ) as lkapi:
+            try:
+                found = await self._call(
+                    "list the room's participants",
+                    lkapi.room.list_participants(api.ListParticipantsRequest(room=room)),
+                )
+            except LiveKitRejected:  # not_found: the room is gone
+                return False
+        return any(p.kind == models.ParticipantInfo.Kind.AGENT for p in found.participants)
+
     def participant_token(
         self, room: str, identity: str, ttl: timedelta | None = None
     ) -> ParticipantToken:

@@ -31,6 +31,7 @@ from worker.load import LoadOptions, LoadReading, WorkerLoad
 
 logger = logging.getLogger("stimm.worker")
 
+HEARTBEAT_TIMEOUT_S = 5.0
 ACCEPTED_TTL_S = 120.0
 """How long an accepted job that never started running is still reported."""
 
@@ -296,7 +297,7 @@ class PoolMember:
         async with httpx.AsyncClient(
             base_url=self._control_plane_url,
             headers={"Authorization": f"Bearer {self._token}"},
-            timeout=max(1.0, self.options.heartbeat_interval_s),
+            timeout=HEARTBEAT_TIMEOUT_S,
         ) as http:
             was_draining = False
             try:

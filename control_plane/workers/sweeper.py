@@ -1,5 +1,9 @@
 """Fail the sessions of workers that stopped heartbeating (killed, crashed, cut off).
 
+A session is lost when its worker's heartbeat expired *and* LiveKit no longer has an agent in
+its room: heartbeats alone would fail the calls of a worker that is only slow to report (a
+saturated machine, a control plane that answered late).
+
 Heartbeat expiry rather than LiveKit webhooks: a killed worker's room lives on (the caller is
 still in it) until LiveKit notices the agent's connection is gone, and a webhook needs the
 control plane to be reachable from LiveKit; heartbeats bound the detection to
@@ -12,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import async_sessionmaker
@@ -19,6 +24,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from control_plane import crud
+from control_plane.errors import LiveKitError
 from control_plane.models import Session, utcnow
 from control_plane.workers.registry import RegistryUnavailable, WorkerRegistry
 
@@ -27,11 +33,18 @@ logger = logging.getLogger("stimm.control_plane")
 LOST_REASON = "worker lost: worker {worker_id} stopped sending heartbeats mid-call"
 
 
-async def sweep_once(db: AsyncSession, registry: WorkerRegistry, *, ttl_s: float) -> list[Session]:
+async def sweep_once(
+    db: AsyncSession,
+    registry: WorkerRegistry,
+    *,
+    ttl_s: float,
+    agent_in_room: Callable[[str], Awaitable[bool]] | None = None,
+) -> list[Session]:
     """Mark failed the active sessions of workers not live any more; returns them.
 
     A session is only judged once it has been active for ``ttl_s``, so a worker that took a
-    job just before its first heartbeat is not mistaken for a lost one.
+    job just before its first heartbeat is not mistaken for a lost one. With ``agent_in_room``
+    a session whose room still has an agent is left alone.
     """
     live = {w.worker_id for w in await registry.live()}
     started_before = utcnow() - timedelta(seconds=ttl_s)
@@ -42,7 +55,18 @@ async def sweep_once(db: AsyncSession, registry: WorkerRegistry, *, ttl_s: float
             col(Session.started_at) < started_before,
         )
     )
-    lost = [s for s in rows.all() if s.worker_id not in live]
+    lost = []
+    for call in rows.all():
+        if call.worker_id in live:
+            continue
+        if agent_in_room is not None:
+            try:
+                if await agent_in_room(call.room):
+                    continue
+            except LiveKitError as e:
+                logger.warning("session %s: cannot check its room, judged later: %s", call.id, e)
+                continue
+        lost.append(call)
     for call in lost:
         reason = LOST_REASON.format(worker_id=call.worker_id)
         logger.warning("session %s: %s", call.id, reason)
@@ -61,7 +85,9 @@ class LostWorkerSweeper:
         *,
         ttl_s: float,
         interval_s: float,
+        agent_in_room: Callable[[str], Awaitable[bool]] | None = None,
     ) -> None:
+        self._agent_in_room = agent_in_room
         self._sessionmaker = sessionmaker
         self._registry = registry
         self._ttl_s = ttl_s
@@ -84,7 +110,9 @@ class LostWorkerSweeper:
                 continue
             try:
                 async with self._sessionmaker() as db:
-                    await sweep_once(db, self._registry, ttl_s=self._ttl_s)
+                    await sweep_once(
+                        db, self._registry, ttl_s=self._ttl_s, agent_in_room=self._agent_in_room
+                    )
             except RegistryUnavailable as e:
                 logger.warning("lost-worker sweep skipped: %s", e)
             except Exception:  # keep sweeping; one bad round must not end detection

@@ -29,10 +29,11 @@ pytestmark = pytest.mark.e2e
 
 MAX_SESSIONS = 4
 WORKERS = 3
-WORKER_TTL_S = 4
+WORKER_TTL_S = 8
 DISPATCH_TIMEOUT_S = 6
-LOST_BOUND_S = 20
-"""Heartbeat TTL + sweep interval + a margin for a busy 2-core machine."""
+LOST_BOUND_S = 40
+"""Heartbeat TTL + sweep interval + LiveKit dropping the dead agent, with a margin for a busy
+2-core machine."""
 
 
 @pytest.fixture(scope="module")
@@ -117,13 +118,29 @@ async def wait_workers(
         await asyncio.sleep(0.5)
 
 
-async def start_call(http: httpx.AsyncClient, agent_id: str) -> tuple[dict[str, Any], Caller]:
+async def start_call(
+    http: httpx.AsyncClient, agent_id: str, *, listen_only: bool = False
+) -> tuple[dict[str, Any], Caller]:
     resp = await http.post("/api/sessions", json={"agent_id": agent_id})
     assert resp.status_code == 201, resp.text
     sess: dict[str, Any] = resp.json()
-    caller = Caller()
+    caller = Listener() if listen_only else Caller()
     await caller.join(sess["livekit_url"], sess["token"])
     return sess, caller
+
+
+class Listener(Caller):
+    """A caller who only listens: no microphone track, so the agent runs no VAD/STT for it.
+
+    Twelve live microphones would cost twelve real-time VADs on a 2-core machine; hearing the
+    greeting is what this test needs."""
+
+    async def join(self, url: str, token: str) -> None:
+        self.room.on("track_subscribed", self._on_track)
+        self.room.on("participant_connected", self._on_participant)
+        await self.room.connect(url, token)
+        for p in self.room.remote_participants.values():
+            self._on_participant(p)
 
 
 def worker_process(stack: LocalStack, pid: int) -> ManagedProcess:
@@ -137,13 +154,16 @@ async def test_twelve_sessions_fill_three_workers_and_a_full_pool_refuses_clearl
     workers = await wait_workers(http, lambda ws: len(ws) == WORKERS)
     assert len(workers) == WORKERS, workers
 
-    calls = await asyncio.gather(*(start_call(http, agent_id) for _ in range(12)))
+    calls = await asyncio.gather(*(start_call(http, agent_id, listen_only=True) for _ in range(12)))
     try:
-        greetings = await asyncio.gather(*(c.next_utterance(timeout=150) for _, c in calls))
-        # every caller was greeted out loud (one transcribed to be sure it is the greeting)
+        greetings = await asyncio.gather(
+            *(c.next_utterance(timeout=150, silence_s=3.0) for _, c in calls)
+        )
+        # every caller was greeted out loud; a few transcribed to be sure it is the greeting
+        # (on a saturated machine a sentence can arrive cut, so one clean one is enough)
         assert all(len(g.pcm) > 0 for g in greetings)
-        heard = transcribe(greetings[0].pcm)
-        assert "stimm test agent" in heard or "how can i help" in heard, heard
+        heard = [transcribe(g.pcm) for g in greetings[:3]]
+        assert any("stimm test agent" in h or "how can i help" in h for h in heard), heard
 
         # spread by load: each worker holds exactly its MAX_SESSIONS, none more
         workers = await wait_workers(
@@ -198,7 +218,7 @@ async def test_sigterm_drains_a_worker_without_dropping_its_call(
 
         # new sessions go to the other workers
         for _ in range(2):
-            others.append(await start_call(http, agent_id))
+            others.append(await start_call(http, agent_id, listen_only=True))
         await asyncio.gather(*(c.next_utterance(timeout=90) for _, c in others))
         for other, _ in others:
             on = (await http.get(f"/api/sessions/{other['session_id']}")).json()["worker_id"]
@@ -251,7 +271,7 @@ async def test_sigkill_fails_the_lost_call_and_the_next_calls_succeed(
 
     workers = await wait_workers(http, lambda ws: all(w["worker_id"] != lost_id for w in ws))
     assert [w["worker_id"] for w in workers if w["worker_id"] == lost_id] == []
-    nxt = [await start_call(http, agent_id) for _ in range(2)]
+    nxt = [await start_call(http, agent_id, listen_only=True) for _ in range(2)]
     try:
         greetings = await asyncio.gather(*(c.next_utterance(timeout=90) for _, c in nxt))
         assert all(len(g.pcm) > 0 for g in greetings)

@@ -47,6 +47,7 @@ async def pool_lifespan(app: FastAPI) -> AsyncIterator[None]:
         registry,
         ttl_s=pool.worker_ttl_s,
         interval_s=pool.sweep_interval_s,
+        agent_in_room=livekit.agent_in_room,
     )
     sweeper.start()
     yield
