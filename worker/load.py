@@ -5,7 +5,8 @@ Load is the highest of three pressures, each 1.0 at its limit:
 - **sessions**: active sessions / ``max_sessions``;
 - **latency**: the recent p95 of end-of-speech → first agent audio (``e2e_latency`` of the turns
   the job processes record in ``worker.metrics``) / the latency SLO;
-- **cpu**: the CPU share of this worker's own process tree / ``cpu_limit``.
+- **cpu**: the CPU share of this worker's own processes running calls (the main process and
+  its busy job processes; prewarming idle ones does not count) / ``cpu_limit``.
 
 A worker whose load reaches ``threshold`` answers LiveKit's availability requests with "not
 available", and LiveKit offers the job to another worker.
@@ -44,7 +45,9 @@ class LoadOptions:
     Args:
         max_sessions: Concurrent sessions one worker takes (``STIMM_WORKER_MAX_SESSIONS``).
         latency_slo_s: p95 end-of-speech → first audio the worker must keep
-            (``STIMM_WORKER_LATENCY_SLO``); 0 leaves latency out.
+            (``STIMM_WORKER_LATENCY_SLO``); 0 leaves latency out. The default suits the
+            offline Whisper/Piper providers on a small machine (~3 s for one session alone);
+            with streaming STT/TTS providers set it near 1.5 s.
         cpu_limit: Share of the machine's CPUs the worker's processes may use
             (``STIMM_WORKER_CPU_LIMIT``); 0 leaves CPU out.
         threshold: Load at which the worker stops taking jobs (``STIMM_WORKER_LOAD_THRESHOLD``).
@@ -52,7 +55,7 @@ class LoadOptions:
     """
 
     max_sessions: int = 4
-    latency_slo_s: float = 1.5
+    latency_slo_s: float = 5.0
     cpu_limit: float = 0.9
     threshold: float = LOAD_THRESHOLD
     window_s: float = 60.0
@@ -172,28 +175,36 @@ def read_turn_latency(multiproc_dir: str | None) -> Buckets:
 
 
 class CpuMeter:
-    """CPU share of the machine used by this process and its children since the last call."""
+    """CPU share of the machine used by some processes since the last call.
 
-    def __init__(self, pid: int | None = None) -> None:
-        self._root = psutil.Process(pid)
+    Args:
+        pids: Gives the processes to count; this process and all its children by default.
+    """
+
+    def __init__(self, pids: Callable[[], list[int]] | None = None) -> None:
+        self._pids = pids or self._tree
         self._procs: dict[int, psutil.Process] = {}
         self._cpus = psutil.cpu_count() or 1
 
-    def share(self) -> float:
+    @staticmethod
+    def _tree() -> list[int]:
+        root = psutil.Process()
         try:
-            procs = [self._root, *self._root.children(recursive=True)]
+            return [root.pid, *(p.pid for p in root.children(recursive=True))]
         except psutil.Error:
-            return 0.0
+            return [root.pid]
+
+    def share(self) -> float:
         total = 0.0
         seen: dict[int, psutil.Process] = {}
-        for proc in procs:
-            known = self._procs.get(proc.pid, proc)
+        for pid in self._pids():
             try:
                 # the first call of a Process object primes it and returns 0
+                known = self._procs.get(pid) or psutil.Process(pid)
                 total += known.cpu_percent(None)
             except psutil.Error:
                 continue
-            seen[proc.pid] = known
+            seen[pid] = known
         self._procs = seen
         return total / (100.0 * self._cpus)
 

@@ -27,7 +27,7 @@ from livekit.agents import AgentServer, JobExecutorType, JobRequest
 from pydantic import ValidationError
 
 from stimm.schema import JobMetadata, WorkerHeartbeat
-from worker.load import LoadOptions, LoadReading, WorkerLoad
+from worker.load import CpuMeter, LoadOptions, LoadReading, WorkerLoad
 
 logger = logging.getLogger("stimm.worker")
 
@@ -168,7 +168,9 @@ class PoolMember:
         worker_token: str | None = None,
     ) -> None:
         self.options = options
-        self.load = WorkerLoad(options.load, multiproc_dir=multiproc_dir)
+        self.load = WorkerLoad(
+            options.load, multiproc_dir=multiproc_dir, cpu=CpuMeter(self._busy_pids).share
+        )
         self._control_plane_url = control_plane_url or os.environ.get(
             "STIMM_CONTROL_PLANE_URL", "http://127.0.0.1:8000"
         )
@@ -183,13 +185,13 @@ class PoolMember:
         self.jobs_failed = 0
         self._heartbeat_failing = False
         self._wake = asyncio.Event()
-        self._accepted: dict[str, tuple[str, float]] = {}
+        self._accepted: dict[str, tuple[str | None, float]] = {}
         """Job id → (session id, when) of jobs accepted but not running yet."""
 
     def server_options(self) -> dict[str, Any]:
         """``AgentServer`` keyword arguments: load, threshold, drain, executor, prewarm."""
         return {
-            "load_fnc": self.load,
+            "load_fnc": self.load_fnc,
             "load_threshold": self.options.load.threshold,
             "drain_timeout": self.options.drain_timeout_s,
             "job_executor_type": (
@@ -201,22 +203,66 @@ class PoolMember:
         }
 
     async def on_request(self, req: JobRequest) -> None:
-        """Accept the job and tell the control plane at once which session it is.
+        """Take the job if a session slot is free, and tell the control plane at once.
 
-        The control plane confirms a dispatch by seeing its session in a heartbeat; waiting
-        for the job process to start (seconds when no prewarmed one is idle) would make it
-        dispatch again.
+        livekit-agents' own check can let a burst of simultaneous requests through (its load
+        estimate lags the jobs it has just launched), so the slots are counted here too: jobs
+        running plus jobs accepted and not yet running. The control plane confirms a dispatch
+        by seeing its session in a heartbeat; waiting for the job process to start (seconds
+        when no prewarmed one is idle) would make it dispatch again.
         """
-        session_id = _session_of(req.job.metadata)
-        if session_id:
-            # reported before accept(): that returns only once the job has a process
-            self._accepted[req.job.id] = (session_id, time.monotonic())
-            self._wake.set()
+        if self.draining or self.sessions() >= self.options.load.max_sessions:
+            logger.info("job %s refused: all %d session slots taken", req.job.id, self.sessions())
+            await req.reject()
+            return
+        # reported before accept(): that returns only once the job has a process
+        self._accepted[req.job.id] = (_session_of(req.job.metadata), time.monotonic())
+        self._wake.set()
         try:
             await req.accept()
         except BaseException:
             self._accepted.pop(req.job.id, None)
             raise
+
+    def sessions(self) -> int:
+        """Jobs running, plus jobs accepted that have no process yet.
+
+        Also called from livekit-agents' load thread: reads a snapshot, never mutates.
+        """
+        if self._server is None:
+            return 0
+        running = {info.job.id for info in self._server.active_jobs}
+        now = time.monotonic()
+        pending = [
+            job_id
+            for job_id, (_, at) in list(self._accepted.items())
+            if job_id not in running and now - at < ACCEPTED_TTL_S
+        ]
+        return len(running) + len(pending)
+
+    def _prune_accepted(self) -> None:
+        assert self._server is not None
+        running = {info.job.id for info in self._server.active_jobs}
+        now = time.monotonic()
+        self._accepted = {
+            job_id: (sid, at)
+            for job_id, (sid, at) in self._accepted.items()
+            if job_id not in running and now - at < ACCEPTED_TTL_S
+        }
+
+    def _busy_pids(self) -> list[int]:
+        """The main process and the job processes running a call: a job process that is
+        prewarming for the next call uses CPU without slowing the calls in progress."""
+        pids = [os.getpid()]
+        for proc in getattr(getattr(self._server, "_proc_pool", None), "processes", []):
+            pid = getattr(proc, "pid", None)
+            if pid is not None and getattr(proc, "running_job", None) is not None:
+                pids.append(pid)
+        return pids
+
+    def load_fnc(self, server: AgentServer) -> float:
+        """The ``AgentServer``'s load function: ``WorkerLoad`` over ``sessions()``."""
+        return self.load.read(self.sessions()).load
 
     def attach(self, server: AgentServer) -> None:
         """Start the status server and heartbeats when ``server`` starts."""
@@ -235,14 +281,8 @@ class PoolMember:
 
     def heartbeat(self, reading: LoadReading) -> WorkerHeartbeat:
         assert self._server is not None
-        running = {info.job.id: _session_of(info.job.metadata) for info in self._server.active_jobs}
-        now = time.monotonic()
-        self._accepted = {
-            job_id: (sid, at)
-            for job_id, (sid, at) in self._accepted.items()
-            if job_id not in running and now - at < ACCEPTED_TTL_S
-        }
-        sessions = [sid for sid in running.values() if sid]
+        self._prune_accepted()
+        sessions = [_session_of(info.job.metadata) for info in self._server.active_jobs]
         sessions += [sid for sid, _ in self._accepted.values()]
         host = self.options.advertise_host
         metrics_port = getattr(getattr(self._server, "_prometheus_server", None), "port", None)
@@ -254,7 +294,7 @@ class PoolMember:
             threshold=self.options.load.threshold,
             max_sessions=self.options.load.max_sessions,
             active_jobs=len(self._server.active_jobs),
-            sessions=sessions,
+            sessions=[sid for sid in sessions if sid],
             draining=self.draining,
             p95_latency_s=reading.p95_latency_s,
             cpu_share=reading.cpu_share,
@@ -267,12 +307,13 @@ class PoolMember:
     def _count_jobs(self) -> None:
         """Jobs accepted = job ids seen running; failed = job processes that ended badly."""
         assert self._server is not None
-        for info in self._server.active_jobs:
-            if info.job.id not in self._launched:
-                self._launched.add(info.job.id)
-                self.jobs_accepted += 1
-                if self._metrics:
-                    self._metrics.jobs.labels(outcome="accepted").inc()
+        running = {info.job.id for info in self._server.active_jobs}
+        started = len(running - self._launched)
+        self._launched = running
+        if started:
+            self.jobs_accepted += started
+            if self._metrics:
+                self._metrics.jobs.labels(outcome="accepted").inc(started)
 
     def _on_process_closed(self, proc: Any) -> None:
         exitcode = getattr(proc, "exitcode", None)
@@ -325,11 +366,9 @@ class PoolMember:
         reading = self.load.last
         if reading is None:
             loop = asyncio.get_running_loop()
-            reading = await loop.run_in_executor(
-                None, self.load.read, len(self._server.active_jobs)
-            )
+            reading = await loop.run_in_executor(None, self.load.read, self.sessions())
         if self._metrics:
-            self._metrics.active_sessions.set(reading.sessions)
+            self._metrics.active_sessions.set(len(self._server.active_jobs))
             self._metrics.load.set(reading.load)
             self._metrics.draining.set(1 if self.draining else 0)
             self._metrics.p95.set(reading.p95_latency_s or 0.0)

@@ -21,6 +21,6 @@ class PoolSettings(BaseSettings):
     )
     """How long a session request waits for a worker to take its job, re-dispatching."""
     dispatch_attempt_s: float = Field(
-        default=3.0, ge=0.2, le=30, validation_alias="STIMM_DISPATCH_ATTEMPT_TIMEOUT"
+        default=2.0, ge=0.2, le=30, validation_alias="STIMM_DISPATCH_ATTEMPT_TIMEOUT"
     )
     """How long one dispatch may stay unassigned before it is dispatched again."""

@@ -30,7 +30,7 @@ pytestmark = pytest.mark.e2e
 MAX_SESSIONS = 4
 WORKERS = 3
 WORKER_TTL_S = 8
-DISPATCH_TIMEOUT_S = 6
+DISPATCH_TIMEOUT_S = 12
 LOST_BOUND_S = 40
 """Heartbeat TTL + sweep interval + LiveKit dropping the dead agent, with a margin for a busy
 2-core machine."""

@@ -78,7 +78,8 @@ async def test_caller_hears_a_fact_from_the_uploaded_document(
             await caller.leave()
         record = await wait_for_session(http, sess["session_id"], {"completed", "failed"})
 
-    assert "rooftop garden" in heard, heard
+    # the facts only the document holds (Whisper may hear "rooftop" as "roof-hop")
+    assert "garden" in heard and "friday" in heard, heard
     assert "seven" in heard or "7" in heard, heard
     assert record["status"] == "completed", record
     assert record["turn_detection"] == "model", record  # the offline end-of-turn model loaded

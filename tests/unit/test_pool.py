@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 
 from control_plane.workers.registry import MemoryRegistry, to_public
-from stimm.schema import WorkerHeartbeat
+from stimm.schema import JobMetadata, WorkerHeartbeat
 from worker.pool import PoolOptions
 
 pytestmark = pytest.mark.unit
@@ -56,3 +56,45 @@ def test_pool_options_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("STIMM_WORKER_EXECUTOR", "fork")
     with pytest.raises(ValueError, match="STIMM_WORKER_EXECUTOR"):
         PoolOptions.from_env()
+
+
+class FakeServer:
+    """The three things ``PoolMember`` reads from the ``AgentServer``."""
+
+    id = "AW_test"
+    draining = False
+    active_jobs: list[object] = []
+
+
+async def test_a_burst_of_requests_cannot_take_more_than_the_session_slots() -> None:
+    from livekit.agents import JobRequest
+    from livekit.protocol import agent
+
+    from worker.load import LoadOptions
+    from worker.pool import PoolMember
+
+    member = PoolMember(PoolOptions(load=LoadOptions(max_sessions=2, latency_slo_s=0)))
+    member._server = FakeServer()  # type: ignore[assignment]
+    answers: list[str] = []
+    assigned = asyncio.Event()  # LiveKit's assignment; never arrives during the burst
+
+    def request(n: int) -> JobRequest:
+        async def on_accept(_args: object) -> None:
+            answers.append(f"accept {n}")
+            await assigned.wait()
+
+        async def on_reject(_terminate: bool) -> None:
+            answers.append(f"reject {n}")
+
+        meta = JobMetadata(agent_id="a", session_id=f"s{n}").model_dump_json()
+        job = agent.Job(id=f"AJ_{n}", metadata=meta)
+        return JobRequest(job=job, on_reject=on_reject, on_accept=on_accept)  # type: ignore[arg-type]
+
+    tasks = [asyncio.create_task(member.on_request(request(n))) for n in range(4)]
+    await asyncio.sleep(0.05)
+    assert sorted(answers) == ["accept 0", "accept 1", "reject 2", "reject 3"]
+    assert member.sessions() == 2
+    beat = member.heartbeat(member.load.read(member.sessions()))
+    assert sorted(beat.sessions) == ["s0", "s1"]  # reported before the jobs run
+    assigned.set()
+    await asyncio.gather(*tasks)

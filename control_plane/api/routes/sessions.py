@@ -33,13 +33,20 @@ router = APIRouter(prefix="/sessions", tags=["sessions"])
     status_code=status.HTTP_201_CREATED,
     responses={
         502: {"description": "LiveKit refused to create the room or dispatch the agent"},
-        503: {"description": "LiveKit is unreachable; retry later"},
+        503: {
+            "description": "LiveKit is unreachable, or no agent worker took the session within "
+            "STIMM_DISPATCH_TIMEOUT (all full or none running); retry later"
+        },
     },
 )
 async def create_session(
     db: SessionDep, settings: SettingsDep, livekit: LiveKitDep, session_in: SessionCreate
 ) -> SessionCreated:
-    """Start a web session: create its room, dispatch the agent, return a join token."""
+    """Start a web session: create its room, dispatch the agent, return a join token.
+
+    Returns once a worker has taken the job (the dispatch is re-sent while none has), so the
+    caller never joins a room nobody will answer.
+    """
     agent = await crud.get_agent(db, session_in.agent_id)
     if agent is None:
         raise agent_not_found(session_in.agent_id)
