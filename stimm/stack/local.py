@@ -254,7 +254,20 @@ class LocalStack:
     def add_worker(self) -> ManagedProcess:
         """Start one more worker process and wait until LiveKit has registered it."""
         index = len(self.workers)
-        env = {**self.service_env(), **self.options.worker_env}
+        env = {
+            **self.service_env(),
+            # several workers (and stacks) share this machine: status servers on free ports
+            "STIMM_WORKER_STATUS_PORT": str(free_port()),
+            "STIMM_WORKER_STATUS_HOST": "127.0.0.1",
+            "STIMM_WORKER_ADVERTISE_HOST": "127.0.0.1",
+            # Everything here shares one small machine, so its CPU and the turn latency of
+            # offline models say little about this worker: it is full by sessions only and
+            # answers slowly rather than refusing the one caller a local stack has.
+            # Deployments (infra/) keep the latency and CPU guards on.
+            "STIMM_WORKER_CPU_LIMIT": "0",
+            "STIMM_WORKER_LATENCY_SLO": "0",
+            **self.options.worker_env,
+        }
         proc = self._spawn(
             f"worker-{index}",
             [

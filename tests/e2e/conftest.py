@@ -10,7 +10,7 @@ import pytest
 
 from stimm.stack import LocalStack, StackOptions
 from stimm.stack.postgres import drop_database, ensure_database
-from stimm.stack.process import free_port, free_udp_port
+from stimm.stack.process import free_udp_port
 from tests.support.sipp import sipp_binary
 
 
@@ -29,8 +29,6 @@ def sip_stack(run_dir: Path) -> Iterator[LocalStack]:
             workers=1,
             sip=True,
             sip_outbound_address=f"127.0.0.1:{free_udp_port()}",
-            # a second stack beside the shared one: its worker's status port must differ
-            worker_env={"STIMM_WORKER_STATUS_PORT": str(free_port())},
         )
     )
     s.start()
