@@ -10,6 +10,7 @@ import { KnowledgeBasePage, KnowledgeBasesPage } from "./pages/KnowledgeBases";
 import { PhoneNumbersPage } from "./pages/PhoneNumbers";
 import { SignInPage } from "./pages/SignIn";
 import { TalkPage } from "./pages/Talk";
+import { WorkersPage } from "./pages/Workers";
 
 export function App() {
   const [signedIn, setSignedIn] = useState(() => !!getApiKey());
@@ -43,6 +44,7 @@ export function App() {
         <Route path="calls" element={<CallsPage />} />
         <Route path="calls/:id" element={<CallDetailPage />} />
         <Route path="phone-numbers" element={<PhoneNumbersPage />} />
+        <Route path="workers" element={<WorkersPage />} />
         <Route path="*" element={<Navigate to="/agents" replace />} />
       </Route>
     </Routes>
@@ -55,12 +57,11 @@ const NAV = [
   { to: "/talk", label: "Talk", icon: "M12 3a3 3 0 013 3v6a3 3 0 01-6 0V6a3 3 0 013-3zm-7 9a7 7 0 0014 0M12 19v3" },
   { to: "/calls", label: "Calls", icon: "M4 6h16M4 12h16M4 18h10" },
   { to: "/phone-numbers", label: "Phone numbers", icon: "M5 4h4l2 5-3 2a11 11 0 005 5l2-3 5 2v4a2 2 0 01-2 2A17 17 0 013 6a2 2 0 012-2" },
+  { to: "/workers", label: "Workers", icon: "M4 4h16v6H4zM4 14h16v6H4zM8 7h.01M8 17h.01" },
 ];
 
 // Pages other issues add; they take these places in the nav.
-const SOON = [
-  { label: "Workers", icon: "M4 4h16v6H4zM4 14h16v6H4zM8 7h.01M8 17h.01" },
-];
+const SOON: { label: string; icon: string }[] = [];
 
 function Icon({ d }: { d: string }) {
   return (

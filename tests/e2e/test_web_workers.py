@@ -1,0 +1,83 @@
+"""The console's Workers page in a real browser against the real stack: the stack's one worker is
+listed from its heartbeats as ready, idle, with its session slots, and the pool summary adds up."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.async_api import Browser, Page, async_playwright, expect
+
+from stimm.stack import LocalStack
+from tests.e2e.test_web_console import CHROMIUM, WEB_DIST, nav, shot, sign_in
+
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="apt-get install chromium"),
+]
+
+expect.set_options(timeout=20_000)
+
+
+@pytest.fixture
+async def page(stack: LocalStack, run_dir: Path) -> AsyncIterator[Page]:
+    if not WEB_DIST.exists():
+        pytest.fail("web/dist is missing: run 'cd web && npm ci && npm run build'")
+    async with async_playwright() as pw:
+        browser: Browser = await pw.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-sync"],
+        )
+        context = await browser.new_context(
+            base_url=stack.control_plane_url, viewport={"width": 1440, "height": 900}
+        )
+        p = await context.new_page()
+        p.set_default_timeout(20_000)
+        crashes: list[str] = []
+        p.on("pageerror", lambda e: crashes.append(f"{e.name}: {e.message}\n{e.stack}"))
+        yield p
+        await p.screenshot(path=run_dir / "last-workers.png", full_page=True)
+        await browser.close()
+    assert not crashes, "uncaught errors in the console:\n" + "\n".join(crashes)
+
+
+async def test_the_running_worker_is_listed_ready_with_its_free_slots(
+    page: Page, stack: LocalStack
+) -> None:
+    async with httpx.AsyncClient(
+        base_url=stack.control_plane_url,
+        headers={"Authorization": f"Bearer {stack.api_key}"},
+        timeout=20,
+    ) as api:
+        # a freshly started stack's worker reports its first heartbeat within a few seconds
+        for _ in range(60):
+            pool = (await api.get("/api/workers")).json()
+            if pool["count"]:
+                break
+            await asyncio.sleep(0.5)
+    assert pool["count"] == stack.options.workers == 1, pool
+    worker = pool["items"][0]
+    slots = worker["max_sessions"]
+
+    await sign_in(page, stack.api_key)
+    await nav(page, "Workers")
+    await expect(page.get_by_role("heading", name="Workers", exact=True)).to_be_visible()
+    rows = page.get_by_test_id("worker-row")
+    await expect(rows).to_have_count(1)
+    row = rows.first
+    await expect(row).to_contain_text(worker["worker_id"])
+    await expect(row.locator(".badge")).to_have_text("Ready")
+    await expect(row.get_by_test_id("worker-sessions")).to_have_text(f"0 / {slots}")
+    await expect(row.get_by_role("progressbar", name="Load")).to_have_attribute(
+        "aria-valuenow", re.compile(r"^\d{1,3}$")
+    )
+    await expect(row).to_contain_text(re.compile(r"just now|\d+s ago"))
+    summary = page.get_by_test_id("workers-summary")
+    await expect(summary).to_contain_text(f"0 / {slots} slots")
+    await expect(summary).to_contain_text(f"Free slots{slots}")
+    await shot(page, "11-workers")
