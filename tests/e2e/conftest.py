@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from playwright.async_api import Page
 
 from stimm.stack import LocalStack, StackOptions
 from stimm.stack.postgres import drop_database, ensure_database
 from stimm.stack.process import free_udp_port
+from tests.e2e.console import chromium, console_page
 from tests.support.sipp import sipp_binary
 
 
@@ -19,7 +21,7 @@ def sip_stack(run_dir: Path) -> Iterator[LocalStack]:
     """The platform with livekit-sip on loopback; outbound calls go to
     ``options.sip_outbound_address``, where a test runs a SIPp callee."""
     if sipp_binary() is None:
-        pytest.skip("SIPp is not installed (apt-get install sip-tester)")
+        pytest.fail("SIPp is not installed (apt-get install sip-tester)")
     db_name = f"stimm_e2e_sip_{os.getpid()}"
     database_url = ensure_database(db_name, fresh=True)
     s = LocalStack(
@@ -35,3 +37,15 @@ def sip_stack(run_dir: Path) -> Iterator[LocalStack]:
     yield s
     s.stop()
     drop_database(db_name)
+
+
+@pytest.fixture
+async def page(
+    stack: LocalStack, run_dir: Path, request: pytest.FixtureRequest
+) -> AsyncIterator[Page]:
+    """A console page in Chromium (no microphone) on the shared stack."""
+    async with (
+        chromium() as browser,
+        console_page(browser, stack, run_dir / f"last-{request.node.name}.png") as p,
+    ):
+        yield p

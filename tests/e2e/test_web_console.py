@@ -10,21 +10,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Page, expect
 
 from stimm.stack import LocalStack
-from tests.conftest import ARTIFACTS
+from tests.e2e.console import chromium, console_page, nav, shot, sign_in
 from tests.support.audio import SAMPLE_RATE, synthesize, write_wav
 
-pytestmark = [
-    pytest.mark.e2e,
-    pytest.mark.skipif(not Path("/usr/bin/chromium").exists(), reason="apt-get install chromium"),
-]
+pytestmark = pytest.mark.e2e
 
-CHROMIUM = "/usr/bin/chromium"
-SCREENSHOTS = ARTIFACTS / "screenshots"
 expect.set_options(timeout=20_000)
-WEB_DIST = Path(__file__).parents[2] / "web" / "dist" / "index.html"
 
 GREETING = "Hello, this is the Stimm test agent. How can I help you?"
 QUESTION = "When is the museum open?"
@@ -40,69 +34,22 @@ def fake_microphone(path: Path) -> Path:
 
 
 @pytest.fixture
-async def browser(tmp_path: Path) -> AsyncIterator[Browser]:
-    if not WEB_DIST.exists():
-        pytest.fail("web/dist is missing: run 'cd web && npm ci && npm run build'")
-    wav = fake_microphone(tmp_path / "microphone.wav")
-    async with async_playwright() as pw:
-        b = await pw.chromium.launch(
-            executable_path=CHROMIUM,
-            headless=True,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--autoplay-policy=no-user-gesture-required",
-                "--use-fake-ui-for-media-stream",
-                "--use-fake-device-for-media-stream",
-                f"--use-file-for-fake-audio-capture={wav}",
-            ],
-        )
-        yield b
-        await b.close()
-
-
-@pytest.fixture
 async def page(
-    browser: Browser, stack: LocalStack, run_dir: Path, request: pytest.FixtureRequest
+    stack: LocalStack, run_dir: Path, tmp_path: Path, request: pytest.FixtureRequest
 ) -> AsyncIterator[Page]:
-    context = await browser.new_context(
-        base_url=stack.control_plane_url, viewport={"width": 1440, "height": 900}
+    """The console in a Chromium whose microphone plays the spoken question."""
+    wav = fake_microphone(tmp_path / "microphone.wav")
+    fake_media = (
+        "--autoplay-policy=no-user-gesture-required",
+        "--use-fake-ui-for-media-stream",
+        "--use-fake-device-for-media-stream",
+        f"--use-file-for-fake-audio-capture={wav}",
     )
-    p = await context.new_page()
-    p.set_default_timeout(20_000)
-    crashes: list[str] = []
-    p.on(
-        "console",
-        lambda m: (
-            print("CONSOLE", m.type, m.text[:2000]) if m.type in ("error", "warning") else None
-        ),
-    )
-    p.on("pageerror", lambda e: crashes.append(f"{e.name}: {e.message}\n{e.stack}"))
-    yield p
-    # Where the test stopped, pass or fail (in this run's folder: runs may overlap).
-    await p.screenshot(path=run_dir / f"last-{request.node.name}.png", full_page=True)
-    await context.close()
-    assert not crashes, "uncaught errors in the console:\n" + "\n".join(crashes)
-
-
-async def shot(page: Page, name: str) -> None:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    await page.screenshot(path=SCREENSHOTS / f"{name}.png", full_page=True)
-
-
-async def nav(page: Page, name: str) -> None:
-    await page.get_by_role("navigation", name="Main").get_by_role("link", name=name).click()
-
-
-async def sign_in(page: Page, key: str) -> None:
-    await page.goto("/")
-    await page.get_by_label("API key").fill(key)
-    await page.get_by_role("button", name="Sign in").click()
+    async with (
+        chromium(fake_media) as browser,
+        console_page(browser, stack, run_dir / f"last-{request.node.name}.png") as p,
+    ):
+        yield p
 
 
 async def test_a_wrong_key_is_refused_clearly_and_the_right_one_opens_the_console(

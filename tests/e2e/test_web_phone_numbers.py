@@ -6,44 +6,17 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import httpx
 import pytest
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Page, expect
 
 from stimm.stack import LocalStack
-from tests.e2e.test_web_console import CHROMIUM, WEB_DIST, nav, shot, sign_in
+from tests.e2e.console import nav, shot, sign_in
 
-pytestmark = [
-    pytest.mark.e2e,
-    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="apt-get install chromium"),
-]
+pytestmark = pytest.mark.e2e
 
 expect.set_options(timeout=20_000)
-
-
-@pytest.fixture
-async def page(stack: LocalStack, run_dir: Path) -> AsyncIterator[Page]:
-    if not WEB_DIST.exists():
-        pytest.fail("web/dist is missing: run 'cd web && npm ci && npm run build'")
-    async with async_playwright() as pw:
-        browser: Browser = await pw.chromium.launch(
-            executable_path=CHROMIUM,
-            headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-sync"],
-        )
-        context = await browser.new_context(
-            base_url=stack.control_plane_url, viewport={"width": 1440, "height": 900}
-        )
-        p = await context.new_page()
-        p.set_default_timeout(20_000)
-        crashes: list[str] = []
-        p.on("pageerror", lambda e: crashes.append(f"{e.name}: {e.message}\n{e.stack}"))
-        yield p
-        await p.screenshot(path=run_dir / "last-phone-numbers.png", full_page=True)
-        await browser.close()
-    assert not crashes, "uncaught errors in the console:\n" + "\n".join(crashes)
 
 
 @pytest.fixture
