@@ -4,6 +4,7 @@ database, settings, an authenticated in-process client, and a private Redis serv
 from __future__ import annotations
 
 import asyncio
+import os
 import secrets
 import shutil
 import socket
@@ -25,6 +26,10 @@ from control_plane.core.db import run_migrations
 from control_plane.main import create_app
 from stimm.stack.process import ManagedProcess, free_port, tcp_open
 
+DATABASE_URL = os.environ.get(
+    "STIMM_TEST_DATABASE_URL", "postgresql+asyncpg://stimm:stimm@127.0.0.1:5432/stimm_test"
+)
+"""The PostgreSQL server whose maintenance database the tests create their databases from."""
 WORKER_TOKEN = "integration-worker-token-" + secrets.token_hex(8)
 SECRET_KEY = secrets.token_urlsafe(32)
 TOKEN_TTL_S = 900

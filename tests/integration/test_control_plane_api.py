@@ -6,7 +6,6 @@ LiveKit is pointed at a closed port here: the happy path with a real LiveKit ser
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -28,6 +27,7 @@ from control_plane.main import create_app
 from control_plane.models import Session
 from stimm.schema import WorkerAgentConfig
 from tests.integration.control_plane_env import (
+    DATABASE_URL,
     WORKER_HEADERS,
     WORKER_TOKEN,
     app_client,
@@ -38,10 +38,6 @@ from tests.integration.control_plane_env import (
 )
 
 pytestmark = pytest.mark.integration
-
-DATABASE_URL = os.environ.get(
-    "STIMM_TEST_DATABASE_URL", "postgresql+asyncpg://stimm:stimm@127.0.0.1:5432/stimm_test"
-)
 
 
 def agent_body(name: str = "Receptionist", **overrides: Any) -> dict[str, Any]:

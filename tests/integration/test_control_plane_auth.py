@@ -3,7 +3,6 @@ and managed through the API and the ``stimm api-key`` CLI. Real PostgreSQL."""
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import AsyncIterator
 from typing import Any
@@ -19,6 +18,7 @@ from control_plane.main import ensure_bootstrap_key
 from control_plane.models import ApiKey
 from stimm.cli import app as cli_app
 from tests.integration.control_plane_env import (
+    DATABASE_URL,
     WORKER_HEADERS,
     app_client,
     fresh_database,
@@ -28,9 +28,6 @@ from tests.integration.control_plane_env import (
 
 pytestmark = pytest.mark.integration
 
-DATABASE_URL = os.environ.get(
-    "STIMM_TEST_DATABASE_URL", "postgresql+asyncpg://stimm:stimm@127.0.0.1:5432/stimm_test"
-)
 PUBLIC_PATHS = {"/health"}
 
 

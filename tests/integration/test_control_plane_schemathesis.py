@@ -4,7 +4,6 @@ response that violates the schema, authenticated, against a real PostgreSQL data
 from __future__ import annotations
 
 import asyncio
-import os
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -21,13 +20,15 @@ from schemathesis.specs.openapi.checks import (
 
 from control_plane.main import create_app
 from stimm.stack.process import free_port, http_ok
-from tests.integration.control_plane_env import fresh_database, make_settings, new_api_key
+from tests.integration.control_plane_env import (
+    DATABASE_URL,
+    fresh_database,
+    make_settings,
+    new_api_key,
+)
 
 pytestmark = pytest.mark.integration
 
-DATABASE_URL = os.environ.get(
-    "STIMM_TEST_DATABASE_URL", "postgresql+asyncpg://stimm:stimm@127.0.0.1:5432/stimm_test"
-)
 MAX_EXAMPLES = 25
 # Starting a session needs a real LiveKit server (see tests/e2e); here LiveKit is a closed
 # port and its documented 503 is the right answer.

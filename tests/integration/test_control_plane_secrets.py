@@ -4,7 +4,6 @@ the Redis config cache the worker reads through. Real PostgreSQL and Redis."""
 from __future__ import annotations
 
 import logging
-import os
 import secrets
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -21,6 +20,7 @@ from control_plane.models import Secret
 from control_plane.security import SecretBox
 from stimm.catalog import CATALOG
 from tests.integration.control_plane_env import (
+    DATABASE_URL,
     WORKER_HEADERS,
     app_client,
     fresh_database,
@@ -30,9 +30,6 @@ from tests.integration.control_plane_env import (
 
 pytestmark = pytest.mark.integration
 
-DATABASE_URL = os.environ.get(
-    "STIMM_TEST_DATABASE_URL", "postgresql+asyncpg://stimm:stimm@127.0.0.1:5432/stimm_test"
-)
 OPENAI_KEY = "sk-test-" + secrets.token_hex(16)
 
 

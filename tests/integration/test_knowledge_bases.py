@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import io
-import os
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -22,6 +21,7 @@ from fpdf import FPDF
 from control_plane.knowledge.config import KnowledgeSettings
 from control_plane.knowledge.service import KnowledgeService
 from tests.integration.control_plane_env import (
+    DATABASE_URL,
     WORKER_HEADERS,
     app_client,
     fresh_database,
@@ -30,9 +30,6 @@ from tests.integration.control_plane_env import (
 
 pytestmark = pytest.mark.integration
 
-DATABASE_URL = os.environ.get(
-    "STIMM_TEST_DATABASE_URL", "postgresql+asyncpg://stimm:stimm@127.0.0.1:5432/stimm_test"
-)
 MAX_UPLOAD_BYTES = 64 * 1024
 INGESTION_TIMEOUT_S = 90
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -19,6 +18,7 @@ from control_plane.workers.registry import RedisRegistry
 from control_plane.workers.sweeper import sweep_once
 from stimm.schema import WorkerHeartbeat
 from tests.integration.control_plane_env import (
+    DATABASE_URL,
     WORKER_HEADERS,
     app_client,
     fresh_database,
@@ -27,10 +27,6 @@ from tests.integration.control_plane_env import (
 )
 
 pytestmark = pytest.mark.integration
-
-DATABASE_URL = os.environ.get(
-    "STIMM_TEST_DATABASE_URL", "postgresql+asyncpg://stimm:stimm@127.0.0.1:5432/stimm_test"
-)
 
 
 @pytest.fixture(scope="module")

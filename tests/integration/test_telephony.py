@@ -4,7 +4,6 @@ a real livekit-server (which stores SIP trunks and dispatch rules; no livekit-si
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -17,6 +16,7 @@ from livekit import api
 from sip import provisioning
 from stimm.stack import LocalStack, StackOptions
 from tests.integration.control_plane_env import (
+    DATABASE_URL,
     WORKER_HEADERS,
     app_client,
     fresh_database,
@@ -24,10 +24,6 @@ from tests.integration.control_plane_env import (
 )
 
 pytestmark = pytest.mark.integration
-
-DATABASE_URL = os.environ.get(
-    "STIMM_TEST_DATABASE_URL", "postgresql+asyncpg://stimm:stimm@127.0.0.1:5432/stimm_test"
-)
 
 
 def agent_body(name: str) -> dict[str, Any]:
