@@ -43,8 +43,8 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from stimm.stack import LocalStack, ManagedProcess, StackOptions  # noqa: E402
-from stimm.stack.process import free_port, http_ok  # noqa: E402
+from stimm.stack import LocalStack, StackOptions  # noqa: E402
+from tests.fakes.openai_server import serve_in_process  # noqa: E402
 from tests.support.audio import synthesize  # noqa: E402
 from tests.support.caller import Caller  # noqa: E402
 
@@ -191,35 +191,16 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="stimm-bench-") as tmp:
         run_dir = Path(tmp)
-        rules = run_dir / "rules.json"
-        rules.write_text(json.dumps([{"match": "museum", "reply": "The museum opens at ten."}]))
-        port = free_port()
-        llm = ManagedProcess(
-            "fake-llm",
-            [
-                sys.executable,
-                "-m",
-                "tests.fakes.openai_server",
-                "--port",
-                str(port),
-                "--rules",
-                str(rules),
-                "--reply",
-                "I only know about the museum.",
-            ],
-            log_dir=run_dir / "logs",
-            cwd=ROOT,
-        )
-        llm.start()
-        try:
-            llm_url = f"http://127.0.0.1:{port}/v1"
-            llm.wait_ready(lambda: http_ok(f"{llm_url}/models"), timeout=30)
-            with LocalStack(StackOptions(run_dir=run_dir / "stack", workers=1)) as stack:
-                data = asyncio.run(
-                    run(stack, llm_url, args.sessions, args.turns_per_session, not args.no_rag)
-                )
-        finally:
-            llm.stop()
+        rules = [{"match": "museum", "reply": "The museum opens at ten."}]
+        with (
+            serve_in_process(
+                run_dir / "logs", rules=rules, reply="I only know about the museum."
+            ) as llm_url,
+            LocalStack(StackOptions(run_dir=run_dir / "stack", workers=1)) as stack,
+        ):
+            data = asyncio.run(
+                run(stack, llm_url, args.sessions, args.turns_per_session, not args.no_rag)
+            )
 
     variants = {
         label: {

@@ -28,8 +28,8 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from stimm.stack import LocalStack, ManagedProcess, StackOptions  # noqa: E402
-from stimm.stack.process import free_port, http_ok  # noqa: E402
+from stimm.stack import LocalStack, StackOptions  # noqa: E402
+from tests.fakes.openai_server import serve_in_process  # noqa: E402
 from tests.support.sipp import RtpReceiver, caller_scenario, run_sipp  # noqa: E402
 
 NUMBER = "+15550100"
@@ -142,25 +142,15 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="stimm-sip-bench-") as tmp:
         run_dir = Path(tmp)
-        llm_port = free_port()
-        llm = ManagedProcess(
-            "fake-llm",
-            [sys.executable, "-m", "tests.fakes.openai_server", "--port", str(llm_port)],
-            log_dir=run_dir / "logs",
-            cwd=ROOT,
-        )
-        llm.start()
-        llm_url = f"http://127.0.0.1:{llm_port}/v1"
         stack = LocalStack(StackOptions(run_dir=run_dir / "stack", workers=1, sip=True))
-        try:
-            llm.wait_ready(lambda: http_ok(f"{llm_url}/models"), timeout=30)
-            started = time.monotonic()
-            stack.start()
-            print(f"stack with livekit-sip up in {time.monotonic() - started:.1f}s")
-            asyncio.run(run(stack, llm_url, args.calls, args.listen, args.out))
-        finally:
-            stack.stop()
-            llm.stop()
+        with serve_in_process(run_dir / "logs") as llm_url:
+            try:
+                started = time.monotonic()
+                stack.start()
+                print(f"stack with livekit-sip up in {time.monotonic() - started:.1f}s")
+                asyncio.run(run(stack, llm_url, args.calls, args.listen, args.out))
+            finally:
+                stack.stop()
 
 
 if __name__ == "__main__":

@@ -3,18 +3,16 @@ and a scripted OpenAI-compatible LLM server, each started by the test harness it
 
 from __future__ import annotations
 
-import json
 import os
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from stimm.stack import LocalStack, ManagedProcess, StackOptions
+from stimm.stack import LocalStack, StackOptions
 from stimm.stack.postgres import drop_database, ensure_database
-from stimm.stack.process import free_port, http_ok
+from tests.fakes.openai_server import serve_in_process
 
 ARTIFACTS = Path(__file__).parent / "artifacts"
 
@@ -36,30 +34,8 @@ def run_dir() -> Path:
 @pytest.fixture(scope="session")
 def fake_llm_url(run_dir: Path) -> Iterator[str]:
     """A local OpenAI-compatible server with scripted streaming answers, in its own process."""
-    rules = run_dir / "llm_rules.json"
-    rules.write_text(json.dumps(LLM_RULES))
-    port = free_port()
-    proc = ManagedProcess(
-        "fake-llm",
-        [
-            sys.executable,
-            "-m",
-            "tests.fakes.openai_server",
-            "--port",
-            str(port),
-            "--rules",
-            str(rules),
-            "--reply",
-            LLM_DEFAULT_REPLY,
-        ],
-        log_dir=run_dir / "logs",
-        cwd=Path(__file__).parents[1],
-    )
-    proc.start()
-    base = f"http://127.0.0.1:{port}/v1"
-    proc.wait_ready(lambda: http_ok(f"{base}/models"), timeout=30)
-    yield base
-    proc.stop()
+    with serve_in_process(run_dir / "logs", rules=LLM_RULES, reply=LLM_DEFAULT_REPLY) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

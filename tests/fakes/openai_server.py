@@ -38,7 +38,7 @@ import signal
 import sys
 import time
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal
@@ -285,6 +285,38 @@ def load_rules(path: str | Path) -> list[tuple[str, Reply]]:
         )
         for rule in data
     ]
+
+
+@contextlib.contextmanager
+def serve_in_process(
+    log_dir: Path,
+    *,
+    rules: Sequence[dict[str, Any]] = (),
+    reply: str = DEFAULT_REPLY,
+) -> Iterator[str]:
+    """This server in a process of its own, so other processes (workers) can reach it.
+
+    Yields its base URL (``http://127.0.0.1:<port>/v1``) once it answers; stops it on exit.
+    """
+    from stimm.stack import ManagedProcess
+    from stimm.stack.process import free_port, http_ok
+
+    log_dir.mkdir(parents=True, exist_ok=True)
+    argv = [sys.executable, "-m", "tests.fakes.openai_server", "--port", str(port := free_port())]
+    if rules:
+        rules_file = log_dir / f"llm-rules-{port}.json"
+        rules_file.write_text(json.dumps(list(rules)))
+        argv += ["--rules", str(rules_file)]
+    proc = ManagedProcess(
+        "fake-llm", [*argv, "--reply", reply], log_dir=log_dir, cwd=Path(__file__).parents[2]
+    )
+    proc.start()
+    try:
+        url = f"http://127.0.0.1:{port}/v1"
+        proc.wait_ready(lambda: http_ok(f"{url}/models"), timeout=30)
+        yield url
+    finally:
+        proc.stop()
 
 
 async def _serve(args: argparse.Namespace) -> None:
