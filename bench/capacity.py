@@ -43,6 +43,7 @@ import psutil
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.stats import pct  # noqa: E402
 from stimm.stack import LocalStack, ManagedProcess, StackOptions  # noqa: E402
 from stimm.stack.process import free_port, http_ok  # noqa: E402
 
@@ -96,11 +97,6 @@ def run_plain_worker(llm_url: str) -> None:
 
 
 # -- measuring -----------------------------------------------------------------------------------
-
-
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 class TreeSampler:

@@ -27,6 +27,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.stats import pct  # noqa: E402
 from control_plane import credentials  # noqa: E402
 from control_plane.core.config import Settings  # noqa: E402
 from control_plane.core.db import run_migrations  # noqa: E402
@@ -37,11 +38,6 @@ from control_plane.main import create_app  # noqa: E402
 
 TOPICS = ["opening hours", "tickets", "parking", "exhibitions", "accessibility", "the cafe"]
 QUESTIONS = ["When are you open on Sundays?", "How much is parking?", "Is there a lift?"]
-
-
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def document(index: int, paragraphs: int, rng: random.Random) -> bytes:

@@ -43,6 +43,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.stats import pct  # noqa: E402
 from stimm.stack import LocalStack, StackOptions  # noqa: E402
 from tests.fakes.openai_server import serve_in_process  # noqa: E402
 from tests.support.audio import synthesize  # noqa: E402
@@ -55,11 +56,6 @@ DOCUMENT = (
 )
 USER_STAGES = ("end_of_turn_delay", "transcription_delay")
 ASSISTANT_STAGES = ("llm_ttft", "tts_ttfb", "e2e_latency", "retrieval")
-
-
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def summary(values: list[float]) -> dict[str, float]:

@@ -28,16 +28,12 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.stats import pct  # noqa: E402
 from stimm.stack import LocalStack, StackOptions  # noqa: E402
 from tests.fakes.openai_server import serve_in_process  # noqa: E402
 from tests.support.sipp import RtpReceiver, caller_scenario, run_sipp  # noqa: E402
 
 NUMBER = "+15550100"
-
-
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def summary(values: list[float]) -> dict[str, float]:
