@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import ColumnElement, func
+from sqlalchemy import ColumnElement, func, or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from control_plane.errors import AgentInUse, SessionStateConflict
+from control_plane.errors import AgentInUse, SessionClaimed, SessionStateConflict
 from control_plane.models import (
     Agent,
     AgentCreate,
@@ -19,7 +19,7 @@ from control_plane.models import (
     new_id,
     utcnow,
 )
-from stimm.schema import AgentConfig, Channel, SessionEvent, SessionStatus, TurnIn
+from stimm.schema import AgentConfig, Channel, SessionClaim, SessionEvent, SessionStatus, TurnIn
 
 # --- agents -----------------------------------------------------------------------------------
 
@@ -165,6 +165,51 @@ async def mark_session_failed(db: AsyncSession, call: Session, reason: str) -> S
     db.add(call)
     await db.commit()
     return call
+
+
+async def claim_session(db: AsyncSession, session_id: str, claim: SessionClaim) -> Session | None:
+    """Give the session to ``claim.job_id`` unless another job has it; ``None`` if no session.
+
+    One conditional UPDATE, so two jobs claiming at once cannot both win. Claiming again with
+    the same job is a no-op. Raises ``SessionClaimed`` when another job answers the session or
+    it has already ended.
+    """
+    values = {"job_id": claim.job_id}
+    if claim.worker_id:
+        values["worker_id"] = claim.worker_id
+    result = await db.exec(
+        update(Session)
+        .where(
+            col(Session.id) == session_id,
+            col(Session.status).in_(("created", "active")),
+            or_(col(Session.job_id).is_(None), col(Session.job_id) == claim.job_id),
+            or_(
+                col(Session.dispatch_token).is_(None),
+                col(Session.dispatch_token) == claim.dispatch,
+            ),
+        )
+        .values(values)
+    )
+    await db.commit()
+    call = await db.get(Session, session_id, populate_existing=True)
+    if call is None or result.rowcount == 1:
+        return call
+    if call.status not in ("created", "active"):
+        raise SessionClaimed(f"Session {session_id} is {call.status}; no job may answer it")
+    if call.dispatch_token is not None and call.dispatch_token != claim.dispatch:
+        raise SessionClaimed(
+            f"Session {session_id} was dispatched again; this job's dispatch ended"
+        )
+    raise SessionClaimed(f"Session {session_id} is already answered by job {call.job_id}")
+
+
+async def set_session_dispatch(db: AsyncSession, call: Session, token: str) -> None:
+    """Record the session's new dispatch before it is sent: from now on only a job of that
+    dispatch may claim it, even if a job of the previous one claimed it already."""
+    call.dispatch_token = token
+    call.job_id = None
+    db.add(call)
+    await db.commit()
 
 
 _NEXT_STATUSES = {

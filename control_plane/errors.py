@@ -33,6 +33,10 @@ class SessionStateConflict(ControlPlaneError):
     """A lifecycle event does not apply to the session's current status."""
 
 
+class SessionClaimed(ControlPlaneError):
+    """Another job already answers the session, or it has ended."""
+
+
 class SecretDecryptionError(ControlPlaneError):
     """A stored secret does not decrypt with the configured ``STIMM_SECRET_KEY``."""
 

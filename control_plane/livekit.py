@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -32,6 +33,9 @@ T = TypeVar("T")
 
 AssignmentCheck = Callable[[str], Awaitable[str | None]]
 """Gives the id of the worker running a session id, if one reported it."""
+
+DispatchHook = Callable[[str], Awaitable[None]]
+"""Records the token of a dispatch about to be sent (``JobMetadata.dispatch``)."""
 
 
 class NoWorkerAvailable(LiveKitUnavailable):
@@ -68,9 +72,13 @@ class LiveKit:
         """Let dispatch verification ask the worker registry which worker runs a session."""
         self._assignment_check = check
 
-    async def create_room_and_dispatch(self, room: str, metadata: JobMetadata) -> str:
+    async def create_room_and_dispatch(
+        self, room: str, metadata: JobMetadata, on_dispatch: DispatchHook | None = None
+    ) -> str:
         """Create ``room``, dispatch the Stimm agent into it, and wait until a worker has it.
 
+        Each dispatch carries a new token in ``metadata.dispatch``, given to ``on_dispatch``
+        before it is sent: the session is recorded as answerable by that dispatch only.
         Returns the id of the worker that took the job. Raises ``NoWorkerAvailable`` (no worker
         took it in time), ``LiveKitUnavailable`` (unreachable, timeout, 5xx) or
         ``LiveKitRejected`` (4xx).
@@ -89,12 +97,16 @@ class LiveKit:
                     )
                 ),
             )
-            worker_id = await self._dispatch_until_assigned(lkapi, room, metadata)
+            worker_id = await self._dispatch_until_assigned(lkapi, room, metadata, on_dispatch)
         logger.info("room %s created, agent %s taken by worker %s", room, AGENT_NAME, worker_id)
         return worker_id
 
     async def _dispatch_until_assigned(
-        self, lkapi: api.LiveKitAPI, room: str, metadata: JobMetadata
+        self,
+        lkapi: api.LiveKitAPI,
+        room: str,
+        metadata: JobMetadata,
+        on_dispatch: DispatchHook | None,
     ) -> str:
         """Dispatch, and dispatch again until a worker has the job; returns its worker id.
 
@@ -102,7 +114,9 @@ class LiveKit:
         available at that moment (all at their load threshold, or none registered) it drops
         the job and never retries, leaving a room nobody answers. So the dispatch is checked
         (``_wait_assigned``) and, while unassigned after ``STIMM_DISPATCH_ATTEMPT_TIMEOUT``,
-        withdrawn and created again, for at most ``STIMM_DISPATCH_TIMEOUT`` seconds.
+        withdrawn and created again, for at most ``STIMM_DISPATCH_TIMEOUT`` seconds. A job of
+        a withdrawn dispatch that a slow worker did take finds its token outdated when it
+        claims the session, and leaves: the caller never gets two agents.
 
         Raises ``NoWorkerAvailable`` when no worker took it in that time.
         """
@@ -110,11 +124,14 @@ class LiveKit:
         attempts = 0
         while True:
             attempts += 1
+            attempt = metadata.model_copy(update={"dispatch": secrets.token_hex(8)})
+            if on_dispatch is not None:
+                await on_dispatch(attempt.dispatch or "")
             dispatch = await self._call(
                 "dispatch the agent",
                 lkapi.agent_dispatch.create_dispatch(
                     api.CreateAgentDispatchRequest(
-                        agent_name=AGENT_NAME, room=room, metadata=metadata.model_dump_json()
+                        agent_name=AGENT_NAME, room=room, metadata=attempt.model_dump_json()
                     )
                 ),
             )

@@ -121,6 +121,8 @@ class SessionBase(SQLModel):
     participant_identity: str | None = Field(default=None, max_length=128)
     turn_detection: str | None = Field(default=None, max_length=32)
     worker_id: str | None = Field(default=None, max_length=100)
+    job_id: str | None = Field(default=None, max_length=100)
+    """The LiveKit job that claimed the session: the only one that may answer it."""
     started_at: AwareDatetime | None = None
     ended_at: AwareDatetime | None = None
 
@@ -132,6 +134,9 @@ class Session(SessionBase, table=True):
 
     id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
     created_at: AwareDatetime = Field(default_factory=utcnow, index=True)
+    dispatch_token: str | None = Field(default=None, max_length=64)
+    """The token of the session's current dispatch (``JobMetadata.dispatch``): only a job of
+    that dispatch may claim the session. ``None`` for sessions a SIP dispatch rule started."""
 
 
 class SessionCreate(BaseModel):

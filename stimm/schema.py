@@ -159,6 +159,9 @@ class JobMetadata(BaseModel):
     channel: Channel = "web"
     caller: str | None = None
     """Phone number of the remote party for phone sessions."""
+    dispatch: str | None = None
+    """A token new to each dispatch of the session; the job sends it back when it claims the
+    session, so a job of a withdrawn dispatch cannot answer it."""
 
 
 class TurnMetrics(BaseModel):
@@ -181,6 +184,19 @@ class TurnIn(BaseModel):
     started_at: datetime | None = None
     ended_at: datetime | None = None
     metrics: TurnMetrics = Field(default_factory=TurnMetrics)
+
+
+class SessionClaim(BaseModel):
+    """A job asking to answer a session. The first job to claim it does; any other leaves.
+
+    Guards the re-dispatch of the control plane: a dispatch withdrawn as unassigned may still
+    have been taken, and two agents would then greet the same caller.
+    """
+
+    job_id: str = Field(min_length=1, max_length=100)
+    worker_id: str | None = Field(default=None, max_length=100)
+    dispatch: str | None = Field(default=None, max_length=64)
+    """``JobMetadata.dispatch`` of the job's dispatch."""
 
 
 class SessionEvent(BaseModel):

@@ -11,6 +11,7 @@ import httpx
 from stimm.schema import (
     KnowledgeQuery,
     KnowledgeQueryResult,
+    SessionClaim,
     SessionEvent,
     TurnIn,
     WorkerAgentConfig,
@@ -25,6 +26,10 @@ class ControlPlaneError(RuntimeError):
 
 class AgentNotFoundError(ControlPlaneError):
     """The dispatched agent id does not exist (any more)."""
+
+
+class SessionTakenError(ControlPlaneError):
+    """Another job answers the session (a re-dispatch raced this one), or it has ended."""
 
 
 class ControlPlaneClient:
@@ -89,6 +94,24 @@ class ControlPlaneClient:
         except ValueError as e:
             raise ControlPlaneError(f"knowledge base {knowledge_base_id}: bad answer") from e
 
+    async def claim_session(self, session_id: str, claim: SessionClaim) -> None:
+        """Make this job the one that answers the session.
+
+        Raises ``SessionTakenError`` when another job has it or it has ended, and
+        ``ControlPlaneError`` when the control plane cannot be asked.
+        """
+        path = f"/api/worker/sessions/{session_id}/claim"
+        try:
+            resp = await self._http.post(
+                path, content=claim.model_dump_json(), headers={"Content-Type": "application/json"}
+            )
+        except httpx.HTTPError as e:
+            raise ControlPlaneError(f"control plane unreachable: {e}") from e
+        if resp.status_code == 409:
+            raise SessionTakenError(_detail(resp))
+        if resp.status_code != 200:
+            raise ControlPlaneError(f"claiming session {session_id}: HTTP {resp.status_code}")
+
     async def post_event(self, session_id: str, event: SessionEvent) -> None:
         await self._post(f"/api/worker/sessions/{session_id}/events", event.model_dump_json())
 
@@ -110,3 +133,10 @@ class ControlPlaneClient:
                 logger.warning("posting %s failed (attempt %d): %s", path, attempt + 1, e)
             await asyncio.sleep(0.25 * (attempt + 1))
         logger.error("gave up posting %s", path)
+
+
+def _detail(resp: httpx.Response) -> str:
+    try:
+        return str(resp.json()["detail"])
+    except (ValueError, KeyError, TypeError):
+        return f"HTTP {resp.status_code}"

@@ -11,9 +11,9 @@ from livekit.agents import AgentServer, JobContext, JobProcess
 from livekit.plugins import silero
 from pydantic import ValidationError
 
-from stimm.schema import AGENT_NAME, JobMetadata, SessionEvent
+from stimm.schema import AGENT_NAME, JobMetadata, SessionClaim, SessionEvent
 from worker import pool, telephony
-from worker.control_plane_client import ControlPlaneClient, ControlPlaneError
+from worker.control_plane_client import ControlPlaneClient, ControlPlaneError, SessionTakenError
 from worker.providers import PiperTTS, WhisperSTT
 from worker.recorder import SessionRecorder
 from worker.session import build_agent, build_session
@@ -85,6 +85,19 @@ async def entrypoint(ctx: JobContext) -> None:
     # --- end telephony ---
 
     client = ControlPlaneClient()
+    try:
+        # a re-dispatch can race a slow worker that did take the job: only one may answer
+        await client.claim_session(
+            session_id,
+            SessionClaim(job_id=ctx.job.id, worker_id=ctx.worker_id, dispatch=meta.dispatch),
+        )
+    except SessionTakenError as e:
+        logger.warning("job %s leaves the room: %s", ctx.job.id, e)
+        await client.aclose()
+        ctx.shutdown(reason="session answered by another job")
+        return
+    except ControlPlaneError as e:  # loading the agent below says whether it is reachable
+        logger.warning("session %s: claim not recorded: %s", session_id, e)
     try:
         config = await client.get_agent(meta.agent_id)
     except (ControlPlaneError, ValidationError) as e:

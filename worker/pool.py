@@ -261,8 +261,15 @@ class PoolMember:
         return pids
 
     def load_fnc(self, server: AgentServer) -> float:
-        """The ``AgentServer``'s load function: ``WorkerLoad`` over ``sessions()``."""
-        return self.load.read(self.sessions()).load
+        """The ``AgentServer``'s load function: ``WorkerLoad`` over the jobs running.
+
+        Jobs accepted but not running yet are left out on purpose: livekit-agents adds its
+        own estimate for each of them (``reserved slots`` × load per running job) before it
+        answers LiveKit, so counting them here too made a worker with 2 of 4 slots busy and
+        one job starting refuse the next caller — and a burst of calls found every worker
+        "not available" while half their slots were free.
+        """
+        return self.load.read(len(server.active_jobs)).load
 
     def attach(self, server: AgentServer) -> None:
         """Start the status server and heartbeats when ``server`` starts."""

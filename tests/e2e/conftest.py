@@ -1,7 +1,9 @@
-"""End-to-end fixtures beyond the shared ``stack``: a second stack with telephony."""
+"""End-to-end fixtures beyond the shared ``stack``: a second stack with telephony, and callers
+that always leave their rooms."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -13,7 +15,17 @@ from stimm.stack import LocalStack, StackOptions
 from stimm.stack.postgres import drop_database, ensure_database
 from stimm.stack.process import free_udp_port
 from tests.e2e.console import chromium, console_page
+from tests.support.caller import Caller
 from tests.support.sipp import sipp_binary
+
+
+@pytest.fixture(autouse=True)
+async def callers_leave() -> AsyncIterator[None]:
+    """A caller a failed test left in its room would keep an agent busy and fill the worker
+    slots the next tests need, and a room still connected when the interpreter exits can
+    abort it from livekit's native code."""
+    yield
+    await asyncio.gather(*(c.leave() for c in list(Caller.connected)), return_exceptions=True)
 
 
 @pytest.fixture(scope="session")

@@ -138,9 +138,7 @@ class Listener(Caller):
     async def join(self, url: str, token: str) -> None:
         self.room.on("track_subscribed", self._on_track)
         self.room.on("participant_connected", self._on_participant)
-        await self.room.connect(url, token)
-        for p in self.room.remote_participants.values():
-            self._on_participant(p)
+        await self.connect(url, token)
 
 
 def worker_process(stack: LocalStack, pid: int) -> ManagedProcess:

@@ -367,6 +367,7 @@ WORKER_CALLS = [
     ("GET", "/api/worker/agents/any", None),
     ("POST", "/api/worker/sessions/any/events", {"status": "active"}),
     ("POST", "/api/worker/sessions/any/turns", {"role": "user", "text": "hi"}),
+    ("POST", "/api/worker/sessions/any/claim", {"job_id": "AJ_1"}),
 ]
 
 
@@ -500,6 +501,76 @@ async def test_events_move_the_session_through_its_lifecycle(
         headers=WORKER_HEADERS,
     )
     assert missing.status_code == 404
+
+
+async def test_only_the_first_job_to_claim_a_session_answers_it(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    """A dispatch withdrawn as unassigned may still have been taken: the second agent that
+    turns up for the session is told to leave, so the caller hears one greeting."""
+    agent = await create_agent(client)
+    session_id = await create_session_row(app, agent["id"])
+    claim = f"/api/worker/sessions/{session_id}/claim"
+
+    first, second = await asyncio.gather(
+        client.post(
+            claim, json={"job_id": "AJ_first", "worker_id": "AW_a"}, headers=WORKER_HEADERS
+        ),
+        client.post(
+            claim, json={"job_id": "AJ_second", "worker_id": "AW_b"}, headers=WORKER_HEADERS
+        ),
+    )
+    codes = sorted([first.status_code, second.status_code])
+    assert codes == [200, 409], (first.text, second.text)
+    winner, loser = (first, second) if first.status_code == 200 else (second, first)
+    winner_job = winner.json()["job_id"]
+    assert f"already answered by job {winner_job}" in loser.json()["detail"]
+
+    record = (await client.get(f"/api/sessions/{session_id}")).json()
+    assert record["job_id"] == winner_job
+    assert record["worker_id"] == ("AW_a" if winner_job == "AJ_first" else "AW_b")
+    again = await client.post(claim, json={"job_id": winner_job}, headers=WORKER_HEADERS)
+    assert again.status_code == 200  # the same job asking again (a retry) keeps it
+
+    # dispatched again (the first dispatch looked unassigned): its job wins over the job of
+    # the withdrawn dispatch, even one that claimed first
+    async with app.state.sessionmaker() as db:
+        call = await crud.get_session(db, session_id)
+        assert call is not None
+        await crud.set_session_dispatch(db, call, "second-dispatch")
+    stale = await client.post(
+        claim, json={"job_id": winner_job, "dispatch": "first-dispatch"}, headers=WORKER_HEADERS
+    )
+    assert stale.status_code == 409
+    assert "dispatched again" in stale.json()["detail"]
+    current = await client.post(
+        claim, json={"job_id": "AJ_third", "dispatch": "second-dispatch"}, headers=WORKER_HEADERS
+    )
+    assert current.status_code == 200, current.text
+    assert current.json()["job_id"] == "AJ_third"
+
+    # a job that arrives after the session gave up (no worker in time) must not answer it
+    late_id = await create_session_row(app, agent["id"])
+    await client.post(
+        f"/api/worker/sessions/{late_id}/events",
+        json={"status": "failed", "reason": "no agent worker took the session"},
+        headers=WORKER_HEADERS,
+    )
+    late = await client.post(
+        f"/api/worker/sessions/{late_id}/claim", json={"job_id": "AJ_late"}, headers=WORKER_HEADERS
+    )
+    assert late.status_code == 409
+    assert late.json()["detail"] == f"Session {late_id} is failed; no job may answer it"
+
+    missing = await client.post(
+        "/api/worker/sessions/no-such-session/claim",
+        json={"job_id": "AJ_x"},
+        headers=WORKER_HEADERS,
+    )
+    assert missing.status_code == 404
+    empty = await client.post(claim, json={"job_id": ""}, headers=WORKER_HEADERS)
+    assert empty.status_code == 422
+    assert error_locations(empty) == [["body", "job_id"]]
 
 
 # --- health and schema ------------------------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 from livekit import rtc
@@ -29,6 +30,9 @@ class Utterance:
 class Caller:
     """Joins a room with a token, keeps a live microphone track, records what it hears."""
 
+    connected: ClassVar[set[Caller]] = set()
+    """Callers in a room right now; the e2e suite makes any a test left behind leave."""
+
     def __init__(self) -> None:
         self.room = rtc.Room()
         self._source = rtc.AudioSource(SAMPLE_RATE, 1)
@@ -43,15 +47,21 @@ class Caller:
     async def join(self, url: str, token: str) -> None:
         self.room.on("track_subscribed", self._on_track)
         self.room.on("participant_connected", self._on_participant)
-        await self.room.connect(url, token)
-        for p in self.room.remote_participants.values():
-            self._on_participant(p)
+        await self.connect(url, token)
         track = rtc.LocalAudioTrack.create_audio_track("microphone", self._source)
         options = rtc.TrackPublishOptions(source=rtc.TrackSource.SOURCE_MICROPHONE)
         await self.room.local_participant.publish_track(track, options)
         self._tasks.append(asyncio.create_task(self._microphone()))
 
+    async def connect(self, url: str, token: str) -> None:
+        """Join the room, noting the agent if it is already there."""
+        await self.room.connect(url, token)
+        Caller.connected.add(self)
+        for p in self.room.remote_participants.values():
+            self._on_participant(p)
+
     async def leave(self) -> None:
+        Caller.connected.discard(self)
         for t in self._tasks:
             t.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)

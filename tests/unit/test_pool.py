@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from datetime import UTC, datetime
 
 import pytest
@@ -98,3 +99,30 @@ async def test_a_burst_of_requests_cannot_take_more_than_the_session_slots() -> 
     assert sorted(beat.sessions) == ["s0", "s1"]  # reported before the jobs run
     assigned.set()
     await asyncio.gather(*tasks)
+
+
+def test_the_load_given_to_livekit_counts_running_jobs_only() -> None:
+    """livekit-agents adds its own share for each job it has accepted but not launched yet
+    (``reserved slots`` × load per running job); counting those jobs in the load as well
+    made a worker with 2 of 4 slots running and 1 starting refuse a fourth caller."""
+    from livekit.protocol import agent
+
+    from worker.load import LoadOptions
+    from worker.pool import PoolMember
+
+    class Running:
+        def __init__(self, n: int) -> None:
+            self.job = agent.Job(id=f"AJ_run{n}", metadata="{}")
+
+    server = FakeServer()
+    server.active_jobs = [Running(0), Running(1)]
+    member = PoolMember(PoolOptions(load=LoadOptions(max_sessions=4, latency_slo_s=0)))
+    member._server = server  # type: ignore[assignment]
+    member._accepted["AJ_new"] = ("s-new", time.monotonic())
+
+    load = member.load_fnc(server)  # type: ignore[arg-type]
+    assert load == 0.5
+    # livekit-agents' availability check: load + reserved × (load / running jobs)
+    assert load + 1 * (load / len(server.active_jobs)) < member.options.load.threshold
+    # the pool view and the worker's own slot check still count the starting job
+    assert member.sessions() == 3

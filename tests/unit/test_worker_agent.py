@@ -351,3 +351,26 @@ async def test_unreachable_knowledge_base_still_answers(vad_model: vad.VAD) -> N
         reply = result.expect.next_event().is_message(role="assistant")
         await session.aclose()
     assert reply.event().item.text_content == ANSWER
+
+
+async def test_a_job_that_loses_the_claim_is_told_why() -> None:
+    from stimm.schema import SessionClaim
+    from worker.control_plane_client import ControlPlaneError, SessionTakenError
+
+    answers = {
+        "s-taken": httpx.Response(409, json={"detail": "Session s-taken is already answered"}),
+        "s-mine": httpx.Response(200, json={}),
+        "s-down": httpx.Response(503, text="unavailable"),
+    }
+    client = ControlPlaneClient(
+        "http://control-plane",
+        "token",
+        transport=httpx.MockTransport(lambda req: answers[req.url.path.split("/")[-2]]),
+    )
+    claim = SessionClaim(job_id="AJ_1", worker_id="AW_1")
+    await client.claim_session("s-mine", claim)
+    with pytest.raises(SessionTakenError, match="already answered"):
+        await client.claim_session("s-taken", claim)
+    with pytest.raises(ControlPlaneError, match="HTTP 503"):
+        await client.claim_session("s-down", claim)
+    await client.aclose()

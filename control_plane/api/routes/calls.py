@@ -71,7 +71,11 @@ async def create_call(
         agent_id=agent.id, session_id=session.id, channel="phone", caller=call_in.to
     )
     try:
-        await livekit.create_room_and_dispatch(session.room, metadata)
+        await livekit.create_room_and_dispatch(
+            session.room,
+            metadata,
+            on_dispatch=lambda token: crud.set_session_dispatch(db, session, token),
+        )
         info = await service.dial(
             settings, telephony, to=call_in.to, room=session.room, identity=identity
         )

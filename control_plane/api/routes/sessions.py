@@ -57,7 +57,11 @@ async def create_session(
     )
     metadata = JobMetadata(agent_id=agent.id, session_id=call.id, channel="web")
     try:
-        await livekit.create_room_and_dispatch(call.room, metadata)
+        await livekit.create_room_and_dispatch(
+            call.room,
+            metadata,
+            on_dispatch=lambda token: crud.set_session_dispatch(db, call, token),
+        )
     except LiveKitError as e:
         logger.warning("session %s failed to start: %s", call.id, e)
         await crud.mark_session_failed(db, call, str(e))

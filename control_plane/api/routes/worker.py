@@ -1,4 +1,4 @@
-"""Worker-only endpoints: read an agent's config, report session events and turns."""
+"""Worker-only endpoints: read an agent's config, claim a session, report its events and turns."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ from control_plane import credentials, crud
 from control_plane.api.deps import CacheDep, SecretBoxDep, SessionDep, WorkerAuthDep
 from control_plane.api.routes.agents import agent_not_found
 from control_plane.api.routes.sessions import session_not_found
-from control_plane.errors import SecretDecryptionError, SessionStateConflict
+from control_plane.errors import SecretDecryptionError, SessionClaimed, SessionStateConflict
 from control_plane.models import SessionPublic, TurnPublic
 from control_plane.validation import secret_names
-from stimm.schema import SessionEvent, TurnIn, WorkerAgentConfig
+from stimm.schema import SessionClaim, SessionEvent, TurnIn, WorkerAgentConfig
 
 logger = logging.getLogger("stimm.control_plane")
 
@@ -41,6 +41,22 @@ async def get_agent_config(
         logger.error("agent %s: %s", agent_id, e)
         raise HTTPException(status_code=status.HTTP_500_INTERNAL_SERVER_ERROR, detail=str(e)) from e
     return WorkerAgentConfig(id=agent_id, secrets=values, **config.model_dump())
+
+
+@router.post(
+    "/sessions/{session_id}/claim",
+    responses={409: {"description": "Another job answers the session, or it has ended"}},
+)
+async def claim_session(db: SessionDep, session_id: str, claim: SessionClaim) -> SessionPublic:
+    """Let a job answer a session: the first job to claim it does, any other must leave."""
+    try:
+        call = await crud.claim_session(db, session_id, claim)
+    except SessionClaimed as e:
+        logger.warning("job %s refused: %s", claim.job_id, e)
+        raise HTTPException(status_code=status.HTTP_409_CONFLICT, detail=str(e)) from e
+    if call is None:
+        raise session_not_found(session_id)
+    return SessionPublic.model_validate(call, from_attributes=True)
 
 
 @router.post("/sessions/{session_id}/events")
