@@ -76,6 +76,44 @@ export function Empty(props: { title: string; children?: ReactNode }) {
   );
 }
 
+/** The parts of a React Query result that `QueryList` reads: a page of `items` from the API. */
+export interface ListQuery<T> {
+  isPending: boolean;
+  error: unknown;
+  data: { items: T[] } | undefined;
+}
+
+/**
+ * A list's loading, error, empty and filled states, drawn the same way on every page.
+ *
+ * React Query keeps the last data when a refetch fails. By default the error replaces the rows, so
+ * nobody acts on rows that may be gone; `keepStaleOnError` shows the last rows with the error under
+ * them instead, for a page that polls and should not go blank while the server is briefly away.
+ */
+export function QueryList<T>(props: {
+  query: ListQuery<T>;
+  what: string;
+  empty: ReactNode;
+  keepStaleOnError?: boolean;
+  children: (items: T[]) => ReactNode;
+}) {
+  const { query } = props;
+  if (query.isPending) return <Loading what={props.what} />;
+  const error = query.error ? (
+    <div className="card-body">
+      <ErrorAlert error={query.error} />
+    </div>
+  ) : null;
+  if (!query.data || (error && !props.keepStaleOnError)) return error;
+  const { items } = query.data;
+  return (
+    <>
+      {items.length ? props.children(items) : props.empty}
+      {error}
+    </>
+  );
+}
+
 export function Modal(props: { title: string; onClose: () => void; children: ReactNode; footer: ReactNode }) {
   const { onClose } = props;
   useEffect(() => {

@@ -3,7 +3,7 @@ import { Link, useNavigate } from "react-router";
 
 import { useAgents, useDeleteAgent, useDuplicateAgent, useKnowledgeBases, useProviders } from "../api/queries";
 import type { Agent, Provider, ProviderSpec } from "../api/types";
-import { Empty, ErrorAlert, Loading, Modal, PageHead, formatDate } from "../components/ui";
+import { Empty, ErrorAlert, Modal, PageHead, QueryList, formatDate } from "../components/ui";
 
 function providerText(specs: ProviderSpec[], catalog: Provider[] | undefined): string {
   const [first, ...rest] = specs;
@@ -35,59 +35,59 @@ export function AgentsPage() {
       />
       <ErrorAlert error={duplicate.error} />
       <div className="card">
-        {agents.isPending ? (
-          <Loading what="agents" />
-        ) : agents.error ? (
-          <div className="card-body">
-            <ErrorAlert error={agents.error} />
-          </div>
-        ) : !agents.data.items.length ? (
-          <Empty title="No agents yet">
-            <p>Create one to talk to it from the browser or a phone line.</p>
-          </Empty>
-        ) : (
-          <table className="table">
-            <thead>
-              <tr>
-                <th>Agent</th>
-                <th>Speech to text</th>
-                <th>LLM</th>
-                <th>Text to speech</th>
-                <th>Knowledge base</th>
-                <th>Updated</th>
-                <th />
-              </tr>
-            </thead>
-            <tbody>
-              {agents.data.items.map((a) => (
-                <tr key={a.id} className="clickable" onClick={() => navigate(`/agents/${a.id}`)}>
-                  <td>
-                    <div className="cell-title">
-                      {a.name} {a.is_default && <span className="badge blue">default</span>}
-                    </div>
-                    <div className="cell-sub">{a.language}</div>
-                  </td>
-                  <td>{providerText(a.stt, providers?.stt)}</td>
-                  <td>{providerText(a.llm, providers?.llm)}</td>
-                  <td>{providerText(a.tts, providers?.tts)}</td>
-                  <td>{kbName(a.knowledge_base_id)}</td>
-                  <td className="muted">{formatDate(a.updated_at)}</td>
-                  <td className="actions" onClick={(e) => e.stopPropagation()}>
-                    <Link className="btn sm" to={`/talk?agent=${a.id}`}>
-                      Talk
-                    </Link>{" "}
-                    <button className="btn sm" onClick={() => duplicate.mutate(a.id)} disabled={duplicate.isPending}>
-                      Duplicate
-                    </button>{" "}
-                    <button className="btn sm danger" onClick={() => setDeleting(a)}>
-                      Delete
-                    </button>
-                  </td>
+        <QueryList
+          query={agents}
+          what="agents"
+          empty={
+            <Empty title="No agents yet">
+              <p>Create one to talk to it from the browser or a phone line.</p>
+            </Empty>
+          }
+        >
+          {(items) => (
+            <table className="table">
+              <thead>
+                <tr>
+                  <th>Agent</th>
+                  <th>Speech to text</th>
+                  <th>LLM</th>
+                  <th>Text to speech</th>
+                  <th>Knowledge base</th>
+                  <th>Updated</th>
+                  <th />
                 </tr>
-              ))}
-            </tbody>
-          </table>
-        )}
+              </thead>
+              <tbody>
+                {items.map((a) => (
+                  <tr key={a.id} className="clickable" onClick={() => navigate(`/agents/${a.id}`)}>
+                    <td>
+                      <div className="cell-title">
+                        {a.name} {a.is_default && <span className="badge blue">default</span>}
+                      </div>
+                      <div className="cell-sub">{a.language}</div>
+                    </td>
+                    <td>{providerText(a.stt, providers?.stt)}</td>
+                    <td>{providerText(a.llm, providers?.llm)}</td>
+                    <td>{providerText(a.tts, providers?.tts)}</td>
+                    <td>{kbName(a.knowledge_base_id)}</td>
+                    <td className="muted">{formatDate(a.updated_at)}</td>
+                    <td className="actions" onClick={(e) => e.stopPropagation()}>
+                      <Link className="btn sm" to={`/talk?agent=${a.id}`}>
+                        Talk
+                      </Link>{" "}
+                      <button className="btn sm" onClick={() => duplicate.mutate(a.id)} disabled={duplicate.isPending}>
+                        Duplicate
+                      </button>{" "}
+                      <button className="btn sm danger" onClick={() => setDeleting(a)}>
+                        Delete
+                      </button>
+                    </td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          )}
+        </QueryList>
       </div>
       {deleting && <DeleteAgent agent={deleting} onClose={() => setDeleting(null)} />}
     </>

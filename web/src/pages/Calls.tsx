@@ -3,7 +3,7 @@ import { Link, useNavigate, useParams } from "react-router";
 
 import { type SessionFilters, useAgent, useAgents, useSession, useSessions } from "../api/queries";
 import { TurnFigures, Waterfall } from "../components/Waterfall";
-import { Empty, ErrorAlert, Loading, PageHead, StatusBadge, formatDate, formatDuration } from "../components/ui";
+import { Empty, ErrorAlert, Loading, PageHead, QueryList, StatusBadge, formatDate, formatDuration } from "../components/ui";
 
 const SINCE: Record<string, number | null> = { any: null, hour: 3600, day: 86400, week: 7 * 86400 };
 
@@ -70,44 +70,44 @@ export function CallsPage() {
           <span className="spacer" />
           {sessions.data && <span className="muted small">{sessions.data.count} {sessions.data.count === 1 ? "call" : "calls"}</span>}
         </div>
-        {sessions.isPending ? (
-          <Loading what="calls" />
-        ) : sessions.error ? (
-          <div className="card-body">
-            <ErrorAlert error={sessions.error} />
-          </div>
-        ) : !sessions.data.items.length ? (
-          <Empty title="No calls match">
-            <p>Start one from the Talk page.</p>
-          </Empty>
-        ) : (
-          <table className="table">
-            <thead>
-              <tr>
-                <th>Started</th>
-                <th>Agent</th>
-                <th>Channel</th>
-                <th>Outcome</th>
-                <th>Duration</th>
-              </tr>
-            </thead>
-            <tbody>
-              {sessions.data.items.map((s) => (
-                <tr key={s.id} className="clickable" data-testid="call-row" onClick={() => navigate(`/calls/${s.id}`)}>
-                  <td>{formatDate(s.created_at)}</td>
-                  <td className="cell-title">{agentName(s.agent_id)}</td>
-                  <td>
-                    <span className="badge">{s.channel === "phone" ? "Phone" : "Web"}</span>
-                  </td>
-                  <td>
-                    <StatusBadge status={s.status} />
-                  </td>
-                  <td>{formatDuration(s.started_at, s.ended_at)}</td>
+        <QueryList
+          query={sessions}
+          what="calls"
+          empty={
+            <Empty title="No calls match">
+              <p>Start one from the Talk page.</p>
+            </Empty>
+          }
+        >
+          {(items) => (
+            <table className="table">
+              <thead>
+                <tr>
+                  <th>Started</th>
+                  <th>Agent</th>
+                  <th>Channel</th>
+                  <th>Outcome</th>
+                  <th>Duration</th>
                 </tr>
-              ))}
-            </tbody>
-          </table>
-        )}
+              </thead>
+              <tbody>
+                {items.map((s) => (
+                  <tr key={s.id} className="clickable" data-testid="call-row" onClick={() => navigate(`/calls/${s.id}`)}>
+                    <td>{formatDate(s.created_at)}</td>
+                    <td className="cell-title">{agentName(s.agent_id)}</td>
+                    <td>
+                      <span className="badge">{s.channel === "phone" ? "Phone" : "Web"}</span>
+                    </td>
+                    <td>
+                      <StatusBadge status={s.status} />
+                    </td>
+                    <td>{formatDuration(s.started_at, s.ended_at)}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          )}
+        </QueryList>
       </div>
     </>
   );

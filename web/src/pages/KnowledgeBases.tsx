@@ -14,7 +14,7 @@ import {
   useQueryKnowledgeBase,
 } from "../api/queries";
 import type { KbDocument } from "../api/types";
-import { Empty, ErrorAlert, Field, Loading, Modal, PageHead, formatBytes, formatDate } from "../components/ui";
+import { Empty, ErrorAlert, Field, Modal, PageHead, QueryList, formatBytes, formatDate } from "../components/ui";
 import { unplacedMessages } from "../lib/errors";
 
 export function KnowledgeBasesPage() {
@@ -33,41 +33,41 @@ export function KnowledgeBasesPage() {
         }
       />
       <div className="card">
-        {kbs.isPending ? (
-          <Loading what="knowledge bases" />
-        ) : kbs.error ? (
-          <div className="card-body">
-            <ErrorAlert error={kbs.error} />
-          </div>
-        ) : !kbs.data.items.length ? (
-          <Empty title="No knowledge bases yet">
-            <p>Create one, upload documents, then attach it to an agent.</p>
-          </Empty>
-        ) : (
-          <table className="table">
-            <thead>
-              <tr>
-                <th>Name</th>
-                <th>Documents</th>
-                <th>Embeddings</th>
-                <th>Created</th>
-              </tr>
-            </thead>
-            <tbody>
-              {kbs.data.items.map((k) => (
-                <tr key={k.id} className="clickable" onClick={() => navigate(`/knowledge/${k.id}`)}>
-                  <td>
-                    <div className="cell-title">{k.name}</div>
-                    {k.description && <div className="cell-sub">{k.description}</div>}
-                  </td>
-                  <td>{k.document_count}</td>
-                  <td className="muted">{k.embedding_model}</td>
-                  <td className="muted">{formatDate(k.created_at)}</td>
+        <QueryList
+          query={kbs}
+          what="knowledge bases"
+          empty={
+            <Empty title="No knowledge bases yet">
+              <p>Create one, upload documents, then attach it to an agent.</p>
+            </Empty>
+          }
+        >
+          {(items) => (
+            <table className="table">
+              <thead>
+                <tr>
+                  <th>Name</th>
+                  <th>Documents</th>
+                  <th>Embeddings</th>
+                  <th>Created</th>
                 </tr>
-              ))}
-            </tbody>
-          </table>
-        )}
+              </thead>
+              <tbody>
+                {items.map((k) => (
+                  <tr key={k.id} className="clickable" onClick={() => navigate(`/knowledge/${k.id}`)}>
+                    <td>
+                      <div className="cell-title">{k.name}</div>
+                      {k.description && <div className="cell-sub">{k.description}</div>}
+                    </td>
+                    <td>{k.document_count}</td>
+                    <td className="muted">{k.embedding_model}</td>
+                    <td className="muted">{formatDate(k.created_at)}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          )}
+        </QueryList>
       </div>
       {creating && <CreateKnowledgeBase onClose={() => setCreating(false)} />}
     </>
@@ -251,47 +251,41 @@ export function KnowledgeBasePage() {
               </div>
             ))}
           </div>
-          {docs.isPending ? (
-            <Loading what="documents" />
-          ) : docs.error ? (
-            <div className="card-body">
-              <ErrorAlert error={docs.error} />
-            </div>
-          ) : docs.data.items.length ? (
-            <table className="table">
-              <thead>
-                <tr>
-                  <th>Document</th>
-                  <th>Status</th>
-                  <th>Chunks</th>
-                  <th />
-                </tr>
-              </thead>
-              <tbody>
-                {docs.data.items.map((d) => (
-                  <tr key={d.id} data-testid="document-row">
-                    <td>
-                      <div className="cell-title">{d.filename}</div>
-                      <div className="cell-sub">
-                        {formatBytes(d.size_bytes)} · {formatDate(d.created_at)}
-                      </div>
-                    </td>
-                    <td>
-                      <DocumentStatus doc={d} />
-                    </td>
-                    <td>{d.chunks_total || "—"}</td>
-                    <td className="actions">
-                      <button className="btn sm danger" disabled={del.isPending} onClick={() => del.mutate(d.id)}>
-                        Delete
-                      </button>
-                    </td>
+          <QueryList query={docs} what="documents" empty={<Empty title="No documents yet" />}>
+            {(items) => (
+              <table className="table">
+                <thead>
+                  <tr>
+                    <th>Document</th>
+                    <th>Status</th>
+                    <th>Chunks</th>
+                    <th />
                   </tr>
-                ))}
-              </tbody>
-            </table>
-          ) : (
-            <Empty title="No documents yet" />
-          )}
+                </thead>
+                <tbody>
+                  {items.map((d) => (
+                    <tr key={d.id} data-testid="document-row">
+                      <td>
+                        <div className="cell-title">{d.filename}</div>
+                        <div className="cell-sub">
+                          {formatBytes(d.size_bytes)} · {formatDate(d.created_at)}
+                        </div>
+                      </td>
+                      <td>
+                        <DocumentStatus doc={d} />
+                      </td>
+                      <td>{d.chunks_total || "—"}</td>
+                      <td className="actions">
+                        <button className="btn sm danger" disabled={del.isPending} onClick={() => del.mutate(d.id)}>
+                          Delete
+                        </button>
+                      </td>
+                    </tr>
+                  ))}
+                </tbody>
+              </table>
+            )}
+          </QueryList>
           {del.error != null && (
             <div className="card-body">
               <ErrorAlert error={del.error} />

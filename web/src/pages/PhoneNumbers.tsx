@@ -3,7 +3,7 @@ import { Link } from "react-router";
 
 import { useAgents } from "../api/queries";
 import { type PhoneNumber, useDeletePhoneNumber, usePhoneNumbers } from "../api/phoneNumbers";
-import { Empty, ErrorAlert, Loading, Modal, PageHead, formatDate } from "../components/ui";
+import { Empty, ErrorAlert, Modal, PageHead, QueryList, formatDate } from "../components/ui";
 import { OutboundCallCard } from "./PhoneNumbersCall";
 import { PhoneNumberForm } from "./PhoneNumbersForm";
 
@@ -27,68 +27,68 @@ export function PhoneNumbersPage() {
       />
       <div className="stack">
         <div className="card">
-          {numbers.isPending ? (
-            <Loading what="phone numbers" />
-          ) : numbers.error ? (
-            <div className="card-body">
-              <ErrorAlert error={numbers.error} />
-            </div>
-          ) : !numbers.data.items.length ? (
-            <Empty title="No phone numbers yet">
-              <p>Add the number your SIP provider routes to Stimm, and pick the agent that answers it.</p>
-            </Empty>
-          ) : (
-            <table className="table">
-              <thead>
-                <tr>
-                  <th>Number</th>
-                  <th>Answered by</th>
-                  <th>Who may call</th>
-                  <th>LiveKit</th>
-                  <th>Updated</th>
-                  <th />
-                </tr>
-              </thead>
-              <tbody>
-                {numbers.data.items.map((n) => (
-                  <tr key={n.id} className="clickable" data-testid="phone-number-row" onClick={() => setEditing(n)}>
-                    <td>
-                      <div className="cell-title mono">{n.number}</div>
-                      {n.name && <div className="cell-sub">{n.name}</div>}
-                    </td>
-                    <td onClick={(e) => e.stopPropagation()}>
-                      <Link to={`/agents/${n.agent_id}`}>{agentName(n.agent_id)}</Link>
-                    </td>
-                    <td>
-                      <Access number={n} />
-                    </td>
-                    <td>
-                      {n.trunk_id && n.dispatch_rule_id ? (
-                        <span className="badge green" title={`${n.trunk_id} · ${n.dispatch_rule_id}`}>
-                          <span className="dot" />
-                          Routed
-                        </span>
-                      ) : (
-                        <span className="badge amber">
-                          <span className="dot" />
-                          Not applied
-                        </span>
-                      )}
-                    </td>
-                    <td className="muted">{formatDate(n.updated_at)}</td>
-                    <td className="actions" onClick={(e) => e.stopPropagation()}>
-                      <button className="btn sm" onClick={() => setEditing(n)}>
-                        Edit
-                      </button>{" "}
-                      <button className="btn sm danger" onClick={() => setDeleting(n)}>
-                        Delete
-                      </button>
-                    </td>
+          <QueryList
+            query={numbers}
+            what="phone numbers"
+            empty={
+              <Empty title="No phone numbers yet">
+                <p>Add the number your SIP provider routes to Stimm, and pick the agent that answers it.</p>
+              </Empty>
+            }
+          >
+            {(items) => (
+              <table className="table">
+                <thead>
+                  <tr>
+                    <th>Number</th>
+                    <th>Answered by</th>
+                    <th>Who may call</th>
+                    <th>LiveKit</th>
+                    <th>Updated</th>
+                    <th />
                   </tr>
-                ))}
-              </tbody>
-            </table>
-          )}
+                </thead>
+                <tbody>
+                  {items.map((n) => (
+                    <tr key={n.id} className="clickable" data-testid="phone-number-row" onClick={() => setEditing(n)}>
+                      <td>
+                        <div className="cell-title mono">{n.number}</div>
+                        {n.name && <div className="cell-sub">{n.name}</div>}
+                      </td>
+                      <td onClick={(e) => e.stopPropagation()}>
+                        <Link to={`/agents/${n.agent_id}`}>{agentName(n.agent_id)}</Link>
+                      </td>
+                      <td>
+                        <Access number={n} />
+                      </td>
+                      <td>
+                        {n.trunk_id && n.dispatch_rule_id ? (
+                          <span className="badge green" title={`${n.trunk_id} · ${n.dispatch_rule_id}`}>
+                            <span className="dot" />
+                            Routed
+                          </span>
+                        ) : (
+                          <span className="badge amber">
+                            <span className="dot" />
+                            Not applied
+                          </span>
+                        )}
+                      </td>
+                      <td className="muted">{formatDate(n.updated_at)}</td>
+                      <td className="actions" onClick={(e) => e.stopPropagation()}>
+                        <button className="btn sm" onClick={() => setEditing(n)}>
+                          Edit
+                        </button>{" "}
+                        <button className="btn sm danger" onClick={() => setDeleting(n)}>
+                          Delete
+                        </button>
+                      </td>
+                    </tr>
+                  ))}
+                </tbody>
+              </table>
+            )}
+          </QueryList>
         </div>
         <OutboundCallCard agents={agents.data?.items ?? []} />
       </div>

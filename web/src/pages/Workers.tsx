@@ -1,7 +1,7 @@
 import { useEffect, useState } from "react";
 
 import { type Worker, type Workers, useWorkers } from "../api/workers";
-import { Empty, ErrorAlert, Loading, PageHead } from "../components/ui";
+import { Empty, PageHead, QueryList } from "../components/ui";
 import { formatLatency, heartbeatAge, loadLevel, loadPercent, workerState } from "../lib/workers";
 
 export function WorkersPage() {
@@ -16,40 +16,41 @@ export function WorkersPage() {
       <div className="stack">
         {workers.data && workers.data.count > 0 && <Summary pool={workers.data} />}
         <div className="card">
-          {workers.isPending ? (
-            <Loading what="workers" />
-          ) : workers.error && !workers.data ? (
-            <div className="card-body">
-              <ErrorAlert error={workers.error} />
-            </div>
-          ) : !workers.data.items.length ? (
-            <Empty title="No workers running">
-              <p>
-                Sessions need at least one worker. Start one next to the control plane with{" "}
-                <code className="mono">stimm worker</code>; it appears here within a few seconds.
-              </p>
-            </Empty>
-          ) : (
-            <table className="table">
-              <thead>
-                <tr>
-                  <th>Worker</th>
-                  <th>State</th>
-                  <th>Load</th>
-                  <th>Sessions</th>
-                  <th>p95 latency</th>
-                  <th>Last heartbeat</th>
-                </tr>
-              </thead>
-              <tbody>
-                {workers.data.items.map((w) => (
-                  <WorkerRow key={w.worker_id} worker={w} now={now} />
-                ))}
-              </tbody>
-            </table>
-          )}
+          {/* Polled: a failed refresh keeps the last rows on screen, with the error under them. */}
+          <QueryList
+            query={workers}
+            what="workers"
+            keepStaleOnError
+            empty={
+              <Empty title="No workers running">
+                <p>
+                  Sessions need at least one worker. Start one next to the control plane with{" "}
+                  <code className="mono">stimm worker</code>; it appears here within a few seconds.
+                </p>
+              </Empty>
+            }
+          >
+            {(items) => (
+              <table className="table">
+                <thead>
+                  <tr>
+                    <th>Worker</th>
+                    <th>State</th>
+                    <th>Load</th>
+                    <th>Sessions</th>
+                    <th>p95 latency</th>
+                    <th>Last heartbeat</th>
+                  </tr>
+                </thead>
+                <tbody>
+                  {items.map((w) => (
+                    <WorkerRow key={w.worker_id} worker={w} now={now} />
+                  ))}
+                </tbody>
+              </table>
+            )}
+          </QueryList>
         </div>
-        {workers.error && workers.data && <ErrorAlert error={workers.error} />}
       </div>
     </>
   );
