@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from google.protobuf.duration_pb2 import Duration
 from livekit import api
@@ -96,6 +98,35 @@ def _same(a: object, b: object, fields: tuple[str, ...]) -> bool:
     return all(getattr(a, f) == getattr(b, f) for f in fields)
 
 
+SipObject = TypeVar(
+    "SipObject", api.SIPInboundTrunkInfo, api.SIPOutboundTrunkInfo, api.SIPDispatchRuleInfo
+)
+
+
+async def _ensure(
+    what: str,
+    existing: SipObject | None,
+    wanted: SipObject,
+    *,
+    fields: tuple[str, ...],
+    id_field: str,
+    create: Callable[[SipObject], Awaitable[SipObject]],
+    update: Callable[[str, SipObject], Awaitable[SipObject]],
+) -> str:
+    """Create ``wanted``, or update ``existing`` in place where one of ``fields`` differs;
+    returns the object's id (its ``id_field``)."""
+    if existing is None:
+        created_id = str(getattr(await create(wanted), id_field))
+        logger.info("created %s %s", what, created_id)
+        return created_id
+    existing_id = str(getattr(existing, id_field))
+    if not _same(existing, wanted, fields):
+        setattr(wanted, id_field, existing_id)
+        await update(existing_id, wanted)
+        logger.info("updated %s %s", what, existing_id)
+    return existing_id
+
+
 _TRUNK_FIELDS = ("numbers", "allowed_addresses", "auth_username", "auth_password")
 _RULE_FIELDS = ("trunk_ids", "rule", "room_config", "metadata")
 
@@ -113,33 +144,31 @@ async def _dispatch_rules(lk: api.LiveKitAPI) -> dict[str, api.SIPDispatchRuleIn
 async def ensure_inbound_trunk(lk: api.LiveKitAPI, spec: InboundNumber) -> str:
     """Create or update the inbound trunk that accepts calls to ``spec.number``; its id."""
     wanted = _inbound_trunk(spec)
-    existing = (await _inbound_trunks(lk)).get(wanted.name)
-    if existing is None:
-        created = await lk.sip.create_inbound_trunk(api.CreateSIPInboundTrunkRequest(trunk=wanted))
-        logger.info("created inbound trunk %s", created.sip_trunk_id)
-        return str(created.sip_trunk_id)
-    if not _same(existing, wanted, _TRUNK_FIELDS):
-        wanted.sip_trunk_id = existing.sip_trunk_id
-        await lk.sip.update_inbound_trunk(existing.sip_trunk_id, wanted)
-        logger.info("updated inbound trunk %s", existing.sip_trunk_id)
-    return str(existing.sip_trunk_id)
+    return await _ensure(
+        "inbound trunk",
+        (await _inbound_trunks(lk)).get(wanted.name),
+        wanted,
+        fields=_TRUNK_FIELDS,
+        id_field="sip_trunk_id",
+        create=lambda t: lk.sip.create_inbound_trunk(api.CreateSIPInboundTrunkRequest(trunk=t)),
+        update=lk.sip.update_inbound_trunk,
+    )
 
 
 async def ensure_dispatch_rule(lk: api.LiveKitAPI, spec: InboundNumber, trunk_id: str) -> str:
     """Create or update the rule that puts calls on ``trunk_id`` in a new room with the agent."""
     wanted = _dispatch_rule(spec, trunk_id)
-    existing = (await _dispatch_rules(lk)).get(wanted.name)
-    if existing is None:
-        created = await lk.sip.create_dispatch_rule(
-            api.CreateSIPDispatchRuleRequest(dispatch_rule=wanted)
-        )
-        logger.info("created dispatch rule %s", created.sip_dispatch_rule_id)
-        return str(created.sip_dispatch_rule_id)
-    if not _same(existing, wanted, _RULE_FIELDS):
-        wanted.sip_dispatch_rule_id = existing.sip_dispatch_rule_id
-        await lk.sip.update_dispatch_rule(existing.sip_dispatch_rule_id, wanted)
-        logger.info("updated dispatch rule %s", existing.sip_dispatch_rule_id)
-    return str(existing.sip_dispatch_rule_id)
+    return await _ensure(
+        "dispatch rule",
+        (await _dispatch_rules(lk)).get(wanted.name),
+        wanted,
+        fields=_RULE_FIELDS,
+        id_field="sip_dispatch_rule_id",
+        create=lambda r: lk.sip.create_dispatch_rule(
+            api.CreateSIPDispatchRuleRequest(dispatch_rule=r)
+        ),
+        update=lk.sip.update_dispatch_rule,
+    )
 
 
 async def ensure_inbound_number(lk: api.LiveKitAPI, spec: InboundNumber) -> Provisioned:
@@ -217,18 +246,15 @@ async def ensure_outbound_trunk(lk: api.LiveKitAPI, spec: OutboundTrunk) -> str:
         auth_password=spec.auth_password,
     )
     listed = await lk.sip.list_outbound_trunk(api.ListSIPOutboundTrunkRequest())
-    existing = next((t for t in listed.items if t.name == OUTBOUND_TRUNK_NAME), None)
-    if existing is None:
-        created = await lk.sip.create_outbound_trunk(
-            api.CreateSIPOutboundTrunkRequest(trunk=wanted)
-        )
-        logger.info("created outbound trunk %s", created.sip_trunk_id)
-        return str(created.sip_trunk_id)
-    if not _same(existing, wanted, _OUTBOUND_FIELDS):
-        wanted.sip_trunk_id = existing.sip_trunk_id
-        await lk.sip.update_outbound_trunk(existing.sip_trunk_id, wanted)
-        logger.info("updated outbound trunk %s", existing.sip_trunk_id)
-    return str(existing.sip_trunk_id)
+    return await _ensure(
+        "outbound trunk",
+        next((t for t in listed.items if t.name == OUTBOUND_TRUNK_NAME), None),
+        wanted,
+        fields=_OUTBOUND_FIELDS,
+        id_field="sip_trunk_id",
+        create=lambda t: lk.sip.create_outbound_trunk(api.CreateSIPOutboundTrunkRequest(trunk=t)),
+        update=lk.sip.update_outbound_trunk,
+    )
 
 
 async def dial(
@@ -275,11 +301,12 @@ async def ensure_unassigned_trunk(lk: api.LiveKitAPI, secret: str) -> str:
     wanted = api.SIPInboundTrunkInfo(
         name=UNASSIGNED_TRUNK_NAME, auth_username="stimm-unassigned", auth_password=password
     )
-    existing = (await _inbound_trunks(lk)).get(UNASSIGNED_TRUNK_NAME)
-    if existing is None:
-        created = await lk.sip.create_inbound_trunk(api.CreateSIPInboundTrunkRequest(trunk=wanted))
-        return str(created.sip_trunk_id)
-    if not _same(existing, wanted, _TRUNK_FIELDS):
-        wanted.sip_trunk_id = existing.sip_trunk_id
-        await lk.sip.update_inbound_trunk(existing.sip_trunk_id, wanted)
-    return str(existing.sip_trunk_id)
+    return await _ensure(
+        "catch-all trunk for unassigned numbers",
+        (await _inbound_trunks(lk)).get(UNASSIGNED_TRUNK_NAME),
+        wanted,
+        fields=_TRUNK_FIELDS,
+        id_field="sip_trunk_id",
+        create=lambda t: lk.sip.create_inbound_trunk(api.CreateSIPInboundTrunkRequest(trunk=t)),
+        update=lk.sip.update_inbound_trunk,
+    )

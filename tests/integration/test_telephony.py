@@ -144,6 +144,15 @@ async def test_provisioning_twice_changes_nothing(lk: api.LiveKitAPI) -> None:
     assert first == second
     trunks, rules = await sip_state(lk, "+15550177")
     assert len(trunks) == 1 and len(rules) == 1
+
+    # a changed number is updated in place: same trunk and rule, new settings
+    moved = provisioning.InboundNumber(
+        number="+15550177", agent_id="agent-2", allowed_addresses=("10.0.0.0/8",)
+    )
+    assert await provisioning.ensure_inbound_number(lk, moved) == first
+    trunks, rules = await sip_state(lk, "+15550177")
+    assert [list(t.allowed_addresses) for t in trunks] == [["10.0.0.0/8"]]
+    assert len(rules) == 1 and '"agent_id":"agent-2"' in rules[0].metadata
     assert await provisioning.remove_inbound_number(lk, "+15550177")
     assert not await provisioning.remove_inbound_number(lk, "+15550177")
 
