@@ -179,7 +179,7 @@ def main() -> None:
     parser.add_argument(
         "--turn-detection",
         choices=["auto", "model", "vad"],
-        default="auto",
+        default="vad",
         help="the agents' turn_taking.turn_detection",
     )
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "roundtrip.json")

@@ -3,17 +3,18 @@
 Two measurements, both on Piper speech (``tests.support.audio.synthesize``, the voice of the
 e2e caller and of bench/roundtrip.py):
 
-1. ``probabilities``: the model's P(end of turn) for complete sentences and for the same
-   sentences left unfinished (ending on a comma), fed the way livekit's local transport feeds
-   it: 48 kHz caller audio resampled to 16 kHz by ``rtc.AudioResampler`` (QUICK), the last 1.2 s
-   (``EOT_MAX_SAMPLES``) ending 200 ms into the silence (``MIN_SILENCE_DURATION_MS``, when
-   ``AudioRecognition`` asks for a prediction). Once with digital silence after the speech (what
-   the test caller sends), once with a -60 dBFS noise floor under the whole signal (a quiet
-   real microphone). Below livekit's threshold the session waits ``max_endpointing_delay``.
+1. ``probabilities``: the model's P(end of turn) for complete questions, complete statements
+   and unfinished sentences (ending on a comma), each synthesized several times, fed the way
+   livekit's local transport feeds it: 48 kHz caller audio resampled to 16 kHz by
+   ``rtc.AudioResampler`` (QUICK), the last 1.2 s (``EOT_MAX_SAMPLES``) ending 200 ms into the
+   silence (``MIN_SILENCE_DURATION_MS``, when ``AudioRecognition`` asks for a prediction) or
+   100 ms later. Once with digital silence after the speech (what the test caller sends), once
+   with a -60 dBFS noise floor under the whole signal (a quiet real microphone). Below
+   livekit's threshold the session waits ``max_endpointing_delay``.
 2. ``session``: a real ``AgentSession`` (no room) with Silero VAD, the offline Whisper STT and
-   ``worker.turn_taking.turn_handling`` at the schema defaults, hearing the complete sentences
-   paced in real time; the delay from the end of each sentence to the committed user turn,
-   with turn detection ``model`` and ``vad``.
+   ``worker.turn_taking.turn_handling`` at the schema defaults, hearing questions and
+   statements paced in real time; the delay from the end of each sentence to the committed
+   user turn, for the model with and without a noise floor, and for VAD endpointing.
 
     .venv/bin/python bench/turn_detector.py [--skip-session]
 
@@ -59,13 +60,15 @@ FRAME = RATE // 100
 NOISE_FLOOR_RMS = 32.0
 """-60 dBFS: a quiet microphone; real capture is never exactly zero."""
 
-COMPLETE = [
+QUESTIONS = [
     "When is the museum open?",
     "Is the museum open on Sunday?",
     "What time does the museum open on Sunday?",
     "Can you tell me the opening hours of the library?",
     "How much does a ticket cost for children?",
     "Where can I park my car near the station?",
+]
+STATEMENTS = [
     "I would like to book a table for two people tonight.",
     "Please cancel my appointment for tomorrow morning.",
     "Thank you, that is all I needed.",
@@ -81,6 +84,9 @@ UNFINISHED = [
     "Please cancel my appointment for,",
     "Thank you, that is all I, uh,",
 ]
+REPEATS = 5
+"""Piper samples its prosody: each synthesis of a sentence sounds a little different."""
+SESSION_SENTENCES = [*QUESTIONS[:3], *STATEMENTS[:2]]
 
 
 def spoken(text: str) -> NDArray[np.int16]:
@@ -124,21 +130,26 @@ def probability(eot: EOT, speech: NDArray[np.int16], noise_rms: float, silence_m
 
 def probabilities(threshold: float) -> dict[str, Any]:
     eot = EOT()
+    kinds = {"question": QUESTIONS, "statement": STATEMENTS, "unfinished": UNFINISHED}
     speech = {
-        "complete": [spoken(t) for t in COMPLETE],
-        "unfinished": [spoken(t) for t in UNFINISHED],
+        kind: {t: [spoken(t) for _ in range(REPEATS)] for t in texts}
+        for kind, texts in kinds.items()
     }
     table: dict[str, Any] = {}
     for floor, rms in (("digital_silence", 0.0), ("noise_floor_-60dBFS", NOISE_FLOOR_RMS)):
         for silence_ms in (MIN_SILENCE_DURATION_MS, MIN_SILENCE_DURATION_MS + 100):
             row: dict[str, Any] = {}
-            for kind, pcms in speech.items():
-                ps = [round(probability(eot, s, rms, silence_ms), 3) for s in pcms]
+            for kind, sentences in speech.items():
+                per_sentence = {
+                    text: [round(probability(eot, s, rms, silence_ms), 3) for s in pcms]
+                    for text, pcms in sentences.items()
+                }
+                ps = [p for values in per_sentence.values() for p in values]
                 row[kind] = {
-                    "p": ps,
                     "mean": round(statistics.mean(ps), 3),
                     "at_or_above_threshold": sum(p >= threshold for p in ps),
                     "n": len(ps),
+                    "per_sentence": per_sentence,
                 }
             table[f"{floor}/{silence_ms}ms"] = row
     return table
@@ -163,42 +174,41 @@ class _Mic(io.AudioInput):
         return rtc.AudioFrame(chunk.tobytes(), RATE, 1, FRAME)
 
 
-class _Predictions(logging.Handler):
-    """livekit logs each end-of-turn prediction at debug level; keep the probabilities."""
+class _TurnLog(logging.Handler):
+    """livekit logs each end-of-turn prediction and each committed user turn at debug level."""
 
     def __init__(self) -> None:
         super().__init__(logging.DEBUG)
-        self.values: list[float] = []
+        self.probabilities: list[float] = []
+        self.commits: list[float] = []
 
     def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
         p = getattr(record, "probability", None)
-        if record.getMessage() == "eot prediction" and p is not None:
-            self.values.append(round(float(p), 3))
+        if message == "eot prediction" and p is not None:
+            self.probabilities.append(round(float(p), 3))
+        elif message == "user turn committed":
+            self.commits.append(time.monotonic())
 
 
-async def session_delays(mode: str, vad: Any, detector: Any, gap_s: float) -> dict[str, Any]:
-    """Speak every complete sentence into one session; delays from speech end to commit."""
+async def session_delays(
+    mode: str, noise_rms: float, vad: Any, detector: Any, gap_s: float
+) -> dict[str, Any]:
+    """Speak ``SESSION_SENTENCES`` into one session; delays from speech end to commit."""
     lead = np.zeros(RATE // 2, dtype=np.int16)
     parts: list[NDArray[np.int16]] = [lead]
     ends: list[float] = []
-    for text in COMPLETE:
+    for text in SESSION_SENTENCES:
         speech = spoken(text)
         ends.append((sum(len(p) for p in parts) + len(speech)) / RATE)
         parts += [speech, np.zeros(int(gap_s * RATE), dtype=np.int16)]
-    mic = _Mic(np.concatenate(parts))
+    mic = _Mic(with_noise(np.concatenate(parts), noise_rms, seed=0))
 
     handling, used = turn_handling(TurnTaking(turn_detection=mode), detector)  # type: ignore[arg-type]
-    commits: list[float] = []
     session: AgentSession[None] = AgentSession(stt=WhisperSTT(), vad=vad, turn_handling=handling)
-
-    def on_item(ev: Any) -> None:
-        if getattr(ev.item, "role", None) == "user":
-            commits.append(time.monotonic())
-
-    session.on("conversation_item_added", on_item)
-    predictions = _Predictions()
+    log = _TurnLog()
     lk_logger = logging.getLogger("livekit.agents")
-    lk_logger.addHandler(predictions)
+    lk_logger.addHandler(log)
     lk_logger.setLevel(logging.DEBUG)
     try:
         session.input.audio = mic
@@ -206,11 +216,11 @@ async def session_delays(mode: str, vad: Any, detector: Any, gap_s: float) -> di
         await asyncio.sleep(sum(len(p) for p in parts) / RATE + 0.5)
     finally:
         await session.aclose()
-        lk_logger.removeHandler(predictions)
+        lk_logger.removeHandler(log)
     assert mic.started is not None
     # each commit belongs to the latest sentence that ended before it
     delays = []
-    for t in commits:
+    for t in log.commits:
         ended = [mic.started + e for e in ends if mic.started + e <= t]
         if ended:
             delays.append(round(t - ended[-1], 3))
@@ -219,8 +229,8 @@ async def session_delays(mode: str, vad: Any, detector: Any, gap_s: float) -> di
         "end_of_speech_to_commit_s": delays,
         "p50_s": pct(delays, 0.5) if delays else None,
         "max_s": max(delays) if delays else None,
-        "eot_probabilities": predictions.values,
-        "sentences": len(COMPLETE),
+        "eot_probabilities": log.probabilities,
+        "sentences": len(SESSION_SENTENCES),
     }
 
 
@@ -229,8 +239,16 @@ async def sessions() -> dict[str, Any]:
     detector = load_turn_detector()
     WhisperSTT.load()
     defaults = TurnTaking()
-    gap = defaults.max_endpointing_delay + 2.0  # room for the slowest commit
-    return {mode: await session_delays(mode, vad, detector, gap) for mode in ("model", "vad")}
+    gap = defaults.max_endpointing_delay + 1.5  # room for the slowest commit
+    runs = {
+        "model/digital_silence": ("model", 0.0),
+        "model/noise_floor_-60dBFS": ("model", NOISE_FLOOR_RMS),
+        "vad/digital_silence": ("vad", 0.0),
+    }
+    return {
+        label: await session_delays(mode, rms, vad, detector, gap)
+        for label, (mode, rms) in runs.items()
+    }
 
 
 def main() -> None:
@@ -271,7 +289,7 @@ def main() -> None:
         result["session"] = asyncio.run(sessions())
         for mode, s in result["session"].items():
             print(
-                f"  session {mode:5s}: end of speech -> turn committed p50 {s['p50_s']} s, "
+                f"  session {mode:26s}: end of speech -> turn committed p50 {s['p50_s']} s, "
                 f"max {s['max_s']} s, each {s['end_of_speech_to_commit_s']}, "
                 f"P(eot) {s['eot_probabilities']}"
             )

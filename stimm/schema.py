@@ -47,9 +47,15 @@ class TurnTaking(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    turn_detection: Literal["auto", "model", "vad"] = "auto"
-    """``model``: the offline end-of-turn model; ``vad``: silence only; ``auto``: the model
-    when its files are available offline, VAD otherwise."""
+    turn_detection: Literal["auto", "model", "vad"] = "vad"
+    """``vad``: the turn ends after ``min_endpointing_delay`` of silence; ``model``: livekit's
+    offline end-of-turn model decides between ``min_endpointing_delay`` and
+    ``max_endpointing_delay``; ``auto``: the model when it loads on this machine, VAD otherwise.
+
+    VAD is the default: the model judges from the last 1.2 s of audio only, and it scores
+    questions followed by clean silence as unfinished, so most questions waited the whole
+    ``max_endpointing_delay`` (bench/turn_detector.py: mean score 0.26 against a threshold of
+    0.36; voice to voice ~3.2 s instead of ~1.8 s in bench/roundtrip.py)."""
     min_endpointing_delay: float = Field(default=0.5, ge=0.0, le=5.0)
     max_endpointing_delay: float = Field(default=3.0, ge=0.1, le=10.0)
     allow_interruptions: bool = True

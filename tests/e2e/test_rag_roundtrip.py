@@ -63,7 +63,10 @@ async def test_caller_hears_a_fact_from_the_uploaded_document(
     ) as http:
         kb_id = await upload_document(http)
         body: dict[str, Any] = agent_body(echo_llm)
-        body.update(knowledge_base_id=kb_id, rag={"top_k": 1})
+        # the end-of-turn model, so one e2e call runs it (VAD is the default)
+        body.update(
+            knowledge_base_id=kb_id, rag={"top_k": 1}, turn_taking={"turn_detection": "model"}
+        )
         created = await http.post("/api/agents", json=body)
         assert created.status_code == 201, created.text
         sess = (await http.post("/api/sessions", json={"agent_id": created.json()["id"]})).json()

@@ -9,7 +9,7 @@ import { ErrorAlert, Field, Loading, PageHead } from "../components/ui";
 import { unplacedMessages } from "../lib/errors";
 
 const TURN_TAKING: AgentConfig["turn_taking"] = {
-  turn_detection: "auto",
+  turn_detection: "vad",
   min_endpointing_delay: 0.5,
   max_endpointing_delay: 3,
   allow_interruptions: true,
@@ -166,9 +166,9 @@ function AgentForm(props: { id?: string; title: string; initial: AgentConfig; pr
           <div className="grid-3">
             <Field label="End-of-turn detection" htmlFor="tt-detection" path="turn_taking.turn_detection" error={err}>
               <select id="tt-detection" className="select" value={tt.turn_detection} onChange={(e) => setTt("turn_detection", e.target.value as typeof tt.turn_detection)}>
-                <option value="auto">Automatic</option>
-                <option value="model">Turn-detector model</option>
                 <option value="vad">Silence only (VAD)</option>
+                <option value="model">Turn-detector model</option>
+                <option value="auto">Model if available, else silence</option>
               </select>
             </Field>
             <Field label="Min. silence (s)" htmlFor="tt-min" path="turn_taking.min_endpointing_delay" error={err}>
