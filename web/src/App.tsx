@@ -1,16 +1,19 @@
 import { useQueryClient } from "@tanstack/react-query";
-import { useEffect, useState } from "react";
+import { Suspense, lazy, useEffect, useState } from "react";
 import { Navigate, NavLink, Outlet, Route, Routes, useLocation } from "react-router";
 
 import { getApiKey, onUnauthorized, setApiKey } from "./api/client";
+import { Loading } from "./components/ui";
 import { AgentEditPage } from "./pages/AgentEdit";
 import { AgentsPage } from "./pages/Agents";
 import { CallDetailPage, CallsPage } from "./pages/Calls";
 import { KnowledgeBasePage, KnowledgeBasesPage } from "./pages/KnowledgeBases";
 import { PhoneNumbersPage } from "./pages/PhoneNumbers";
 import { SignInPage } from "./pages/SignIn";
-import { TalkPage } from "./pages/Talk";
 import { WorkersPage } from "./pages/Workers";
+
+// The Talk page carries livekit-client (WebRTC), most of the bundle: it loads when first opened.
+const TalkPage = lazy(() => import("./pages/Talk").then((m) => ({ default: m.TalkPage })));
 
 export function App() {
   const [signedIn, setSignedIn] = useState(() => !!getApiKey());
@@ -40,7 +43,14 @@ export function App() {
         <Route path="agents/:id" element={<AgentEditPage />} />
         <Route path="knowledge" element={<KnowledgeBasesPage />} />
         <Route path="knowledge/:id" element={<KnowledgeBasePage />} />
-        <Route path="talk" element={<TalkPage />} />
+        <Route
+          path="talk"
+          element={
+            <Suspense fallback={<Loading what="the call page" />}>
+              <TalkPage />
+            </Suspense>
+          }
+        />
         <Route path="calls" element={<CallsPage />} />
         <Route path="calls/:id" element={<CallDetailPage />} />
         <Route path="phone-numbers" element={<PhoneNumbersPage />} />
