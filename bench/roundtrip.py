@@ -18,7 +18,7 @@ For each variant it prints p50/p95 of
       LLM time to first token, TTS time to first byte, voice-to-voice, retrieval wait),
 and writes them to bench/results/roundtrip.json.
 
-    .venv/bin/python bench/roundtrip.py --sessions 5 --turns-per-session 2 [--turn-detection vad]
+    .venv/bin/python bench/roundtrip.py --sessions 5 --turns-per-session 2 [--turn-detection model]
 
 With the offline Whisper STT there are no interim transcripts: speculation starts on the final
 transcript, which arrives before the endpointing delay has run out.

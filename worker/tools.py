@@ -14,10 +14,11 @@ import json
 import logging
 from typing import Any
 
+import aiohttp
 import httpx
 from livekit import api, rtc
 from livekit.agents import RunContext, get_job_context
-from livekit.agents.llm import RawFunctionTool, StopResponse, ToolError, function_tool
+from livekit.agents.llm import RawFunctionTool, StopResponse, ToolError, ToolResult, function_tool
 from livekit.agents.voice.events import CloseEvent
 from livekit.agents.voice.speech_handle import SpeechHandle
 
@@ -136,7 +137,7 @@ def transfer_call_tool(spec: TransferCallTool) -> Tool:
         "parameters": {"type": "object", "properties": {}},
     }
 
-    async def transfer_call(raw_arguments: dict[str, Any], context: RunContext[Any]) -> str:
+    async def transfer_call(raw_arguments: dict[str, Any], context: RunContext[Any]) -> ToolResult:
         job = get_job_context(required=False)
         caller = _sip_participant(job.room) if job is not None else None
         if job is None or caller is None:
@@ -151,10 +152,15 @@ def transfer_call_tool(spec: TransferCallTool) -> Tool:
                     play_dialtone=False,
                 )
             )
-        except api.TwirpError as e:
+        except api.TwirpError as e:  # the phone or its network refused the transfer
             logger.warning("transfer_call failed: %s", e.code)
             raise ToolError("The transfer failed; apologise and offer to help.") from e
-        return "The caller has been transferred."
+        except (aiohttp.ClientError, TimeoutError) as e:  # LiveKit unreachable or too slow
+            logger.warning("transfer_call failed: LiveKit did not answer: %r", e)
+            raise ToolError("The transfer failed; apologise and offer to help.") from e
+        # No reply: the caller is already being connected to the target and would hear the
+        # agent talk on until livekit-sip hangs up its leg (a second after the transfer).
+        return ToolResult("The caller has been transferred.", reply_required=False)
 
     return function_tool(transfer_call, raw_schema=schema)
 

@@ -8,19 +8,24 @@ transcribes it with Whisper.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
+from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from aiohttp import web
 from livekit import api
 
 from stimm.stack import LocalStack
+from tests.fakes.openai_server import FakeOpenAIServer, Reply, last_text, split_reply
 from tests.support.audio import rms, synthesize, transcribe
 from tests.support.sipp import (
     RATE,
     RtpReceiver,
+    SippRun,
     callee_scenario,
     caller_scenario,
     dtmf_pcap,
@@ -196,3 +201,200 @@ async def test_outbound_call_is_answered_and_agent_greets(
     assert call["status"] == "completed", call
     assert call["callee"] == "+15550123"
     assert any(t["role"] == "assistant" for t in call["turns"]), call
+
+
+# --- call transfer ----------------------------------------------------------------------------
+
+TRANSFER_REQUEST = "Please transfer me to a human."
+TRANSFERRING = "Of course, I am transferring you to a colleague now."
+APOLOGY = "I am sorry, I could not transfer you. Can I help you with something else?"
+TARGET = "sip:+15550199@127.0.0.1:5999"
+
+
+class TransferScriptLLM(FakeOpenAIServer):
+    """The scripted LLM, plus two things a real model does around a transfer that the plain
+    fake cannot script: one reply that both speaks and calls a tool (``{"say": ..., "tool":
+    ...}``), and a chosen answer to a tool's result (``after_tool``: substring of the result →
+    reply) instead of the result echoed.
+
+    It runs in the test's event loop, which serves it whenever the test awaits."""
+
+    def __init__(
+        self, rules: Iterable[tuple[str, Reply]], after_tool: Iterable[tuple[str, str]]
+    ) -> None:
+        super().__init__(rules, default_reply="Sorry, I only know about the museum.")
+        self.after_tool = list(after_tool)
+
+    def reply_for(self, body: dict[str, Any]) -> Reply:
+        messages = body.get("messages", [])
+        if messages and messages[-1].get("role") == "tool":
+            result = last_text(messages[-1]).lower()
+            for match, reply in self.after_tool:
+                if match.lower() in result:
+                    return reply
+        return super().reply_for(body)
+
+    async def _chat_completions(self, request: web.Request) -> web.StreamResponse:
+        try:
+            body = await request.json()
+        except json.JSONDecodeError:
+            body = {}
+        scripted = self.reply_for(body)
+        if not (isinstance(scripted, dict) and "say" in scripted and body.get("stream")):
+            return await super()._chat_completions(request)  # it reads the cached body again
+        self.requests.append(body)
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        call = {
+            "index": 0,
+            "id": f"call_{len(self.requests)}",
+            "type": "function",
+            "function": {
+                "name": scripted["tool"],
+                "arguments": json.dumps(scripted.get("arguments", {})),
+            },
+        }
+        deltas: list[dict[str, Any]] = [
+            {"role": "assistant", "content": ""},
+            *({"content": piece} for piece in split_reply(str(scripted["say"]))),
+            {"tool_calls": [call]},
+        ]
+        chunks = [{"delta": d, "finish_reason": None} for d in deltas]
+        chunks.append({"delta": {}, "finish_reason": "tool_calls"})
+        for c in chunks:
+            event = {"id": "chatcmpl-transfer", "object": "chat.completion.chunk", "created": 0}
+            event |= {"model": body.get("model", "fake"), "choices": [{"index": 0, **c}]}
+            await response.write(f"data: {json.dumps(event)}\n\n".encode())
+        if (body.get("stream_options") or {}).get("include_usage"):
+            usage = {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}
+            event = {"id": "chatcmpl-transfer", "object": "chat.completion.chunk", "created": 0}
+            event |= {"model": body.get("model", "fake"), "choices": [], "usage": usage}
+            await response.write(f"data: {json.dumps(event)}\n\n".encode())
+        await response.write(b"data: [DONE]\n\n")
+        await response.write_eof()
+        return response
+
+
+@pytest.fixture(scope="module")
+async def transfer_llm() -> AsyncIterator[str]:
+    rules: list[tuple[str, Reply]] = [
+        ("transfer", {"say": TRANSFERRING, "tool": "transfer_call", "arguments": {}}),
+        ("museum", "The museum is open every Sunday afternoon."),
+    ]
+    # the tool's ToolError text goes back to the LLM, which is asked to apologise
+    async with TransferScriptLLM(rules, after_tool=[("transfer failed", APOLOGY)]) as server:
+        yield server.base_url
+
+
+async def transfer_agent(http: httpx.AsyncClient, llm_url: str, number: str) -> dict[str, Any]:
+    body = agent_body(llm_url) | {"tools": [{"type": "transfer_call", "target": TARGET}]}
+    agent: dict[str, Any] = (await http.post("/api/agents", json=body)).json()
+    resp = await http.post("/api/phone-numbers", json={"number": number, "agent_id": agent["id"]})
+    assert resp.status_code == 201, resp.text
+    return agent
+
+
+async def call_and_transfer(
+    stack: LocalStack, workdir: Path, number: str, after: list[tuple[str, Any]], *, hang_up: bool
+) -> tuple[SippRun, RtpReceiver]:
+    """Call ``number``, greet, ask for a human, answer the REFER as ``after`` says."""
+    request = workdir / "transfer-request.pcap"
+    spoken_s = speech_pcap(request, synthesize(TRANSFER_REQUEST, RATE))
+    steps: list[tuple[str, Any]] = [("pause", 10.0), ("play", str(request))]
+    receiver = RtpReceiver()
+    try:
+        sipp = run_sipp(
+            workdir / "sipp",
+            caller_scenario([*steps, *after], hang_up=hang_up),
+            remote=f"127.0.0.1:{stack.options.sip_port}",
+            service=number,
+            caller=CALLER,
+            rtp_port=receiver.port,
+            timeout_s=120 + spoken_s,
+        )
+        code = await asyncio.to_thread(sipp.wait, 150 + spoken_s)
+    finally:
+        receiver.close()
+    assert code == 0, sipp.messages()[-4000:]
+    return sipp, receiver
+
+
+async def test_agent_transfers_the_phone_caller_after_saying_so(
+    sip_stack: LocalStack, transfer_llm: str, tmp_path: Path
+) -> None:
+    number = "+15550101"
+    async with httpx.AsyncClient(
+        base_url=sip_stack.control_plane_url, headers=sip_stack.api_headers, timeout=30
+    ) as http:
+        agent = await transfer_agent(http, transfer_llm, number)
+        # the phone takes the REFER (202, NOTIFY 100 Trying, NOTIFY 200 OK) and waits for the
+        # agent's side to hang up, as the transferee of a cold transfer does
+        sipp, receiver = await call_and_transfer(
+            sip_stack, tmp_path, number, [("refer", "accept")], hang_up=False
+        )
+        # SIPp exits 0 only if everything came in this order: REFER, the 200s to both
+        # NOTIFYs, then a BYE from the agent's side
+        (refer,) = sipp.received("REFER")
+        assert refer.header("Refer-To") == f"<{TARGET}>", refer.text
+        assert len(sipp.received("BYE")) == 1
+
+        before = transcribe(receiver.audio(end=refer.at), RATE)
+        assert "stimm test agent" in before or "how can i help" in before, before
+        assert "transferring you" in before, before
+        # once the transfer has started the caller hears nothing more from the agent
+        assert receiver.first_voice_at(after=refer.at) is None, transcribe(
+            receiver.audio(start=refer.at), RATE
+        )
+
+        call = await wait_for_call(http, agent["id"], {"completed", "failed"})
+    assert call["status"] == "completed" and call["outcome"] == "completed", call
+    assert call["failure_reason"] is None, call
+    user = " ".join(t["text"].lower() for t in call["turns"] if t["role"] == "user")
+    said = " ".join(t["text"].lower() for t in call["turns"] if t["role"] == "assistant")
+    assert "transfer" in user, call["turns"]
+    assert said.endswith(TRANSFERRING.lower()), call["turns"]
+
+
+@pytest.mark.parametrize(
+    ("answer", "number"),
+    [("decline", "+15550102"), ("busy", "+15550103")],
+    ids=["declined", "target-busy"],
+)
+async def test_refused_transfer_keeps_the_caller_with_the_agent(
+    sip_stack: LocalStack, transfer_llm: str, tmp_path: Path, answer: str, number: str
+) -> None:
+    """``decline``: the phone answers the REFER with 603; ``busy``: it accepts the REFER, but
+    its NOTIFY reports that the transfer target was busy (486)."""
+    question = tmp_path / "question.pcap"
+    spoken_s = speech_pcap(question, synthesize(QUESTION, RATE))
+    async with httpx.AsyncClient(
+        base_url=sip_stack.control_plane_url, headers=sip_stack.api_headers, timeout=30
+    ) as http:
+        agent = await transfer_agent(http, transfer_llm, number)
+        sipp, receiver = await call_and_transfer(
+            sip_stack,
+            tmp_path,
+            number,
+            [
+                ("refer", answer),
+                ("pause", 9.0),  # the agent apologises
+                ("play", str(question)),
+                ("pause", spoken_s + 12.0),  # the agent answers
+            ],
+            hang_up=True,
+        )
+        (refer,) = sipp.received("REFER")
+        assert refer.header("Refer-To") == f"<{TARGET}>", refer.text
+        assert not sipp.received("BYE"), "the agent's side hung up on the caller"
+
+        before = transcribe(receiver.audio(end=refer.at), RATE)
+        assert "transferring you" in before, before
+        after = transcribe(receiver.audio(start=refer.at), RATE)
+        assert "sorry" in after and "something else" in after, after
+        assert "sunday afternoon" in after, after
+
+        call = await wait_for_call(http, agent["id"], {"completed", "failed"})
+    assert call["status"] == "completed" and call["outcome"] == "completed", call
+    assert call["failure_reason"] is None, call
+    said = " ".join(t["text"].lower() for t in call["turns"] if t["role"] == "assistant")
+    assert "could not transfer you" in said and "sunday afternoon" in said, call["turns"]

@@ -8,6 +8,7 @@ small Python receiver, which keeps every packet with its arrival time so a test 
 
 from __future__ import annotations
 
+import re
 import shutil
 import socket
 import struct
@@ -166,10 +167,11 @@ class RtpReceiver:
         self._thread.join(timeout=2)
         self._sock.close()
 
-    def first_voice_at(self, threshold: float = 300.0) -> float | None:
-        """Arrival time of the first PCMU packet louder than ``threshold`` RMS."""
+    def first_voice_at(self, threshold: float = 300.0, after: float = 0.0) -> float | None:
+        """Arrival time of the first PCMU packet louder than ``threshold`` RMS that arrived
+        at or after ``after`` (``time.time`` seconds)."""
         for t, pt, payload in self.packets:
-            if pt == PCMU:
+            if pt == PCMU and t >= after:
                 pcm = ulaw_decode(payload).astype(np.float64)
                 if np.sqrt(np.mean(pcm**2)) > threshold:
                     return t
@@ -196,18 +198,45 @@ a=sendrecv
 """
 
 
-def caller_scenario(steps: list[tuple[str, float]]) -> str:
+Step = tuple[str, float | str]
+"""A caller step: ``("pause", seconds)``, ``("play", pcap path)`` or ``("refer", answer)``."""
+
+REFER_ANSWERS = ("accept", "decline", "busy")
+"""How the caller answers a REFER (see ``caller_scenario``)."""
+
+# The caller's side of the dialog, for the requests it sends after the INVITE.
+_IN_DIALOG = """From: <sip:[caller]@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
+Call-ID: [call_id]"""
+
+
+def caller_scenario(steps: list[Step], *, hang_up: bool = True) -> str:
     """A UAC: INVITE (SDP to the receiver's port), ACK, then ``steps``, then BYE.
 
-    ``steps`` are ``("pause", seconds)`` or ``("play", pcap path)``.
+    ``steps`` are ``("pause", seconds)``, ``("play", pcap path)`` or ``("refer", answer)``:
+    wait for the far end's REFER and answer it as a phone does (RFC 3515):
+
+    - ``accept``: 202 Accepted, a NOTIFY with the sipfrag ``SIP/2.0 100 Trying``, then one
+      with ``SIP/2.0 200 OK`` ending the subscription (the transfer target answered);
+    - ``busy``: the same, but the final NOTIFY carries ``SIP/2.0 486 Busy Here``;
+    - ``decline``: 603 Decline to the REFER itself.
+
+    With ``hang_up=False`` the caller sends no BYE: it waits for the far end's and answers it.
     """
     actions = []
+    cseq = 1  # the INVITE's; each request the caller sends later takes the next one
     for kind, value in steps:
         if kind == "pause":
             actions.append(f'  <pause milliseconds="{int(float(value) * 1000)}"/>')
-        else:
+        elif kind == "play":
             actions.append(f'  <nop><action><exec play_pcap_audio="{value}"/></action></nop>')
+        elif kind == "refer" and value in REFER_ANSWERS:
+            xml, cseq = _answer_refer(str(value), cseq)
+            actions.append(xml)
+        else:
+            raise ValueError(f"unknown caller step {(kind, value)!r}")
     body = "\n".join(actions)
+    ending = _send_bye(cseq + 1) if hang_up else _answer_bye()
     return f"""<?xml version="1.0" encoding="ISO-8859-1" ?>
 <scenario name="stimm caller">
   <send retrans="500">
@@ -234,9 +263,7 @@ Content-Length: [len]
     <![CDATA[
 ACK [next_url] SIP/2.0
 Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-From: <sip:[caller]@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
-To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
-Call-ID: [call_id]
+{_IN_DIALOG}
 CSeq: 1 ACK
 Contact: <sip:[caller]@[local_ip]:[local_port]>
 Max-Forwards: 70
@@ -245,23 +272,84 @@ Content-Length: 0
     ]]>
   </send>
 {body}
-  <send retrans="500">
+{ending}
+</scenario>
+"""
+
+
+def _respond(status: str) -> str:
+    """The caller's response to the request it just received."""
+    return f"""  <send>
+    <![CDATA[
+SIP/2.0 {status}
+[last_Via:]
+[last_From:]
+[last_To:]
+[last_Call-ID:]
+[last_CSeq:]
+Contact: <sip:[caller]@[local_ip]:[local_port]>
+Content-Length: 0
+
+    ]]>
+  </send>"""
+
+
+def _notify(cseq: int, sipfrag: str, subscription_state: str) -> str:
+    """A NOTIFY of the REFER's implicit subscription (RFC 3515 §2.4.5), and its 200."""
+    return f"""  <send retrans="500">
+    <![CDATA[
+NOTIFY [next_url] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+{_IN_DIALOG}
+CSeq: {cseq} NOTIFY
+Contact: <sip:[caller]@[local_ip]:[local_port]>
+Max-Forwards: 70
+Event: refer
+Subscription-State: {subscription_state}
+Content-Type: message/sipfrag;version=2.0
+Content-Length: [len]
+
+SIP/2.0 {sipfrag}
+    ]]>
+  </send>
+  <recv response="200"/>"""
+
+
+def _answer_refer(answer: str, cseq: int) -> tuple[str, int]:
+    """Scenario XML answering one REFER, and the last CSeq the caller used."""
+    parts = ['  <recv request="REFER"/>']
+    if answer == "decline":
+        parts.append(_respond("603 Decline"))
+        return "\n".join(parts), cseq
+    final = "200 OK" if answer == "accept" else "486 Busy Here"
+    parts += [
+        _respond("202 Accepted"),
+        _notify(cseq + 1, "100 Trying", "active;expires=60"),
+        '  <pause milliseconds="500"/>',  # the transfer target rings
+        _notify(cseq + 2, final, "terminated;reason=noresource"),
+    ]
+    return "\n".join(parts), cseq + 2
+
+
+def _send_bye(cseq: int) -> str:
+    return f"""  <send retrans="500">
     <![CDATA[
 BYE [next_url] SIP/2.0
 Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-From: <sip:[caller]@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
-To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
-Call-ID: [call_id]
-CSeq: 2 BYE
+{_IN_DIALOG}
+CSeq: {cseq} BYE
 Contact: <sip:[caller]@[local_ip]:[local_port]>
 Max-Forwards: 70
 Content-Length: 0
 
     ]]>
   </send>
-  <recv response="200" crlf="true"/>
-</scenario>
-"""
+  <recv response="200" crlf="true"/>"""
+
+
+def _answer_bye() -> str:
+    return f"""  <recv request="BYE"/>
+{_respond("200 OK")}"""
 
 
 def callee_scenario(steps: list[tuple[str, float]]) -> str:
@@ -345,30 +433,81 @@ class SippRun:
     def messages(self) -> str:
         return "\n".join(p.read_text(errors="replace") for p in self.workdir.glob("*messages.log"))
 
-    def timeline(self) -> list[tuple[float, str]]:
-        """(wall-clock time, first line) of every SIP message SIPp sent or received."""
-        out: list[tuple[float, str]] = []
+    def log(self) -> list[SipMessage]:
+        """Every SIP message SIPp sent or received, in order (from its ``-trace_msg`` log)."""
+        out: list[SipMessage] = []
         stamp: float | None = None
-        expect_first_line = False
+        sent: bool | None = None
+        lines: list[str] = []
+
+        def close_entry() -> None:
+            text = "\n".join(lines).strip()
+            if stamp is not None and sent is not None and text:
+                out.append(SipMessage(at=stamp, sent=sent, text=text))
+
         for line in self.messages().splitlines():
             if line.startswith("-----") and line.rstrip()[-1:].isdigit():
+                close_entry()
                 when = line.strip("- ").strip()
                 stamp = datetime.strptime(when, "%Y-%m-%d %H:%M:%S.%f").timestamp()
-            elif line.startswith(("UDP message sent", "UDP message received")):
-                expect_first_line = True
-            elif expect_first_line and line.strip():
-                if stamp is not None:
-                    out.append((stamp, line.strip()))
-                expect_first_line = False
+                sent, lines = None, []
+            elif sent is None and (direction := _TRACE_ENTRY.match(line)):
+                sent = direction.group(1) == "sent"
+            elif sent is not None:
+                lines.append(line)
+        close_entry()
         return out
+
+    def timeline(self) -> list[tuple[float, str]]:
+        """(wall-clock time, first line) of every SIP message SIPp sent or received."""
+        return [(m.at, m.first_line) for m in self.log()]
 
     def responses(self) -> list[int]:
         """Status codes of the SIP responses SIPp received or sent, in order."""
-        codes = []
-        for line in self.messages().splitlines():
-            if line.startswith("SIP/2.0 "):
-                codes.append(int(line.split()[1]))
-        return codes
+        return [int(m.first_line.split()[1]) for m in self.log() if m.is_response]
+
+    def received(self, method: str) -> list[SipMessage]:
+        """The ``method`` requests (``REFER``, ``BYE``, ...) SIPp received, in order."""
+        return [m for m in self.log() if not m.sent and m.method == method]
+
+
+_TRACE_ENTRY = re.compile(r"^(?:UDP|TCP|TLS|SCTP) message (sent|received)\b")
+
+
+@dataclass(frozen=True)
+class SipMessage:
+    """One SIP message in SIPp's log: when (``time.time`` seconds), which way, and its text."""
+
+    at: float
+    sent: bool
+    text: str
+
+    @property
+    def first_line(self) -> str:
+        return self.text.split("\n", 1)[0].strip()
+
+    @property
+    def is_response(self) -> bool:
+        return self.first_line.startswith("SIP/2.0 ")
+
+    @property
+    def method(self) -> str | None:
+        return None if self.is_response else self.first_line.split(" ", 1)[0]
+
+    def header(self, name: str) -> str | None:
+        """The first ``name`` header's value (case-insensitive name), or None."""
+        for line in self.text.splitlines()[1:]:
+            if not line.strip():
+                break  # the body starts
+            key, _, value = line.partition(":")
+            if key.strip().lower() == name.lower():
+                return value.strip()
+        return None
+
+    @property
+    def body(self) -> str:
+        _, _, body = self.text.replace("\r\n", "\n").partition("\n\n")
+        return body.strip()
 
 
 def run_sipp(
