@@ -195,10 +195,17 @@ def main() -> None:
             LocalStack(StackOptions(run_dir=run_dir / "stack", workers=1)) as stack,
         ):
             data = asyncio.run(
-                run(stack, llm_url, args.sessions, args.turns_per_session, not args.no_rag)
+                run(
+                    stack,
+                    llm_url,
+                    args.sessions,
+                    args.turns_per_session,
+                    not args.no_rag,
+                    args.turn_detection,
+                )
             )
 
-    variants = {
+    variants: dict[str, dict[str, Any]] = {
         label: {
             "session_request_to_agent_joined": summary(figures["joined"]),
             "end_of_speech_to_first_agent_audio": summary(figures["voice_to_voice"]),

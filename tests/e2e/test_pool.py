@@ -13,6 +13,7 @@ import signal
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,11 @@ DISPATCH_TIMEOUT_S = 12
 LOST_BOUND_S = 40
 """Heartbeat TTL + sweep interval + LiveKit dropping the dead agent, with a margin for a busy
 2-core machine."""
+
+
+def prewarmed(worker: ManagedProcess) -> bool:
+    """Whether every session slot of ``worker`` has a job process ready."""
+    return worker.log_tail(2000).count("process initialized") >= MAX_SESSIONS
 
 
 @pytest.fixture(scope="module")
@@ -69,10 +75,7 @@ def pool_stack(run_dir: Path) -> Iterator[LocalStack]:
         s.start()
     try:
         for worker in s.workers:
-            worker.wait_ready(
-                lambda w=worker: w.log_tail(2000).count("process initialized") >= MAX_SESSIONS,
-                timeout=180,
-            )
+            worker.wait_ready(partial(prewarmed, worker), timeout=180)
         yield s
     finally:
         s.stop()

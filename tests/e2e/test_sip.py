@@ -8,19 +8,17 @@ transcribes it with Whisper.
 from __future__ import annotations
 
 import asyncio
-import json
 import time
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from aiohttp import web
 from livekit import api
 
 from stimm.stack import LocalStack
-from tests.fakes.openai_server import FakeOpenAIServer, Reply, last_text, split_reply
+from tests.fakes.openai_server import FakeOpenAIServer, Reply
 from tests.support.audio import rms, synthesize, transcribe
 from tests.support.sipp import (
     RATE,
@@ -211,70 +209,6 @@ APOLOGY = "I am sorry, I could not transfer you. Can I help you with something e
 TARGET = "sip:+15550199@127.0.0.1:5999"
 
 
-class TransferScriptLLM(FakeOpenAIServer):
-    """The scripted LLM, plus two things a real model does around a transfer that the plain
-    fake cannot script: one reply that both speaks and calls a tool (``{"say": ..., "tool":
-    ...}``), and a chosen answer to a tool's result (``after_tool``: substring of the result →
-    reply) instead of the result echoed.
-
-    It runs in the test's event loop, which serves it whenever the test awaits."""
-
-    def __init__(
-        self, rules: Iterable[tuple[str, Reply]], after_tool: Iterable[tuple[str, str]]
-    ) -> None:
-        super().__init__(rules, default_reply="Sorry, I only know about the museum.")
-        self.after_tool = list(after_tool)
-
-    def reply_for(self, body: dict[str, Any]) -> Reply:
-        messages = body.get("messages", [])
-        if messages and messages[-1].get("role") == "tool":
-            result = last_text(messages[-1]).lower()
-            for match, reply in self.after_tool:
-                if match.lower() in result:
-                    return reply
-        return super().reply_for(body)
-
-    async def _chat_completions(self, request: web.Request) -> web.StreamResponse:
-        try:
-            body = await request.json()
-        except json.JSONDecodeError:
-            body = {}
-        scripted = self.reply_for(body)
-        if not (isinstance(scripted, dict) and "say" in scripted and body.get("stream")):
-            return await super()._chat_completions(request)  # it reads the cached body again
-        self.requests.append(body)
-        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
-        await response.prepare(request)
-        call = {
-            "index": 0,
-            "id": f"call_{len(self.requests)}",
-            "type": "function",
-            "function": {
-                "name": scripted["tool"],
-                "arguments": json.dumps(scripted.get("arguments", {})),
-            },
-        }
-        deltas: list[dict[str, Any]] = [
-            {"role": "assistant", "content": ""},
-            *({"content": piece} for piece in split_reply(str(scripted["say"]))),
-            {"tool_calls": [call]},
-        ]
-        chunks = [{"delta": d, "finish_reason": None} for d in deltas]
-        chunks.append({"delta": {}, "finish_reason": "tool_calls"})
-        for c in chunks:
-            event = {"id": "chatcmpl-transfer", "object": "chat.completion.chunk", "created": 0}
-            event |= {"model": body.get("model", "fake"), "choices": [{"index": 0, **c}]}
-            await response.write(f"data: {json.dumps(event)}\n\n".encode())
-        if (body.get("stream_options") or {}).get("include_usage"):
-            usage = {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}
-            event = {"id": "chatcmpl-transfer", "object": "chat.completion.chunk", "created": 0}
-            event |= {"model": body.get("model", "fake"), "choices": [], "usage": usage}
-            await response.write(f"data: {json.dumps(event)}\n\n".encode())
-        await response.write(b"data: [DONE]\n\n")
-        await response.write_eof()
-        return response
-
-
 @pytest.fixture(scope="module")
 async def transfer_llm() -> AsyncIterator[str]:
     rules: list[tuple[str, Reply]] = [
@@ -282,7 +216,11 @@ async def transfer_llm() -> AsyncIterator[str]:
         ("museum", "The museum is open every Sunday afternoon."),
     ]
     # the tool's ToolError text goes back to the LLM, which is asked to apologise
-    async with TransferScriptLLM(rules, after_tool=[("transfer failed", APOLOGY)]) as server:
+    async with FakeOpenAIServer(
+        rules,
+        default_reply="Sorry, I only know about the museum.",
+        after_tool=[("transfer failed", APOLOGY)],
+    ) as server:
         yield server.base_url
 
 

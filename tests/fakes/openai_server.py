@@ -21,8 +21,10 @@ Beyond plain replies:
 - ``mode="fail"`` answers every request with HTTP 500, ``mode="hang"`` never answers (``--fail``
   / ``--hang``): an LLM endpoint that is down, for failover tests.
 - A rule whose reply is ``{"tool": name, "arguments": {...}}`` streams a ``tool_calls`` delta
-  instead of text; once the conversation ends with the tool's result, the reply is
-  ``TOOL_RESULT_PREFIX`` followed by that result.
+  instead of text; with ``"say": text`` as well, the text streams first, then the call (what
+  a model does when it says "I am transferring you" and transfers). Once the conversation ends
+  with the tool's result, the first ``after_tool`` pair whose substring occurs in the result
+  gives the reply; without one, the reply is ``TOOL_RESULT_PREFIX`` followed by that result.
 - ``{context}`` in a reply is replaced by the text of every system message after the first
   (the context the agent added for this turn), so a test can see what the LLM was given.
 """
@@ -50,7 +52,7 @@ TOOL_RESULT_PREFIX = "The tool answered: "
 
 Mode = Literal["ok", "fail", "hang"]
 Reply = str | dict[str, Any]
-"""Text, or ``{"tool": name, "arguments": {...}}`` for a tool call."""
+"""Text, or ``{"tool": name, "arguments": {...}, "say": optional text}`` for a tool call."""
 
 
 class FakeOpenAIServer:
@@ -63,6 +65,7 @@ class FakeOpenAIServer:
         port: Port to listen on; 0 picks a free one.
         chunk_delay: Seconds to wait between streamed chunks (to simulate a slow model).
         mode: ``ok``; ``fail`` (HTTP 500 to everything) or ``hang`` (never answers).
+        after_tool: ``(substring, reply)`` pairs, tried in order against a tool's result.
     """
 
     def __init__(
@@ -74,8 +77,10 @@ class FakeOpenAIServer:
         port: int = 0,
         chunk_delay: float = 0.0,
         mode: Mode = "ok",
+        after_tool: Iterable[tuple[str, str]] = (),
     ) -> None:
         self.rules: list[tuple[str, Reply]] = list(rules)
+        self.after_tool: list[tuple[str, str]] = list(after_tool)
         self.mode: Mode = mode
         self._released = asyncio.Event()
         self.default_reply = default_reply
@@ -129,7 +134,11 @@ class FakeOpenAIServer:
         """The scripted reply for one chat completions request body."""
         messages = body.get("messages", [])
         if messages and messages[-1].get("role") == "tool":
-            return TOOL_RESULT_PREFIX + last_text(messages[-1])
+            result = last_text(messages[-1])
+            for match, answer in self.after_tool:
+                if match.lower() in result.lower():
+                    return answer
+            return TOOL_RESULT_PREFIX + result
         text = last_user_text(messages).lower()
         reply: Reply = self.default_reply
         for match, candidate in self.rules:
@@ -217,6 +226,7 @@ class FakeOpenAIServer:
 
         events: list[dict[str, Any]] = [chunk({"role": "assistant", "content": ""})]
         if tool_call is not None:
+            events += [chunk({"content": piece}) for piece in split_reply(tool_call.get("say", ""))]
             call = {
                 "index": 0,
                 "id": f"call_{uuid.uuid4().hex[:12]}",

@@ -217,7 +217,7 @@ async def test_patch_agent_validates_the_merged_config(client: httpx.AsyncClient
 async def test_providers_outside_the_catalog_are_422_naming_the_field(
     client: httpx.AsyncClient, role: str, spec: dict[str, Any], location: list[Any]
 ) -> None:
-    response = await client.post("/api/agents", json=agent_body(**{role: spec}))
+    response = await client.post("/api/agents", json=agent_body() | {role: spec})
     assert response.status_code == 422, response.text
     assert error_locations(response) == [location]
     assert response.json()["detail"][0]["msg"]

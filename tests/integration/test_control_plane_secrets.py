@@ -162,7 +162,7 @@ async def test_agent_update_invalidates_the_cached_config(
         first = (await client.get(path, headers=WORKER_HEADERS)).json()
         assert first["greeting"] == "Hi, this is support."
         cached = await redis.get(agent_key(agent["id"]))
-        assert cached is not None and b"Hi, this is support." in cached
+        assert isinstance(cached, bytes) and b"Hi, this is support." in cached
         assert OPENAI_KEY.encode() not in cached and b"secrets" not in cached
 
         # The cache is what the worker reads: a second fetch does not touch the table.

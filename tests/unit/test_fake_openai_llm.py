@@ -135,3 +135,27 @@ async def test_standalone_process_prints_base_url(tmp_path: Path) -> None:
     finally:
         proc.terminate()
         assert await asyncio.wait_for(proc.wait(), timeout=10) == 0
+
+
+async def test_a_reply_can_speak_then_call_a_tool_and_answer_its_result() -> None:
+    """What a model does around a call transfer: "I am transferring you" and the tool call in
+    one reply, then its own words (not the echoed result) when the tool fails."""
+    rules: list[tuple[str, Any]] = [
+        ("human", {"say": "Transferring you now.", "tool": "transfer_call", "arguments": {}})
+    ]
+    async with FakeOpenAIServer(rules, after_tool=[("failed", "Sorry, that did not work.")]) as s:
+        text, chunks = await _complete(_llm(s), "Get me a human please.")
+        assert text == "Transferring you now."
+        calls = [c for ch in chunks if ch.delta for c in ch.delta.tool_calls]
+        assert [c.name for c in calls] == ["transfer_call"]
+
+        ctx = llm.ChatContext()
+        ctx.add_message(role="user", content="Get me a human please.")
+        call = llm.FunctionCall(call_id="c1", name="transfer_call", arguments="{}")
+        ctx.items += [
+            call,
+            llm.FunctionCallOutput(call_id="c1", output="The transfer failed.", is_error=True),
+        ]
+        async with _llm(s).chat(chat_ctx=ctx) as stream:
+            answer = "".join([c.delta.content or "" async for c in stream if c.delta])
+        assert answer == "Sorry, that did not work."

@@ -89,7 +89,7 @@ async def test_a_burst_of_requests_cannot_take_more_than_the_session_slots() -> 
 
         meta = JobMetadata(agent_id="a", session_id=f"s{n}").model_dump_json()
         job = agent.Job(id=f"AJ_{n}", metadata=meta)
-        return JobRequest(job=job, on_reject=on_reject, on_accept=on_accept)  # type: ignore[arg-type]
+        return JobRequest(job=job, on_reject=on_reject, on_accept=on_accept)
 
     tasks = [asyncio.create_task(member.on_request(request(n))) for n in range(4)]
     await asyncio.sleep(0.05)

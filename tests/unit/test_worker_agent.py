@@ -13,6 +13,7 @@ import pytest
 from aiohttp import web
 from livekit.agents import AgentSession, vad
 from livekit.agents.voice.events import UserInputTranscribedEvent
+from livekit.agents.voice.run_result import RunResult
 from livekit.plugins import silero
 
 from stimm.schema import AgentConfig
@@ -77,7 +78,7 @@ async def run_turn(
     *,
     stub: ControlPlaneStub | None = None,
     before: Callable[[AgentSession[None], StimmAgent], None] | None = None,
-) -> tuple[Any, AgentSession[None], StimmAgent]:
+) -> tuple[RunResult[None], AgentSession[None], StimmAgent]:
     stub = stub or ControlPlaneStub()
     built = build_session(cfg, vad_model=vad_model)
     http = httpx.AsyncClient()
@@ -86,7 +87,7 @@ async def run_turn(
     await session.start(agent)
     if before is not None:
         before(session, agent)
-    result = await asyncio.wait_for(session.run(user_input=text), timeout=30)
+    result: RunResult[None] = await asyncio.wait_for(session.run(user_input=text), timeout=30)
     return result, session, agent
 
 
