@@ -20,16 +20,8 @@ from livekit import api
 from stimm.stack import LocalStack
 from tests.fakes.openai_server import FakeOpenAIServer, Reply
 from tests.support.audio import rms, synthesize, transcribe
-from tests.support.sipp import (
-    RATE,
-    RtpReceiver,
-    SippRun,
-    callee_scenario,
-    caller_scenario,
-    dtmf_pcap,
-    run_sipp,
-    speech_pcap,
-)
+from tests.support.rtp import RATE, RtpReceiver, dtmf_pcap, speech_pcap
+from tests.support.sipp import SippRun, callee_scenario, caller_scenario, run_sipp
 
 pytestmark = pytest.mark.e2e
 
