@@ -225,11 +225,20 @@ async def transfer_agent(http: httpx.AsyncClient, llm_url: str, number: str) -> 
 
 
 async def call_and_transfer(
-    stack: LocalStack, workdir: Path, number: str, after: list[tuple[str, Any]], *, hang_up: bool
+    stack: LocalStack,
+    workdir: Path,
+    number: str,
+    after: list[tuple[str, Any]],
+    *,
+    hang_up: bool,
+    listen_s: float = 0.8,
 ) -> tuple[SippRun, RtpReceiver]:
-    """Call ``number``, greet, ask for a human, answer the REFER as ``after`` says."""
+    """Call ``number``, greet, ask for a human, answer the REFER as ``after`` says.
+
+    ``listen_s`` of silence follow the request, sent as RTP while the caller waits for the
+    REFER (a call quiet for 15 s is hung up by livekit-sip)."""
     request = workdir / "transfer-request.pcap"
-    spoken_s = speech_pcap(request, synthesize(TRANSFER_REQUEST, RATE))
+    spoken_s = speech_pcap(request, synthesize(TRANSFER_REQUEST, RATE), trail_silence_s=listen_s)
     steps: list[tuple[str, Any]] = [("pause", 10.0), ("play", str(request))]
     receiver = RtpReceiver()
     try:
@@ -295,8 +304,12 @@ async def test_refused_transfer_keeps_the_caller_with_the_agent(
 ) -> None:
     """``decline``: the phone answers the REFER with 603; ``busy``: it accepts the REFER, but
     its NOTIFY reports that the transfer target was busy (486)."""
+    # the caller listens to the apology, asks, and listens to the answer: silence is sent as
+    # RTP all along, as a phone does (livekit-sip hangs up after 15 s without RTP)
     question = tmp_path / "question.pcap"
-    spoken_s = speech_pcap(question, synthesize(QUESTION, RATE))
+    question_s = speech_pcap(
+        question, synthesize(QUESTION, RATE), lead_silence_s=9.0, trail_silence_s=12.0
+    )
     async with httpx.AsyncClient(
         base_url=sip_stack.control_plane_url, headers=sip_stack.api_headers, timeout=30
     ) as http:
@@ -305,13 +318,11 @@ async def test_refused_transfer_keeps_the_caller_with_the_agent(
             sip_stack,
             tmp_path,
             number,
-            [
-                ("refer", answer),
-                ("pause", 9.0),  # the agent apologises
-                ("play", str(question)),
-                ("pause", spoken_s + 12.0),  # the agent answers
-            ],
+            [("refer", answer), ("play", str(question)), ("pause", question_s + 0.5)],
             hang_up=True,
+            # the REFER comes after "transferring you" has played (5 s or more): the silence
+            # ends before it, so this play never overlaps the question's
+            listen_s=4.0,
         )
         (refer,) = sipp.received("REFER")
         assert refer.header("Refer-To") == f"<{TARGET}>", refer.text

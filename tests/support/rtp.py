@@ -83,10 +83,19 @@ def write_pcap(path: Path, packets: list[tuple[float, bytes]]) -> None:
             f.write(frame)
 
 
-def speech_pcap(path: Path, pcm8k: NDArray[np.int16], lead_silence_s: float = 0.3) -> float:
-    """Write ``pcm8k`` as PCMU RTP, 20 ms a packet; returns its duration in seconds."""
+def speech_pcap(
+    path: Path,
+    pcm8k: NDArray[np.int16],
+    lead_silence_s: float = 0.3,
+    trail_silence_s: float = 0.8,
+) -> float:
+    """Write ``pcm8k`` as PCMU RTP, 20 ms a packet; returns its duration in seconds.
+
+    Silence is sent as RTP too, as a phone does: livekit-sip hangs up a call that sends no RTP
+    for 15 s, so a caller who listens for a while needs silence around its words.
+    """
     pad = np.zeros(int(lead_silence_s * RATE), dtype=np.int16)
-    tail = np.zeros(int(0.8 * RATE), dtype=np.int16)
+    tail = np.zeros(int(trail_silence_s * RATE), dtype=np.int16)
     audio = np.concatenate([pad, pcm8k, tail])
     audio = np.concatenate([audio, np.zeros((-len(audio)) % FRAME, dtype=np.int16)])
     packets = [
