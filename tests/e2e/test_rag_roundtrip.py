@@ -81,11 +81,16 @@ async def test_caller_hears_a_fact_from_the_uploaded_document(
             await caller.leave()
         record = await wait_for_session(http, sess["session_id"], {"completed", "failed"})
 
-    # the facts only the document holds (Whisper may hear "rooftop" as "roof-hop")
-    assert "garden" in heard and "friday" in heard, heard
+    # the caller hears the facts only the document holds: open at seven on Fridays (Whisper
+    # tiny mishears Piper's "rooftop garden" now and then: "roof-hop card"), and the agent said
+    # them about the garden
+    assert "friday" in heard, heard
     assert "seven" in heard or "7" in heard, heard
     assert record["status"] == "completed", record
     assert record["turn_detection"] == "model", record  # the offline end-of-turn model loaded
     assert record["worker_id"], record
-    reply = next(t for t in record["turns"] if t["role"] == "assistant" and "garden" in t["text"])
+    reply = next(
+        t for t in record["turns"] if t["role"] == "assistant" and "friday" in t["text"].lower()
+    )
+    assert "garden" in reply["text"].lower(), reply
     assert reply["metrics"]["retrieval"] is not None, reply
