@@ -638,6 +638,11 @@ async def test_sqlite_default_database_is_migrated_and_usable(
             agent = await create_agent(c)
             assert (await c.get(f"/api/agents/{agent['id']}")).json() == agent
             session_id = await create_session_row(app, agent["id"])
+            claim = f"/api/worker/sessions/{session_id}/claim"
+            claims = [
+                (await c.post(claim, json={"job_id": job}, headers=headers)).status_code
+                for job in ("AJ_first", "AJ_second")
+            ]
             for text in ("first", "second"):
                 response = await c.post(
                     f"/api/worker/sessions/{session_id}/turns",
@@ -653,6 +658,7 @@ async def test_sqlite_default_database_is_migrated_and_usable(
             session = (await c.get(f"/api/sessions/{session_id}")).json()
     finally:
         await app.state.engine.dispose()
+    assert claims == [200, 409]  # one job answers a session on SQLite too (`stimm dev`)
     assert active.status_code == 200
     assert [t["text"] for t in session["turns"]] == ["first", "second"]
     assert session["started_at"].endswith(("Z", "+00:00"))
