@@ -96,18 +96,7 @@ Content-Length: [len]
   <recv response="180" optional="true"/>
   <recv response="183" optional="true"/>
   <recv response="200" rtd="true" rrs="true"/>
-  <send>
-    <![CDATA[
-ACK [next_url] SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-{_IN_DIALOG}
-CSeq: 1 ACK
-Contact: <sip:[caller]@[local_ip]:[local_port]>
-Max-Forwards: 70
-Content-Length: 0
-
-    ]]>
-  </send>
+{_request("ACK", 1, retrans=False)}
 {body}
 {ending}
 </scenario>
@@ -131,24 +120,44 @@ Content-Length: 0
   </send>"""
 
 
-def _notify(cseq: int, sipfrag: str, subscription_state: str) -> str:
-    """A NOTIFY of the REFER's implicit subscription (RFC 3515 §2.4.5), and its 200."""
-    return f"""  <send retrans="500">
+def _request(
+    method: str, cseq: int, *, headers: str = "", body: str = "", retrans: bool = True
+) -> str:
+    """The caller's ``<send>`` of a request inside the call's dialog.
+
+    Args:
+        method: ``ACK``, ``NOTIFY``, ``BYE``, ...
+        cseq: Its CSeq number.
+        headers: Extra header lines, each ending in a newline.
+        body: The body; ``Content-Length`` is SIPp's ``[len]`` with one, 0 without.
+        retrans: Retransmit every 500 ms until answered (not for an ACK).
+    """
+    length = "[len]" if body else "0"
+    content = f"{body}\n" if body else ""
+    send = '<send retrans="500">' if retrans else "<send>"
+    return f"""  {send}
     <![CDATA[
-NOTIFY [next_url] SIP/2.0
+{method} [next_url] SIP/2.0
 Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
 {_IN_DIALOG}
-CSeq: {cseq} NOTIFY
+CSeq: {cseq} {method}
 Contact: <sip:[caller]@[local_ip]:[local_port]>
 Max-Forwards: 70
-Event: refer
-Subscription-State: {subscription_state}
-Content-Type: message/sipfrag;version=2.0
-Content-Length: [len]
+{headers}Content-Length: {length}
 
-SIP/2.0 {sipfrag}
-    ]]>
-  </send>
+{content}    ]]>
+  </send>"""
+
+
+def _notify(cseq: int, sipfrag: str, subscription_state: str) -> str:
+    """A NOTIFY of the REFER's implicit subscription (RFC 3515 §2.4.5), and its 200."""
+    headers = (
+        "Event: refer\n"
+        f"Subscription-State: {subscription_state}\n"
+        "Content-Type: message/sipfrag;version=2.0\n"
+    )
+    notify = _request("NOTIFY", cseq, headers=headers, body=f"SIP/2.0 {sipfrag}")
+    return f"""{notify}
   <recv response="200"/>"""
 
 
@@ -169,18 +178,7 @@ def _answer_refer(answer: str, cseq: int) -> tuple[str, int]:
 
 
 def _send_bye(cseq: int) -> str:
-    return f"""  <send retrans="500">
-    <![CDATA[
-BYE [next_url] SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-{_IN_DIALOG}
-CSeq: {cseq} BYE
-Contact: <sip:[caller]@[local_ip]:[local_port]>
-Max-Forwards: 70
-Content-Length: 0
-
-    ]]>
-  </send>
+    return f"""{_request("BYE", cseq)}
   <recv response="200" crlf="true"/>"""
 
 
