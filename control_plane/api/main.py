@@ -18,6 +18,7 @@ from control_plane.api.routes import (  # telephony
     providers,
     secrets,
     sessions,
+    telephony,
     worker,
     workers,
 )
@@ -37,6 +38,7 @@ worker_router.include_router(knowledge_bases.worker_router)
 # telephony
 api_router.include_router(phone_numbers.router)
 api_router.include_router(calls.router)
+api_router.include_router(telephony.router)
 worker_router.include_router(calls.worker_router)
 
 # worker pool

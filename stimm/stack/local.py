@@ -1,4 +1,5 @@
-"""The whole platform on loopback: Redis, livekit-server, the control plane and workers.
+"""The whole platform on loopback: Redis, livekit-server, livekit-sip, the embedded LLM, the
+control plane and workers.
 
 Used by ``stimm dev`` and by the end-to-end tests, so both run exactly the same stack.
 """
@@ -10,6 +11,7 @@ import os
 import secrets
 import shutil
 import sys
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,13 +19,31 @@ from typing import Any
 import yaml
 
 from .binaries import LIVEKIT_SERVER, LIVEKIT_SIP, REPO_ROOT, ensure_binary
-from .process import ManagedProcess, StackError, free_port, free_udp_port, http_ok, tcp_open
+from .process import (
+    ManagedProcess,
+    StackError,
+    free_port,
+    free_udp_port,
+    http_ok,
+    require_free,
+    tcp_open,
+)
 from .sip import SipPorts, pick_ports, sip_config
 
 logger = logging.getLogger("stimm.stack")
 
 DEV_API_KEY = "stimm-dev"
 DEV_API_SECRET = "stimm-dev-secret-change-me-in-production-0123456789"
+
+_PORT_SETTINGS = (
+    ("control_plane_port", "tcp"),
+    ("livekit_port", "tcp"),
+    ("livekit_tcp_port", "tcp"),
+    ("livekit_udp_port", "udp"),
+    ("redis_port", "tcp"),
+    ("llm_port", "tcp"),
+)
+"""Ports a caller may fix, checked free before anything starts (SIP's in ``pick_ports``)."""
 
 
 @dataclass
@@ -48,9 +68,17 @@ class StackOptions:
     worker_env: dict[str, str] = field(default_factory=dict)
     dev: bool = False
     log_level: str = "INFO"
-    # telephony: livekit-sip on 127.0.0.1 (SIP on sip_port, UDP and TCP)
+    # the embedded offline LLM (``stimm llm``) that the default agent talks to
+    llm: bool = False
+    llm_port: int = 0
+    # telephony: livekit-sip on sip_host (SIP on sip_port, UDP and TCP; RTP on 40 UDP ports
+    # from rtp_port_start)
     sip: bool = False
     sip_port: int = 0
+    sip_host: str = "127.0.0.1"
+    """Where livekit-sip listens and what it announces: loopback, or a LAN address so a
+    softphone on another device can call."""
+    rtp_port_start: int = 0
     sip_outbound_address: str | None = None
     """host:port that outbound calls are sent to (the control plane's outbound trunk)."""
 
@@ -62,18 +90,28 @@ class LocalStack:
         self.options = options
         o = options
         o.run_dir.mkdir(parents=True, exist_ok=True)
+        for setting, protocol in _PORT_SETTINGS:
+            if port := getattr(o, setting):
+                require_free(setting, port, protocol)
         o.control_plane_port = o.control_plane_port or free_port()
         o.livekit_port = o.livekit_port or free_port()
         o.livekit_tcp_port = o.livekit_tcp_port or free_port()
         o.livekit_udp_port = o.livekit_udp_port or free_udp_port()
         o.redis_port = o.redis_port or free_port()
+        if o.llm:
+            o.llm_port = o.llm_port or free_port()
         if o.database_url is None:
             o.database_url = f"sqlite+aiosqlite:///{o.run_dir / 'stimm.db'}"
         self.processes: list[ManagedProcess] = []
         self.workers: list[ManagedProcess] = []
-        self.sip_ports: SipPorts | None = pick_ports(o.sip_port) if o.sip else None
+        self.sip_ports: SipPorts | None = (
+            pick_ports(o.sip_port, o.rtp_port_start, o.sip_host) if o.sip else None
+        )
         if self.sip_ports is not None:
             o.sip_port = self.sip_ports.sip
+            o.rtp_port_start = self.sip_ports.rtp_start
+        self._stopping = threading.Event()
+        self._supervisor: threading.Thread | None = None
 
     # -- addresses ---------------------------------------------------------------------------
 
@@ -84,6 +122,16 @@ class LocalStack:
     @property
     def control_plane_url(self) -> str:
         return f"http://127.0.0.1:{self.options.control_plane_port}"
+
+    @property
+    def llm_url(self) -> str | None:
+        """The embedded LLM's OpenAI-compatible base URL, when the stack runs it."""
+        return f"http://127.0.0.1:{self.options.llm_port}/v1" if self.options.llm else None
+
+    @property
+    def sip_address(self) -> str | None:
+        """``host:port`` that phones and softphones call, when the stack runs livekit-sip."""
+        return f"{self.options.sip_host}:{self.options.sip_port}" if self.options.sip else None
 
     @property
     def api_key(self) -> str:
@@ -115,6 +163,15 @@ class LocalStack:
             "STIMM_DATA_DIR": str(o.run_dir),
             "STIMM_DEV": "1" if o.dev else "0",
             "PYTHONUNBUFFERED": "1",
+            **({"STIMM_LOCAL_LLM_URL": self.llm_url} if self.llm_url else {}),
+            **(
+                {
+                    "STIMM_SIP_ADDRESS": self.sip_address or "",
+                    "STIMM_SIP_HEALTH_URL": f"http://127.0.0.1:{self.sip_ports.health}/",
+                }
+                if self.sip_ports is not None
+                else {}
+            ),
             **(
                 {"STIMM_SIP_OUTBOUND_ADDRESS": o.sip_outbound_address}
                 if o.sip_outbound_address
@@ -128,6 +185,8 @@ class LocalStack:
         try:
             self._start_redis()
             self._start_livekit()
+            if self.options.llm:
+                self._start_llm()
             if self.sip_ports is not None:
                 self._start_sip(self.sip_ports)
             self._start_control_plane()
@@ -136,10 +195,30 @@ class LocalStack:
         except BaseException:
             self.stop()
             raise
+        if any(p.restart for p in self.processes):
+            self._supervisor = threading.Thread(
+                target=self._supervise, name="stimm-stack-supervisor", daemon=True
+            )
+            self._supervisor.start()
 
     def stop(self) -> None:
+        self._stopping.set()
+        if self._supervisor is not None:
+            self._supervisor.join()
         for proc in reversed(self.processes):
             proc.stop()
+
+    def _supervise(self) -> None:
+        """Bring back a restartable service (the embedded LLM, livekit-sip) that died."""
+        while not self._stopping.wait(1.0):
+            for proc in self.processes:
+                if not proc.restart or proc.alive() or self._stopping.is_set():
+                    continue
+                logger.warning("%s exited; restarting it", proc.name)
+                try:
+                    proc.restart_now(abort=self._stopping)
+                except StackError as e:
+                    logger.error("%s did not come back: %s", proc.name, e)
 
     def __enter__(self) -> LocalStack:
         self.start()
@@ -154,9 +233,16 @@ class LocalStack:
         argv: list[str],
         env: dict[str, str] | None = None,
         stop_timeout: float = 15.0,
+        restart: bool = False,
     ) -> ManagedProcess:
         proc = ManagedProcess(
-            name, argv, log_dir=self.log_dir, env=env, cwd=REPO_ROOT, stop_timeout=stop_timeout
+            name,
+            argv,
+            log_dir=self.log_dir,
+            env=env,
+            cwd=REPO_ROOT,
+            stop_timeout=stop_timeout,
+            restart=restart,
         )
         proc.start()
         self.processes.append(proc)
@@ -218,6 +304,16 @@ class LocalStack:
         )
         proc.wait_ready(lambda: http_ok(f"http://127.0.0.1:{port}/"), timeout=30)
 
+    def _start_llm(self) -> None:
+        port = self.options.llm_port
+        proc = self._spawn(
+            "local-llm",
+            [sys.executable, "-m", "stimm", "llm", "--host", "127.0.0.1", "--port", str(port)],
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            restart=True,
+        )
+        proc.wait_ready(lambda: http_ok(f"http://127.0.0.1:{port}/health"), timeout=60)
+
     def _start_sip(self, ports: SipPorts) -> None:
         binary = ensure_binary(LIVEKIT_SIP)
         o = self.options
@@ -228,9 +324,10 @@ class LocalStack:
             api_key=o.api_key,
             api_secret=o.api_secret,
             redis_port=o.redis_port,
+            host=o.sip_host,
         )
         config_path.write_text(yaml.safe_dump(config))
-        proc = self._spawn("livekit-sip", [str(binary), "--config", str(config_path)])
+        proc = self._spawn("livekit-sip", [str(binary), "--config", str(config_path)], restart=True)
         proc.wait_ready(lambda: http_ok(f"http://127.0.0.1:{ports.health}/"), timeout=30)
 
     def _start_control_plane(self) -> None:

@@ -7,6 +7,7 @@ import os
 import signal
 import socket
 import subprocess
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -48,8 +49,41 @@ def http_ok(url: str) -> bool:
         return False
 
 
+class PortInUse(StackError):
+    """A port the stack was told to use is taken; ``setting`` names the option that chose it."""
+
+    def __init__(self, setting: str, port: int, protocol: str) -> None:
+        super().__init__(f"{setting} {port}/{protocol} is already in use")
+        self.setting = setting
+        self.port = port
+        self.protocol = protocol
+
+
+def port_free(port: int, protocol: str = "tcp", host: str = "127.0.0.1") -> bool:
+    """Whether ``port`` can be bound on ``host`` right now."""
+    kind = socket.SOCK_STREAM if protocol == "tcp" else socket.SOCK_DGRAM
+    with socket.socket(socket.AF_INET, kind) as s:
+        if protocol == "tcp":
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def require_free(setting: str, port: int, protocol: str = "tcp", host: str = "127.0.0.1") -> None:
+    """Raise ``PortInUse`` naming ``setting`` when ``port`` is taken."""
+    if not port_free(port, protocol, host):
+        raise PortInUse(setting, port, protocol)
+
+
 class ManagedProcess:
-    """A service started as a child in its own session, logging to a file."""
+    """A service started as a child in its own session, logging to a file.
+
+    ``restart`` marks a service the stack brings back when it dies (``LocalStack`` supervises
+    it); ``ready`` is the check that says it serves, used after each (re)start.
+    """
 
     def __init__(
         self,
@@ -60,14 +94,18 @@ class ManagedProcess:
         env: Mapping[str, str] | None = None,
         cwd: Path | None = None,
         stop_timeout: float = 15.0,
+        restart: bool = False,
     ) -> None:
         self.name = name
+        self.restart = restart
+        self.restarts = 0
         self.stop_timeout = stop_timeout
         self.argv = list(argv)
         self.log_path = log_dir / f"{name}.log"
         self.env = dict(env) if env is not None else dict(os.environ)
         self.cwd = cwd
         self.proc: subprocess.Popen[bytes] | None = None
+        self._ready: tuple[Callable[[], bool], float] | None = None
 
     def start(self) -> None:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -97,10 +135,20 @@ class ManagedProcess:
         except OSError:
             return ""
 
-    def wait_ready(self, check: Callable[[], bool], timeout: float) -> None:
-        """Poll ``check`` until it passes; fail fast if the process dies."""
+    def wait_ready(
+        self,
+        check: Callable[[], bool],
+        timeout: float,
+        *,
+        abort: threading.Event | None = None,
+    ) -> None:
+        """Poll ``check`` until it passes; fail fast if the process dies or ``abort`` is set.
+
+        The check is kept for ``restart_now``.
+        """
+        self._ready = (check, timeout)
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        while time.monotonic() < deadline and not (abort and abort.is_set()):
             if not self.alive():
                 raise StackError(
                     f"{self.name} exited early (code {self.proc.returncode if self.proc else '?'})"
@@ -109,7 +157,18 @@ class ManagedProcess:
             if check():
                 return
             time.sleep(0.2)
+        if abort is not None and abort.is_set():
+            return
         raise StackError(f"{self.name} not ready after {timeout:.0f}s:\n{self.log_tail()}")
+
+    def restart_now(self, abort: threading.Event | None = None) -> None:
+        """Start the (dead) service again and wait until it serves as it did the first time."""
+        self.stop(timeout=0)
+        self.restarts += 1
+        self.start()
+        if self._ready is not None:
+            check, timeout = self._ready
+            self.wait_ready(check, timeout, abort=abort)
 
     def signal(self, sig: int) -> None:
         if self.alive() and self.proc is not None:

@@ -9,7 +9,7 @@ from typing import Any
 import yaml
 
 from .binaries import REPO_ROOT
-from .process import StackError, free_port, free_udp_port
+from .process import StackError, free_port, free_udp_port, port_free, require_free
 
 RTP_PORTS = 40
 """RTP ports reserved per local stack: two per call, plenty for tests and a laptop."""
@@ -44,29 +44,43 @@ def free_udp_range(size: int, attempts: int = 50) -> int:
     raise StackError(f"no {size} consecutive free UDP ports for RTP")
 
 
-def pick_ports(sip_port: int = 0) -> SipPorts:
-    """Free SIP (UDP and TCP), RTP and health ports on loopback; a given SIP port is kept."""
-    if not sip_port:
+def pick_ports(sip_port: int = 0, rtp_start: int = 0, host: str = "127.0.0.1") -> SipPorts:
+    """Free SIP (UDP and TCP), RTP and health ports on ``host``.
+
+    Ports given are kept and must be free: a busy one raises ``PortInUse`` naming its setting.
+    """
+    if sip_port:
+        require_free("sip_port", sip_port, "udp", host)
+        require_free("sip_port", sip_port, "tcp", host)
+    else:
         # livekit-sip listens on the same number over UDP and TCP
         for _ in range(50):
             candidate = free_udp_port()
-            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-                try:
-                    s.bind(("127.0.0.1", candidate))
-                except OSError:
-                    continue
-            sip_port = candidate
-            break
+            if port_free(candidate, "tcp", host):
+                sip_port = candidate
+                break
         else:
             raise StackError("no free port for SIP on both UDP and TCP")
-    rtp = free_udp_range(RTP_PORTS)
-    return SipPorts(sip=sip_port, rtp_start=rtp, rtp_end=rtp + RTP_PORTS - 1, health=free_port())
+    if rtp_start:
+        for port in range(rtp_start, rtp_start + RTP_PORTS):
+            require_free("rtp_port_start", port, "udp", host)
+    else:
+        rtp_start = free_udp_range(RTP_PORTS)
+    return SipPorts(
+        sip=sip_port, rtp_start=rtp_start, rtp_end=rtp_start + RTP_PORTS - 1, health=free_port()
+    )
 
 
 def sip_config(
-    *, ports: SipPorts, livekit_url: str, api_key: str, api_secret: str, redis_port: int
+    *,
+    ports: SipPorts,
+    livekit_url: str,
+    api_key: str,
+    api_secret: str,
+    redis_port: int,
+    host: str = "127.0.0.1",
 ) -> dict[str, Any]:
-    """infra/sip.yaml with this run's ports, keys and Redis, everything on 127.0.0.1."""
+    """infra/sip.yaml with this run's ports, keys and Redis; SIP and RTP on ``host``."""
     config: dict[str, Any] = yaml.safe_load((REPO_ROOT / "infra" / "sip.yaml").read_text())
     config.update(
         api_key=api_key,
@@ -76,9 +90,10 @@ def sip_config(
         sip_port=ports.sip,
         rtp_port=f"{ports.rtp_start}-{ports.rtp_end}",
         health_port=ports.health,
-        # announce and listen on loopback only: SDP and Contact carry 127.0.0.1
-        listen_ip="127.0.0.1",
-        nat_1_to_1_ip="127.0.0.1",
+        # listen and announce on one address (loopback, or a LAN address a softphone on
+        # another device reaches): SDP and Contact carry it
+        listen_ip=host,
+        nat_1_to_1_ip=host,
         use_external_ip=False,
         # the machine is shared with the rest of the stack: never refuse a call for CPU
         max_cpu_utilization=1.0,

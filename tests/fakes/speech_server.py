@@ -1,7 +1,9 @@
-"""A local server speaking the streaming speech protocols of Deepgram, OpenAI and ElevenLabs.
+"""A local server speaking the streaming speech protocols of Deepgram, OpenAI, ElevenLabs,
+Async.ai and Kokoro-FastAPI.
 
 The real livekit plugins (``deepgram.STT``, ``deepgram.TTS``, ``openai.STT``, ``openai.TTS``,
-``elevenlabs.TTS``) are pointed at it with ``base_url`` so their own network code runs. Speech
+``elevenlabs.TTS``, ``asyncai.TTS``) are pointed at it with ``base_url`` so their own network
+code runs. Speech
 is real: transcripts come from offline Whisper, audio from offline Piper, so a test can check
 that what was said is what came out.
 
@@ -16,6 +18,12 @@ Endpoints (all under one port):
   (raw streamed PCM, or SSE ``speech.audio.delta`` events when ``stream_format`` is ``sse``).
 - ElevenLabs TTS: websocket ``/v1/text-to-speech/{voice}/multi-stream-input`` (contexts,
   ``flush``, ``close_context``; base64 ``audio`` and ``isFinal`` out).
+- Async.ai TTS: websocket ``/text_to_speech/websocket/ws?api_key=...&version=v1`` (an init
+  message naming model, voice and output format, then ``transcript`` chunks per ``context_id``,
+  spoken on ``force``; an empty transcript or ``close_context`` ends the context; base64
+  ``audio`` and ``final`` out).
+- Kokoro-FastAPI: ``POST /kokoro/v1/audio/speech`` (OpenAI's body; only Kokoro's model names
+  and voices; ``stream_format`` ignored, so raw PCM streams back whatever the client asked).
 """
 
 from __future__ import annotations
@@ -40,10 +48,15 @@ CHUNK_S = 0.1
 """Audio is streamed back in chunks of this many seconds."""
 SPEECH_RMS = 300.0
 """Below this loudness a 50 ms Deepgram frame counts as silence."""
+KOKORO_MODELS = ("kokoro", "tts-1", "tts-1-hd")
+"""The model names Kokoro-FastAPI accepts."""
+KOKORO_VOICES = ("af_heart", "af_bella", "af_nicole", "am_adam", "bf_emma", "bm_george")
+"""A few of Kokoro's voices; any other is refused, as the real server refuses unknown ones."""
 
 
 class FakeSpeechServer:
-    """Deepgram, OpenAI and ElevenLabs speech endpoints on 127.0.0.1, in-process.
+    """Deepgram, OpenAI, ElevenLabs, Async.ai and Kokoro speech endpoints on 127.0.0.1,
+    in-process.
 
     Args:
         interim_every_s: Deepgram STT sends an interim result per this much new speech.
@@ -73,6 +86,8 @@ class FakeSpeechServer:
         app.router.add_get(
             "/v1/text-to-speech/{voice}/multi-stream-input", self._elevenlabs_multi_stream
         )
+        app.router.add_get("/text_to_speech/websocket/ws", self._asyncai_ws)
+        app.router.add_post("/kokoro/v1/audio/speech", self._kokoro_speech)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -277,6 +292,69 @@ class FakeSpeechServer:
         async for chunk in _speech_chunks(text, rate):
             audio = base64.b64encode(chunk).decode()
             await ws.send_json({"audio": audio, "contextId": ctx, "alignment": None})
+
+    # --- Async.ai ------------------------------------------------------------------------
+
+    async def _asyncai_ws(self, request: web.Request) -> web.WebSocketResponse:
+        q = request.query
+        details: dict[str, Any] = {**q, "init": None, "transcripts": []}
+        self.requests.append(("asyncai.ws", details))
+        if not q.get("api_key") or q.get("version") != "v1":
+            raise web.HTTPUnauthorized(text="api_key and version=v1 are required")
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        rate = 0
+        pending: dict[str, str] = {}
+        async for msg in ws:
+            if msg.type != WSMsgType.TEXT:
+                continue
+            data = json.loads(msg.data)
+            if details["init"] is None:
+                details["init"] = data
+                fmt = data.get("output_format") or {}
+                rate = int(fmt.get("sample_rate", 44_100))
+                if not data.get("model_id") or fmt.get("encoding", "pcm_s16le") != "pcm_s16le":
+                    await ws.send_json(
+                        {"error_code": "invalid_request", "message": "this fake speaks pcm_s16le"}
+                    )
+                    await ws.close()
+                continue
+            if data.get("terminate"):
+                await ws.close()
+                continue
+            ctx = str(data.get("context_id", ""))
+            transcript = str(data.get("transcript", ""))
+            details["transcripts"].append(transcript)
+            pending[ctx] = pending.get(ctx, "") + transcript
+            if data.get("force") or transcript == "" or data.get("close_context"):
+                async for chunk in _speech_chunks(pending.pop(ctx, ""), rate):
+                    audio = base64.b64encode(chunk).decode()
+                    await ws.send_json({"audio": audio, "final": False, "context_id": ctx})
+            if transcript == "" or data.get("close_context"):
+                await ws.send_json({"audio": "", "final": True, "context_id": ctx})
+        return ws
+
+    # --- Kokoro-FastAPI ------------------------------------------------------------------
+
+    async def _kokoro_speech(self, request: web.Request) -> web.StreamResponse:
+        body = await request.json()
+        self.requests.append(
+            ("kokoro.speech", {**body, "auth": request.headers.get("Authorization")})
+        )
+        if body.get("model") not in KOKORO_MODELS:
+            return web.json_response(
+                {"detail": {"error": "invalid_model", "message": "Unsupported model"}}, status=400
+            )
+        if body.get("voice") not in KOKORO_VOICES:
+            return web.json_response(
+                {"detail": {"error": "validation_error", "message": "Voice not found"}},
+                status=400,
+            )
+        if body.get("response_format", "mp3") != "pcm":
+            return web.json_response(
+                {"detail": {"message": "this fake only speaks response_format=pcm"}}, status=400
+            )
+        return await _stream_pcm(request, str(body.get("input", "")), 24_000, "audio/pcm")
 
 
 def _dg_alternative(text: str, start: float, duration: float) -> dict[str, Any]:

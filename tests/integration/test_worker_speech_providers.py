@@ -1,5 +1,6 @@
-"""The real Deepgram, OpenAI and ElevenLabs plugins, chosen by agent config alone, talk to a
-local server speaking each provider's streaming protocol — and real speech goes through."""
+"""The real Deepgram, OpenAI, ElevenLabs and Async.ai plugins (and OpenAI's pointed at a
+Kokoro server), chosen by agent config alone, talk to a local server speaking each provider's
+streaming protocol — and real speech goes through."""
 
 from __future__ import annotations
 
@@ -11,9 +12,10 @@ import pytest
 from livekit import rtc
 from livekit.agents import stt, utils
 
+from stimm.catalog import TTS
 from stimm.schema import AgentConfig
-from tests.fakes.speech_server import FakeSpeechServer
-from tests.support.audio import synthesize, transcribe
+from tests.fakes.speech_server import SPEECH_RMS, FakeSpeechServer
+from tests.support.audio import rms, synthesize, transcribe
 from worker.providers import build_stt, build_tts
 
 pytestmark = pytest.mark.integration
@@ -50,6 +52,11 @@ def heard(audio: list[rtc.AudioFrame]) -> str:
     combined = rtc.combine_audio_frames(audio)
     pcm = np.frombuffer(combined.data, dtype=np.int16)
     return transcribe(pcm, combined.sample_rate)
+
+
+def loudness(audio: list[rtc.AudioFrame]) -> float:
+    assert audio, "no audio came back"
+    return rms(np.frombuffer(rtc.combine_audio_frames(audio).data, dtype=np.int16))
 
 
 async def test_deepgram_stt_streams_interim_and_final_transcripts(
@@ -129,3 +136,68 @@ async def test_deepgram_tts_single_request(speech: FakeSpeechServer) -> None:
     audio = [ev.frame async for ev in engine.synthesize(ANSWER)]
     await engine.aclose()
     assert "in the morning" in heard(audio)
+
+
+ASYNC_VOICE = "9a5c6b1e-0000-4000-8000-00000000a11c"
+
+
+@pytest.mark.parametrize(
+    ("options", "key_sent"),
+    [
+        ({"api_key": "async-key-for-the-proxy"}, "async-key-for-the-proxy"),
+        ({}, "no-key"),  # the hosted ASYNCAI_API_KEY never goes to another server
+    ],
+)
+async def test_asyncai_tts_streams_speech_over_its_websocket(
+    speech: FakeSpeechServer,
+    monkeypatch: pytest.MonkeyPatch,
+    options: dict[str, str],
+    key_sent: str,
+) -> None:
+    monkeypatch.setenv("ASYNCAI_API_KEY", "hosted-async-key")
+    config = agent(
+        tts={"provider": "asyncai", "options": {"base_url": speech.url, **options}},
+        voice=ASYNC_VOICE,
+        language="en-US",
+    )
+    engine = build_tts(config.tts[0], voice=config.voice, language=config.language)
+    assert engine.capabilities.streaming
+    stream = engine.stream()
+    for word in ANSWER.split():  # as an LLM streams it
+        stream.push_text(word + " ")
+    stream.flush()
+    stream.end_input()
+    audio = [ev.frame async for ev in stream]
+    await stream.aclose()
+    await engine.aclose()
+
+    assert {f.sample_rate for f in audio} == {32_000}  # the plugin's default output rate
+    assert loudness(audio) > SPEECH_RMS
+    assert "in the morning" in heard(audio)
+    (req,) = speech.endpoints("asyncai.ws")
+    assert req["api_key"] == key_sent and req["version"] == "v1"
+    assert req["init"] == {
+        "model_id": TTS["asyncai"].default_model,
+        "voice": {"mode": "id", "id": ASYNC_VOICE},
+        "output_format": {"container": "raw", "encoding": "pcm_s16le", "sample_rate": 32_000},
+        "language": "en",
+    }
+    assert " ".join(t.strip() for t in req["transcripts"] if t.strip()) == ANSWER
+
+
+async def test_kokoro_tts_speaks_through_its_openai_compatible_server(
+    speech: FakeSpeechServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-hosted-openai-key")
+    config = agent(tts={"provider": "kokoro", "options": {"base_url": f"{speech.url}/kokoro/v1"}})
+    engine = build_tts(config.tts[0], voice=config.voice, language=config.language)
+    audio = [ev.frame async for ev in engine.synthesize(ANSWER)]
+    await engine.aclose()
+
+    assert {f.sample_rate for f in audio} == {24_000}
+    assert loudness(audio) > SPEECH_RMS
+    assert "in the morning" in heard(audio)
+    (req,) = speech.endpoints("kokoro.speech")
+    assert (req["input"], req["model"], req["voice"]) == (ANSWER, "kokoro", "af_heart")
+    assert req["response_format"] == "pcm"
+    assert req["auth"] == "Bearer no-key"  # never the OpenAI key from the environment

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 from livekit.agents import llm, stt, tts
-from livekit.plugins import deepgram, elevenlabs, openai
+from livekit.plugins import asyncai, deepgram, elevenlabs, openai
 
 from stimm.schema import ProviderSpec
 from worker.providers import (
@@ -32,6 +32,7 @@ def _keys(monkeypatch: pytest.MonkeyPatch) -> None:
         "OPENROUTER_API_KEY",
         "DEEPGRAM_API_KEY",
         "ELEVEN_API_KEY",
+        "ASYNCAI_API_KEY",
     ):
         monkeypatch.setenv(var, f"test-{var.lower()}")
 
@@ -67,6 +68,7 @@ async def test_stt_providers(name: str, cls: type[stt.STT[Any]]) -> None:
         ("openai", openai.TTS),
         ("elevenlabs", elevenlabs.TTS),
         ("deepgram", deepgram.TTS),
+        ("asyncai", asyncai.TTS),
     ],
 )
 async def test_tts_providers(name: str, cls: type[tts.TTS[Any]]) -> None:
@@ -103,8 +105,16 @@ def test_every_provider_is_listed() -> None:
         "openrouter",
         "llamacpp",
         "ollama",
+        "local",
     }
-    assert set(PROVIDERS["tts"]) == {"local", "openai", "elevenlabs", "deepgram"}
+    assert set(PROVIDERS["tts"]) == {
+        "local",
+        "openai",
+        "elevenlabs",
+        "deepgram",
+        "asyncai",
+        "kokoro",
+    }
 
 
 @pytest.mark.parametrize(
@@ -198,3 +208,49 @@ async def test_plugin_options_reach_the_plugins() -> None:
 def test_local_tts_rejects_unknown_voice() -> None:
     with pytest.raises(ValueError, match="unknown Piper voice"):
         build_tts(_spec("local"), voice="en_GB-nobody-low", language="en")
+
+
+def test_hosted_asyncai_without_key_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("ASYNCAI_API_KEY")
+    with pytest.raises(MissingApiKeyError, match="ASYNCAI_API_KEY") as info:
+        build_tts(_spec("asyncai"), voice=None, language="en")
+    assert (info.value.role, info.value.provider) == ("tts", "asyncai")
+
+
+async def test_asyncai_options_reach_the_plugin() -> None:
+    hosted = build_tts(_spec("asyncai"), voice="voice-uuid", language="fr-CA")
+    assert isinstance(hosted, asyncai.TTS)
+    assert hosted._opts.api_key == "test-asyncai_api_key"
+    assert hosted._opts.voice == "voice-uuid"
+    assert hosted._opts.language == "fr"  # Async takes language codes, not locales
+    assert hosted.sample_rate == 32_000
+
+    proxied = build_tts(
+        _spec("asyncai", "async_flash_v1.0", base_url="http://127.0.0.1:9"),
+        voice=None,
+        language="en",
+    )
+    assert isinstance(proxied, asyncai.TTS)
+    assert proxied._opts.base_url == "http://127.0.0.1:9"
+    assert proxied._opts.api_key == "no-key"  # the hosted key stays home
+    assert proxied.model == "async_flash_v1.0"
+    for obj in (hosted, proxied):
+        await obj.aclose()
+
+
+def test_kokoro_without_a_server_is_refused() -> None:
+    # openai.TTS would otherwise send the text to api.openai.com
+    with pytest.raises(ValueError, match="options.base_url"):
+        build_tts(_spec("kokoro"), voice=None, language="en")
+
+
+async def test_kokoro_is_openai_tts_on_its_own_server_without_a_hosted_key() -> None:
+    built = build_tts(
+        _spec("kokoro", base_url="http://127.0.0.1:8880/v1", speed=1.1), voice=None, language="en"
+    )
+    assert type(built) is openai.TTS
+    assert str(built._client.base_url).rstrip("/") == "http://127.0.0.1:8880/v1"
+    assert built._client.api_key == "no-key"  # OPENAI_API_KEY is set, and not sent
+    assert (built._opts.model, built._opts.voice) == ("kokoro", "af_heart")
+    assert (built._opts.response_format, built._opts.speed) == ("pcm", 1.1)
+    await built.aclose()

@@ -16,8 +16,10 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from livekit.agents import llm, stt, tts
-from livekit.plugins import deepgram, elevenlabs, openai
+from livekit.plugins import asyncai, deepgram, elevenlabs, openai
 
+from stimm.catalog import KOKORO_MODEL, LOCAL_LLM_MODEL
+from stimm.local_llm import DEFAULT_PORT as LOCAL_LLM_PORT
 from stimm.schema import ProviderSpec
 
 from .local_stt import WhisperSTT
@@ -204,6 +206,30 @@ def _openai_compatible_llm(name: str) -> LlmFactory:
     return build
 
 
+LOCAL_LLM_URL_ENV = "STIMM_LOCAL_LLM_URL"
+"""Where this worker reaches the embedded LLM (``stimm llm``); the local stack and
+``infra/compose.yml`` set it."""
+
+
+def _local_llm(spec: ProviderSpec, secrets: Secrets) -> AnyLLM:
+    """The embedded offline LLM, over HTTP like any OpenAI-compatible server. Its sampling
+    defaults (temperature, repeat penalty, reply length, seed) are the server's."""
+    base_url = _option(spec, "base_url") or os.environ.get(
+        LOCAL_LLM_URL_ENV, f"http://127.0.0.1:{LOCAL_LLM_PORT}/v1"
+    )
+    temperature = _option(spec, "temperature")
+    max_tokens = _option(spec, "max_tokens")
+    return openai.LLM(
+        model=spec.model or LOCAL_LLM_MODEL,
+        api_key=_option(spec, "api_key") or _NO_KEY,
+        base_url=base_url,
+        **_kwargs(
+            temperature=float(temperature) if temperature is not None else None,
+            max_completion_tokens=int(max_tokens) if max_tokens is not None else None,
+        ),
+    )
+
+
 # --- TTS ---------------------------------------------------------------------------------
 
 
@@ -246,6 +272,39 @@ def _deepgram_tts(spec: ProviderSpec, voice: str | None, language: str, secrets:
     )
 
 
+def _asyncai_tts(spec: ProviderSpec, voice: str | None, language: str, secrets: Secrets) -> AnyTTS:
+    # Streaming only: the plugin's synthesize() raises, the session uses stream(). Its default
+    # pcm_s16le encoding stays, since the plugin hands every encoding on as 16-bit PCM.
+    return asyncai.TTS(
+        api_key=_hosted_key("tts", spec, "ASYNCAI_API_KEY", secrets),
+        # Async takes ISO 639-1 codes ("en"), not locales ("en-US")
+        language=language.split("-")[0].lower(),
+        **_kwargs(model=spec.model, voice=voice, base_url=_option(spec, "base_url")),
+    )
+
+
+KOKORO_VOICE = "af_heart"
+"""Kokoro's voice when the agent names none; OpenAI's voice names mean nothing to it."""
+
+
+def _kokoro_tts(spec: ProviderSpec, voice: str | None, language: str, secrets: Secrets) -> AnyTTS:
+    base_url = _option(spec, "base_url")
+    if base_url is None:
+        # openai.TTS would otherwise send the text to api.openai.com
+        raise ValueError("tts provider 'kokoro' needs options.base_url (your Kokoro server)")
+    speed = _option(spec, "speed")
+    return openai.TTS(
+        # a self-hosted server: only a key written in the spec is ever sent to it
+        api_key=str(_option(spec, "api_key") or _NO_KEY),
+        base_url=str(base_url),
+        model=spec.model or KOKORO_MODEL,
+        voice=voice or KOKORO_VOICE,
+        # raw 24 kHz PCM, which Kokoro-FastAPI streams as it synthesizes
+        response_format=_option(spec, "response_format") or "pcm",
+        **_kwargs(speed=float(speed) if speed is not None else None),
+    )
+
+
 # --- tables ------------------------------------------------------------------------------
 
 STT_PROVIDERS: dict[str, SttFactory] = {
@@ -254,13 +313,16 @@ STT_PROVIDERS: dict[str, SttFactory] = {
     "openai": _openai_stt,
 }
 LLM_PROVIDERS: dict[str, LlmFactory] = {
-    name: _openai_compatible_llm(name) for name in OPENAI_COMPATIBLE
+    **{name: _openai_compatible_llm(name) for name in OPENAI_COMPATIBLE},
+    "local": _local_llm,
 }
 TTS_PROVIDERS: dict[str, TtsFactory] = {
     "local": _local_tts,
     "openai": _openai_tts,
     "elevenlabs": _elevenlabs_tts,
     "deepgram": _deepgram_tts,
+    "asyncai": _asyncai_tts,
+    "kokoro": _kokoro_tts,
 }
 PROVIDERS: dict[ProviderRole, Mapping[str, Callable[..., Any]]] = {
     "stt": STT_PROVIDERS,
@@ -331,7 +393,8 @@ def build_tts(
     Raises:
         UnknownProviderError: If ``spec.provider`` is not a TTS provider.
         MissingApiKeyError: If a hosted provider has no key.
-        ValueError: If the provider rejects the voice (``local`` has one bundled voice).
+        ValueError: If the provider rejects the voice (``local`` has one bundled voice) or a
+            self-hosted provider (``kokoro``) has no ``options.base_url``.
     """
     factory = TTS_PROVIDERS.get(spec.provider)
     if factory is None:

@@ -36,6 +36,7 @@ def _public(provider: Provider, stored: set[str]) -> ProviderPublic:
         secrets=[ProviderSecretPublic(name=s, set=s in stored) for s in provider.secrets],
         local=provider.local,
         openai_compatible=provider.openai_compatible,
+        demo=provider.demo,
     )
 
 
