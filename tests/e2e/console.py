@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Protocol
 
 import pytest
 from playwright.async_api import Browser, Page, async_playwright
 
-from stimm.stack import LocalStack
 from tests.conftest import ARTIFACTS
 
 CHROMIUM = "/usr/bin/chromium"
@@ -43,8 +43,15 @@ async def chromium(extra_args: Sequence[str] = ()) -> AsyncIterator[Browser]:
         await browser.close()
 
 
+class HasConsole(Protocol):
+    """A running stack: ``LocalStack``, or ``stimm dev`` as a user runs it."""
+
+    @property
+    def control_plane_url(self) -> str: ...
+
+
 @asynccontextmanager
-async def console_page(browser: Browser, stack: LocalStack, last_shot: Path) -> AsyncIterator[Page]:
+async def console_page(browser: Browser, stack: HasConsole, last_shot: Path) -> AsyncIterator[Page]:
     """A page on the stack's console; screenshots where the test stopped, pass or fail, and
     fails the test on any uncaught error in the page."""
     context = await browser.new_context(

@@ -50,6 +50,10 @@ async def test_assign_edit_and_delete_a_phone_number(
     await sign_in(page, stack.api_key)
     await nav(page, "Phone numbers")
     await expect(page.get_by_role("heading", name="Phone numbers", exact=True)).to_be_visible()
+    # This stack runs no livekit-sip, so the control plane cannot tell whether it is up.
+    sip_status = page.get_by_test_id("sip-status")
+    await expect(sip_status).to_be_visible()
+    await expect(sip_status).to_contain_text("SIP service status unknown")
     rows = page.get_by_test_id("phone-number-row")
 
     # --- assign: typed with spaces, saved in international form, routed in LiveKit ----------

@@ -89,6 +89,8 @@ export interface Provider {
   secrets: { name: string; set: boolean }[];
   local: boolean;
   openai_compatible: boolean;
+  /** A small demo model: it shows the path works but can make facts up. */
+  demo: boolean;
 }
 
 export type ProviderRole = "stt" | "llm" | "tts";

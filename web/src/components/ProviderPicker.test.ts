@@ -12,6 +12,7 @@ const openai: Provider = {
   secrets: [{ name: "OPENAI_API_KEY", set: false }],
   local: false,
   openai_compatible: true,
+  demo: false,
 };
 
 describe("missingSecrets", () => {

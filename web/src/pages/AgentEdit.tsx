@@ -6,6 +6,7 @@ import type { AgentConfig, Providers, ProviderRole } from "../api/types";
 import { ProviderPicker, defaultSpec } from "../components/ProviderPicker";
 import { ToolsEditor } from "../components/ToolsEditor";
 import { ErrorAlert, Field, Loading, PageHead } from "../components/ui";
+import { DEMO_LLM_NOTICE, usesDemoModel } from "../lib/demoModel";
 import { unplacedMessages } from "../lib/errors";
 
 const TURN_TAKING: AgentConfig["turn_taking"] = {
@@ -157,6 +158,11 @@ function AgentForm(props: { id?: string; title: string; initial: AgentConfig; pr
           <ProviderPicker role="stt" catalog={providers.stt} specs={form.stt} onChange={(v) => set("stt", v)} error={err} />
         </Section>
         <Section title="Language model" sub="Writes the answers. Any OpenAI-compatible server works with its base URL.">
+          {usesDemoModel(form.llm, providers.llm) && (
+            <div className="alert warning" role="note" data-testid="demo-llm-notice">
+              {DEMO_LLM_NOTICE}
+            </div>
+          )}
           <ProviderPicker role="llm" catalog={providers.llm} specs={form.llm} onChange={(v) => set("llm", v)} error={err} />
         </Section>
         <Section title="Text to speech" sub="Speaks the answers.">

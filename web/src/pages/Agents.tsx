@@ -4,6 +4,7 @@ import { Link, useNavigate } from "react-router";
 import { useAgents, useDeleteAgent, useDuplicateAgent, useKnowledgeBases, useProviders } from "../api/queries";
 import type { Agent, Provider, ProviderSpec } from "../api/types";
 import { Empty, ErrorAlert, Modal, PageHead, QueryList, formatDate } from "../components/ui";
+import { DEMO_LLM_NOTICE, usesDemoModel } from "../lib/demoModel";
 
 function providerText(specs: ProviderSpec[], catalog: Provider[] | undefined): string {
   const [first, ...rest] = specs;
@@ -67,7 +68,14 @@ export function AgentsPage() {
                       <div className="cell-sub">{a.language}</div>
                     </td>
                     <td>{providerText(a.stt, providers?.stt)}</td>
-                    <td>{providerText(a.llm, providers?.llm)}</td>
+                    <td>
+                      {providerText(a.llm, providers?.llm)}{" "}
+                      {usesDemoModel(a.llm, providers?.llm) && (
+                        <span className="badge amber" title={DEMO_LLM_NOTICE} data-testid="demo-llm-notice">
+                          demo LLM
+                        </span>
+                      )}
+                    </td>
                     <td>{providerText(a.tts, providers?.tts)}</td>
                     <td>{kbName(a.knowledge_base_id)}</td>
                     <td className="muted">{formatDate(a.updated_at)}</td>

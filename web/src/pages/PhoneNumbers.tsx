@@ -3,13 +3,17 @@ import { Link } from "react-router";
 
 import { useAgents } from "../api/queries";
 import { type PhoneNumber, useDeletePhoneNumber, usePhoneNumbers } from "../api/phoneNumbers";
+import { useTelephony } from "../api/telephony";
 import { Empty, ErrorAlert, Modal, PageHead, QueryList, formatDate } from "../components/ui";
+import { errorMessage } from "../lib/errors";
+import { type SipStatusText, dialUri, sipStatusText } from "../lib/telephony";
 import { OutboundCallCard } from "./PhoneNumbersCall";
 import { PhoneNumberForm } from "./PhoneNumbersForm";
 
 export function PhoneNumbersPage() {
   const numbers = usePhoneNumbers();
   const agents = useAgents();
+  const dialTemplate = useTelephony().data?.dial_uri_template;
   const [editing, setEditing] = useState<PhoneNumber | "new" | null>(null);
   const [deleting, setDeleting] = useState<PhoneNumber | null>(null);
   const agentName = (id: string) => agents.data?.items.find((a) => a.id === id)?.name ?? "…";
@@ -26,6 +30,7 @@ export function PhoneNumbersPage() {
         }
       />
       <div className="stack">
+        <SipStatus />
         <div className="card">
           <QueryList
             query={numbers}
@@ -54,6 +59,16 @@ export function PhoneNumbersPage() {
                       <td>
                         <div className="cell-title mono">{n.number}</div>
                         {n.name && <div className="cell-sub">{n.name}</div>}
+                        {dialTemplate && (
+                          <div
+                            className="cell-sub mono copyable"
+                            data-testid="dial-uri"
+                            title="What a softphone dials to reach this number"
+                            onClick={(e) => e.stopPropagation()}
+                          >
+                            {dialUri(dialTemplate, n.number)}
+                          </div>
+                        )}
                       </td>
                       <td onClick={(e) => e.stopPropagation()}>
                         <Link to={`/agents/${n.agent_id}`}>{agentName(n.agent_id)}</Link>
@@ -101,6 +116,23 @@ export function PhoneNumbersPage() {
       )}
       {deleting && <DeletePhoneNumber number={deleting} onClose={() => setDeleting(null)} />}
     </>
+  );
+}
+
+const TONE_CLASS: Record<SipStatusText["tone"], string> = { ok: "success", warning: "warning", neutral: "neutral" };
+
+/** Whether livekit-sip is up and where callers reach it; polled, so it changes without a reload. */
+function SipStatus() {
+  const query = useTelephony();
+  const status: SipStatusText = query.error
+    ? { tone: "warning", text: `SIP service status could not be read: ${errorMessage(query.error)}` }
+    : query.data
+      ? sipStatusText(query.data)
+      : { tone: "neutral", text: "Checking the SIP service…" };
+  return (
+    <div className={`alert ${TONE_CLASS[status.tone]}`} role="status" data-testid="sip-status">
+      {status.text}
+    </div>
   );
 }
 
