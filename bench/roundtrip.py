@@ -1,8 +1,10 @@
 """Round-trip latency through the real local stack, with a per-stage breakdown.
 
-Runs three agent variants against the same stack (offline Whisper STT, scripted LLM, Piper TTS):
+Runs agent variants against the same stack (offline Whisper STT, Piper TTS):
 
-- ``plain``: no knowledge base;
+- ``default-agent``: the agent ``stimm dev`` creates, exactly as shipped: the embedded offline
+  LLM (SmolLM2-135M on llama.cpp, ``stimm llm``), so its figures include real generation;
+- ``plain``: a scripted LLM that answers at once, no knowledge base;
 - ``rag-speculative``: a knowledge base, retrieval started on the transcripts
   (``rag.speculative = true``);
 - ``rag-at-turn-end``: the same knowledge base, retrieval only when the turn ends
@@ -44,6 +46,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.stats import pct  # noqa: E402
+from stimm.devseed import default_agent  # noqa: E402
 from stimm.stack import LocalStack, StackOptions  # noqa: E402
 from tests.fakes.openai_server import serve_in_process  # noqa: E402
 from tests.support.audio import synthesize  # noqa: E402
@@ -155,7 +158,11 @@ async def run(
         base_url=stack.control_plane_url, headers=stack.api_headers, timeout=30
     ) as http:
         taking = {"turn_detection": turn_detection}
-        variants: dict[str, dict[str, Any]] = {"plain": agent_body(llm_url, taking)}
+        shipped = {**default_agent(), "name": "Bench default agent", "turn_taking": taking}
+        variants: dict[str, dict[str, Any]] = {
+            "default-agent": shipped,
+            "plain": agent_body(llm_url, taking),
+        }
         if rag:
             kb_id = await knowledge_base(http)
             for label, speculative in (("rag-speculative", True), ("rag-at-turn-end", False)):
@@ -192,7 +199,7 @@ def main() -> None:
             serve_in_process(
                 run_dir / "logs", rules=rules, reply="I only know about the museum."
             ) as llm_url,
-            LocalStack(StackOptions(run_dir=run_dir / "stack", workers=1)) as stack,
+            LocalStack(StackOptions(run_dir=run_dir / "stack", workers=1, llm=True)) as stack,
         ):
             data = asyncio.run(
                 run(
@@ -221,7 +228,8 @@ def main() -> None:
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
         "providers": {
             "stt": "local whisper tiny.en (no interim results)",
-            "llm": "scripted local OpenAI-compatible",
+            "llm": "default-agent: embedded SmolLM2-135M-Instruct Q4_1 (llama.cpp, 1 thread); "
+            "others: scripted local OpenAI-compatible",
             "tts": "local piper en_US-joe-medium",
             "turn_detection": args.turn_detection,
         },

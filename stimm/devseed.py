@@ -113,5 +113,5 @@ def sip_uri(number: str, address: str) -> str:
 
 
 def sipp_command(number: str, address: str) -> str:
-    """A SIPp line that calls ``number`` and hangs up after 20 s (no audio sent)."""
-    return f"sipp -sn uac -s {number} -m 1 -d 20000 {address}"
+    """A SIPp line that calls ``number`` and hangs up after 10 s (no audio sent)."""
+    return f"sipp -sn uac -s {number} -m 1 -d 10000 {address}"

@@ -11,8 +11,10 @@ only writes what the model was given to a folder, so a test can read it.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
+import shlex
 import signal
 import subprocess
 import time
@@ -24,6 +26,7 @@ import httpx
 import pytest
 from playwright.async_api import expect
 
+from stimm.stack.binaries import REPO_ROOT
 from tests.e2e.console import chromium, console_page, nav, shot, sign_in
 from tests.e2e.test_rag_roundtrip import upload_document
 from tests.e2e.test_roundtrip import wait_for_session
@@ -235,6 +238,37 @@ async def test_a_phone_calls_the_printed_number_and_talks_to_the_default_agent(
         await nav(page, "Calls")
         await page.get_by_label("Channel").select_option("phone")
         await page.locator(".badge", has_text="Phone").first.wait_for()
+
+
+def readme_block(heading: str) -> str:
+    """The first ```bash block under ``heading`` in the README, as a user would paste it."""
+    text = (REPO_ROOT / "README.md").read_text()
+    section = text[text.index(heading) :]
+    m = re.search(r"```bash\n(.*?)```", section, re.S)
+    assert m, f"no bash block under {heading!r}"
+    return m.group(1)
+
+
+async def test_the_readme_examples_work_as_written(dev: DevStack, tmp_path: Path) -> None:
+    # the README's commands run from the folder that holds .stimm (the repository root for a
+    # user; here the test's data folder stands in for it)
+    cwd = dev.data_dir.parent
+    api = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", readme_block("### Talk to it from code")],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert api.returncode == 0, api.stderr
+    session = json.loads(api.stdout)
+    assert {"session_id", "room", "livekit_url", "token", "expires_at"} <= set(session), session
+
+    # the printed SIPp line: the agent answers (200 OK), the call ends cleanly
+    sipp = subprocess.run(
+        shlex.split(dev.printed.get("sipp")), cwd=tmp_path, capture_output=True, timeout=60
+    )
+    assert sipp.returncode == 0, sipp.stdout[-2000:]
 
 
 async def test_restarts_keep_one_demo_number_as_the_user_left_it(
