@@ -135,10 +135,7 @@ async def test_default_agent_is_given_the_knowledge_base_text(
     )
 
     given = [p.read_text() for p in sorted(set(prompts.glob("*.txt")) - before)]
-    assert any(
-        "opens at seven in the evening on Fridays" in p and "rooftop garden open" in p.lower()
-        for p in given
-    ), given
+    assert any("opens at seven in the evening on Fridays" in p for p in given), given
     reply = [t for t in record["turns"] if t["role"] == "assistant"][-1]
     assert reply["metrics"]["retrieval"] is not None, reply
     assert APOLOGY_WORDS not in answers[0], answers
@@ -240,6 +237,42 @@ async def test_a_phone_calls_the_printed_number_and_talks_to_the_default_agent(
         await page.locator(".badge", has_text="Phone").first.wait_for()
 
 
+async def test_a_number_saved_while_sip_is_down_rings_once_it_is_up(
+    dev: DevStack, http: httpx.AsyncClient, tmp_path: Path
+) -> None:
+    sip_pid = dev.service_pid("livekit-sip@")
+    os.killpg(sip_pid, signal.SIGSTOP)  # down: it answers neither calls nor its health check
+    try:
+        status = (await http.get("/api/telephony")).json()
+        assert status["sip"] == "down", status
+        created = await http.post(
+            "/api/phone-numbers",
+            json={"number": "+15550142", "agent_id": dev.printed.get("agent", 1)},
+        )
+        assert created.status_code == 201, created.text
+    finally:
+        os.killpg(sip_pid, signal.SIGCONT)
+    deadline = time.monotonic() + 30
+    while (await http.get("/api/telephony")).json()["sip"] != "up":
+        assert time.monotonic() < deadline, "livekit-sip did not come back up"
+        await asyncio.sleep(0.5)
+
+    receiver = RtpReceiver()
+    try:
+        sipp = run_sipp(
+            tmp_path / "sipp",
+            caller_scenario([("pause", 8.0)]),
+            remote=dev.printed.get("softphone").split("@")[1],
+            service="+15550142",
+            rtp_port=receiver.port,
+        )
+        code = await asyncio.to_thread(sipp.wait, 60)
+    finally:
+        receiver.close()
+    assert code == 0 and 200 in sipp.responses(), sipp.messages()[-3000:]
+    assert rms(receiver.audio()) > 300, "no greeting on the new number"
+
+
 def readme_block(heading: str) -> str:
     """The first ```bash block under ``heading`` in the README, as a user would paste it."""
     text = (REPO_ROOT / "README.md").read_text()
@@ -293,7 +326,10 @@ async def test_restarts_keep_one_demo_number_as_the_user_left_it(
     assert moved.status_code == 200, moved.text
 
     dev.stop()
-    assert subprocess.run(["pgrep", "-f", "stimm llm"], check=False).returncode == 1
+    # Ctrl-C stopped everything it started
+    llm_port = dev.printed.get("llm").removesuffix("/v1").rsplit(":", 1)[1]
+    pattern = f"stimm llm --host 127.0.0.1 --port {llm_port}"
+    assert subprocess.run(["pgrep", "-f", pattern], check=False).returncode == 1
     dev.start()
     async with httpx.AsyncClient(
         base_url=dev.control_plane_url, headers=dev.api_headers, timeout=30
