@@ -25,6 +25,7 @@ from livekit.agents.voice.events import UserInputTranscribedEvent
 from stimm.schema import AgentConfig, ProviderSpec
 from worker.control_plane_client import ControlPlaneClient
 from worker.providers import build_llm, build_stt, build_tts
+from worker.providers.pause_stt import PauseEndpointingAdapter
 from worker.rag import KnowledgeRetriever, context_message
 from worker.tools import build_tools
 from worker.turn_taking import TurnDetection, turn_handling
@@ -156,6 +157,12 @@ def _llm_timeout(specs: Sequence[ProviderSpec]) -> float:
     return max(timeouts)
 
 
+def _streaming(engine: stt.STT[Any], vad_model: vad.VAD) -> stt.STT[Any]:
+    if engine.capabilities.streaming:
+        return engine
+    return PauseEndpointingAdapter(stt=engine, vad=vad_model)
+
+
 def build_session(
     config: AgentConfig,
     *,
@@ -178,7 +185,11 @@ def build_session(
     Raises:
         ValueError: An unknown provider, a missing key or a bad option.
     """
-    stts = [build_stt(s, language=config.language, secrets=secrets) for s in config.stt]
+    # a non-streaming STT (offline Whisper) transcribes at each pause, not after the VAD's end
+    stts = [
+        _streaming(build_stt(s, language=config.language, secrets=secrets), vad_model)
+        for s in config.stt
+    ]
     llms = [build_llm(s, secrets=secrets) for s in config.llm]
     ttss = [
         build_tts(s, voice=config.voice, language=config.language, secrets=secrets)
