@@ -8,7 +8,7 @@ from typing import Never
 import numpy as np
 import pytest
 from livekit import rtc
-from livekit.agents import stt, utils
+from livekit.agents import LanguageCode, stt, utils
 from livekit.agents.types import NOT_GIVEN, APIConnectOptions, NotGivenOr
 from livekit.plugins import silero
 
@@ -36,7 +36,9 @@ class SegmentRecorder(stt.STT[Never]):
         self.seconds.append(frame.samples_per_channel / frame.sample_rate)
         return stt.SpeechEvent(
             type=stt.SpeechEventType.FINAL_TRANSCRIPT,
-            alternatives=[stt.SpeechData(language="en", text=f"segment {len(self.seconds)}")],
+            alternatives=[
+                stt.SpeechData(language=LanguageCode("en"), text=f"segment {len(self.seconds)}")
+            ],
         )
 
 
