@@ -5,6 +5,11 @@ Runs agent variants against the same stack (offline Whisper STT, Piper TTS):
 - ``default-agent``: the agent ``stimm dev`` creates, exactly as shipped: the embedded offline
   LLM (SmolLM2-135M on llama.cpp, ``stimm llm``), so its figures include real generation;
 - ``plain``: a scripted LLM that answers at once, no knowledge base;
+- ``instant``: streaming providers that cost nothing: local fakes of Deepgram STT (a canned
+  transcript as soon as the caller has been silent 0.5 s) and ElevenLabs TTS (speech
+  synthesized before the run), the scripted LLM: what is left is the platform's own latency;
+- ``livekit-instant``: the same instant providers in a plain livekit-agents worker
+  (``bench/plain_worker.py``), dispatched into a room of its own, for comparison;
 - ``rag-speculative``: a knowledge base, retrieval started on the transcripts
   (``rag.speculative = true``);
 - ``rag-at-turn-end``: the same knowledge base, retrieval only when the turn ends
@@ -37,18 +42,22 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
+from livekit import api
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.plain_worker import GREETING  # noqa: E402
 from bench.stats import pct  # noqa: E402
 from stimm.devseed import default_agent  # noqa: E402
-from stimm.stack import LocalStack, StackOptions  # noqa: E402
+from stimm.stack import LocalStack, ManagedProcess, StackOptions  # noqa: E402
 from tests.fakes.openai_server import serve_in_process  # noqa: E402
+from tests.fakes.speech_server import FakeSpeechServer, synthesized  # noqa: E402
 from tests.support.audio import synthesize  # noqa: E402
 from tests.support.caller import Caller  # noqa: E402
 
@@ -57,6 +66,10 @@ DOCUMENT = (
     "Museum opening hours.\n\nThe museum opens at ten every morning and closes at six.\n\n"
     "On Sundays the museum is open from noon until five in the afternoon.\n"
 )
+INSTANT_REPLY = "The museum opens at ten."
+INSTANT_TTS_RATE = 24_000
+"""ElevenLabs' pcm_24000, what the worker asks the fake for."""
+PLAIN_AGENT = "plain-instant-bench"
 USER_STAGES = ("end_of_turn_delay", "transcription_delay")
 ASSISTANT_STAGES = ("llm_ttft", "tts_ttfb", "e2e_latency", "retrieval")
 
@@ -121,17 +134,51 @@ async def stage_figures(http: httpx.AsyncClient, session_id: str) -> dict[str, l
     return out
 
 
+OpenSession = Callable[[], Awaitable[tuple[str, str, str | None]]]
+"""Starts one session: (LiveKit URL, caller token, Stimm session id or None)."""
+
+
+def stimm_sessions(http: httpx.AsyncClient, agent_id: str) -> OpenSession:
+    async def open_session() -> tuple[str, str, str | None]:
+        sess = (await http.post("/api/sessions", json={"agent_id": agent_id})).json()
+        return sess["livekit_url"], sess["token"], sess["session_id"]
+
+    return open_session
+
+
+def plain_sessions(stack: LocalStack) -> OpenSession:
+    """A room with an explicit dispatch of the plain worker, as livekit's docs do it."""
+
+    async def open_session() -> tuple[str, str, str | None]:
+        o = stack.options
+        room = f"plain-{time.monotonic_ns()}"
+        url = f"http://127.0.0.1:{o.livekit_port}"
+        async with api.LiveKitAPI(url, o.api_key, o.api_secret) as lk:
+            await lk.room.create_room(api.CreateRoomRequest(name=room, empty_timeout=60))
+            await lk.agent_dispatch.create_dispatch(
+                api.CreateAgentDispatchRequest(agent_name=PLAIN_AGENT, room=room)
+            )
+        token = (
+            api.AccessToken(o.api_key, o.api_secret)
+            .with_identity(f"caller-{room}")
+            .with_grants(api.VideoGrants(room_join=True, room=room))
+            .to_jwt()
+        )
+        return stack.livekit_url, token, None
+
+    return open_session
+
+
 async def run_variant(
-    http: httpx.AsyncClient, label: str, body: dict[str, Any], sessions: int, turns: int
+    http: httpx.AsyncClient, label: str, open_session: OpenSession, sessions: int, turns: int
 ) -> dict[str, list[float]]:
-    agent = (await http.post("/api/agents", json=body)).json()
     data: dict[str, list[float]] = {"joined": [], "voice_to_voice": []}
     questions = [synthesize(q) for q in QUESTIONS]
     for s in range(sessions):
         t0 = time.monotonic()
-        sess = (await http.post("/api/sessions", json={"agent_id": agent["id"]})).json()
+        url, token, session_id = await open_session()
         caller = Caller()
-        await caller.join(sess["livekit_url"], sess["token"])
+        await caller.join(url, token)
         await asyncio.wait_for(caller.agent_joined.wait(), 60)
         assert caller.agent_joined_at is not None
         data["joined"].append(caller.agent_joined_at - t0)
@@ -141,8 +188,9 @@ async def run_variant(
             reply = await caller.next_utterance(timeout=60)
             data["voice_to_voice"].append(reply.first_audio_at - ended)
         await caller.leave()
-        for stage, values in (await stage_figures(http, sess["session_id"])).items():
-            data.setdefault(stage, []).extend(values)
+        if session_id is not None:
+            for stage, values in (await stage_figures(http, session_id)).items():
+                data.setdefault(stage, []).extend(values)
         print(
             f"{label}: session {s + 1}/{sessions}: joined {data['joined'][-1] * 1000:.0f} ms, "
             f"last reply {data['voice_to_voice'][-1] * 1000:.0f} ms",
@@ -151,31 +199,79 @@ async def run_variant(
     return data
 
 
+def plain_worker(stack: LocalStack, llm_url: str, speech_url: str) -> ManagedProcess:
+    proc = ManagedProcess(
+        "plain-worker",
+        [
+            sys.executable,
+            str(ROOT / "bench" / "plain_worker.py"),
+            *("--agent-name", PLAIN_AGENT, "--llm-url", llm_url, "--speech-url", speech_url),
+        ],
+        log_dir=stack.log_dir,
+        env=stack.service_env(),
+        cwd=ROOT,
+    )
+    proc.start()
+    proc.wait_ready(lambda: "registered worker" in proc.log_tail(400), timeout=120)
+    return proc
+
+
 async def run(
-    stack: LocalStack, llm_url: str, sessions: int, turns: int, rag: bool, turn_detection: str
+    stack: LocalStack,
+    llm_url: str,
+    sessions: int,
+    turns: int,
+    rag: bool,
+    turn_detection: str,
+    only: set[str] | None,
 ) -> dict[str, dict[str, list[float]]]:
-    async with httpx.AsyncClient(
-        base_url=stack.control_plane_url, headers=stack.api_headers, timeout=30
-    ) as http:
+    async with (
+        httpx.AsyncClient(
+            base_url=stack.control_plane_url, headers=stack.api_headers, timeout=30
+        ) as http,
+        FakeSpeechServer(canned_transcript=QUESTIONS[0]) as speech,
+    ):
+        # the instant providers' answers exist before the first turn: nothing is computed later
+        for text in (INSTANT_REPLY, GREETING):
+            await asyncio.to_thread(synthesized, text, INSTANT_TTS_RATE)
         taking = {"turn_detection": turn_detection}
         shipped = {**default_agent(), "name": "Bench default agent", "turn_taking": taking}
-        variants: dict[str, dict[str, Any]] = {
+        instant = agent_body(
+            llm_url,
+            taking,
+            stt={"provider": "deepgram", "options": {"base_url": f"{speech.url}/v1/listen"}},
+            tts={"provider": "elevenlabs", "options": {"base_url": f"{speech.url}/v1"}},
+        )
+        bodies: dict[str, dict[str, Any]] = {
             "default-agent": shipped,
             "plain": agent_body(llm_url, taking),
+            "instant": instant,
         }
         if rag:
             kb_id = await knowledge_base(http)
             for label, speculative in (("rag-speculative", True), ("rag-at-turn-end", False)):
-                variants[label] = agent_body(
+                bodies[label] = agent_body(
                     llm_url,
                     {**taking, "preemptive_generation": False},
                     knowledge_base_id=kb_id,
                     rag={"top_k": 2, "speculative": speculative},
                 )
-        return {
-            label: await run_variant(http, label, body, sessions, turns)
-            for label, body in variants.items()
-        }
+        results: dict[str, dict[str, list[float]]] = {}
+        for label, body in bodies.items():
+            if only and label not in only:
+                continue
+            agent = (await http.post("/api/agents", json=body)).json()
+            opener = stimm_sessions(http, agent["id"])
+            results[label] = await run_variant(http, label, opener, sessions, turns)
+        if not only or "livekit-instant" in only:
+            worker = await asyncio.to_thread(plain_worker, stack, llm_url, speech.url)
+            try:
+                results["livekit-instant"] = await run_variant(
+                    http, "livekit-instant", plain_sessions(stack), sessions, turns
+                )
+            finally:
+                await asyncio.to_thread(worker.stop)
+        return results
 
 
 def main() -> None:
@@ -189,12 +285,18 @@ def main() -> None:
         default="vad",
         help="the agents' turn_taking.turn_detection",
     )
+    parser.add_argument(
+        "--variants",
+        nargs="*",
+        help="only these (default-agent plain instant rag-speculative rag-at-turn-end "
+        "livekit-instant)",
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "roundtrip.json")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="stimm-bench-") as tmp:
         run_dir = Path(tmp)
-        rules = [{"match": "museum", "reply": "The museum opens at ten."}]
+        rules = [{"match": "museum", "reply": INSTANT_REPLY}]
         with (
             serve_in_process(
                 run_dir / "logs", rules=rules, reply="I only know about the museum."
@@ -209,6 +311,7 @@ def main() -> None:
                     args.turns_per_session,
                     not args.no_rag,
                     args.turn_detection,
+                    set(args.variants) if args.variants else None,
                 )
             )
 
@@ -230,6 +333,9 @@ def main() -> None:
             "stt": "local whisper tiny.en (no interim results)",
             "llm": "default-agent: embedded SmolLM2-135M-Instruct Q4_1 (llama.cpp, 1 thread); "
             "others: scripted local OpenAI-compatible",
+            "instant": "fake Deepgram STT (canned, final after 0.5 s silence) + scripted LLM + "
+            "fake ElevenLabs TTS (pre-synthesized); instant = Stimm worker, livekit-instant = "
+            "plain livekit-agents worker",
             "tts": "local piper en_US-joe-medium",
             "turn_detection": args.turn_detection,
         },

@@ -32,6 +32,11 @@ class SessionTakenError(ControlPlaneError):
     """Another job answers the session (a re-dispatch raced this one), or it has ended."""
 
 
+KEEPALIVE_EXPIRY = 2.0
+"""Seconds an idle connection to the control plane is reused: well under the server's own
+keep-alive timeout (uvicorn: 5 s), so the server never closes one the client is about to use."""
+
+
 class ControlPlaneClient:
     """Fetches agent configs and records session events and turns.
 
@@ -56,6 +61,10 @@ class ControlPlaneClient:
             headers={"Authorization": f"Bearer {token}"},
             timeout=timeout,
             transport=transport,
+            # uvicorn closes a connection idle for 5 s; a client that kept it as long (httpx's
+            # default) sometimes sent a request on it just as it closed, and the request failed
+            # at once (a knowledge-base query 5 s after the greeting's turn was posted)
+            limits=httpx.Limits(keepalive_expiry=KEEPALIVE_EXPIRY),
         )
 
     async def aclose(self) -> None:
@@ -66,7 +75,7 @@ class ControlPlaneClient:
         try:
             resp = await self._http.get(f"/api/worker/agents/{agent_id}")
         except httpx.HTTPError as e:
-            raise ControlPlaneError(f"control plane unreachable: {e}") from e
+            raise ControlPlaneError(f"control plane unreachable: {e!r}") from e
         if resp.status_code == 404:
             raise AgentNotFoundError(f"agent {agent_id} not found")
         if resp.status_code != 200:
@@ -84,7 +93,7 @@ class ControlPlaneClient:
                 headers={"Content-Type": "application/json"},
             )
         except httpx.HTTPError as e:
-            raise ControlPlaneError(f"control plane unreachable: {e}") from e
+            raise ControlPlaneError(f"control plane unreachable: {e!r}") from e
         if resp.status_code != 200:
             raise ControlPlaneError(
                 f"querying knowledge base {knowledge_base_id}: HTTP {resp.status_code}"
@@ -106,7 +115,7 @@ class ControlPlaneClient:
                 path, content=claim.model_dump_json(), headers={"Content-Type": "application/json"}
             )
         except httpx.HTTPError as e:
-            raise ControlPlaneError(f"control plane unreachable: {e}") from e
+            raise ControlPlaneError(f"control plane unreachable: {e!r}") from e
         if resp.status_code == 409:
             raise SessionTakenError(_detail(resp))
         if resp.status_code != 200:

@@ -22,9 +22,15 @@ from worker.turn_taking import load_turn_detector
 logger = logging.getLogger("stimm.worker")
 
 
+VAD_MIN_SILENCE = 0.25
+"""Seconds of silence after which Silero reports the end of speech. The turn itself ends after
+each agent's ``min_endpointing_delay`` (0.5 s by default), counted by livekit from the last
+speech; a VAD that waited its default 0.55 s made every turn wait for it instead."""
+
+
 def prewarm(proc: JobProcess) -> None:
     """Load the offline models once per job process, before any job arrives."""
-    proc.userdata["vad"] = silero.VAD.load()
+    proc.userdata["vad"] = silero.VAD.load(min_silence_duration=VAD_MIN_SILENCE)
     proc.userdata["turn_detector"] = load_turn_detector()
     WhisperSTT.load()
     PiperTTS.load()

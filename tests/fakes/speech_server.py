@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import io
 import json
 import uuid
@@ -61,14 +62,23 @@ class FakeSpeechServer:
     Args:
         interim_every_s: Deepgram STT sends an interim result per this much new speech.
         endpoint_silence_s: Deepgram STT ends an utterance after this much silence.
+        canned_transcript: Deepgram STT answers this text at once instead of transcribing:
+            a provider that costs nothing, for measuring the platform alone (benchmarks).
 
     Attributes:
         requests: ``(endpoint, details)`` for every request, in order.
         interims: Every interim transcript the Deepgram STT endpoint sent.
     """
 
-    def __init__(self, *, interim_every_s: float = 0.8, endpoint_silence_s: float = 0.5) -> None:
+    def __init__(
+        self,
+        *,
+        interim_every_s: float = 0.8,
+        endpoint_silence_s: float = 0.5,
+        canned_transcript: str | None = None,
+    ) -> None:
         self.requests: list[tuple[str, dict[str, Any]]] = []
+        self._canned_transcript = canned_transcript
         self.interims: list[str] = []
         self._interim_every_s = interim_every_s
         self._endpoint_silence_s = endpoint_silence_s
@@ -127,7 +137,10 @@ class FakeSpeechServer:
 
         async def send_results(is_final: bool) -> None:
             pcm = np.concatenate(utterance) if utterance else np.zeros(0, np.int16)
-            text = await asyncio.to_thread(transcribe, pcm, rate) if len(pcm) else ""
+            if self._canned_transcript is not None:
+                text = self._canned_transcript
+            else:
+                text = await asyncio.to_thread(transcribe, pcm, rate) if len(pcm) else ""
             if not is_final:
                 self.interims.append(text)
             await ws.send_json(_dg_results(text, request_id, offset_s, len(pcm) / rate, is_final))
@@ -399,10 +412,16 @@ def _read_wav(data: bytes) -> tuple[NDArray[np.int16], int]:
         return pcm, w.getframerate()
 
 
+@functools.lru_cache(maxsize=128)
+def synthesized(text: str, rate: int) -> bytes:
+    """Piper's PCM for ``text``, kept: a text spoken again streams back at once."""
+    return synthesize(text, rate).tobytes()
+
+
 async def _speech_chunks(text: str, rate: int) -> AsyncIterator[bytes]:
     if not text.strip():
         return
-    pcm = (await asyncio.to_thread(synthesize, text.strip(), rate)).tobytes()
+    pcm = await asyncio.to_thread(synthesized, text.strip(), rate)
     step = int(rate * CHUNK_S) * 2
     for i in range(0, len(pcm), step):
         yield pcm[i : i + step]

@@ -1,0 +1,63 @@
+"""A plain livekit-agents worker with instant streaming providers, for side-by-side latency.
+
+No Stimm code: livekit's own ``deepgram.STT``, ``openai.LLM`` and ``elevenlabs.TTS`` pointed at
+the bench's local fakes (canned transcript, scripted reply, cached speech), Silero VAD, VAD end
+of turn with livekit's default endpointing (0.5 s), as anyone would write it from the docs.
+
+    python bench/plain_worker.py --agent-name plain-instant --llm-url URL --speech-url URL
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Any
+
+GREETING = "Hello, how can I help?"
+INSTRUCTIONS = "Answer in one short sentence."
+
+
+def prewarm(proc: Any) -> None:
+    from livekit.plugins import silero
+
+    proc.userdata["vad"] = silero.VAD.load()
+
+
+async def entrypoint(ctx: Any) -> None:
+    from livekit.agents import Agent, AgentSession
+    from livekit.plugins import deepgram, elevenlabs, openai
+
+    speech = os.environ["BENCH_SPEECH_URL"]
+    session: AgentSession[None] = AgentSession(
+        vad=ctx.proc.userdata["vad"],
+        stt=deepgram.STT(base_url=f"{speech}/v1/listen", api_key="bench"),
+        llm=openai.LLM(model="scripted", base_url=os.environ["BENCH_LLM_URL"], api_key="bench"),
+        tts=elevenlabs.TTS(base_url=f"{speech}/v1", api_key="bench", encoding="pcm_24000"),
+        # offline-safe choices, as Stimm makes them: VAD end of turn, VAD interruptions
+        turn_handling={"turn_detection": "vad", "interruption": {"mode": "vad"}},
+    )
+    await session.start(agent=Agent(instructions=INSTRUCTIONS), room=ctx.room)
+    session.say(GREETING)
+
+
+def main() -> None:
+    from livekit.agents import AgentServer, cli
+
+    from stimm.stack.process import free_port
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--agent-name", required=True)
+    parser.add_argument("--llm-url", required=True)
+    parser.add_argument("--speech-url", required=True)
+    args = parser.parse_args()
+    os.environ["BENCH_LLM_URL"] = args.llm_url
+    os.environ["BENCH_SPEECH_URL"] = args.speech_url
+    server = AgentServer(setup_fnc=prewarm, port=free_port())
+    server.rtc_session(entrypoint, agent_name=args.agent_name)
+    sys.argv = ["plain-worker", "start"]
+    cli.run_app(server)
+
+
+if __name__ == "__main__":
+    main()
