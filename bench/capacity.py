@@ -43,6 +43,7 @@ import psutil
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.plain_worker import open_room  # noqa: E402
 from bench.stats import pct  # noqa: E402
 from stimm.stack import LocalStack, ManagedProcess, StackOptions  # noqa: E402
 from stimm.stack.process import free_port  # noqa: E402
@@ -213,27 +214,6 @@ async def stimm_session(
     return body["livekit_url"], body["token"]
 
 
-async def plain_session(stack: LocalStack, n: int) -> tuple[str, str]:
-    from livekit import api
-
-    room = f"plain-{n}-{time.monotonic_ns()}"
-    o = stack.options
-    async with api.LiveKitAPI(
-        f"http://127.0.0.1:{o.livekit_port}", o.api_key, o.api_secret
-    ) as lkapi:
-        await lkapi.room.create_room(api.CreateRoomRequest(name=room, empty_timeout=60))
-        await lkapi.agent_dispatch.create_dispatch(
-            api.CreateAgentDispatchRequest(agent_name=PLAIN_AGENT, room=room)
-        )
-    token = (
-        api.AccessToken(o.api_key, o.api_secret)
-        .with_identity(f"caller-{n}")
-        .with_grants(api.VideoGrants(room_join=True, room=room))
-        .to_jwt()
-    )
-    return stack.livekit_url, token
-
-
 async def run_level(
     kind: str, stack: LocalStack, worker_pid: int, sessions: int, turns: int, agent_id: str
 ) -> Level:
@@ -247,7 +227,7 @@ async def run_level(
                 if kind == "stimm":
                     url, token = await stimm_session(stack, http, agent_id)
                 else:
-                    url, token = await plain_session(stack, n)
+                    url, token = await open_room(stack, PLAIN_AGENT)
             except httpx.HTTPError as e:
                 level.errors.append(str(e))
                 return

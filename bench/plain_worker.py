@@ -12,10 +12,36 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import Any
+import time
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from stimm.stack import LocalStack
 
 GREETING = "Hello, how can I help?"
 INSTRUCTIONS = "Answer in one short sentence."
+
+
+async def open_room(stack: LocalStack, agent_name: str) -> tuple[str, str]:
+    """A room with an explicit dispatch of ``agent_name``, as livekit's docs do it: the LiveKit
+    URL and a caller's token for it."""
+    from livekit import api
+
+    o = stack.options
+    room = f"{agent_name}-{time.monotonic_ns()}"
+    url = f"http://127.0.0.1:{o.livekit_port}"
+    async with api.LiveKitAPI(url, o.api_key, o.api_secret) as lk:
+        await lk.room.create_room(api.CreateRoomRequest(name=room, empty_timeout=60))
+        await lk.agent_dispatch.create_dispatch(
+            api.CreateAgentDispatchRequest(agent_name=agent_name, room=room)
+        )
+    token = (
+        api.AccessToken(o.api_key, o.api_secret)
+        .with_identity(f"caller-{room}")
+        .with_grants(api.VideoGrants(room_join=True, room=room))
+        .to_jwt()
+    )
+    return stack.livekit_url, token
 
 
 def prewarm(proc: Any) -> None:

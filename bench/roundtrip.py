@@ -47,12 +47,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from livekit import api
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.plain_worker import GREETING  # noqa: E402
+from bench.plain_worker import GREETING, open_room  # noqa: E402
 from bench.stats import pct  # noqa: E402
 from stimm.devseed import default_agent  # noqa: E402
 from stimm.stack import LocalStack, ManagedProcess, StackOptions  # noqa: E402
@@ -147,24 +146,11 @@ def stimm_sessions(http: httpx.AsyncClient, agent_id: str) -> OpenSession:
 
 
 def plain_sessions(stack: LocalStack) -> OpenSession:
-    """A room with an explicit dispatch of the plain worker, as livekit's docs do it."""
+    """Rooms with an explicit dispatch of the plain worker (no Stimm session record)."""
 
     async def open_session() -> tuple[str, str, str | None]:
-        o = stack.options
-        room = f"plain-{time.monotonic_ns()}"
-        url = f"http://127.0.0.1:{o.livekit_port}"
-        async with api.LiveKitAPI(url, o.api_key, o.api_secret) as lk:
-            await lk.room.create_room(api.CreateRoomRequest(name=room, empty_timeout=60))
-            await lk.agent_dispatch.create_dispatch(
-                api.CreateAgentDispatchRequest(agent_name=PLAIN_AGENT, room=room)
-            )
-        token = (
-            api.AccessToken(o.api_key, o.api_secret)
-            .with_identity(f"caller-{room}")
-            .with_grants(api.VideoGrants(room_join=True, room=room))
-            .to_jwt()
-        )
-        return stack.livekit_url, token, None
+        url, token = await open_room(stack, PLAIN_AGENT)
+        return url, token, None
 
     return open_session
 
