@@ -10,6 +10,10 @@ Runs agent variants against the same stack (offline Whisper STT, Piper TTS):
   synthesized before the run), the scripted LLM: what is left is the platform's own latency;
 - ``livekit-instant``: the same instant providers in a plain livekit-agents worker
   (``bench/plain_worker.py``), dispatched into a room of its own, for comparison;
+- ``long-reply`` / ``long-reply-sentence``: the scripted LLM answers with a long first sentence
+  ("The current exhibition, which opened last spring, shows ..."); the offline voice speaks its
+  first clause as soon as it is complete (the default), or waits for the whole first sentence
+  (``turn_taking.early_first_clause = false``);
 - ``rag-speculative``: a knowledge base, retrieval started on the transcripts
   (``rag.speculative = true``);
 - ``rag-at-turn-end``: the same knowledge base, retrieval only when the turn ends
@@ -61,6 +65,11 @@ from tests.support.audio import synthesize  # noqa: E402
 from tests.support.caller import Caller  # noqa: E402
 
 QUESTIONS = ["When is the museum open?", "Is the museum open on Sunday?"]
+LONG_QUESTIONS = ["What is on show at the exhibition?", "Tell me about the exhibition."]
+LONG_REPLY = (
+    "The current exhibition, which opened last spring, shows paintings and photographs from "
+    "the early twentieth century. It closes in May."
+)
 DOCUMENT = (
     "Museum opening hours.\n\nThe museum opens at ten every morning and closes at six.\n\n"
     "On Sundays the museum is open from noon until five in the afternoon.\n"
@@ -156,10 +165,15 @@ def plain_sessions(stack: LocalStack) -> OpenSession:
 
 
 async def run_variant(
-    http: httpx.AsyncClient, label: str, open_session: OpenSession, sessions: int, turns: int
+    http: httpx.AsyncClient,
+    label: str,
+    open_session: OpenSession,
+    sessions: int,
+    turns: int,
+    asked: list[str] = QUESTIONS,
 ) -> dict[str, list[float]]:
     data: dict[str, list[float]] = {"joined": [], "voice_to_voice": []}
-    questions = [synthesize(q) for q in QUESTIONS]
+    questions = [synthesize(q) for q in asked]
     for s in range(sessions):
         t0 = time.monotonic()
         url, token, session_id = await open_session()
@@ -232,6 +246,8 @@ async def run(
             "default-agent": shipped,
             "plain": agent_body(llm_url, taking),
             "instant": instant,
+            "long-reply": agent_body(llm_url, taking),
+            "long-reply-sentence": agent_body(llm_url, {**taking, "early_first_clause": False}),
         }
         if rag:
             kb_id = await knowledge_base(http)
@@ -248,7 +264,8 @@ async def run(
                 continue
             agent = (await http.post("/api/agents", json=body)).json()
             opener = stimm_sessions(http, agent["id"])
-            results[label] = await run_variant(http, label, opener, sessions, turns)
+            asked = LONG_QUESTIONS if label.startswith("long-reply") else QUESTIONS
+            results[label] = await run_variant(http, label, opener, sessions, turns, asked)
         if not only or "livekit-instant" in only:
             worker = await asyncio.to_thread(plain_worker, stack, llm_url, speech.url)
             try:
@@ -274,15 +291,18 @@ def main() -> None:
     parser.add_argument(
         "--variants",
         nargs="*",
-        help="only these (default-agent plain instant rag-speculative rag-at-turn-end "
-        "livekit-instant)",
+        help="only these (default-agent plain instant long-reply long-reply-sentence "
+        "rag-speculative rag-at-turn-end livekit-instant)",
     )
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "roundtrip.json")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="stimm-bench-") as tmp:
         run_dir = Path(tmp)
-        rules = [{"match": "museum", "reply": INSTANT_REPLY}]
+        rules = [
+            {"match": "museum", "reply": INSTANT_REPLY},
+            {"match": "exhibition", "reply": LONG_REPLY},
+        ]
         with (
             serve_in_process(
                 run_dir / "logs", rules=rules, reply="I only know about the museum."

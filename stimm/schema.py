@@ -61,6 +61,9 @@ class TurnTaking(BaseModel):
     allow_interruptions: bool = True
     interruption_min_duration: float = Field(default=0.5, ge=0.0, le=5.0)
     preemptive_generation: bool = True
+    early_first_clause: bool = True
+    """A TTS that takes whole sentences (the offline Piper voice) starts speaking a reply's first
+    clause as soon as it is complete instead of waiting for the whole first sentence."""
 
 
 class WebhookTool(BaseModel):

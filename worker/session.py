@@ -23,6 +23,7 @@ from livekit.agents.voice.agent_session import SessionConnectOptions
 from livekit.agents.voice.events import UserInputTranscribedEvent
 
 from stimm.schema import AgentConfig, ProviderSpec
+from worker.clauses import ClauseFirstTokenizer
 from worker.control_plane_client import ControlPlaneClient
 from worker.providers import build_llm, build_stt, build_tts
 from worker.providers.pause_stt import PauseEndpointingAdapter
@@ -163,6 +164,12 @@ def _streaming(engine: stt.STT[Any], vad_model: vad.VAD) -> stt.STT[Any]:
     return PauseEndpointingAdapter(stt=engine, vad=vad_model)
 
 
+def _clause_first(engine: tts.TTS[Any]) -> tts.TTS[Any]:
+    if engine.capabilities.streaming:
+        return engine
+    return tts.StreamAdapter(tts=engine, sentence_tokenizer=ClauseFirstTokenizer())
+
+
 def build_session(
     config: AgentConfig,
     *,
@@ -195,6 +202,9 @@ def build_session(
         build_tts(s, voice=config.voice, language=config.language, secrets=secrets)
         for s in config.tts
     ]
+    if config.turn_taking.early_first_clause:
+        # a non-streaming TTS (Piper) starts on the reply's first clause, not its first sentence
+        ttss = [_clause_first(t) for t in ttss]
     timeout = _llm_timeout(config.llm)
     handling, detection = turn_handling(config.turn_taking, turn_detector)
     model: llm.LLM[Any] = (
