@@ -112,7 +112,28 @@ class TransferCallTool(BaseModel):
     description: str | None = Field(default=None, max_length=2_000)
 
 
-Tool = Annotated[WebhookTool | EndCallTool | TransferCallTool, Field(discriminator="type")]
+class McpServerTool(BaseModel):
+    """The tools of an MCP server (Model Context Protocol), offered to the LLM as they are."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["mcp"] = "mcp"
+    name: str = Field(min_length=1, max_length=64, examples=["calendar"])
+    """What the caller hears when the server cannot be reached ("my calendar tools")."""
+    url: str = Field(
+        min_length=1, max_length=2_000, pattern=r"^https?://", examples=["http://mcp:8000/mcp"]
+    )
+    transport: Literal["streamable_http", "sse"] = "streamable_http"
+    headers: dict[str, str] = Field(default_factory=dict)
+    allowed_tools: list[str] | None = Field(default=None, max_length=64)
+    """Only these of the server's tools; all of them when unset."""
+    timeout_s: float = Field(default=10.0, gt=0.0, le=60.0)
+    """Connecting, listing and each tool call."""
+
+
+Tool = Annotated[
+    WebhookTool | EndCallTool | TransferCallTool | McpServerTool, Field(discriminator="type")
+]
 
 
 class RagOptions(BaseModel):

@@ -7,6 +7,7 @@ import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -17,7 +18,12 @@ from tests.fakes.openai_server import serve_in_process
 ARTIFACTS = Path(__file__).parent / "artifacts"
 
 # What the scripted LLM answers, keyed by a word the (transcribed) user turn contains.
-LLM_RULES = [
+LLM_RULES: list[dict[str, Any]] = [
+    # the MCP tool of tests.fakes.mcp_server; its answer is read out after "The tool answered:"
+    {
+        "match": "planetarium",
+        "reply": {"tool": "planetarium_hours", "arguments": {"day": "Sunday"}},
+    },
     {"match": "museum", "reply": "The museum is open every Sunday afternoon."},
     {"match": "open", "reply": "The museum is open every Sunday afternoon."},
 ]

@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from stimm.schema import AGENT_NAME, JobMetadata, SessionClaim, SessionEvent
 from worker import pool, telephony
 from worker.control_plane_client import ControlPlaneClient, ControlPlaneError, SessionTakenError
+from worker.mcp_tools import unavailable_notice
 from worker.providers import PiperTTS, WhisperSTT
 from worker.recorder import SessionRecorder
 from worker.session import build_agent, build_session
@@ -151,3 +152,6 @@ async def entrypoint(ctx: JobContext) -> None:
     logger.info("session %s started for agent %s", session_id, meta.agent_id)
     if config.greeting:
         session.say(config.greeting, allow_interruptions=True)
+    if notice := unavailable_notice(agent.tool_servers):
+        logger.warning("session %s: %s", session_id, notice)
+        session.say(notice, allow_interruptions=True)

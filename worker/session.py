@@ -25,6 +25,7 @@ from livekit.agents.voice.events import UserInputTranscribedEvent
 from stimm.schema import AgentConfig, ProviderSpec
 from worker.clauses import ClauseFirstTokenizer
 from worker.control_plane_client import ControlPlaneClient
+from worker.mcp_tools import McpTools, mcp_tools
 from worker.providers import build_llm, build_stt, build_tts
 from worker.providers.pause_stt import PauseEndpointingAdapter
 from worker.rag import KnowledgeRetriever, context_message
@@ -45,6 +46,7 @@ class StimmAgent(Agent):
         config: The agent config.
         tools: The function tools built from ``config.tools``.
         retriever: Retrieval from the agent's knowledge base, if it has one.
+        mcp_servers: The agent's MCP servers; livekit connects them when the session starts.
     """
 
     def __init__(
@@ -53,9 +55,14 @@ class StimmAgent(Agent):
         *,
         tools: Sequence[llm.Tool] = (),
         retriever: KnowledgeRetriever | None = None,
+        mcp_servers: Sequence[McpTools] = (),
     ) -> None:
-        super().__init__(instructions=config.instructions, tools=list(tools))
+        super().__init__(
+            instructions=config.instructions,
+            tools=[*tools, *(s.toolset for s in mcp_servers)],
+        )
         self.config = config
+        self.tool_servers = list(mcp_servers)
         self.retriever = retriever
         self._retrieval_for: str | None = None
         self._retrieval_s: float | None = None
@@ -244,4 +251,6 @@ def build_agent(
         if config.knowledge_base_id
         else None
     )
-    return StimmAgent(config, tools=build_tools(config, http), retriever=retriever)
+    return StimmAgent(
+        config, tools=build_tools(config, http), retriever=retriever, mcp_servers=mcp_tools(config)
+    )

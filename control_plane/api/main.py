@@ -14,6 +14,7 @@ from control_plane.api.routes import (  # telephony
     api_keys,
     calls,
     knowledge_bases,
+    mcp,
     phone_numbers,
     providers,
     secrets,
@@ -30,6 +31,7 @@ api_router.include_router(providers.router)
 api_router.include_router(secrets.router)
 api_router.include_router(api_keys.router)
 api_router.include_router(knowledge_bases.router)
+api_router.include_router(mcp.router)
 
 worker_router = APIRouter(prefix="/api")
 worker_router.include_router(worker.router)

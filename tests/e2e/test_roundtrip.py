@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from typing import Any
 
@@ -11,6 +12,7 @@ import pytest
 from livekit import api
 
 from stimm.stack import LocalStack
+from tests.fakes.mcp_server import FakeMcpServer
 from tests.support.audio import synthesize, transcribe
 from tests.support.caller import Caller
 
@@ -44,6 +46,34 @@ async def wait_for_session(
         if body["status"] in done or time.monotonic() > deadline:
             return body
         await asyncio.sleep(0.5)
+
+
+async def test_agent_answers_with_its_mcp_servers_tool(
+    stack: LocalStack, fake_llm_url: str
+) -> None:
+    async with (
+        httpx.AsyncClient(
+            base_url=stack.control_plane_url, headers=stack.api_headers, timeout=30
+        ) as http,
+        FakeMcpServer(token="mcp-token") as tools,
+    ):
+        mcp = {"type": "mcp", "name": "planetarium", "url": tools.url}
+        body = agent_body(
+            fake_llm_url, tools=[{**mcp, "headers": {"Authorization": "Bearer mcp-token"}}]
+        )
+        agent = (await http.post("/api/agents", json=body)).json()
+        sess = (await http.post("/api/sessions", json={"agent_id": agent["id"]})).json()
+        caller = Caller()
+        await caller.join(sess["livekit_url"], sess["token"])
+        try:
+            await caller.next_utterance(timeout=90)  # greeting
+            await caller.say(synthesize("When is the planetarium show on Sunday?"))
+            heard = transcribe((await caller.next_utterance(timeout=60)).pcm)
+        finally:
+            await caller.leave()
+    assert tools.calls == [{"day": "Sunday"}]
+    # the LLM was given the tool's text itself (not its JSON envelope) and read it out
+    assert re.search(r"(eleven|11)\b.*\b(three|3)\b", heard) and "type" not in heard, heard
 
 
 @pytest.mark.parametrize("attempt", ["first", "second"])

@@ -17,8 +17,10 @@ from livekit.agents.voice.run_result import RunResult
 from livekit.plugins import silero
 
 from stimm.schema import AgentConfig
+from tests.fakes.mcp_server import PLANETARIUM_HOURS, FakeMcpServer
 from tests.fakes.openai_server import TOOL_RESULT_PREFIX, FakeOpenAIServer
 from worker.control_plane_client import ControlPlaneClient
+from worker.mcp_tools import unavailable_notice
 from worker.recorder import APOLOGY, SessionRecorder
 from worker.session import StimmAgent, build_agent, build_session
 
@@ -207,6 +209,45 @@ async def test_failing_webhook_is_a_spoken_fallback_not_silence(
         await session.aclose()
     result.expect.contains_function_call(name="get_weather")
     assert fallback in said
+
+
+async def test_mcp_server_tool_result_reaches_the_llm_and_the_user(vad_model: vad.VAD) -> None:
+    rules = [("planetarium", {"tool": "planetarium_hours", "arguments": {"day": "Sunday"}})]
+    async with FakeMcpServer(token="mcp-token") as tools, FakeOpenAIServer(rules) as server:
+        mcp = {"type": "mcp", "name": "museum", "url": tools.url}
+        cfg = config(
+            [server.base_url], tools=[{**mcp, "headers": {"Authorization": "Bearer mcp-token"}}]
+        )
+        result, session, agent = await run_turn(cfg, vad_model, "When is the planetarium show?")
+        assert unavailable_notice(agent.tool_servers) is None
+        result.expect.next_event().is_function_call(
+            name="planetarium_hours", arguments={"day": "Sunday"}
+        )
+        result.expect.next_event().is_function_call_output()
+        reply = result.expect.next_event().is_message(role="assistant")
+        await session.aclose()
+    assert tools.calls == [{"day": "Sunday"}]
+    text = reply.event().item.text_content or ""
+    assert text.startswith(TOOL_RESULT_PREFIX) and PLANETARIUM_HOURS in text
+
+
+async def test_unreachable_mcp_server_is_named_and_the_call_goes_on(
+    vad_model: vad.VAD, good_llm: FakeOpenAIServer
+) -> None:
+    async with FakeMcpServer(token="right") as tools:
+        cfg = config(
+            [good_llm.base_url],
+            tools=[
+                {"type": "mcp", "name": "calendar", "url": "http://127.0.0.1:9/mcp"},
+                {"type": "mcp", "name": "museum", "url": tools.url, "headers": {"X": "wrong"}},
+            ],
+        )
+        result, session, agent = await run_turn(cfg, vad_model, QUESTION)
+        notice = unavailable_notice(agent.tool_servers)
+        reply = [e.item.text_content for e in result.events if e.type == "message"]
+        await session.aclose()
+    assert notice == "Sorry, my calendar and museum tools are not available right now."
+    assert reply == [ANSWER]
 
 
 async def test_end_call_ends_the_session(vad_model: vad.VAD) -> None:
