@@ -121,7 +121,7 @@ class RequestGuard:
             limit = self.max_json_bytes
             too_large = f"The request body is larger than the limit of {limit} bytes"
         declared = headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > limit:
+        if declared.isascii() and declared.isdigit() and int(declared) > limit:
             await _too_large(send, too_large)
             return
         if is_json(content_type):

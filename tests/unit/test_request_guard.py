@@ -4,8 +4,9 @@ body nests (brackets inside strings nest nothing)."""
 from __future__ import annotations
 
 import pytest
+from starlette.types import Message, Receive, Scope, Send
 
-from control_plane.api.request_guard import MAX_JSON_DEPTH, is_json, json_problem
+from control_plane.api.request_guard import MAX_JSON_DEPTH, RequestGuard, is_json, json_problem
 
 pytestmark = pytest.mark.unit
 
@@ -51,3 +52,24 @@ def test_json_problems(body: bytes | str, problem: str | None) -> None:
     data = body.encode("utf-16") if isinstance(body, str) else body
     found = json_problem(data)
     assert (found is None) if problem is None else (problem in (found or ""))
+
+
+async def test_a_content_length_that_is_no_number_is_left_to_the_server() -> None:
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await receive()
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    sent: list[Message] = []
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": b"hi", "more_body": False}
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    guard = RequestGuard(app, max_json_bytes=1024, max_upload_bytes=1024)
+    headers = [(b"content-type", b"text/plain"), (b"content-length", "²".encode("latin-1"))]
+    scope = {"type": "http", "path": "/", "query_string": b"", "headers": headers}
+    await guard(scope, receive, send)
+    assert sent[0]["status"] == 200
