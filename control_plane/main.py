@@ -18,7 +18,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from control_plane import credentials
 from control_plane.api.main import api_router, worker_router
-from control_plane.api.nul_guard import NulGuard
+from control_plane.api.request_guard import RequestGuard
 from control_plane.api.routes import health
 from control_plane.cache import AgentConfigCache
 from control_plane.core.config import Settings
@@ -115,7 +115,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.knowledge_store = knowledge.store  # pinged by /health
     app.state.secret_box = secret_box
     app.add_exception_handler(RequestValidationError, _validation_error)
-    app.add_middleware(NulGuard)
+    app.add_middleware(
+        RequestGuard,
+        max_json_bytes=settings.max_json_body_bytes,
+        max_upload_bytes=knowledge.max_upload_bytes,
+    )
     app.include_router(api_router)
     app.include_router(worker_router)
     app.include_router(health.router)

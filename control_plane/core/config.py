@@ -28,6 +28,7 @@ MIN_LIVEKIT_SECRET_LENGTH = 32
 MIN_WORKER_TOKEN_LENGTH = 16
 MIN_SECRET_KEY_LENGTH = 32
 MIN_API_KEY_LENGTH = 24
+DEFAULT_MAX_JSON_BODY_BYTES = 1024 * 1024
 
 _PLACEHOLDERS = {DEV_LIVEKIT_API_KEY, DEV_LIVEKIT_API_SECRET, DEV_WORKER_TOKEN, DEV_SECRET_KEY}
 _PLACEHOLDER_MARKERS = ("changeme", "change-me", "change_me", "replace-me", "placeholder")
@@ -97,6 +98,11 @@ class Settings(DatabaseSettings):
     session_token_ttl_s: int = Field(
         default=600, ge=30, le=86_400, validation_alias="STIMM_SESSION_TOKEN_TTL"
     )
+    max_json_body_bytes: int = Field(
+        default=DEFAULT_MAX_JSON_BODY_BYTES, ge=1024, validation_alias="STIMM_MAX_JSON_BODY_BYTES"
+    )
+    """The largest request body accepted, uploads aside (their limit is the knowledge
+    settings' ``STIMM_MAX_UPLOAD_BYTES``); larger ones get 413 before they are read whole."""
     dev: bool = Field(default=False, validation_alias="STIMM_DEV")
 
     @field_validator("livekit_url", "livekit_public_url")
