@@ -38,7 +38,22 @@ export interface TransferCallTool {
   description?: string | null;
 }
 
-export type Tool = WebhookTool | EndCallTool | TransferCallTool;
+export interface McpServerTool {
+  type: "mcp";
+  name: string;
+  url: string;
+  transport: "streamable_http" | "sse";
+  headers: Record<string, string>;
+  allowed_tools: string[] | null;
+  timeout_s: number;
+}
+
+export interface McpToolInfo {
+  name: string;
+  description: string | null;
+}
+
+export type Tool = WebhookTool | EndCallTool | TransferCallTool | McpServerTool;
 
 export interface RagOptions {
   top_k: number;

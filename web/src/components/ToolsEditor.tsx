@@ -1,8 +1,9 @@
-// The tools an agent's LLM may call: webhooks, ending the call, transferring it.
+// The tools an agent's LLM may call: webhooks, MCP servers, ending the call, transferring it.
 
 import { useState } from "react";
 
-import type { Tool, WebhookTool } from "../api/types";
+import { api } from "../api/client";
+import type { McpServerTool, McpToolInfo, Tool, WebhookTool } from "../api/types";
 import { Field } from "./ui";
 
 const NEW_TOOL: Record<Tool["type"], Tool> = {
@@ -16,12 +17,22 @@ const NEW_TOOL: Record<Tool["type"], Tool> = {
     headers: {},
     timeout_s: 5,
   },
+  mcp: {
+    type: "mcp",
+    name: "",
+    url: "https://",
+    transport: "streamable_http",
+    headers: {},
+    allowed_tools: null,
+    timeout_s: 10,
+  },
   end_call: { type: "end_call", description: null },
   transfer_call: { type: "transfer_call", target: "", description: null },
 };
 
 const LABEL: Record<Tool["type"], string> = {
   webhook: "Webhook",
+  mcp: "MCP server",
   end_call: "End the call",
   transfer_call: "Transfer the call",
 };
@@ -47,14 +58,17 @@ export function ToolsEditor(props: { tools: Tool[]; onChange: (tools: Tool[]) =>
               <input className="input" value={tool.target} onChange={(e) => set(i, { ...tool, target: e.target.value })} />
             </Field>
           )}
-          <Field label="When to use it" path={`tools.${i}.description`} error={error}>
-            <input
-              className="input"
-              value={tool.description ?? ""}
-              placeholder={tool.type === "webhook" ? "What the tool does, for the LLM" : "Optional"}
-              onChange={(e) => set(i, { ...tool, description: e.target.value || (tool.type === "webhook" ? "" : null) } as Tool)}
-            />
-          </Field>
+          {tool.type === "mcp" && <McpFields tool={tool} path={`tools.${i}`} error={error} onChange={(t) => set(i, t)} />}
+          {tool.type !== "mcp" && (
+            <Field label="When to use it" path={`tools.${i}.description`} error={error}>
+              <input
+                className="input"
+                value={tool.description ?? ""}
+                placeholder={tool.type === "webhook" ? "What the tool does, for the LLM" : "Optional"}
+                onChange={(e) => set(i, { ...tool, description: e.target.value || (tool.type === "webhook" ? "" : null) } as Tool)}
+              />
+            </Field>
+          )}
         </div>
       ))}
       <div className="row">
@@ -110,6 +124,65 @@ function WebhookFields(props: { tool: WebhookTool; path: string; error: unknown;
         />
         {schemaError && <div className="field-error">{schemaError}</div>}
       </Field>
+    </>
+  );
+}
+
+function McpFields(props: { tool: McpServerTool; path: string; error: unknown; onChange: (t: McpServerTool) => void }) {
+  const { tool, path, error, onChange } = props;
+  const [offered, setOffered] = useState<McpToolInfo[] | null>(null);
+  const [listError, setListError] = useState<string | null>(null);
+  const [listing, setListing] = useState(false);
+  const list = async () => {
+    setListing(true);
+    setListError(null);
+    try {
+      setOffered((await api.post<{ tools: McpToolInfo[] }>("/api/mcp/tools", tool)).tools);
+    } catch (e) {
+      setOffered(null);
+      setListError((e as Error).message);
+    } finally {
+      setListing(false);
+    }
+  };
+  return (
+    <>
+      <div className="grid-2">
+        <Field label="Name" path={`${path}.name`} error={error} hint="Said to callers if it is down: “my calendar tools”">
+          <input className="input" value={tool.name} onChange={(e) => onChange({ ...tool, name: e.target.value })} />
+        </Field>
+        <div className="grid-2">
+          <Field label="Transport" path={`${path}.transport`} error={error}>
+            <select className="select" value={tool.transport} onChange={(e) => onChange({ ...tool, transport: e.target.value as McpServerTool["transport"] })}>
+              <option value="streamable_http">Streamable HTTP</option>
+              <option value="sse">SSE</option>
+            </select>
+          </Field>
+          <Field label="Timeout (s)" path={`${path}.timeout_s`} error={error}>
+            <input className="input" type="number" step="any" value={tool.timeout_s} onChange={(e) => onChange({ ...tool, timeout_s: Number(e.target.value) })} />
+          </Field>
+        </div>
+      </div>
+      <Field label="URL" path={`${path}.url`} error={error} hint="e.g. http://mcp:8000/mcp">
+        <input className="input" value={tool.url} onChange={(e) => onChange({ ...tool, url: e.target.value })} />
+      </Field>
+      <div className="row">
+        <button type="button" className="btn sm" disabled={listing} onClick={() => void list()}>
+          {listing ? "Connecting…" : "Show its tools"}
+        </button>
+      </div>
+      {listError && <div className="field-error" role="alert">{listError}</div>}
+      {offered && (
+        <ul className="small" data-testid="mcp-tools">
+          {!offered.length && <li className="muted">The server offers no tools.</li>}
+          {offered.map((t) => (
+            <li key={t.name}>
+              <span className="mono">{t.name}</span>
+              {t.description && <span className="muted"> — {t.description}</span>}
+            </li>
+          ))}
+        </ul>
+      )}
     </>
   );
 }
