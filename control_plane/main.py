@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from control_plane import credentials
+from control_plane.agent_secrets import move_plaintext_secrets
 from control_plane.api.main import api_router, worker_router
 from control_plane.api.nul_guard import NulGuard
 from control_plane.api.routes import health
@@ -89,6 +90,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await ensure_bootstrap_key(sessionmaker, settings)
+        for agent_id in await move_plaintext_secrets(sessionmaker, secret_box):
+            await cache.invalidate(agent_id)  # the cached copy still holds the plaintext
         await knowledge.fail_interrupted()
         # telephony: phone numbers back into LiveKit SIP, without delaying startup
         phone_sync = asyncio.create_task(
