@@ -66,8 +66,9 @@ async def ensure_bootstrap_key(
 
 async def _validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
-    if request.url.path.startswith("/api/secrets"):
-        # FastAPI echoes the rejected input; for a secret that would be the secret.
+    if request.url.path.startswith(("/api/secrets", "/api/agents")):
+        # FastAPI echoes the rejected input; for a secret, or an agent's API key or webhook
+        # header, that would be the secret.
         errors = [{k: v for k, v in e.items() if k not in ("input", "ctx")} for e in exc.errors()]
         return JSONResponse(status_code=422, content={"detail": errors})
     return await request_validation_exception_handler(request, exc)
