@@ -12,7 +12,6 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from control_plane.errors import AgentInUse, SessionClaimed, SessionStateConflict
 from control_plane.models import (
     Agent,
-    AgentCreate,
     AgentUpdate,
     Session,
     Turn,
@@ -24,9 +23,9 @@ from stimm.schema import AgentConfig, Channel, SessionClaim, SessionEvent, Sessi
 # --- agents -----------------------------------------------------------------------------------
 
 
-async def create_agent(db: AsyncSession, agent_in: AgentCreate) -> Agent:
+async def create_agent(db: AsyncSession, config: AgentConfig) -> Agent:
     """Store a new agent; the first agent of a deployment becomes its default."""
-    agent = Agent.model_validate(agent_in.model_dump(mode="json"))
+    agent = Agent.model_validate(config.model_dump(mode="json"))
     agent.is_default = await get_default_agent(db) is None
     db.add(agent)
     await db.commit()

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from control_plane import credentials
+from control_plane.agent_secrets import move_plaintext_secrets
 from control_plane.api.main import api_router, worker_router
 from control_plane.api.request_guard import RequestGuard
 from control_plane.api.routes import health
@@ -65,8 +66,9 @@ async def ensure_bootstrap_key(
 
 async def _validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
-    if request.url.path.startswith("/api/secrets"):
-        # FastAPI echoes the rejected input; for a secret that would be the secret.
+    if request.url.path.startswith(("/api/secrets", "/api/agents")):
+        # FastAPI echoes the rejected input; for a secret, or an agent's API key or webhook
+        # header, that would be the secret.
         errors = [{k: v for k, v in e.items() if k not in ("input", "ctx")} for e in exc.errors()]
         return JSONResponse(status_code=422, content={"detail": errors})
     return await request_validation_exception_handler(request, exc)
@@ -89,6 +91,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await ensure_bootstrap_key(sessionmaker, settings)
+        for agent_id in await move_plaintext_secrets(sessionmaker, secret_box):
+            await cache.invalidate(agent_id)  # the cached copy still holds the plaintext
         await knowledge.fail_interrupted()
         # telephony: phone numbers back into LiveKit SIP, without delaying startup
         phone_sync = asyncio.create_task(

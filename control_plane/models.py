@@ -251,9 +251,6 @@ class Secret(SQLModel, table=True):
     updated_at: AwareDatetime = Field(default_factory=utcnow)
 
 
-SECRET_NAME_PATTERN = r"^[A-Z][A-Z0-9_]{0,63}$"
-
-
 class SecretIn(BaseModel):
     """Body of ``PUT /api/secrets/{name}``."""
 

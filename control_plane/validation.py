@@ -8,6 +8,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from control_plane.agent_secrets import missing_secrets
 from control_plane.knowledge.crud import get_knowledge_base
 from stimm.catalog import check_spec, secrets_needed
 from stimm.schema import AgentConfig, ProviderRole
@@ -32,9 +33,18 @@ def catalog_errors(config: AgentConfig) -> list[dict[str, Any]]:
 
 
 async def ensure_valid(db: AsyncSession, config: AgentConfig) -> None:
-    """Raise a 422 ``RequestValidationError`` naming each field the catalog rejects, and the
-    knowledge base if it does not exist."""
+    """Raise a 422 ``RequestValidationError`` naming each field the catalog rejects, each
+    secret referred to that is not set, and the knowledge base if it does not exist."""
     errors = catalog_errors(config)
+    for name, loc in (await missing_secrets(db, config)).items():
+        errors.append(
+            {
+                "type": "not_found",
+                "loc": ("body", *loc),
+                "msg": f"Secret {name} is not set: store it first (console > Secrets, "
+                f"or PUT /api/secrets/{name})",
+            }
+        )
     kb_id = config.knowledge_base_id
     if kb_id is not None and await get_knowledge_base(db, kb_id) is None:
         errors.append(

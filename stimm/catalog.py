@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
+from stimm.egress import HTTP_SCHEMES, WEBSOCKET_SCHEMES, url_problem
 from stimm.schema import ProviderRole, ProviderSpec
 
 OptionType = Literal["string", "number", "integer", "boolean"]
@@ -337,6 +338,14 @@ def check_spec(role: ProviderRole, spec: ProviderSpec) -> list[SpecProblem]:
                     ("options", option.name), f"options.{option.name} must be a {option.type}"
                 )
             )
+        elif option.name == "base_url":
+            # OpenAI-compatible APIs are plain HTTP; the others also stream over WebSockets
+            schemes = HTTP_SCHEMES if provider.openai_compatible else WEBSOCKET_SCHEMES
+            problem = url_problem(str(value), schemes)
+            if problem is not None:
+                problems.append(
+                    SpecProblem(("options", "base_url"), f"options.base_url: {problem}")
+                )
     return problems
 
 

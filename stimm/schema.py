@@ -22,6 +22,26 @@ ProviderRole = Literal["stt", "llm", "tts"]
 
 _TOOL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]{0,63}$")
 
+SECRET_NAME_PATTERN = r"^[A-Z][A-Z0-9_]{0,63}$"
+"""Names in the control plane's secrets store: environment-style, e.g. ``OPENAI_API_KEY``."""
+
+
+class SecretRef(BaseModel):
+    """A value kept in the control plane's secrets store, by name.
+
+    Agent configs hold these instead of API keys and webhook header values: the control plane
+    stores a plaintext value it is sent and keeps only the reference; only the worker ever
+    receives the value.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    secret: str = Field(pattern=SECRET_NAME_PATTERN, max_length=64, examples=["OPENAI_API_KEY"])
+
+
+SECRET_OPTIONS: tuple[str, ...] = ("api_key",)
+"""Provider options whose values are secrets: stored as ``{"secret": NAME}``."""
+
 
 class ProviderSpec(BaseModel):
     """One STT, LLM or TTS provider as stored in an agent's config."""
@@ -31,6 +51,19 @@ class ProviderSpec(BaseModel):
     provider: str = Field(min_length=1, max_length=64, examples=["local"])
     model: str | None = Field(default=None, max_length=200)
     options: dict[str, Any] = Field(default_factory=dict)
+    """Provider options; ``api_key`` is a plaintext key (stored away by the control plane) or a
+    ``{"secret": NAME}`` reference to the secrets store."""
+
+    @field_validator("options")
+    @classmethod
+    def _secret_options(cls, v: dict[str, Any]) -> dict[str, Any]:
+        for name in SECRET_OPTIONS:
+            value = v.get(name)
+            if isinstance(value, dict):
+                v[name] = SecretRef.model_validate(value).model_dump()
+            elif value is not None and not isinstance(value, str):
+                raise ValueError(f'options.{name} must be a string or {{"secret": NAME}}')
+        return v
 
 
 def _as_list(value: Any) -> Any:
@@ -80,7 +113,9 @@ class WebhookTool(BaseModel):
     )
     url: str = Field(min_length=1, max_length=2_000, pattern=r"^https?://")
     method: Literal["GET", "POST"] = "POST"
-    headers: dict[str, str] = Field(default_factory=dict)
+    headers: dict[str, str | SecretRef] = Field(default_factory=dict)
+    """Header values are secrets (``Authorization: Bearer ...``): a plaintext value is stored
+    away by the control plane and the config keeps a ``{"secret": NAME}`` reference."""
     timeout_s: float = Field(default=5.0, gt=0.0, le=60.0)
     failure_message: str | None = Field(default=None, max_length=500)
     """Said to the caller when the call fails or times out; a generic apology when unset."""

@@ -11,11 +11,16 @@ from typing import Any
 
 import pytest
 
+from stimm.egress import ALLOW_ENV, LOOPBACK
 from stimm.stack import LocalStack, StackOptions
 from stimm.stack.postgres import drop_database, ensure_database
 from tests.fakes.openai_server import serve_in_process
 
 ARTIFACTS = Path(__file__).parent / "artifacts"
+
+# The fake providers and webhooks the tests build agents against listen on loopback, which the
+# egress policy refuses unless allowed, as `stimm dev` allows it for its worker.
+os.environ.setdefault(ALLOW_ENV, LOOPBACK)
 
 # What the scripted LLM answers, keyed by a word the (transcribed) user turn contains.
 LLM_RULES: list[dict[str, Any]] = [

@@ -79,7 +79,7 @@ class ControlPlaneClient:
         if resp.status_code == 404:
             raise AgentNotFoundError(f"agent {agent_id} not found")
         if resp.status_code != 200:
-            raise ControlPlaneError(f"loading agent {agent_id}: HTTP {resp.status_code}")
+            raise ControlPlaneError(f"loading agent {agent_id}: {_detail(resp)}")
         return WorkerAgentConfig.model_validate(resp.json())
 
     async def query_knowledge_base(

@@ -6,11 +6,11 @@ import logging
 import os
 import tempfile
 
-import httpx
 from livekit.agents import AgentServer, JobContext, JobProcess
 from livekit.plugins import silero
 from pydantic import ValidationError
 
+from stimm.egress import egress_client
 from stimm.schema import AGENT_NAME, JobMetadata, SessionClaim, SessionEvent
 from worker import pool, telephony
 from worker.control_plane_client import ControlPlaneClient, ControlPlaneError, SessionTakenError
@@ -132,7 +132,7 @@ async def entrypoint(ctx: JobContext) -> None:
         ctx.shutdown(reason="agent not built")
         return
     session = built.session
-    webhooks = httpx.AsyncClient()
+    webhooks = egress_client()  # only where STIMM_EGRESS_ALLOW lets agents' webhooks go
     agent = build_agent(config, http=webhooks, control_plane=client)
     recorder = SessionRecorder(client, session_id, retrieval_time=agent.pop_retrieval_time)
     recorder.attach(session)

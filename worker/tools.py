@@ -22,6 +22,7 @@ from livekit.agents.llm import RawFunctionTool, StopResponse, ToolError, ToolRes
 from livekit.agents.voice.events import CloseEvent
 from livekit.agents.voice.speech_handle import SpeechHandle
 
+from stimm.egress import EgressRefused
 from stimm.schema import AgentConfig, EndCallTool, TransferCallTool, WebhookTool
 
 logger = logging.getLogger("stimm.worker")
@@ -47,8 +48,10 @@ def build_tools(config: AgentConfig, http: httpx.AsyncClient) -> list[Tool]:
     """The livekit function tools for an agent's configured tools.
 
     Args:
-        config: The agent config.
-        http: The client webhook calls go through (owned by the caller).
+        config: The agent config, its secret header values filled in by the control plane.
+        http: The client webhook calls go through (owned by the caller); in a worker,
+            ``stimm.egress.egress_client()``, which refuses addresses the egress policy does
+            not allow.
 
     Returns:
         One tool per configured tool, in order.
@@ -67,20 +70,25 @@ def build_tools(config: AgentConfig, http: httpx.AsyncClient) -> list[Tool]:
 def webhook_tool(spec: WebhookTool, http: httpx.AsyncClient) -> Tool:
     """A tool that calls ``spec.url`` with the LLM's arguments and returns the answer."""
     schema = {"name": spec.name, "description": spec.description, "parameters": spec.parameters}
+    # The worker's config carries the values in place of references; the control plane does
+    # not hand out a config whose referenced secret is missing.
+    headers = {name: value for name, value in spec.headers.items() if isinstance(value, str)}
 
     async def call_webhook(raw_arguments: dict[str, Any], context: RunContext[Any]) -> str:
         try:
             if spec.method == "GET":
                 resp = await http.get(
-                    spec.url, params=raw_arguments, headers=spec.headers, timeout=spec.timeout_s
+                    spec.url, params=raw_arguments, headers=headers, timeout=spec.timeout_s
                 )
             else:
                 resp = await http.post(
-                    spec.url, json=raw_arguments, headers=spec.headers, timeout=spec.timeout_s
+                    spec.url, json=raw_arguments, headers=headers, timeout=spec.timeout_s
                 )
             resp.raise_for_status()
-        except httpx.HTTPError as e:
-            logger.warning("webhook tool %s failed: %s", spec.name, type(e).__name__)
+        except (httpx.HTTPError, EgressRefused) as e:
+            # the policy's refusal names the address; httpx errors are named by type only
+            reason = str(e) if isinstance(e, EgressRefused) else type(e).__name__
+            logger.warning("webhook tool %s failed: %s", spec.name, reason)
             # Said by us rather than left to the LLM: the caller must hear something even
             # when the model would answer a tool error with nothing.
             context.session.say(spec.failure_message or WEBHOOK_FAILURE)

@@ -18,6 +18,9 @@ from typing import Any
 
 import yaml
 
+from stimm.egress import ALLOW_ENV as EGRESS_ALLOW_ENV
+from stimm.egress import LOOPBACK
+
 from .binaries import LIVEKIT_SERVER, LIVEKIT_SIP, REPO_ROOT, ensure_binary
 from .process import (
     ManagedProcess,
@@ -363,6 +366,9 @@ class LocalStack:
             # Deployments (infra/) keep the latency and CPU guards on.
             "STIMM_WORKER_CPU_LIMIT": "0",
             "STIMM_WORKER_LATENCY_SLO": "0",
+            # the local stack runs its embedded LLM, test fakes and your own servers on this
+            # machine: agents may call loopback addresses (never link-local or metadata ones)
+            EGRESS_ALLOW_ENV: os.environ.get(EGRESS_ALLOW_ENV) or LOOPBACK,
             **self.options.worker_env,
         }
         proc = self._spawn(

@@ -134,7 +134,10 @@ def test_unknown_provider(build: Any, role: str) -> None:
     assert isinstance(info.value, ValueError)
 
 
-async def test_options_override_llm_base_url_key_model_and_temperature() -> None:
+async def test_options_override_llm_base_url_key_model_and_temperature(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("STIMM_EGRESS_ALLOW", "10.0.0.0/8")  # a server on the private network
     built = build_llm(
         _spec(
             "ollama",

@@ -16,6 +16,7 @@ from livekit.agents.voice.events import UserInputTranscribedEvent
 from livekit.agents.voice.run_result import RunResult
 from livekit.plugins import silero
 
+from stimm.egress import LOOPBACK, EgressPolicy, egress_client
 from stimm.schema import AgentConfig
 from tests.fakes.mcp_server import PLANETARIUM_HOURS, FakeMcpServer
 from tests.fakes.openai_server import TOOL_RESULT_PREFIX, FakeOpenAIServer
@@ -80,10 +81,11 @@ async def run_turn(
     *,
     stub: ControlPlaneStub | None = None,
     before: Callable[[AgentSession[None], StimmAgent], None] | None = None,
+    http: httpx.AsyncClient | None = None,
 ) -> tuple[RunResult[None], AgentSession[None], StimmAgent]:
     stub = stub or ControlPlaneStub()
     built = build_session(cfg, vad_model=vad_model)
-    http = httpx.AsyncClient()
+    http = http or httpx.AsyncClient()
     agent = build_agent(cfg, http=http, control_plane=stub.client)
     session = built.session
     await session.start(agent)
@@ -182,7 +184,11 @@ async def test_webhook_tool_result_reaches_the_llm_and_the_user(
     rules = [("weather", {"tool": "get_weather", "arguments": {"city": "Paris"}})]
     async with FakeOpenAIServer(rules) as server:
         cfg = config([server.base_url], tools=[{**WEATHER_TOOL, "url": f"{url}/forecast"}])
-        result, session, _ = await run_turn(cfg, vad_model, "What's the weather in Paris?")
+        # as a worker calls webhooks: through the egress policy, here allowing loopback
+        http = egress_client(EgressPolicy.parse(LOOPBACK))
+        result, session, _ = await run_turn(
+            cfg, vad_model, "What's the weather in Paris?", http=http
+        )
         result.expect.next_event().is_function_call(name="get_weather", arguments={"city": "Paris"})
         output = result.expect.next_event().is_function_call_output()
         assert "sunny" in output.event().item.output
@@ -248,6 +254,27 @@ async def test_unreachable_mcp_server_is_named_and_the_call_goes_on(
         await session.aclose()
     assert notice == "Sorry, my calendar and museum tools are not available right now."
     assert reply == [ANSWER]
+
+
+async def test_webhook_to_a_refused_address_is_never_requested_and_apologised_for(
+    vad_model: vad.VAD, webhook: tuple[str, list[dict[str, Any]]]
+) -> None:
+    url, calls = webhook  # on loopback, which the default policy refuses
+    rules = [("weather", {"tool": "get_weather", "arguments": {"city": "Paris"}})]
+    fallback = "Sorry, the weather service is not answering right now."
+    tool = {**WEATHER_TOOL, "url": f"{url}/forecast", "failure_message": fallback}
+    async with FakeOpenAIServer(rules) as server:
+        cfg = config([server.base_url], tools=[tool])
+        http = egress_client(EgressPolicy())
+        result, session, _ = await run_turn(
+            cfg, vad_model, "What's the weather in Paris?", http=http
+        )
+        await asyncio.sleep(0.2)
+        said = [m.text_content for m in session.history.messages() if m.role == "assistant"]
+        await session.aclose()
+    result.expect.contains_function_call(name="get_weather")
+    assert fallback in said
+    assert calls == []
 
 
 async def test_end_call_ends_the_session(vad_model: vad.VAD) -> None:

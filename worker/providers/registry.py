@@ -18,7 +18,8 @@ from typing import Any, Literal
 from livekit.agents import llm, stt, tts
 from livekit.plugins import asyncai, deepgram, elevenlabs, openai
 
-from stimm.catalog import KOKORO_MODEL, LOCAL_LLM_MODEL
+from stimm.catalog import CATALOG, KOKORO_MODEL, LOCAL_LLM_MODEL
+from stimm.egress import HTTP_SCHEMES, WEBSOCKET_SCHEMES, EgressPolicy
 from stimm.local_llm import DEFAULT_PORT as LOCAL_LLM_PORT
 from stimm.schema import ProviderSpec
 
@@ -61,7 +62,8 @@ class MissingApiKeyError(ValueError):
 
     def __init__(self, role: ProviderRole, provider: str, env_var: str) -> None:
         super().__init__(
-            f"{role} provider {provider!r} needs an API key: set options.api_key or {env_var}"
+            f"{role} provider {provider!r} needs an API key: store {env_var} in the console's "
+            f"Secrets page (or PUT /api/secrets/{env_var}) or in the worker's environment"
         )
         self.role = role
         self.provider = provider
@@ -100,6 +102,23 @@ def _hosted_key(role: ProviderRole, spec: ProviderSpec, env_var: str, secrets: S
     if key is None:
         raise MissingApiKeyError(role, spec.provider, env_var)
     return key
+
+
+def check_base_url(role: ProviderRole, spec: ProviderSpec) -> None:
+    """Refuse an ``options.base_url`` the egress policy (``STIMM_EGRESS_ALLOW``) does not let
+    the worker reach: another scheme than http(s) (or ws(s) for WebSocket providers), a
+    link-local or metadata address, a private one not allowed. The host is resolved now, when
+    the session is built.
+
+    Raises:
+        EgressRefused: Saying why.
+    """
+    base_url = _option(spec, "base_url")
+    provider = CATALOG[role].get(spec.provider)
+    if base_url is None or provider is None:
+        return
+    schemes = HTTP_SCHEMES if provider.openai_compatible else WEBSOCKET_SCHEMES
+    EgressPolicy.from_env().check_url(str(base_url), schemes)
 
 
 def _kwargs(**values: Any) -> dict[str, Any]:
@@ -347,10 +366,12 @@ def build_stt(spec: ProviderSpec, *, language: str, secrets: Secrets | None = No
     Raises:
         UnknownProviderError: If ``spec.provider`` is not an STT provider.
         MissingApiKeyError: If a hosted provider has no key.
+        EgressRefused: If ``options.base_url`` is not allowed by the egress policy.
     """
     factory = STT_PROVIDERS.get(spec.provider)
     if factory is None:
         raise UnknownProviderError("stt", spec.provider)
+    check_base_url("stt", spec)
     return factory(spec, language, secrets or {})
 
 
@@ -368,10 +389,12 @@ def build_llm(spec: ProviderSpec, *, secrets: Secrets | None = None) -> AnyLLM:
     Raises:
         UnknownProviderError: If ``spec.provider`` is not an LLM provider.
         MissingApiKeyError: If a hosted provider has no key.
+        EgressRefused: If ``options.base_url`` is not allowed by the egress policy.
     """
     factory = LLM_PROVIDERS.get(spec.provider)
     if factory is None:
         raise UnknownProviderError("llm", spec.provider)
+    check_base_url("llm", spec)
     return factory(spec, secrets or {})
 
 
@@ -393,10 +416,12 @@ def build_tts(
     Raises:
         UnknownProviderError: If ``spec.provider`` is not a TTS provider.
         MissingApiKeyError: If a hosted provider has no key.
+        EgressRefused: If ``options.base_url`` is not allowed by the egress policy.
         ValueError: If the provider rejects the voice (``local`` has one bundled voice) or a
             self-hosted provider (``kokoro``) has no ``options.base_url``.
     """
     factory = TTS_PROVIDERS.get(spec.provider)
     if factory is None:
         raise UnknownProviderError("tts", spec.provider)
+    check_base_url("tts", spec)
     return factory(spec, voice, language, secrets or {})

@@ -9,7 +9,8 @@ from fastapi import APIRouter, HTTPException, Query, Response, status
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from control_plane import crud
-from control_plane.api.deps import CacheDep, Offset, SessionDep
+from control_plane.agent_secrets import store_secrets
+from control_plane.api.deps import CacheDep, Offset, SecretBoxDep, SessionDep
 from control_plane.errors import AgentInUse
 from control_plane.models import Agent, AgentCreate, AgentPublic, AgentsPublic, AgentUpdate
 from control_plane.validation import as_body_errors, ensure_valid
@@ -45,10 +46,11 @@ async def _existing(db: SessionDep, agent_id: str) -> Agent:
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)
-async def create_agent(db: SessionDep, agent_in: AgentCreate) -> AgentPublic:
-    """Create an agent; the first one becomes the default."""
+async def create_agent(db: SessionDep, box: SecretBoxDep, agent_in: AgentCreate) -> AgentPublic:
+    """Create an agent; the first one becomes the default. API keys and webhook header values
+    are stored as secrets, and the agent keeps ``{"secret": NAME}`` references to them."""
     await ensure_valid(db, agent_in)
-    agent = await crud.create_agent(db, agent_in)
+    agent = await crud.create_agent(db, await store_secrets(db, box, agent_in))
     logger.info("agent %s created", agent.id)
     return _public(agent)
 
@@ -81,16 +83,17 @@ async def get_agent(db: SessionDep, agent_id: str) -> AgentPublic:
 
 @router.patch("/{agent_id}", responses={404: {"description": "No such agent"}})
 async def update_agent(
-    db: SessionDep, cache: CacheDep, agent_id: str, agent_in: AgentUpdate
+    db: SessionDep, cache: CacheDep, box: SecretBoxDep, agent_id: str, agent_in: AgentUpdate
 ) -> AgentPublic:
-    """Change some fields of an agent; calls already running keep the old config."""
+    """Change some fields of an agent; calls already running keep the old config. Send a
+    ``{"secret": NAME}`` reference back as it was read to keep a stored key."""
     agent = await _existing(db, agent_id)
     try:
         merged = crud.merge_agent_update(agent, agent_in)
     except ValidationError as e:
         raise as_body_errors(e) from e
     await ensure_valid(db, merged)
-    agent = await crud.update_agent(db, agent, merged)
+    agent = await crud.update_agent(db, agent, await store_secrets(db, box, merged))
     await cache.invalidate(agent.id)
     logger.info("agent %s updated", agent.id)
     return _public(agent)

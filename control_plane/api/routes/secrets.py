@@ -9,8 +9,9 @@ from fastapi import APIRouter, HTTPException, Path, Response, status
 
 from control_plane import credentials
 from control_plane.api.deps import SecretBoxDep, SessionDep
-from control_plane.models import SECRET_NAME_PATTERN, SecretIn, SecretsPublic, SecretStatus
+from control_plane.models import SecretIn, SecretsPublic, SecretStatus
 from stimm.catalog import CATALOG, SECRET_NAMES
+from stimm.schema import SECRET_NAME_PATTERN
 
 logger = logging.getLogger("stimm.control_plane")
 

@@ -7,6 +7,7 @@ import logging
 from fastapi import APIRouter, HTTPException, status
 
 from control_plane import credentials, crud
+from control_plane.agent_secrets import inline_secrets, secret_refs
 from control_plane.api.deps import CacheDep, SecretBoxDep, SessionDep, WorkerAuthDep
 from control_plane.api.routes.agents import agent_not_found
 from control_plane.api.routes.sessions import session_not_found
@@ -26,7 +27,9 @@ async def get_agent_config(
 ) -> WorkerAgentConfig:
     """The config the worker runs a call with, and the decrypted secrets its providers need.
 
-    The worker fetches it once per call, so an update reaches the next call only.
+    The only route that returns secret values: the config's ``{"secret": NAME}`` references
+    (API keys, webhook header values) come back as the values themselves. The worker fetches
+    it once per call, so an update reaches the next call only.
     """
     config = await cache.get(agent_id)
     if config is None:
@@ -35,12 +38,21 @@ async def get_agent_config(
             raise agent_not_found(agent_id)
         config = agent.to_config()
         await cache.put(agent_id, config)
+    needed = secret_names(config)
+    refs = secret_refs(config)
     try:
-        values = await credentials.decrypt_secrets(db, box, secret_names(config))
+        values = await credentials.decrypt_secrets(db, box, needed | set(refs))
     except SecretDecryptionError as e:
         logger.error("agent %s: %s", agent_id, e)
         raise HTTPException(status_code=status.HTTP_500_INTERNAL_SERVER_ERROR, detail=str(e)) from e
-    return WorkerAgentConfig(id=agent_id, secrets=values, **config.model_dump())
+    try:
+        config = inline_secrets(config, values)
+    except KeyError as e:
+        detail = f"Agent {agent_id} refers to secret {e.args[0]}, which is not set"
+        logger.error("%s", detail)
+        raise HTTPException(status_code=status.HTTP_409_CONFLICT, detail=detail) from e
+    provider_keys = {name: value for name, value in values.items() if name in needed}
+    return WorkerAgentConfig(id=agent_id, secrets=provider_keys, **config.model_dump())
 
 
 @router.post(
