@@ -9,7 +9,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from control_plane.errors import AgentInUse, SessionClaimed, SessionStateConflict
+from control_plane.errors import (
+    AgentInUse,
+    DefaultAgentConflict,
+    SessionClaimed,
+    SessionStateConflict,
+)
 from control_plane.models import (
     Agent,
     AgentCreate,
@@ -25,11 +30,23 @@ from stimm.schema import AgentConfig, Channel, SessionClaim, SessionEvent, Sessi
 
 
 async def create_agent(db: AsyncSession, agent_in: AgentCreate) -> Agent:
-    """Store a new agent; the first agent of a deployment becomes its default."""
+    """Store a new agent; the first agent of a deployment becomes its default.
+
+    Agents created at the same moment on an empty deployment all see no default: the database
+    lets one of them be it (``uq_agent_one_default``), the others are stored as plain agents.
+    """
     agent = Agent.model_validate(agent_in.model_dump(mode="json"))
     agent.is_default = await get_default_agent(db) is None
     db.add(agent)
-    await db.commit()
+    try:
+        await db.commit()
+    except IntegrityError:
+        if not agent.is_default:
+            raise
+        await db.rollback()
+        agent.is_default = False
+        db.add(agent)
+        await db.commit()
     return agent
 
 
@@ -38,15 +55,33 @@ async def get_default_agent(db: AsyncSession) -> Agent | None:
 
 
 async def set_default_agent(db: AsyncSession, agent: Agent) -> Agent:
-    """Make ``agent`` the default, and no other."""
-    for other in (await db.exec(select(Agent).where(col(Agent.is_default)))).all():
-        if other.id != agent.id:
-            other.is_default = False
-            db.add(other)
-    agent.is_default = True
-    db.add(agent)
-    await db.commit()
-    return agent
+    """Make ``agent`` the default, and no other, in one transaction.
+
+    Raises ``DefaultAgentConflict`` when other requests kept changing the default meanwhile.
+    """
+    agent_id = agent.id  # a rollback expires ``agent``
+    for _ in range(_DEFAULT_ATTEMPTS):
+        try:
+            # two statements: PostgreSQL checks a unique index row by row within one
+            await db.exec(
+                update(Agent)
+                .where(col(Agent.is_default), col(Agent.id) != agent_id)
+                .values(is_default=False)
+            )
+            await db.exec(update(Agent).where(col(Agent.id) == agent_id).values(is_default=True))
+            await db.commit()
+        except IntegrityError:
+            # another request made its agent the default after this one looked
+            await db.rollback()
+            continue
+        await db.refresh(agent)
+        return agent
+    raise DefaultAgentConflict(
+        "The default agent is being changed by other requests at the same time; try again"
+    )
+
+
+_DEFAULT_ATTEMPTS = 3
 
 
 async def duplicate_agent(db: AsyncSession, agent: Agent, name: str | None) -> Agent:

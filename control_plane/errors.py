@@ -43,3 +43,9 @@ class SecretDecryptionError(ControlPlaneError):
 
 class AgentInUse(ControlPlaneError):
     """An agent cannot be deleted because sessions refer to it."""
+
+
+class DefaultAgentConflict(ControlPlaneError):
+    """Concurrent requests kept changing the default agent; retrying may succeed."""
+
+    retryable = True

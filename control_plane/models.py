@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, field_validator
 from pydantic import Field as PydanticField
-from sqlalchemy import JSON, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Index, String, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from stimm.schema import (
@@ -88,6 +88,17 @@ class AgentUpdate(BaseModel):
 
 
 class Agent(AgentBase, table=True):
+    __table_args__ = (
+        # at most one default, however many requests make one at once
+        Index(
+            "uq_agent_one_default",
+            "is_default",
+            unique=True,
+            postgresql_where=text("is_default"),
+            sqlite_where=text("is_default"),
+        ),
+    )
+
     id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
     is_default: bool = False
     """The agent that answers when none is named (at most one; the first agent created)."""
