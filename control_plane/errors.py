@@ -49,3 +49,7 @@ class DefaultAgentConflict(ControlPlaneError):
     """Concurrent requests kept changing the default agent; retrying may succeed."""
 
     retryable = True
+
+
+class LastActiveApiKey(ControlPlaneError):
+    """Revoking this key would leave no active API key: nobody could use the API any more."""

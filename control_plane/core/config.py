@@ -11,6 +11,9 @@ Outside dev mode these values, other placeholders and short secrets are refused 
 
 from __future__ import annotations
 
+import math
+from collections import Counter
+
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
@@ -28,6 +31,8 @@ MIN_LIVEKIT_SECRET_LENGTH = 32
 MIN_WORKER_TOKEN_LENGTH = 16
 MIN_SECRET_KEY_LENGTH = 32
 MIN_API_KEY_LENGTH = 24
+MIN_SECRET_KEY_BITS = 128
+GENERATE_SECRET_KEY = 'python -c "import secrets; print(secrets.token_urlsafe(32))"'
 
 _PLACEHOLDERS = {DEV_LIVEKIT_API_KEY, DEV_LIVEKIT_API_SECRET, DEV_WORKER_TOKEN, DEV_SECRET_KEY}
 _PLACEHOLDER_MARKERS = ("changeme", "change-me", "change_me", "replace-me", "placeholder")
@@ -60,6 +65,19 @@ def normalize_database_url(url: str) -> str:
 def _looks_like_placeholder(value: str) -> bool:
     lowered = value.lower()
     return lowered in _PLACEHOLDERS or any(m in lowered for m in _PLACEHOLDER_MARKERS)
+
+
+def estimated_entropy_bits(value: str) -> float:
+    """Bits of entropy a string shows: the Shannon entropy of its characters times its length,
+    counting a repeated pattern once.
+
+    Random keys score near their real entropy (``secrets.token_urlsafe(32)``: about 200 bits);
+    32 times "a" scores 0 and "0123456789" four times 33.
+    """
+    n = len(value)
+    period = next((p for p in range(1, n) if value == (value[:p] * (n // p + 1))[:n]), n)
+    pattern = value[:period]
+    return -sum(c * math.log2(c / period) for c in Counter(pattern).values())
 
 
 class DatabaseSettings(BaseSettings):
@@ -144,7 +162,14 @@ class Settings(DatabaseSettings):
         if len(key) < MIN_SECRET_KEY_LENGTH or _looks_like_placeholder(key):
             raise ConfigError(
                 f"STIMM_SECRET_KEY must be a non-placeholder key of at least "
-                f"{MIN_SECRET_KEY_LENGTH} characters (it encrypts stored provider keys)" + dev_hint
+                f"{MIN_SECRET_KEY_LENGTH} characters (it encrypts stored provider keys); "
+                f"generate one with: {GENERATE_SECRET_KEY}" + dev_hint
+            )
+        if estimated_entropy_bits(key) < MIN_SECRET_KEY_BITS:
+            raise ConfigError(
+                f"STIMM_SECRET_KEY is too predictable (about {estimated_entropy_bits(key):.0f} "
+                f"bits of entropy, {MIN_SECRET_KEY_BITS} needed: it encrypts stored provider "
+                f"keys); generate a random one with: {GENERATE_SECRET_KEY}" + dev_hint
             )
         bootstrap = self.bootstrap_api_key.get_secret_value()
         too_weak = len(bootstrap) < MIN_API_KEY_LENGTH or _looks_like_placeholder(bootstrap)
