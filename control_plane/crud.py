@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import ColumnElement, func, or_, update
+from sqlalchemy import ColumnElement, and_, func, or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -139,7 +139,12 @@ async def update_agent(db: AsyncSession, agent: Agent, config: AgentConfig) -> A
 
 
 async def create_session(
-    db: AsyncSession, *, agent_id: str, channel: Channel, participant_identity: str | None
+    db: AsyncSession,
+    *,
+    agent_id: str,
+    channel: Channel,
+    participant_identity: str | None,
+    api_key_id: str | None = None,
 ) -> Session:
     session_id = new_id()
     call = Session(
@@ -149,10 +154,25 @@ async def create_session(
         channel=channel,
         status="created",
         participant_identity=participant_identity,
+        api_key_id=api_key_id,
     )
     db.add(call)
     await db.commit()
     return call
+
+
+async def count_open_sessions(db: AsyncSession, api_key_id: str, *, join_window_s: int) -> int:
+    """Sessions of ``api_key_id`` still running: active ones, and created ones whose join
+    token may still be used (an older one nobody joined is over, whatever its record says)."""
+    joinable_since = utcnow() - timedelta(seconds=join_window_s)
+    query = select(func.count()).where(
+        col(Session.api_key_id) == api_key_id,
+        or_(
+            col(Session.status) == "active",
+            and_(col(Session.status) == "created", col(Session.created_at) >= joinable_since),
+        ),
+    )
+    return (await db.exec(query)).one()
 
 
 async def get_session(db: AsyncSession, session_id: str) -> Session | None:
@@ -248,10 +268,11 @@ async def set_session_dispatch(db: AsyncSession, call: Session, token: str) -> N
 
 
 _NEXT_STATUSES = {
-    "created": {"active", "completed", "failed"},
-    "active": {"completed", "failed"},
+    "created": {"active", "completed", "failed", "abandoned"},
+    "active": {"completed", "failed", "abandoned"},
     "completed": set(),
     "failed": set(),
+    "abandoned": set(),
 }
 
 
@@ -278,7 +299,7 @@ async def apply_session_event(db: AsyncSession, call: Session, event: SessionEve
         call.started_at = now
     else:
         call.ended_at = now
-        if event.status == "failed":
+        if event.status in ("failed", "abandoned"):
             call.failure_reason = event.reason
     db.add(call)
     await db.commit()

@@ -129,6 +129,7 @@ class SessionBase(SQLModel):
     channel: Channel = Field(default="web", sa_type=String(16))
     status: SessionStatus = Field(default="created", sa_type=String(16))
     failure_reason: str | None = Field(default=None, sa_type=Text)
+    """Why the session failed or was abandoned."""
     participant_identity: str | None = Field(default=None, max_length=128)
     turn_detection: str | None = Field(default=None, max_length=32)
     worker_id: str | None = Field(default=None, max_length=100)
@@ -145,6 +146,9 @@ class Session(SessionBase, table=True):
 
     id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
     created_at: AwareDatetime = Field(default_factory=utcnow, index=True)
+    api_key_id: str | None = Field(default=None, max_length=36, index=True)
+    """The API key that started the session (its concurrent-session quota); ``None`` for phone
+    calls and sessions from before quotas."""
     dispatch_token: str | None = Field(default=None, max_length=64)
     """The token of the session's current dispatch (``JobMetadata.dispatch``): only a job of
     that dispatch may claim the session. ``None`` for sessions a SIP dispatch rule started."""

@@ -13,6 +13,7 @@ export interface TurnTaking {
   allow_interruptions: boolean;
   interruption_min_duration: number;
   preemptive_generation: boolean;
+  no_show_timeout_s: number;
 }
 
 export interface WebhookTool {
@@ -96,7 +97,7 @@ export interface Provider {
 export type ProviderRole = "stt" | "llm" | "tts";
 export type Providers = Record<ProviderRole, Provider[]>;
 
-export type SessionStatus = "created" | "active" | "completed" | "failed";
+export type SessionStatus = "created" | "active" | "completed" | "failed" | "abandoned";
 export type Channel = "web" | "phone";
 
 export interface SessionCreated {

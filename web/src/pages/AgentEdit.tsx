@@ -16,6 +16,7 @@ const TURN_TAKING: AgentConfig["turn_taking"] = {
   allow_interruptions: true,
   interruption_min_duration: 0.5,
   preemptive_generation: true,
+  no_show_timeout_s: 30,
 };
 
 function blankAgent(providers: Providers): AgentConfig {
