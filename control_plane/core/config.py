@@ -116,6 +116,18 @@ class Settings(DatabaseSettings):
         default=600, ge=30, le=86_400, validation_alias="STIMM_SESSION_TOKEN_TTL"
     )
     dev: bool = Field(default=False, validation_alias="STIMM_DEV")
+    requests_per_minute_per_key: int = Field(
+        default=1_200, ge=0, validation_alias="STIMM_REQUESTS_PER_MINUTE_PER_KEY"
+    )
+    """Requests one API key may make per minute (0: no limit); more get 429 + Retry-After."""
+    sessions_per_minute_per_key: int = Field(
+        default=30, ge=0, validation_alias="STIMM_SESSIONS_PER_MINUTE_PER_KEY"
+    )
+    """Sessions one API key may start per minute (0: no limit)."""
+    max_concurrent_sessions_per_key: int = Field(
+        default=20, ge=0, validation_alias="STIMM_MAX_CONCURRENT_SESSIONS_PER_KEY"
+    )
+    """Sessions one API key may have open at once (0: no limit)."""
 
     @field_validator("livekit_url", "livekit_public_url")
     @classmethod
