@@ -6,6 +6,7 @@ from sqlalchemy import func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from control_plane.errors import LastActiveApiKey
 from control_plane.models import ApiKey, Secret, utcnow
 from control_plane.security import SecretBox, display_prefix, hash_api_key, new_api_key
 
@@ -53,11 +54,27 @@ async def count_api_keys(db: AsyncSession) -> int:
 
 
 async def revoke_api_key(db: AsyncSession, key: ApiKey) -> ApiKey:
-    """Revoke a key; revoking twice keeps the first time."""
-    if key.revoked_at is None:
-        key.revoked_at = utcnow()
-        db.add(key)
-        await db.commit()
+    """Revoke a key; revoking twice keeps the first time.
+
+    Raises ``LastActiveApiKey`` rather than revoke the only active key: without one, the API
+    could not be used again (not even to create a key).
+    """
+    if key.revoked_at is not None:
+        return key
+    # the row locks (PostgreSQL) make two revocations at once count the keys one after the other
+    active = (
+        await db.exec(select(ApiKey.id).where(col(ApiKey.revoked_at).is_(None)).with_for_update())
+    ).all()
+    if list(active) == [key.id]:
+        key_id = key.id
+        await db.rollback()
+        raise LastActiveApiKey(
+            f"API key {key_id} is the last active key; create another key first, then revoke "
+            "this one"
+        )
+    key.revoked_at = utcnow()
+    db.add(key)
+    await db.commit()
     return key
 
 

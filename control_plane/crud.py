@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import ColumnElement, func, or_, update
+from sqlalchemy import ColumnElement, and_, func, or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from control_plane.errors import AgentInUse, SessionClaimed, SessionStateConflict
+from control_plane.errors import (
+    AgentInUse,
+    DefaultAgentConflict,
+    SessionClaimed,
+    SessionStateConflict,
+)
 from control_plane.models import (
     Agent,
     AgentUpdate,
@@ -24,11 +29,23 @@ from stimm.schema import AgentConfig, Channel, SessionClaim, SessionEvent, Sessi
 
 
 async def create_agent(db: AsyncSession, config: AgentConfig) -> Agent:
-    """Store a new agent; the first agent of a deployment becomes its default."""
+    """Store a new agent; the first agent of a deployment becomes its default.
+
+    Agents created at the same moment on an empty deployment all see no default: the database
+    lets one of them be it (``uq_agent_one_default``), the others are stored as plain agents.
+    """
     agent = Agent.model_validate(config.model_dump(mode="json"))
     agent.is_default = await get_default_agent(db) is None
     db.add(agent)
-    await db.commit()
+    try:
+        await db.commit()
+    except IntegrityError:
+        if not agent.is_default:
+            raise
+        await db.rollback()
+        agent.is_default = False
+        db.add(agent)
+        await db.commit()
     return agent
 
 
@@ -37,15 +54,33 @@ async def get_default_agent(db: AsyncSession) -> Agent | None:
 
 
 async def set_default_agent(db: AsyncSession, agent: Agent) -> Agent:
-    """Make ``agent`` the default, and no other."""
-    for other in (await db.exec(select(Agent).where(col(Agent.is_default)))).all():
-        if other.id != agent.id:
-            other.is_default = False
-            db.add(other)
-    agent.is_default = True
-    db.add(agent)
-    await db.commit()
-    return agent
+    """Make ``agent`` the default, and no other, in one transaction.
+
+    Raises ``DefaultAgentConflict`` when other requests kept changing the default meanwhile.
+    """
+    agent_id = agent.id  # a rollback expires ``agent``
+    for _ in range(_DEFAULT_ATTEMPTS):
+        try:
+            # two statements: PostgreSQL checks a unique index row by row within one
+            await db.exec(
+                update(Agent)
+                .where(col(Agent.is_default), col(Agent.id) != agent_id)
+                .values(is_default=False)
+            )
+            await db.exec(update(Agent).where(col(Agent.id) == agent_id).values(is_default=True))
+            await db.commit()
+        except IntegrityError:
+            # another request made its agent the default after this one looked
+            await db.rollback()
+            continue
+        await db.refresh(agent)
+        return agent
+    raise DefaultAgentConflict(
+        "The default agent is being changed by other requests at the same time; try again"
+    )
+
+
+_DEFAULT_ATTEMPTS = 3
 
 
 async def duplicate_agent(db: AsyncSession, agent: Agent, name: str | None) -> Agent:
@@ -103,7 +138,12 @@ async def update_agent(db: AsyncSession, agent: Agent, config: AgentConfig) -> A
 
 
 async def create_session(
-    db: AsyncSession, *, agent_id: str, channel: Channel, participant_identity: str | None
+    db: AsyncSession,
+    *,
+    agent_id: str,
+    channel: Channel,
+    participant_identity: str | None,
+    api_key_id: str | None = None,
 ) -> Session:
     session_id = new_id()
     call = Session(
@@ -113,10 +153,25 @@ async def create_session(
         channel=channel,
         status="created",
         participant_identity=participant_identity,
+        api_key_id=api_key_id,
     )
     db.add(call)
     await db.commit()
     return call
+
+
+async def count_open_sessions(db: AsyncSession, api_key_id: str, *, join_window_s: int) -> int:
+    """Sessions of ``api_key_id`` still running: active ones, and created ones whose join
+    token may still be used (an older one nobody joined is over, whatever its record says)."""
+    joinable_since = utcnow() - timedelta(seconds=join_window_s)
+    query = select(func.count()).where(
+        col(Session.api_key_id) == api_key_id,
+        or_(
+            col(Session.status) == "active",
+            and_(col(Session.status) == "created", col(Session.created_at) >= joinable_since),
+        ),
+    )
+    return (await db.exec(query)).one()
 
 
 async def get_session(db: AsyncSession, session_id: str) -> Session | None:
@@ -212,10 +267,11 @@ async def set_session_dispatch(db: AsyncSession, call: Session, token: str) -> N
 
 
 _NEXT_STATUSES = {
-    "created": {"active", "completed", "failed"},
-    "active": {"completed", "failed"},
+    "created": {"active", "completed", "failed", "abandoned"},
+    "active": {"completed", "failed", "abandoned"},
     "completed": set(),
     "failed": set(),
+    "abandoned": set(),
 }
 
 
@@ -242,7 +298,7 @@ async def apply_session_event(db: AsyncSession, call: Session, event: SessionEve
         call.started_at = now
     else:
         call.ended_at = now
-        if event.status == "failed":
+        if event.status in ("failed", "abandoned"):
             call.failure_reason = event.reason
     db.add(call)
     await db.commit()

@@ -43,3 +43,13 @@ class SecretDecryptionError(ControlPlaneError):
 
 class AgentInUse(ControlPlaneError):
     """An agent cannot be deleted because sessions refer to it."""
+
+
+class DefaultAgentConflict(ControlPlaneError):
+    """Concurrent requests kept changing the default agent; retrying may succeed."""
+
+    retryable = True
+
+
+class LastActiveApiKey(ControlPlaneError):
+    """Revoking this key would leave no active API key: nobody could use the API any more."""

@@ -26,6 +26,7 @@ from control_plane.core.config import Settings
 from control_plane.core.db import create_engine, create_sessionmaker, run_migrations
 from control_plane.knowledge.service import KnowledgeService
 from control_plane.livekit import LiveKit
+from control_plane.ratelimit import RateLimiter
 from control_plane.security import SecretBox
 from control_plane.telephony import service as telephony_service
 from control_plane.web import console_router
@@ -86,6 +87,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     sessionmaker = create_sessionmaker(engine)
     cache = AgentConfigCache(settings.redis_url)
     secret_box = SecretBox(settings.secret_key.get_secret_value())
+    rate_limiter = RateLimiter(settings.redis_url)
     knowledge = KnowledgeService.from_settings(sessionmaker, settings.database_url)
 
     @asynccontextmanager
@@ -103,6 +105,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         phone_sync.cancel()
         await knowledge.aclose()
         await cache.aclose()
+        await rate_limiter.aclose()
         await engine.dispose()
 
     app = FastAPI(
@@ -118,6 +121,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.knowledge = knowledge
     app.state.knowledge_store = knowledge.store  # pinged by /health
     app.state.secret_box = secret_box
+    app.state.rate_limiter = rate_limiter
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_middleware(
         RequestGuard,

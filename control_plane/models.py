@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, field_validator
 from pydantic import Field as PydanticField
-from sqlalchemy import JSON, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Index, String, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from stimm.schema import (
@@ -88,6 +88,17 @@ class AgentUpdate(BaseModel):
 
 
 class Agent(AgentBase, table=True):
+    __table_args__ = (
+        # at most one default, however many requests make one at once
+        Index(
+            "uq_agent_one_default",
+            "is_default",
+            unique=True,
+            postgresql_where=text("is_default"),
+            sqlite_where=text("is_default"),
+        ),
+    )
+
     id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
     is_default: bool = False
     """The agent that answers when none is named (at most one; the first agent created)."""
@@ -118,6 +129,7 @@ class SessionBase(SQLModel):
     channel: Channel = Field(default="web", sa_type=String(16))
     status: SessionStatus = Field(default="created", sa_type=String(16))
     failure_reason: str | None = Field(default=None, sa_type=Text)
+    """Why the session failed or was abandoned."""
     participant_identity: str | None = Field(default=None, max_length=128)
     turn_detection: str | None = Field(default=None, max_length=32)
     worker_id: str | None = Field(default=None, max_length=100)
@@ -134,6 +146,9 @@ class Session(SessionBase, table=True):
 
     id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
     created_at: AwareDatetime = Field(default_factory=utcnow, index=True)
+    api_key_id: str | None = Field(default=None, max_length=36, index=True)
+    """The API key that started the session (its concurrent-session quota); ``None`` for phone
+    calls and sessions from before quotas."""
     dispatch_token: str | None = Field(default=None, max_length=64)
     """The token of the session's current dispatch (``JobMetadata.dispatch``): only a job of
     that dispatch may claim the session. ``None`` for sessions a SIP dispatch rule started."""

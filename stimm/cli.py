@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Annotated, TypeVar
 import typer
 from rich.console import Console
 
+from stimm.private_files import private_dir, write_private
 from stimm.stack.sip import RTP_PORTS
 
 if TYPE_CHECKING:
@@ -239,9 +240,8 @@ def _dev_api_key(run_dir: Path) -> str:
     from control_plane.security import new_api_key
 
     key = new_api_key()
-    run_dir.mkdir(parents=True, exist_ok=True)
-    path.touch(mode=0o600)
-    path.write_text(key + "\n")
+    private_dir(run_dir)
+    write_private(path, key + "\n")
     return key
 
 
@@ -303,16 +303,20 @@ def api_key_revoke(
 ) -> None:
     """Revoke a key: the API refuses it from now on."""
     from control_plane import credentials
+    from control_plane.errors import LastActiveApiKey
 
-    async def revoke(db: AsyncSession) -> bool:
+    async def revoke(db: AsyncSession) -> str | None:
         row = await credentials.get_api_key(db, key_id)
         if row is None:
-            return False
-        await credentials.revoke_api_key(db, row)
-        return True
+            return f"No API key {key_id}"
+        try:
+            await credentials.revoke_api_key(db, row)
+        except LastActiveApiKey as e:
+            return str(e)
+        return None
 
-    if not _with_database(revoke):
-        console.print(f"[red]No API key {key_id}[/red]")
+    if refused := _with_database(revoke):
+        console.print(f"[red]{refused}[/red]")
         raise typer.Exit(1)
     console.print(f"API key {key_id} revoked.")
 

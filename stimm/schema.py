@@ -17,7 +17,8 @@ AGENT_NAME = "stimm"
 
 Role = Literal["user", "assistant"]
 Channel = Literal["web", "phone"]
-SessionStatus = Literal["created", "active", "completed", "failed"]
+SessionStatus = Literal["created", "active", "completed", "failed", "abandoned"]
+"""``abandoned``: the caller never joined the room (``TurnTaking.no_show_timeout_s``)."""
 ProviderRole = Literal["stt", "llm", "tts"]
 
 _TOOL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]{0,63}$")
@@ -97,6 +98,10 @@ class TurnTaking(BaseModel):
     early_first_clause: bool = True
     """A TTS that takes whole sentences (the offline Piper voice) starts speaking a reply's first
     clause as soon as it is complete instead of waiting for the whole first sentence."""
+    no_show_timeout_s: float = Field(default=30.0, ge=1.0, le=600.0)
+    """Seconds the agent waits in a web session's room for the caller; when nobody joins, it
+    leaves (freeing its worker slot) and the session is recorded ``abandoned``. A phone caller
+    is in the room before the agent, so phone calls never wait."""
 
 
 class WebhookTool(BaseModel):
@@ -267,8 +272,9 @@ class SessionClaim(BaseModel):
 class SessionEvent(BaseModel):
     """A session lifecycle change reported by the worker."""
 
-    status: Literal["active", "completed", "failed"]
+    status: Literal["active", "completed", "failed", "abandoned"]
     reason: str | None = Field(default=None, max_length=2_000)
+    """Why a session failed or was abandoned."""
     turn_detection: str | None = Field(default=None, max_length=32)
     """Which end-of-turn strategy ran (``model`` or ``vad``), reported when active."""
     worker_id: str | None = Field(default=None, max_length=100)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import tempfile
@@ -155,3 +156,20 @@ async def entrypoint(ctx: JobContext) -> None:
     if notice := unavailable_notice(agent.tool_servers):
         logger.warning("session %s: %s", session_id, notice)
         session.say(notice, allow_interruptions=True)
+    # a phone caller is in the room already; a web caller may never come
+    if phone_call is None and not await caller_joined(ctx, config.turn_taking.no_show_timeout_s):
+        logger.info("session %s: %s; leaving the room", session_id, NO_SHOW)
+        recorder.abandon(NO_SHOW)
+        ctx.shutdown(reason=NO_SHOW)
+
+
+NO_SHOW = "the caller never joined"
+
+
+async def caller_joined(ctx: JobContext, timeout: float) -> bool:
+    """Whether a caller (any participant but an agent) is in the room within ``timeout`` s."""
+    try:
+        await asyncio.wait_for(ctx.wait_for_participant(), timeout)
+    except TimeoutError:
+        return False
+    return True

@@ -78,6 +78,7 @@ class SessionRecorder:
         self._retrieval_time = retrieval_time
         self._tasks: set[asyncio.Task[None]] = set()
         self.failure: str | None = None
+        self.abandoned: str | None = None
 
     def attach(self, session: AgentSession[Any]) -> None:
         session.on("conversation_item_added", self._on_item)
@@ -120,13 +121,18 @@ class SessionRecorder:
             SessionEvent(status="active", turn_detection=turn_detection, worker_id=worker_id),
         )
 
+    def abandon(self, reason: str) -> None:
+        """Record the session as abandoned when it finishes (nobody to talk to)."""
+        self.abandoned = reason
+
     async def finished(self) -> None:
         """Flush pending posts, then record the outcome."""
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
-        event = (
-            SessionEvent(status="failed", reason=self.failure)
-            if self.failure
-            else SessionEvent(status="completed")
-        )
+        if self.abandoned:
+            event = SessionEvent(status="abandoned", reason=self.abandoned)
+        elif self.failure:
+            event = SessionEvent(status="failed", reason=self.failure)
+        else:
+            event = SessionEvent(status="completed")
         await self._client.post_event(self._session_id, event)

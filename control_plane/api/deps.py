@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import secrets
 from typing import Annotated, cast
 
@@ -14,6 +15,8 @@ from control_plane.cache import AgentConfigCache
 from control_plane.core.config import Settings
 from control_plane.core.db import get_session
 from control_plane.livekit import LiveKit
+from control_plane.models import ApiKey
+from control_plane.ratelimit import RateLimiter
 from control_plane.security import SecretBox
 
 
@@ -33,11 +36,16 @@ def get_secret_box(request: Request) -> SecretBox:
     return cast(SecretBox, request.app.state.secret_box)
 
 
+def get_rate_limiter(request: Request) -> RateLimiter:
+    return cast(RateLimiter, request.app.state.rate_limiter)
+
+
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 LiveKitDep = Annotated[LiveKit, Depends(get_livekit)]
 CacheDep = Annotated[AgentConfigCache, Depends(get_cache)]
 SecretBoxDep = Annotated[SecretBox, Depends(get_secret_box)]
+RateLimiterDep = Annotated[RateLimiter, Depends(get_rate_limiter)]
 
 
 def _unauthorized(detail: str) -> HTTPException:
@@ -55,19 +63,42 @@ _api_key_bearer = HTTPBearer(
 )
 
 
+def too_many_requests(detail: str, retry_after: float) -> HTTPException:
+    return HTTPException(
+        status_code=status.HTTP_429_TOO_MANY_REQUESTS,
+        detail=detail,
+        headers={"Retry-After": str(max(1, math.ceil(retry_after)))},
+    )
+
+
 async def require_api_key(
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_api_key_bearer)],
     db: SessionDep,
-) -> None:
-    """Let through requests with an active API key (``Authorization: Bearer <key>``)."""
+    settings: SettingsDep,
+    limiter: RateLimiterDep,
+) -> ApiKey:
+    """Let through requests with an active API key (``Authorization: Bearer <key>``), within
+    its ``STIMM_REQUESTS_PER_MINUTE_PER_KEY``."""
     if bearer is None:
         raise _unauthorized("An API key is required (Authorization: Bearer <key>)")
-    if await credentials.find_active_api_key(db, bearer.credentials) is None:
+    key = await credentials.find_active_api_key(db, bearer.credentials)
+    if key is None:
         raise _unauthorized("The API key is unknown or revoked")
+    limit = settings.requests_per_minute_per_key
+    if (retry_after := await limiter.hit("requests", key.id, limit)) is not None:
+        raise too_many_requests(
+            f"This API key made more than {limit} requests in a minute "
+            "(STIMM_REQUESTS_PER_MINUTE_PER_KEY); retry after the Retry-After seconds",
+            retry_after,
+        )
+    return key
 
 
 ApiKeyAuthDep = Depends(require_api_key)
 """In a router's ``dependencies``: every route needs an API key."""
+
+CurrentApiKey = Annotated[ApiKey, ApiKeyAuthDep]
+"""The API key of the request (checked once per request, however many ask for it)."""
 
 _worker_bearer = HTTPBearer(
     auto_error=False,

@@ -24,7 +24,11 @@ from control_plane.api.routes import (  # telephony
     workers,
 )
 
-api_router = APIRouter(prefix="/api", dependencies=[ApiKeyAuthDep])
+api_router = APIRouter(
+    prefix="/api",
+    dependencies=[ApiKeyAuthDep],
+    responses={429: {"description": "Too many requests from this API key; see Retry-After"}},
+)
 api_router.include_router(agents.router)
 api_router.include_router(sessions.router)
 api_router.include_router(providers.router)

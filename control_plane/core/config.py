@@ -11,6 +11,9 @@ Outside dev mode these values, other placeholders and short secrets are refused 
 
 from __future__ import annotations
 
+import math
+from collections import Counter
+
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
@@ -29,6 +32,8 @@ MIN_WORKER_TOKEN_LENGTH = 16
 MIN_SECRET_KEY_LENGTH = 32
 MIN_API_KEY_LENGTH = 24
 DEFAULT_MAX_JSON_BODY_BYTES = 1024 * 1024
+MIN_SECRET_KEY_BITS = 128
+GENERATE_SECRET_KEY = 'python -c "import secrets; print(secrets.token_urlsafe(32))"'
 
 _PLACEHOLDERS = {DEV_LIVEKIT_API_KEY, DEV_LIVEKIT_API_SECRET, DEV_WORKER_TOKEN, DEV_SECRET_KEY}
 _PLACEHOLDER_MARKERS = ("changeme", "change-me", "change_me", "replace-me", "placeholder")
@@ -61,6 +66,19 @@ def normalize_database_url(url: str) -> str:
 def _looks_like_placeholder(value: str) -> bool:
     lowered = value.lower()
     return lowered in _PLACEHOLDERS or any(m in lowered for m in _PLACEHOLDER_MARKERS)
+
+
+def estimated_entropy_bits(value: str) -> float:
+    """Bits of entropy a string shows: the Shannon entropy of its characters times its length,
+    counting a repeated pattern once.
+
+    Random keys score near their real entropy (``secrets.token_urlsafe(32)``: about 200 bits);
+    32 times "a" scores 0 and "0123456789" four times 33.
+    """
+    n = len(value)
+    period = next((p for p in range(1, n) if value == (value[:p] * (n // p + 1))[:n]), n)
+    pattern = value[:period]
+    return -sum(c * math.log2(c / period) for c in Counter(pattern).values())
 
 
 class DatabaseSettings(BaseSettings):
@@ -104,6 +122,18 @@ class Settings(DatabaseSettings):
     """The largest request body accepted, uploads aside (their limit is the knowledge
     settings' ``STIMM_MAX_UPLOAD_BYTES``); larger ones get 413 before they are read whole."""
     dev: bool = Field(default=False, validation_alias="STIMM_DEV")
+    requests_per_minute_per_key: int = Field(
+        default=1_200, ge=0, validation_alias="STIMM_REQUESTS_PER_MINUTE_PER_KEY"
+    )
+    """Requests one API key may make per minute (0: no limit); more get 429 + Retry-After."""
+    sessions_per_minute_per_key: int = Field(
+        default=30, ge=0, validation_alias="STIMM_SESSIONS_PER_MINUTE_PER_KEY"
+    )
+    """Sessions one API key may start per minute (0: no limit)."""
+    max_concurrent_sessions_per_key: int = Field(
+        default=20, ge=0, validation_alias="STIMM_MAX_CONCURRENT_SESSIONS_PER_KEY"
+    )
+    """Sessions one API key may have open at once (0: no limit)."""
 
     @field_validator("livekit_url", "livekit_public_url")
     @classmethod
@@ -150,7 +180,14 @@ class Settings(DatabaseSettings):
         if len(key) < MIN_SECRET_KEY_LENGTH or _looks_like_placeholder(key):
             raise ConfigError(
                 f"STIMM_SECRET_KEY must be a non-placeholder key of at least "
-                f"{MIN_SECRET_KEY_LENGTH} characters (it encrypts stored provider keys)" + dev_hint
+                f"{MIN_SECRET_KEY_LENGTH} characters (it encrypts stored provider keys); "
+                f"generate one with: {GENERATE_SECRET_KEY}" + dev_hint
+            )
+        if estimated_entropy_bits(key) < MIN_SECRET_KEY_BITS:
+            raise ConfigError(
+                f"STIMM_SECRET_KEY is too predictable (about {estimated_entropy_bits(key):.0f} "
+                f"bits of entropy, {MIN_SECRET_KEY_BITS} needed: it encrypts stored provider "
+                f"keys); generate a random one with: {GENERATE_SECRET_KEY}" + dev_hint
             )
         bootstrap = self.bootstrap_api_key.get_secret_value()
         too_weak = len(bootstrap) < MIN_API_KEY_LENGTH or _looks_like_placeholder(bootstrap)

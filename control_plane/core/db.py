@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from control_plane.core.config import normalize_database_url
+from stimm.private_files import private_dir, private_file
 
 logger = logging.getLogger("stimm.control_plane")
 
@@ -23,11 +24,22 @@ ALEMBIC_INI = Path(__file__).resolve().parent.parent / "alembic.ini"
 
 
 def ensure_sqlite_directory(database_url: str) -> None:
-    """Create the folder of a file-backed SQLite database; a no-op for other backends."""
+    """Create a file-backed SQLite database's folder (0700) and file (0600); a no-op for other
+    backends.
+
+    The database holds API-key hashes and encrypted provider secrets, so nobody but its owner
+    may read it; SQLite gives its -wal, -shm and journal files the database file's mode.
+    """
     url = make_url(database_url)
     if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
         return
-    Path(url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    path = Path(url.database).expanduser()
+    private_dir(path.parent)
+    private_file(path)
+    for suffix in ("-wal", "-shm", "-journal"):
+        companion = path.with_name(path.name + suffix)
+        if companion.exists():
+            private_file(companion)
 
 
 def _enable_sqlite_foreign_keys(dbapi_connection: Any, _record: Any) -> None:

@@ -6,11 +6,12 @@ direction and how the call went. The transcript is the session's turns.
 
 from __future__ import annotations
 
+import ipaddress
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import pydantic
-from pydantic import AwareDatetime, BaseModel, ConfigDict, field_validator
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, field_validator
 from sqlalchemy import JSON, String, Text
 from sqlmodel import Field, SQLModel
 
@@ -21,6 +22,20 @@ Direction = Literal["inbound", "outbound"]
 CallOutcome = Literal["ringing", "answered", "completed", "failed", "busy", "no-answer"]
 
 _NUMBER_PATTERN = r"^\+?[0-9A-Za-z*#._-]{2,32}$"
+
+
+def _ip_or_network(value: str) -> str:
+    """An IP address or CIDR range, as LiveKit SIP matches a call's source address against."""
+    try:
+        ipaddress.ip_network(value, strict=False)
+    except ValueError:
+        raise ValueError(
+            f"{value!r} is not an IP address or CIDR range (e.g. 203.0.113.5 or 203.0.113.0/24)"
+        ) from None
+    return value
+
+
+AllowedAddresses = list[Annotated[str, AfterValidator(_ip_or_network)]]
 
 
 # --- phone numbers ----------------------------------------------------------------------------
@@ -56,7 +71,7 @@ class PhoneNumberCreate(BaseModel):
     number: str = pydantic.Field(pattern=_NUMBER_PATTERN, examples=["+15550100"])
     agent_id: str
     name: str | None = pydantic.Field(default=None, max_length=100)
-    allowed_addresses: list[str] = pydantic.Field(
+    allowed_addresses: AllowedAddresses = pydantic.Field(
         default_factory=list, max_length=50, description="IPs or CIDR ranges; empty: any"
     )
     auth_username: str | None = pydantic.Field(default=None, min_length=1, max_length=100)
@@ -77,7 +92,7 @@ class PhoneNumberUpdate(BaseModel):
 
     agent_id: str | None = None
     name: str | None = pydantic.Field(default=None, max_length=100)
-    allowed_addresses: list[str] | None = pydantic.Field(default=None, max_length=50)
+    allowed_addresses: AllowedAddresses | None = pydantic.Field(default=None, max_length=50)
     auth_username: str | None = pydantic.Field(default=None, max_length=100)
     auth_password: str | None = pydantic.Field(default=None, min_length=8, max_length=200)
 

@@ -20,6 +20,7 @@ import yaml
 
 from stimm.egress import ALLOW_ENV as EGRESS_ALLOW_ENV
 from stimm.egress import LOOPBACK
+from stimm.private_files import private_dir, write_private
 
 from .binaries import LIVEKIT_SERVER, LIVEKIT_SIP, REPO_ROOT, ensure_binary
 from .process import (
@@ -92,7 +93,7 @@ class LocalStack:
     def __init__(self, options: StackOptions) -> None:
         self.options = options
         o = options
-        o.run_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(o.run_dir)
         for setting, protocol in _PORT_SETTINGS:
             if port := getattr(o, setting):
                 require_free(setting, port, protocol)
@@ -289,7 +290,7 @@ class LocalStack:
     def _start_livekit(self) -> None:
         binary = ensure_binary(LIVEKIT_SERVER)
         config_path = self.options.run_dir / "livekit.yaml"
-        config_path.write_text(yaml.safe_dump(self.livekit_config()))
+        write_private(config_path, yaml.safe_dump(self.livekit_config()))  # holds the API secret
         port = self.options.livekit_port
         proc = self._spawn(
             "livekit-server",
@@ -329,7 +330,7 @@ class LocalStack:
             redis_port=o.redis_port,
             host=o.sip_host,
         )
-        config_path.write_text(yaml.safe_dump(config))
+        write_private(config_path, yaml.safe_dump(config))
         proc = self._spawn("livekit-sip", [str(binary), "--config", str(config_path)], restart=True)
         proc.wait_ready(lambda: http_ok(f"http://127.0.0.1:{ports.health}/"), timeout=30)
 

@@ -6,6 +6,8 @@ LiveKit is pointed at a closed port here: the happy path with a real LiveKit ser
 from __future__ import annotations
 
 import asyncio
+import os
+import stat
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -662,3 +664,30 @@ async def test_sqlite_default_database_is_migrated_and_usable(
     assert active.status_code == 200
     assert [t["text"] for t in session["turns"]] == ["first", "second"]
     assert session["started_at"].endswith(("Z", "+00:00"))
+
+
+async def test_sqlite_database_is_readable_by_its_owner_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    os.umask(0o022)  # the usual umask: new files world-readable
+    data = tmp_path / "data"
+    settings = make_settings(f"sqlite+aiosqlite:///{data / 'stimm.db'}")
+    await asyncio.to_thread(run_migrations, settings.database_url)
+    app = create_app(settings)
+    try:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://control-plane"
+        ) as c:
+            assert (await c.get("/health")).json()["database"] == "ok"
+    finally:
+        await app.state.engine.dispose()
+    files = sorted(p.name for p in data.iterdir() if p.is_file())
+    assert "stimm.db" in files
+    for name in files:
+        assert stat.S_IMODE((data / name).stat().st_mode) == 0o600, name
+    assert stat.S_IMODE(data.stat().st_mode) == 0o700
+
+    # a database created before this rule is tightened at the next start
+    (data / "stimm.db").chmod(0o644)
+    create_app(settings)
+    assert stat.S_IMODE((data / "stimm.db").stat().st_mode) == 0o600

@@ -3,6 +3,7 @@ and managed through the API and the ``stimm api-key`` CLI. Real PostgreSQL."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import AsyncIterator
 from typing import Any
@@ -61,6 +62,7 @@ async def test_every_route_but_health_refuses_missing_and_revoked_keys(
     app_and_client: tuple[FastAPI, httpx.AsyncClient],
 ) -> None:
     app, client = app_and_client
+    await new_api_key(app, "stays")  # the last active key cannot be revoked
     key_id, key = await new_api_key(app, "soon revoked")
     async with app.state.sessionmaker() as db:
         row = await db.get(ApiKey, key_id)
@@ -183,8 +185,6 @@ def run_cli(database_url: str, *args: str) -> Any:
 async def test_cli_creates_lists_and_revokes_keys(
     database_url: str, app_and_client: tuple[FastAPI, httpx.AsyncClient]
 ) -> None:
-    import asyncio
-
     _, client = app_and_client
     created = await asyncio.to_thread(run_cli, database_url, "create", "--name", "laptop")
     key = created.output.strip().splitlines()[-1]
@@ -209,3 +209,29 @@ async def test_cli_creates_lists_and_revokes_keys(
     )
     assert "No API key nope" in missing.output
     assert missing.exit_code == 1
+
+
+async def test_the_last_active_key_cannot_be_revoked() -> None:
+    async with (
+        fresh_database(DATABASE_URL) as url,
+        app_client(make_settings(url)) as (app, client),
+    ):
+        listed = (await client.get("/api/api-keys")).json()["items"]
+        assert len(listed) == 1
+        only = listed[0]["id"]
+        refused = await client.delete(f"/api/api-keys/{only}")  # with itself
+        assert refused.status_code == 409
+        assert "last active key; create another key first" in refused.json()["detail"]
+        assert (await client.get("/api/agents")).status_code == 200
+
+        # with two keys, revoking both at once leaves one
+        other = (await client.post("/api/api-keys", json={"name": "second"})).json()
+        other_headers = {"Authorization": f"Bearer {other['key']}"}
+        results = await asyncio.gather(
+            client.delete(f"/api/api-keys/{only}"),
+            client.delete(f"/api/api-keys/{other['id']}", headers=other_headers),
+        )
+        assert sorted(r.status_code for r in results) == [200, 409]
+        async with app.state.sessionmaker() as db:
+            active = (await db.exec(select(ApiKey).where(ApiKey.revoked_at == None))).all()  # noqa: E711
+        assert len(active) == 1

@@ -174,6 +174,32 @@ async def test_bad_phone_numbers_are_refused_clearly(
     assert resp.status_code == status, resp.text
 
 
+async def test_allowed_addresses_must_be_ips_or_ranges(
+    client: httpx.AsyncClient, lk: api.LiveKitAPI
+) -> None:
+    agent_id = await create_agent(client)
+    body = {"number": "+15550133", "agent_id": agent_id, "allowed_addresses": ["not-an-ip"]}
+    resp = await client.post("/api/phone-numbers", json=body)
+    assert resp.status_code == 422, resp.text
+    assert "'not-an-ip' is not an IP address or CIDR range" in resp.text
+    assert await sip_state(lk, "+15550133") == ([], [])
+    listed = (await client.get("/api/phone-numbers")).json()["items"]
+    assert "+15550133" not in [n["number"] for n in listed]
+
+    ok = {**body, "allowed_addresses": ["203.0.113.5", "10.0.0.0/8", "2001:db8::/32"]}
+    created = await client.post("/api/phone-numbers", json=ok)
+    assert created.status_code == 201, created.text
+    patched = await client.patch(
+        f"/api/phone-numbers/{created.json()['id']}",
+        json={"allowed_addresses": ["10.0.0.0/33"]},
+    )
+    assert patched.status_code == 422, patched.text
+    assert "'10.0.0.0/33'" in patched.text
+    trunks, _ = await sip_state(lk, "+15550133")
+    assert list(trunks[0].allowed_addresses) == ok["allowed_addresses"]
+    assert (await client.delete(f"/api/phone-numbers/{created.json()['id']}")).status_code == 204
+
+
 async def test_worker_registers_a_dial_in_call_once(client: httpx.AsyncClient) -> None:
     agent_id = await create_agent(client)
     body = {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -20,6 +21,7 @@ pytestmark = pytest.mark.unit
 
 SECRET = "s" * 40
 WORKER_TOKEN = "w" * 24
+SECRET_KEY = "pQ3vX9-kT_2mZr7LwB0yNc4Hs8JdFa6Eu1GiKo5Vt"  # as secrets.token_urlsafe(32) makes
 ENV_NAMES = [
     "STIMM_DATABASE_URL",
     "STIMM_REDIS_URL",
@@ -46,7 +48,7 @@ def production_settings(**overrides: Any) -> Settings:
         "livekit_api_key": "APIprod",
         "livekit_api_secret": SECRET,
         "worker_token": WORKER_TOKEN,
-        "secret_key": "k" * 40,
+        "secret_key": SECRET_KEY,
         **overrides,
     }
     return Settings(**values)
@@ -88,6 +90,21 @@ def test_unsafe_secrets_are_refused_outside_dev_mode(overrides: dict[str, Any], 
     with pytest.raises(ConfigError, match=names) as raised:
         production_settings(**overrides)
     assert "STIMM_DEV" in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    "weak", ["a" * 32, "ab" * 32, "0123456789" * 4, "password" * 5, "abcdefghij" * 4]
+)
+def test_a_predictable_secret_key_is_refused_with_how_to_make_one(weak: str) -> None:
+    with pytest.raises(ConfigError, match="STIMM_SECRET_KEY is too predictable") as raised:
+        production_settings(secret_key=weak)
+    assert 'python -c "import secrets; print(secrets.token_urlsafe(32))"' in str(raised.value)
+
+
+def test_random_secret_keys_are_accepted() -> None:
+    for _ in range(200):
+        for key in (secrets.token_urlsafe(32), secrets.token_hex(32)):
+            production_settings(secret_key=key)
 
 
 def test_dev_mode_fills_in_the_documented_defaults(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from control_plane import crud
 from control_plane.agent_secrets import store_secrets
 from control_plane.api.deps import CacheDep, Offset, SecretBoxDep, SessionDep
-from control_plane.errors import AgentInUse
+from control_plane.errors import AgentInUse, DefaultAgentConflict
 from control_plane.models import Agent, AgentCreate, AgentPublic, AgentsPublic, AgentUpdate
 from control_plane.validation import as_body_errors, ensure_valid
 
@@ -134,9 +134,18 @@ async def duplicate_agent(
     return _public(copy)
 
 
-@router.put("/{agent_id}/default", responses={404: {"description": "No such agent"}})
+@router.put(
+    "/{agent_id}/default",
+    responses={
+        404: {"description": "No such agent"},
+        409: {"description": "Other requests are changing the default at the same time"},
+    },
+)
 async def make_default_agent(db: SessionDep, agent_id: str) -> AgentPublic:
-    """Make this agent the default."""
-    agent = await crud.set_default_agent(db, await _existing(db, agent_id))
+    """Make this agent the default (and no other)."""
+    try:
+        agent = await crud.set_default_agent(db, await _existing(db, agent_id))
+    except DefaultAgentConflict as e:
+        raise HTTPException(status_code=status.HTTP_409_CONFLICT, detail=str(e)) from e
     logger.info("agent %s is now the default", agent_id)
     return _public(agent)

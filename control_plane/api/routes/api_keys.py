@@ -9,6 +9,7 @@ from fastapi import APIRouter, HTTPException, Query, status
 
 from control_plane import credentials
 from control_plane.api.deps import Offset, SessionDep
+from control_plane.errors import LastActiveApiKey
 from control_plane.models import ApiKeyCreate, ApiKeyCreated, ApiKeyPublic, ApiKeysPublic
 
 logger = logging.getLogger("stimm.control_plane")
@@ -35,14 +36,23 @@ async def list_api_keys(
     return ApiKeysPublic(items=[ApiKeyPublic.model_validate(r) for r in rows], count=count)
 
 
-@router.delete("/{key_id}", responses={404: {"description": "No such key"}})
+@router.delete(
+    "/{key_id}",
+    responses={
+        404: {"description": "No such key"},
+        409: {"description": "It is the last active key; create another one first"},
+    },
+)
 async def revoke_api_key(db: SessionDep, key_id: str) -> ApiKeyPublic:
-    """Revoke a key: requests using it are refused from now on."""
+    """Revoke a key: requests using it are refused from now on. The last active key stays."""
     row = await credentials.get_api_key(db, key_id)
     if row is None:
         raise HTTPException(
             status_code=status.HTTP_404_NOT_FOUND, detail=f"API key {key_id} not found"
         )
-    row = await credentials.revoke_api_key(db, row)
+    try:
+        row = await credentials.revoke_api_key(db, row)
+    except LastActiveApiKey as e:
+        raise HTTPException(status_code=status.HTTP_409_CONFLICT, detail=str(e)) from e
     logger.info("API key %s (%s) revoked", row.id, row.prefix)
     return ApiKeyPublic.model_validate(row)

@@ -10,7 +10,15 @@ from fastapi import APIRouter, HTTPException, Query, status
 from pydantic import AwareDatetime
 
 from control_plane import crud
-from control_plane.api.deps import LiveKitDep, Offset, SessionDep, SettingsDep
+from control_plane.api.deps import (
+    CurrentApiKey,
+    LiveKitDep,
+    Offset,
+    RateLimiterDep,
+    SessionDep,
+    SettingsDep,
+    too_many_requests,
+)
 from control_plane.api.routes.agents import agent_not_found
 from control_plane.errors import LiveKitError, LiveKitUnavailable
 from control_plane.models import (
@@ -32,6 +40,10 @@ router = APIRouter(prefix="/sessions", tags=["sessions"])
     "",
     status_code=status.HTTP_201_CREATED,
     responses={
+        429: {
+            "description": "The API key started too many sessions this minute, or has too "
+            "many open (see Retry-After)"
+        },
         502: {"description": "LiveKit refused to create the room or dispatch the agent"},
         503: {
             "description": "LiveKit is unreachable, or no agent worker took the session within "
@@ -40,7 +52,12 @@ router = APIRouter(prefix="/sessions", tags=["sessions"])
     },
 )
 async def create_session(
-    db: SessionDep, settings: SettingsDep, livekit: LiveKitDep, session_in: SessionCreate
+    db: SessionDep,
+    settings: SettingsDep,
+    livekit: LiveKitDep,
+    limiter: RateLimiterDep,
+    key: CurrentApiKey,
+    session_in: SessionCreate,
 ) -> SessionCreated:
     """Start a web session: create its room, dispatch the agent, return a join token.
 
@@ -50,10 +67,11 @@ async def create_session(
     agent = await crud.get_agent(db, session_in.agent_id)
     if agent is None:
         raise agent_not_found(session_in.agent_id)
+    await _within_quota(db, settings, limiter, key.id)
     identity = f"web-{secrets.token_hex(6)}"
     # Committed before the dispatch, so the worker finds the session when it reports on it.
     call = await crud.create_session(
-        db, agent_id=agent.id, channel="web", participant_identity=identity
+        db, agent_id=agent.id, channel="web", participant_identity=identity, api_key_id=key.id
     )
     metadata = JobMetadata(agent_id=agent.id, session_id=call.id, channel="web")
     try:
@@ -82,6 +100,34 @@ async def create_session(
         token=token.jwt,
         expires_at=token.expires_at,
     )
+
+
+QUOTA_RETRY_S = 30
+"""Retry-After when a key has its maximum of sessions open: calls last minutes, not seconds."""
+
+
+async def _within_quota(
+    db: SessionDep, settings: SettingsDep, limiter: RateLimiterDep, key_id: str
+) -> None:
+    """Refuse a session beyond the key's per-minute rate or concurrent-session quota (429)."""
+    rate = settings.sessions_per_minute_per_key
+    if (retry_after := await limiter.hit("sessions", key_id, rate)) is not None:
+        raise too_many_requests(
+            f"This API key started {rate} sessions in the last minute, its limit "
+            "(STIMM_SESSIONS_PER_MINUTE_PER_KEY); retry after the Retry-After seconds",
+            retry_after,
+        )
+    most = settings.max_concurrent_sessions_per_key
+    if most:
+        open_now = await crud.count_open_sessions(
+            db, key_id, join_window_s=settings.session_token_ttl_s
+        )
+        if open_now >= most:
+            raise too_many_requests(
+                f"This API key has {open_now} sessions open, its limit "
+                "(STIMM_MAX_CONCURRENT_SESSIONS_PER_KEY); end one or retry later",
+                QUOTA_RETRY_S,
+            )
 
 
 @router.get("")

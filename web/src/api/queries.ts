@@ -147,7 +147,7 @@ export function useSessions(filters: SessionFilters) {
 
 /**
  * One session. `poll`: "live" refetches every second (a call in progress: turns keep arriving
- * even after the worker has reported the end), "until-ended" until it is completed or failed.
+ * even after the worker has reported the end), "until-ended" until it has ended.
  */
 export function useSession(id: string | undefined, poll: "live" | "until-ended" | false = false) {
   return useQuery({
@@ -157,7 +157,9 @@ export function useSession(id: string | undefined, poll: "live" | "until-ended" 
     refetchInterval: (q) => {
       const status = q.state.data?.status;
       if (poll === "live") return 1000;
-      return poll && status !== "completed" && status !== "failed" ? 1000 : false;
+      return poll && status !== "completed" && status !== "failed" && status !== "abandoned"
+        ? 1000
+        : false;
     },
   });
 }

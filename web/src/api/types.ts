@@ -14,6 +14,7 @@ export interface TurnTaking {
   interruption_min_duration: number;
   preemptive_generation: boolean;
   early_first_clause: boolean;
+  no_show_timeout_s: number;
 }
 
 export interface WebhookTool {
@@ -112,7 +113,7 @@ export interface Provider {
 export type ProviderRole = "stt" | "llm" | "tts";
 export type Providers = Record<ProviderRole, Provider[]>;
 
-export type SessionStatus = "created" | "active" | "completed" | "failed";
+export type SessionStatus = "created" | "active" | "completed" | "failed" | "abandoned";
 export type Channel = "web" | "phone";
 
 export interface SessionCreated {

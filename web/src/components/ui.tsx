@@ -139,6 +139,7 @@ const STATUS_COLOR: Record<SessionStatus, string> = {
   active: "blue",
   completed: "green",
   failed: "red",
+  abandoned: "",
 };
 
 export function StatusBadge({ status }: { status: SessionStatus }) {

@@ -17,6 +17,7 @@ const TURN_TAKING: AgentConfig["turn_taking"] = {
   interruption_min_duration: 0.5,
   preemptive_generation: true,
   early_first_clause: true,
+  no_show_timeout_s: 30,
 };
 
 function blankAgent(providers: Providers): AgentConfig {

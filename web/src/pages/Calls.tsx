@@ -55,6 +55,7 @@ export function CallsPage() {
               <option value="active">Active</option>
               <option value="completed">Completed</option>
               <option value="failed">Failed</option>
+              <option value="abandoned">Caller never joined</option>
               <option value="created">Not joined</option>
             </select>
           </div>
