@@ -89,7 +89,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await ensure_bootstrap_key(sessionmaker, settings)
-        await knowledge.fail_interrupted()
+        knowledge.start()
         # telephony: phone numbers back into LiveKit SIP, without delaying startup
         phone_sync = asyncio.create_task(
             telephony_service.sync_numbers(sessionmaker, settings, secret_box)
