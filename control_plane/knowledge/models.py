@@ -123,6 +123,8 @@ class DocumentPublic(BaseModel):
     error: str | None
     chunks_total: int
     chunks_embedded: int
+    attempts: int
+    """Times its ingestion started (more than 1: it was interrupted and taken up again)."""
     created_at: datetime
     updated_at: datetime
 

@@ -79,8 +79,6 @@ class IngestionWorker:
             self._loop_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._loop_task
-        if self._current is not None:
-            await self.stop([self._current[0]])
 
     async def _run(self) -> None:
         while True:
@@ -99,6 +97,9 @@ class IngestionWorker:
             try:
                 await asyncio.wait([task])
             finally:
+                if not task.done():  # the worker itself is stopping
+                    task.cancel()
+                    await asyncio.wait([task])
                 self._current = None
 
     async def _claim(self) -> Document | None:
