@@ -95,7 +95,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await ensure_bootstrap_key(sessionmaker, settings)
         for agent_id in await move_plaintext_secrets(sessionmaker, secret_box):
             await cache.invalidate(agent_id)  # the cached copy still holds the plaintext
-        await knowledge.fail_interrupted()
+        knowledge.start()
         # telephony: phone numbers back into LiveKit SIP, without delaying startup
         phone_sync = asyncio.create_task(
             telephony_service.sync_numbers(sessionmaker, settings, secret_box)
@@ -126,7 +126,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(
         RequestGuard,
         max_json_bytes=settings.max_json_body_bytes,
-        max_upload_bytes=knowledge.max_upload_bytes,
+        max_upload_bytes=knowledge.settings.max_upload_bytes,
     )
     app.include_router(api_router)
     app.include_router(worker_router)

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func
+from sqlalchemy import func, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from control_plane.knowledge.models import (
     Document,
+    DocumentFile,
+    DocumentStatus,
     KnowledgeBase,
     KnowledgeBaseCreate,
     KnowledgeBaseUpdate,
@@ -76,11 +79,102 @@ async def delete_knowledge_base(db: AsyncSession, kb: KnowledgeBase) -> None:
     await db.commit()
 
 
-async def create_document(db: AsyncSession, **fields: Any) -> Document:
+async def create_document(db: AsyncSession, data: bytes, **fields: Any) -> Document:
+    """A ``queued`` document and its uploaded bytes, in one transaction."""
     document = Document(**fields)
     db.add(document)
+    db.add(DocumentFile(document_id=document.id, data=data))
     await db.commit()
     return document
+
+
+async def get_document_data(db: AsyncSession, document_id: str) -> bytes | None:
+    file = await db.get(DocumentFile, document_id)
+    return None if file is None else file.data
+
+
+async def delete_document_data(db: AsyncSession, document_id: str) -> None:
+    file = await db.get(DocumentFile, document_id)
+    if file is not None:
+        await db.delete(file)
+        await db.commit()
+
+
+PENDING: tuple[DocumentStatus, ...] = ("queued", "processing")
+
+
+async def pending_counts(db: AsyncSession, kb_id: str) -> tuple[int, int]:
+    """Documents waiting or in progress: in all, and in knowledge base ``kb_id``."""
+    statement = (
+        select(Document.knowledge_base_id, func.count())
+        .where(col(Document.status).in_(PENDING))
+        .group_by(col(Document.knowledge_base_id))
+    )
+    counts: dict[str, int] = dict((await db.exec(statement)).all())
+    return sum(counts.values()), counts.get(kb_id, 0)
+
+
+async def next_queued(db: AsyncSession, after_kb_id: str | None) -> Document | None:
+    """The oldest queued document of the knowledge base that comes after ``after_kb_id`` in
+    id order (wrapping around): round-robin over the knowledge bases with queued documents."""
+    statement = (
+        select(Document.knowledge_base_id)
+        .where(Document.status == "queued")
+        .distinct()
+        .order_by(col(Document.knowledge_base_id))
+    )
+    kb_ids = list((await db.exec(statement)).all())
+    if not kb_ids:
+        return None
+    kb_id = next((k for k in kb_ids if after_kb_id is None or k > after_kb_id), kb_ids[0])
+    oldest = (
+        select(Document)
+        .where(Document.knowledge_base_id == kb_id, Document.status == "queued")
+        .order_by(col(Document.created_at))
+        .limit(1)
+    )
+    return (await db.exec(oldest)).first()
+
+
+async def stale_processing(db: AsyncSession, beat_before: datetime) -> Document | None:
+    """A document left ``processing`` by a control plane that stopped beating before then."""
+    statement = (
+        select(Document)
+        .where(Document.status == "processing", col(Document.updated_at) < beat_before)
+        .order_by(col(Document.updated_at))
+        .limit(1)
+    )
+    return (await db.exec(statement)).first()
+
+
+async def claim_document(
+    db: AsyncSession, document: Document, *, beat_before: datetime | None = None
+) -> Document | None:
+    """Take ``document`` for ingestion (``processing``, one more attempt) unless another
+    control plane took it first; a ``processing`` one only if its heartbeat is older than
+    ``beat_before``."""
+    statement = update(Document).where(
+        col(Document.id) == document.id, col(Document.status) == document.status
+    )
+    if beat_before is not None:
+        statement = statement.where(col(Document.updated_at) < beat_before)
+    result = await db.exec(
+        statement.values(
+            status="processing", attempts=col(Document.attempts) + 1, updated_at=utcnow()
+        )
+    )
+    await db.commit()
+    if result.rowcount != 1:
+        return None
+    await db.refresh(document)
+    return document
+
+
+async def ready_document_ids(db: AsyncSession, document_ids: set[str]) -> set[str]:
+    statement = select(Document.id).where(
+        col(Document.id).in_(document_ids), Document.status == "ready"
+    )
+    return set((await db.exec(statement)).all())
 
 
 async def get_document(db: AsyncSession, kb_id: str, document_id: str) -> Document | None:

@@ -21,6 +21,11 @@ class EmptyDocument(KnowledgeError):
     """The file holds no text to index."""
 
 
+class DocumentTooLarge(KnowledgeError):
+    """The document exceeds a bound of extraction: unpacked size, pages, paragraphs, chunks,
+    memory or time."""
+
+
 class EmbeddingError(KnowledgeError):
     """The embedding model could not be loaded or failed on the input."""
 

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, model_validator
-from sqlalchemy import String, Text
+from sqlalchemy import LargeBinary, String, Text
 from sqlmodel import Field, SQLModel
 
 from control_plane.models import new_id, utcnow
@@ -92,8 +92,23 @@ class Document(SQLModel, table=True):
     error: str | None = Field(default=None, sa_type=Text)
     chunks_total: int = 0
     chunks_embedded: int = 0
+    attempts: int = 0
+    """Times an ingestion of it has started (one more after each interruption)."""
     created_at: AwareDatetime = Field(default_factory=utcnow)
     updated_at: AwareDatetime = Field(default_factory=utcnow)
+    """While ``processing``, the heartbeat of the control plane that ingests it."""
+
+
+class DocumentFile(SQLModel, table=True):
+    """The uploaded bytes of a document, kept until its ingestion ends (the ingestion queue
+    lives in the database, so any replica, or the same one after a restart, can take it)."""
+
+    __tablename__ = "document_file"
+
+    document_id: str = Field(
+        foreign_key="document.id", ondelete="CASCADE", primary_key=True, max_length=36
+    )
+    data: bytes = Field(sa_type=LargeBinary)
 
 
 class DocumentPublic(BaseModel):
@@ -108,6 +123,8 @@ class DocumentPublic(BaseModel):
     error: str | None
     chunks_total: int
     chunks_embedded: int
+    attempts: int
+    """Times its ingestion started (more than 1: it was interrupted and taken up again)."""
     created_at: datetime
     updated_at: datetime
 

@@ -1,5 +1,9 @@
 """Chunk vectors in Qdrant: one collection per knowledge base, one point per chunk.
 
+A document's points are written with ``ready: false`` and switched to ``true`` once all of them
+are stored; searches skip points that are not ready, so a document half-ingested (or
+interrupted) never answers a query.
+
 Embedded local mode (a folder, one client per folder per process) unless a server URL is set.
 The client opens on first use, so a locked or unreachable store never stops the control plane
 from starting; the knowledge routes answer 503 instead, and ``ping`` reports it to /health.
@@ -119,6 +123,7 @@ class VectorStore:
                     "document_name": c.document_name,
                     "index": c.index,
                     "text": c.text,
+                    "ready": False,
                 },
             )
             for c in chunks
@@ -128,13 +133,34 @@ class VectorStore:
         except Exception as e:
             raise VectorStoreUnavailable(f"Could not store vectors: {e}") from e
 
+    async def mark_ready(self, kb_id: str, document_id: str) -> None:
+        """Make the document's points visible to searches."""
+        client = await self.client()
+        try:
+            await client.set_payload(
+                collection_name(kb_id),
+                payload={"ready": True},
+                points=models.FilterSelector(filter=_document_filter(document_id)),
+                wait=True,
+            )
+        except Exception as e:
+            raise VectorStoreUnavailable(f"Could not store vectors: {e}") from e
+
     async def search(self, kb_id: str, vector: list[float], top_k: int) -> list[ScoredChunk]:
         client = await self.client()
         name = collection_name(kb_id)
+        # Points stored before the ready flag existed have none: they are ready.
+        not_ready = models.FieldCondition(key="ready", match=models.MatchValue(value=False))
         try:
             if not await client.collection_exists(name):
                 return []
-            response = await client.query_points(name, query=vector, limit=top_k, with_payload=True)
+            response = await client.query_points(
+                name,
+                query=vector,
+                query_filter=models.Filter(must_not=[not_ready]),
+                limit=top_k,
+                with_payload=True,
+            )
         except Exception as e:
             raise VectorStoreUnavailable(f"Qdrant search failed: {e}") from e
         return [

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import zipfile
 
 import docx
 import numpy as np
@@ -11,11 +12,19 @@ from fpdf import FPDF
 
 from control_plane.knowledge.embeddings import MiniLMEmbedder
 from control_plane.knowledge.errors import (
+    DocumentTooLarge,
     EmptyDocument,
     UnreadableDocument,
     UnsupportedDocumentType,
 )
-from control_plane.knowledge.extraction import check_signature, detect_format, extract_text
+from control_plane.knowledge.extraction import (
+    ExtractionLimits,
+    check_signature,
+    detect_format,
+    extract_chunks,
+    extract_text,
+)
+from control_plane.knowledge.sandbox import extract_chunks_isolated
 
 pytestmark = pytest.mark.unit
 
@@ -96,3 +105,58 @@ def test_offline_embedder_ranks_the_related_sentence_first() -> None:
     assert similarity[1].argmax() == 2
     # Batched and one-by-one embeddings agree (padding does not change a vector).
     assert np.allclose(embedder.embed([docs[0]])[0], vectors[0], atol=1e-4)
+
+
+def docx_of_paragraphs(count: int, text: str = "") -> bytes:
+    """A DOCX whose body is ``count`` paragraphs, written straight into its XML."""
+    template = io.BytesIO()
+    docx.Document().save(template)
+    source = zipfile.ZipFile(template)
+    paragraph = f"<w:p><w:r><w:t>{text}</w:t></w:r></w:p>" if text else "<w:p/>"
+    body = (
+        '<w:document xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main">'
+        f"<w:body>{paragraph * count}</w:body></w:document>"
+    )
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+        for info in source.infolist():
+            data = body.encode() if info.filename == "word/document.xml" else source.read(info)
+            archive.writestr(info.filename, data)
+    return out.getvalue()
+
+
+def test_bounds_of_one_document_are_enforced_with_the_reason() -> None:
+    small = ExtractionLimits(max_text_mb=1, max_paragraphs=100, max_pages=1, max_chunks=3)
+    with pytest.raises(DocumentTooLarge, match="^The file unpacks to more than 1 MB of text$"):
+        extract_text("docx", docx_of_paragraphs(200_000), small)
+    with pytest.raises(DocumentTooLarge, match="^The document has more than 100 paragraphs$"):
+        extract_text("docx", docx_of_paragraphs(101, "word"), small)
+    with pytest.raises(DocumentTooLarge, match="more than 100 paragraphs"):
+        extract_text("text", b"line\n\n" * 101, small)
+    pdf = FPDF()
+    for _ in range(2):
+        pdf.add_page()
+        pdf.set_font("Helvetica", size=12)
+        pdf.multi_cell(0, 8, "A page.")
+    with pytest.raises(DocumentTooLarge, match="^The PDF has more than 1 pages$"):
+        extract_text("pdf", bytes(pdf.output()), small)
+    with pytest.raises(DocumentTooLarge, match="more than 3 chunks"):
+        extract_chunks("text", b"A sentence. " * 100, size=100, overlap=0, limits=small)
+    assert extract_text("docx", docx_of_paragraphs(100, "word"), small).count("word") == 100
+
+
+async def test_extraction_in_its_child_process_is_bounded_by_memory_and_time() -> None:
+    data = docx_of_paragraphs(20, "Refunds take five working days.")
+    chunks = await extract_chunks_isolated(
+        "docx", data, size=800, overlap=0, limits=ExtractionLimits()
+    )
+    assert chunks and "Refunds take five working days." in chunks[0]
+    with pytest.raises(DocumentTooLarge, match="^Extraction took longer than 0.01 s$"):
+        await extract_chunks_isolated(
+            "docx", data, size=800, overlap=0, limits=ExtractionLimits(timeout_s=0.01)
+        )
+    # Within the size and paragraph bounds, but Beautiful Soup's tree of it needs more memory.
+    heavy = b"<p>x</p>" * 1_000_000
+    limits = ExtractionLimits(max_paragraphs=10**7, memory_mb=256)
+    with pytest.raises(DocumentTooLarge, match="^Extraction needed more than 256 MB of memory$"):
+        await extract_chunks_isolated("html", heavy, size=800, overlap=0, limits=limits)

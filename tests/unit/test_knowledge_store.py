@@ -31,6 +31,10 @@ async def test_chunks_are_stored_searched_and_deleted_per_document(tmp_path: Pat
                 ChunkRecord("doc-b", "b.txt", 0, "about birds", unit(0, 0, 1)),
             ],
         )
+        # Stored but not yet complete: invisible to searches until marked ready.
+        assert await store.search("kb1", unit(0.1, 1, 0), top_k=2) == []
+        await store.mark_ready("kb1", "doc-a")
+        await store.mark_ready("kb1", "doc-b")
         hits = await store.search("kb1", unit(0.1, 1, 0), top_k=2)
         assert [(h.document_name, h.text) for h in hits] == [
             ("a.txt", "about dogs"),

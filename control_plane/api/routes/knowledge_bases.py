@@ -38,6 +38,7 @@ worker_router = APIRouter(
 )
 
 _READ_CHUNK = 1024 * 1024
+QUEUE_FULL_RETRY_AFTER_S = 30
 
 _NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": Problem, "description": "Not found"}}
 _QUERY_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -178,6 +179,7 @@ async def delete_knowledge_base(
         409: {"model": Problem, "description": "The embedding model has changed"},
         413: {"model": Problem, "description": "The file is larger than the upload limit"},
         415: {"model": Problem, "description": "The file type is not supported"},
+        429: {"model": Problem, "description": "The ingestion queue is full (see Retry-After)"},
     },
 )
 async def upload_document(
@@ -190,7 +192,7 @@ async def upload_document(
         fmt = detect_format(filename, file.content_type)
     except UnsupportedDocumentType as e:
         raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, detail=str(e)) from e
-    data = await _read_limited(file, knowledge.max_upload_bytes)
+    data = await _read_limited(file, knowledge.settings.max_upload_bytes)
     if not data.strip():
         raise _invalid("file", f"The file {filename!r} is empty")
     try:
@@ -199,16 +201,34 @@ async def upload_document(
         raise _invalid("file", str(e)) from e
     if kb.embedding_model != knowledge.embedder.name:
         raise HTTPException(status.HTTP_409_CONFLICT, detail=_model_mismatch(kb, knowledge))
+    await _check_queue_room(db, knowledge, kb)
     document = await crud.create_document(
         db,
+        data,
         knowledge_base_id=kb.id,
         filename=filename[:255],
         content_type=CONTENT_TYPES[fmt],
         size_bytes=len(data),
     )
-    knowledge.start_ingestion(kb, document, fmt, data)
+    knowledge.start()
     logger.info("document %s queued (%s, %d bytes)", document.id, fmt, len(data))
     return DocumentPublic.model_validate(document)
+
+
+async def _check_queue_room(db: SessionDep, knowledge: KnowledgeService, kb: KnowledgeBase) -> None:
+    pending, in_kb = await crud.pending_counts(db, kb.id)
+    settings = knowledge.settings
+    if in_kb >= settings.max_queued_per_kb:
+        full = f"Knowledge base {kb.id} already has {in_kb} documents waiting to be ingested"
+    elif pending >= settings.max_queued:
+        full = f"The ingestion queue is full ({pending} documents waiting)"
+    else:
+        return
+    raise HTTPException(
+        status.HTTP_429_TOO_MANY_REQUESTS,
+        detail=f"{full}; retry in {QUEUE_FULL_RETRY_AFTER_S} s",
+        headers={"Retry-After": str(QUEUE_FULL_RETRY_AFTER_S)},
+    )
 
 
 async def _read_limited(file: UploadFile, limit: int) -> bytes:

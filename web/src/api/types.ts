@@ -190,6 +190,7 @@ export interface KbDocument {
   error: string | null;
   chunks_total: number;
   chunks_embedded: number;
+  attempts: number;
   created_at: string;
   updated_at: string;
 }

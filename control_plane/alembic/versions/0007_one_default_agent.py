@@ -4,8 +4,8 @@ Agents created at the same moment on an empty deployment could all become the de
 that happened, the oldest default (earliest ``created_at``, then smallest id) stays the
 default and the others stop being one, before the index is created.
 
-Revision ID: 0008_one_default_agent
-Revises: 0005_session_claim
+Revision ID: 0007_one_default_agent
+Revises: 0006_ingestion_queue
 Create Date: 2026-12-01
 """
 
@@ -16,8 +16,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0008_one_default_agent"
-down_revision: str | Sequence[str] | None = "0005_session_claim"
+revision: str = "0007_one_default_agent"
+down_revision: str | Sequence[str] | None = "0006_ingestion_queue"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,7 +1,7 @@
 """The API key that started a session, for its concurrent-session quota.
 
-Revision ID: 0009_session_api_key
-Revises: 0008_one_default_agent
+Revision ID: 0008_session_api_key
+Revises: 0007_one_default_agent
 Create Date: 2026-12-01
 """
 
@@ -12,8 +12,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0009_session_api_key"
-down_revision: str | Sequence[str] | None = "0008_one_default_agent"
+revision: str = "0008_session_api_key"
+down_revision: str | Sequence[str] | None = "0007_one_default_agent"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
