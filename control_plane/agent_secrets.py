@@ -1,4 +1,4 @@
-"""API keys and webhook header values in agent configs, kept in the secrets store.
+"""API keys and webhook and MCP header values in agent configs, kept in the secrets store.
 
 An agent config never holds them in plaintext: a value a client sends is stored as a secret of
 its own and the config keeps a ``{"secret": NAME}`` reference, which is all any route returns.
@@ -40,7 +40,7 @@ def _slots(config: Config) -> Iterator[tuple[Loc, dict[str, Any], str]]:
                 if options.get(name) not in (None, ""):
                     yield (role, index, "options", name), options, name
     for index, tool in enumerate(config.get("tools") or []):
-        if tool.get("type") == "webhook":
+        if tool.get("type") in ("webhook", "mcp"):
             headers = tool.get("headers") or {}
             for header in headers:
                 yield ("tools", index, "headers", header), headers, header
@@ -63,7 +63,8 @@ def secret_refs(config: AgentConfig) -> dict[str, Loc]:
 def _new_secret_name(config: Config, loc: Loc) -> str:
     """A fresh name saying where the value is used, e.g. ``LLM_OPENAI_API_KEY_3FA2C1``."""
     if loc[0] == "tools":
-        words = ["WEBHOOK", config["tools"][loc[1]]["name"], loc[3]]
+        tool = config["tools"][loc[1]]
+        words = [tool["type"], tool["name"], loc[3]]
     else:
         words = [loc[0], config[str(loc[0])][loc[1]]["provider"], loc[3]]
     stem = re.sub(r"[^A-Z0-9]+", "_", "_".join(map(str, words)).upper()).strip("_")

@@ -9,8 +9,9 @@ from __future__ import annotations
 import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 AGENT_NAME = "stimm"
 """The LiveKit agent name every Stimm worker registers under (explicit dispatch)."""
@@ -22,6 +23,24 @@ SessionStatus = Literal["created", "active", "completed", "failed", "abandoned"]
 ProviderRole = Literal["stt", "llm", "tts"]
 
 _TOOL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]{0,63}$")
+
+
+def _has_host(url: str) -> str:
+    try:
+        host = urlsplit(url).hostname
+    except ValueError as e:
+        raise ValueError(f"not a valid URL: {e}") from None
+    if not host:
+        raise ValueError("the URL has no host")
+    return url
+
+
+HttpUrl = Annotated[
+    str,
+    Field(min_length=1, max_length=2_000, pattern=r"^https?://"),
+    AfterValidator(_has_host),
+]
+"""An absolute http(s) URL with a host, kept as the string the user typed."""
 
 SECRET_NAME_PATTERN = r"^[A-Z][A-Z0-9_]{0,63}$"
 """Names in the control plane's secrets store: environment-style, e.g. ``OPENAI_API_KEY``."""
@@ -116,7 +135,7 @@ class WebhookTool(BaseModel):
         default_factory=lambda: {"type": "object", "properties": {}},
         description="JSON schema of the arguments",
     )
-    url: str = Field(min_length=1, max_length=2_000, pattern=r"^https?://")
+    url: HttpUrl
     method: Literal["GET", "POST"] = "POST"
     headers: dict[str, str | SecretRef] = Field(default_factory=dict)
     """Header values are secrets (``Authorization: Bearer ...``): a plaintext value is stored
@@ -160,11 +179,10 @@ class McpServerTool(BaseModel):
     type: Literal["mcp"] = "mcp"
     name: str = Field(min_length=1, max_length=64, examples=["calendar"])
     """What the caller hears when the server cannot be reached ("my calendar tools")."""
-    url: str = Field(
-        min_length=1, max_length=2_000, pattern=r"^https?://", examples=["http://mcp:8000/mcp"]
-    )
+    url: HttpUrl = Field(examples=["http://mcp:8000/mcp"])
     transport: Literal["streamable_http", "sse"] = "streamable_http"
-    headers: dict[str, str] = Field(default_factory=dict)
+    headers: dict[str, str | SecretRef] = Field(default_factory=dict)
+    """Sent with every request; values are stored as secrets like webhook headers."""
     allowed_tools: list[str] | None = Field(default=None, max_length=64)
     """Only these of the server's tools; all of them when unset."""
     timeout_s: float = Field(default=10.0, gt=0.0, le=60.0)

@@ -59,7 +59,7 @@ class StimmAgent(Agent):
     ) -> None:
         super().__init__(
             instructions=config.instructions,
-            tools=[*tools, *(s.toolset for s in mcp_servers)],
+            tools=[*tools, *(s.toolset for s in mcp_servers if s.toolset is not None)],
         )
         self.config = config
         self.tool_servers = list(mcp_servers)

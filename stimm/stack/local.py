@@ -167,6 +167,10 @@ class LocalStack:
             "STIMM_DATA_DIR": str(o.run_dir),
             "STIMM_DEV": "1" if o.dev else "0",
             "PYTHONUNBUFFERED": "1",
+            # the local stack runs its embedded LLM, test fakes and your own servers on this
+            # machine: agents may call loopback addresses (never link-local or metadata ones);
+            # the control plane lists MCP servers' tools under the same policy
+            EGRESS_ALLOW_ENV: os.environ.get(EGRESS_ALLOW_ENV) or LOOPBACK,
             **({"STIMM_LOCAL_LLM_URL": self.llm_url} if self.llm_url else {}),
             **(
                 {
@@ -367,9 +371,6 @@ class LocalStack:
             # Deployments (infra/) keep the latency and CPU guards on.
             "STIMM_WORKER_CPU_LIMIT": "0",
             "STIMM_WORKER_LATENCY_SLO": "0",
-            # the local stack runs its embedded LLM, test fakes and your own servers on this
-            # machine: agents may call loopback addresses (never link-local or metadata ones)
-            EGRESS_ALLOW_ENV: os.environ.get(EGRESS_ALLOW_ENV) or LOOPBACK,
             **self.options.worker_env,
         }
         proc = self._spawn(

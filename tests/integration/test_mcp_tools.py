@@ -68,7 +68,40 @@ async def test_unreachable_or_refusing_servers_are_a_clear_502(client: httpx.Asy
     assert "could not be used" in refused.json()["detail"]
 
 
-async def test_non_http_urls_are_refused(client: httpx.AsyncClient) -> None:
-    resp = await client.post("/api/mcp/tools", json={"name": "x", "url": "file:///etc/passwd"})
+@pytest.mark.parametrize("url", ["file:///etc/passwd", "http://", "gopher://x/mcp"])
+async def test_urls_that_are_not_http_with_a_host_are_refused(
+    client: httpx.AsyncClient, url: str
+) -> None:
+    resp = await client.post("/api/mcp/tools", json={"name": "x", "url": url})
     assert resp.status_code == 422
     assert resp.json()["detail"][0]["loc"][-1] == "url"
+
+
+async def test_metadata_addresses_are_never_contacted(client: httpx.AsyncClient) -> None:
+    resp = await client.post(
+        "/api/mcp/tools", json={"name": "x", "url": "http://169.254.169.254/mcp"}
+    )
+    assert resp.status_code == 422, resp.text
+    assert "metadata" in resp.json()["detail"]
+
+
+async def test_an_agents_mcp_header_is_a_secret_and_its_reference_works(
+    client: httpx.AsyncClient,
+) -> None:
+    async with FakeMcpServer(token="mcp-token") as server:
+        mcp = {"type": "mcp", "name": "museum", "url": server.url}
+        body = {
+            "name": "Guide",
+            "instructions": "Help.",
+            "llm": {"provider": "openai", "options": {"base_url": "https://llm.example/v1"}},
+            "tools": [{**mcp, "headers": {"Authorization": "Bearer mcp-token"}}],
+        }
+        created = await client.post("/api/agents", json=body)
+        assert created.status_code == 201, created.text
+        assert "mcp-token" not in created.text
+        [tool] = created.json()["tools"]
+        # what the console holds and sends back: a reference, resolved by the control plane
+        resp = await client.post("/api/mcp/tools", json=tool)
+    assert resp.status_code == 200, resp.text
+    assert [t["name"] for t in resp.json()["tools"]] == ["planetarium_hours"]
+    assert server.authorizations[-1] == "Bearer mcp-token"

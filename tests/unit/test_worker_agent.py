@@ -21,7 +21,7 @@ from stimm.schema import AgentConfig
 from tests.fakes.mcp_server import PLANETARIUM_HOURS, FakeMcpServer
 from tests.fakes.openai_server import TOOL_RESULT_PREFIX, FakeOpenAIServer
 from worker.control_plane_client import ControlPlaneClient
-from worker.mcp_tools import unavailable_notice
+from worker.mcp_tools import mcp_tools, unavailable_notice
 from worker.recorder import APOLOGY, SessionRecorder
 from worker.session import StimmAgent, build_agent, build_session
 
@@ -254,6 +254,16 @@ async def test_unreachable_mcp_server_is_named_and_the_call_goes_on(
         await session.aclose()
     assert notice == "Sorry, my calendar and museum tools are not available right now."
     assert reply == [ANSWER]
+
+
+def test_mcp_servers_the_egress_policy_refuses_are_not_contacted() -> None:
+    cfg = config(
+        ["http://127.0.0.1:9/v1"],
+        tools=[{"type": "mcp", "name": "metadata", "url": "http://169.254.169.254/mcp"}],
+    )
+    servers = mcp_tools(cfg, EgressPolicy.parse("0.0.0.0/0"))
+    assert [(s.name, s.server) for s in servers] == [("metadata", None)]
+    assert unavailable_notice(servers) == "Sorry, my metadata tools are not available right now."
 
 
 async def test_webhook_to_a_refused_address_is_never_requested_and_apologised_for(
