@@ -174,7 +174,8 @@ async def call_through(stack: LocalStack, agent_id: str, name: str) -> Outcome:
                 outcome.heard_during_fault = await _ask(caller, QUESTIONS[0])
             fault_end = time.monotonic()
             # everything said so far reaches the record once the control plane can take it
-            if await _wait_for_turns(http, sess["session_id"], 3, timeout=60) is not None:
+            so_far = await _wait_for_turns(http, sess["session_id"], 3, timeout=60)
+            if so_far is not None and len(so_far["turns"]) >= 3:
                 outcome.recovery_s = round(time.monotonic() - fault_end, 2)
             outcome.call_survived = ANSWER in await _ask(caller, QUESTIONS[1])
         finally:
