@@ -308,13 +308,21 @@ async def apply_session_event(db: AsyncSession, call: Session, event: SessionEve
 # --- turns ------------------------------------------------------------------------------------
 
 
-async def add_turn(db: AsyncSession, session_id: str, turn_in: TurnIn) -> Turn | None:
-    """Append a turn with the next ``seq`` of its session; ``None`` if there is no such session."""
+async def add_turn(db: AsyncSession, session_id: str, turn_in: TurnIn) -> tuple[Turn | None, bool]:
+    """Append a turn with the next ``seq`` of its session.
+
+    Returns the turn and whether it is new: a turn whose ``key`` the session already has is
+    not stored again (the worker retried its post), and the stored one comes back. ``None``
+    if there is no such session.
+    """
     for attempt in range(_APPEND_ATTEMPTS):
         try:
-            return await _append_turn(db, session_id, turn_in)
+            if turn_in.key is not None and (known := await _turn_by_key(db, session_id, turn_in)):
+                return known, False
+            return await _append_turn(db, session_id, turn_in), True
         except IntegrityError:
-            # Another append took this seq (SQLite has no row locks); read the max again.
+            # Another append took this seq (SQLite has no row locks), or the same key (a retry
+            # that overtook the first post): read again.
             await db.rollback()
             if attempt + 1 == _APPEND_ATTEMPTS:
                 raise
@@ -322,6 +330,11 @@ async def add_turn(db: AsyncSession, session_id: str, turn_in: TurnIn) -> Turn |
 
 
 _APPEND_ATTEMPTS = 3
+
+
+async def _turn_by_key(db: AsyncSession, session_id: str, turn_in: TurnIn) -> Turn | None:
+    query = select(Turn).where(col(Turn.session_id) == session_id, col(Turn.key) == turn_in.key)
+    return (await db.exec(query)).first()
 
 
 async def _append_turn(db: AsyncSession, session_id: str, turn_in: TurnIn) -> Turn | None:
@@ -335,6 +348,7 @@ async def _append_turn(db: AsyncSession, session_id: str, turn_in: TurnIn) -> Tu
     turn = Turn(
         session_id=session_id,
         seq=(last_seq or 0) + 1,
+        key=turn_in.key,
         role=turn_in.role,
         text=turn_in.text,
         interrupted=turn_in.interrupted,

@@ -194,11 +194,16 @@ class TurnBase(SQLModel):
 class Turn(TurnBase, table=True):
     """One finished utterance of a session, numbered from 1 in the order it was posted."""
 
-    __table_args__ = (UniqueConstraint("session_id", "seq", name="uq_turn_session_seq"),)
+    __table_args__ = (
+        UniqueConstraint("session_id", "seq", name="uq_turn_session_seq"),
+        UniqueConstraint("session_id", "key", name="uq_turn_session_key"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     session_id: str = Field(foreign_key="session.id", ondelete="CASCADE", max_length=36)
     seq: int
+    key: str | None = Field(default=None, max_length=64)
+    """The worker's id for the turn (``TurnIn.key``): a retried post is stored once."""
     metrics: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
     created_at: AwareDatetime = Field(default_factory=utcnow)
 

@@ -43,9 +43,11 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   touch "$stamp"
 fi
 
-echo "==> LiveKit binaries"
+echo "==> LiveKit and toxiproxy binaries"
 .venv/bin/stimm setup
 .venv/bin/python -c 'from stimm.stack import LIVEKIT_SIP, ensure_binary; print("livekit-sip:", ensure_binary(LIVEKIT_SIP))'
+# toxiproxy injects the network faults of tests/e2e/test_faults.py and bench/faults.py
+.venv/bin/python -c 'from stimm.stack import TOXIPROXY, ensure_binary; print("toxiproxy:", ensure_binary(TOXIPROXY))'
 
 # The web console (web/dist, served by the control plane), rebuilt only when its sources changed.
 if [ ! -f web/dist/index.html ] || [ -n "$(find web/src web/index.html web/package.json \

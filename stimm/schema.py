@@ -272,6 +272,9 @@ class TurnIn(BaseModel):
     started_at: datetime | None = None
     ended_at: datetime | None = None
     metrics: TurnMetrics = Field(default_factory=TurnMetrics)
+    key: str | None = Field(default=None, min_length=1, max_length=64)
+    """Stable id of the turn, the same on every retry: the control plane stores a session's
+    turn with a given key once, however often the worker posts it."""
 
 
 class SessionClaim(BaseModel):

@@ -127,6 +127,23 @@ class ControlPlaneClient:
     async def post_turn(self, session_id: str, turn: TurnIn) -> None:
         await self._post(f"/api/worker/sessions/{session_id}/turns", turn.model_dump_json())
 
+    async def deliver(self, path: str, body: str) -> bool:
+        """Post once. True when the control plane took it or refused it for good (4xx); False
+        when it should be tried again: unreachable, overloaded, or its database is down."""
+        try:
+            resp = await self._http.post(
+                path, content=body, headers={"Content-Type": "application/json"}
+            )
+        except httpx.HTTPError as e:
+            logger.warning("posting %s failed: %r", path, e)
+            return False
+        if resp.status_code >= 500 or resp.status_code in _RETRY_STATUSES:
+            logger.warning("posting %s: HTTP %d, will retry", path, resp.status_code)
+            return False
+        if resp.status_code >= 400:
+            logger.warning("control plane refused %s: %s", path, _detail(resp))
+        return True
+
     async def _post(self, path: str, body: str) -> None:
         # Recording is best effort: a control-plane hiccup must never break a live call.
         for attempt in range(3):
@@ -142,6 +159,9 @@ class ControlPlaneClient:
                 logger.warning("posting %s failed (attempt %d): %s", path, attempt + 1, e)
             await asyncio.sleep(0.25 * (attempt + 1))
         logger.error("gave up posting %s", path)
+
+
+_RETRY_STATUSES = frozenset({408, 425, 429})
 
 
 def _detail(resp: httpx.Response) -> str:

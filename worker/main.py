@@ -16,6 +16,7 @@ from stimm.schema import AGENT_NAME, JobMetadata, SessionClaim, SessionEvent
 from worker import pool, telephony
 from worker.control_plane_client import ControlPlaneClient, ControlPlaneError, SessionTakenError
 from worker.mcp_tools import unavailable_notice
+from worker.outbox import flush_grace_s
 from worker.providers import PiperTTS, WhisperSTT
 from worker.recorder import SessionRecorder
 from worker.session import build_agent, build_session
@@ -60,6 +61,8 @@ def create_server(*, health_port: int | None = None) -> AgentServer:
         setup_fnc=prewarm,
         port=health_port if health_port is not None else 8081,
         initialize_process_timeout=60.0,
+        # a job's end waits for the turns a down control plane has not taken yet
+        shutdown_process_timeout=flush_grace_s() + 10.0,
         prometheus_port=prometheus_port,
         prometheus_multiproc_dir=prometheus_dir,
         **member.server_options(),  # worker pool

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
+import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -14,6 +14,7 @@ from livekit.agents.voice.events import CloseEvent, ConversationItemAddedEvent, 
 from stimm.schema import SessionEvent, TurnIn, TurnMetrics
 from worker.control_plane_client import ControlPlaneClient
 from worker.metrics import observe_turn
+from worker.outbox import Outbox, flush_grace_s
 
 logger = logging.getLogger("stimm.worker")
 
@@ -57,7 +58,9 @@ def turn_from_message(msg: llm.ChatMessage, *, retrieval: float | None = None) -
 class SessionRecorder:
     """Posts every finished turn, apologises out loud on provider failure, records the outcome.
 
-    Every turn posted is also counted in the Prometheus metrics (``worker.metrics``).
+    Turns and events go through an ``Outbox``: the call never waits on the control plane, and
+    what it could not take yet (down, restarting) is posted in order once it is back. Every
+    turn posted is also counted in the Prometheus metrics (``worker.metrics``).
 
     Args:
         client: The control-plane client.
@@ -73,10 +76,11 @@ class SessionRecorder:
         *,
         retrieval_time: Callable[[], float | None] | None = None,
     ) -> None:
-        self._client = client
         self._session_id = session_id
         self._retrieval_time = retrieval_time
-        self._tasks: set[asyncio.Task[None]] = set()
+        self.outbox = Outbox(client)
+        self._key_prefix = uuid.uuid4().hex[:16]
+        self._turns = 0
         self.failure: str | None = None
         self.abandoned: str | None = None
 
@@ -84,11 +88,6 @@ class SessionRecorder:
         session.on("conversation_item_added", self._on_item)
         session.on("error", lambda ev: self._on_error(session, ev))
         session.on("close", self._on_close)
-
-    def _spawn(self, coro: Any) -> None:
-        task = asyncio.create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
 
     def _on_item(self, ev: ConversationItemAddedEvent) -> None:
         if not isinstance(ev.item, llm.ChatMessage):
@@ -98,7 +97,14 @@ class SessionRecorder:
             retrieval = self._retrieval_time()
         if turn := turn_from_message(ev.item, retrieval=retrieval):
             observe_turn(turn)
-            self._spawn(self._client.post_turn(self._session_id, turn))
+            self._turns += 1
+            turn.key = f"{self._key_prefix}-{self._turns}"  # the same on every retry
+            self.outbox.put(
+                f"/api/worker/sessions/{self._session_id}/turns", turn.model_dump_json()
+            )
+
+    def _post_event(self, event: SessionEvent) -> None:
+        self.outbox.put(f"/api/worker/sessions/{self._session_id}/events", event.model_dump_json())
 
     def _on_error(self, session: AgentSession[Any], ev: ErrorEvent) -> None:
         error = ev.error
@@ -116,23 +122,23 @@ class SessionRecorder:
 
     async def started(self, *, turn_detection: str, worker_id: str | None = None) -> None:
         """Record that the session is live, with the end-of-turn strategy it runs."""
-        await self._client.post_event(
-            self._session_id,
-            SessionEvent(status="active", turn_detection=turn_detection, worker_id=worker_id),
+        self._post_event(
+            SessionEvent(status="active", turn_detection=turn_detection, worker_id=worker_id)
         )
 
     def abandon(self, reason: str) -> None:
         """Record the session as abandoned when it finishes (nobody to talk to)."""
         self.abandoned = reason
 
-    async def finished(self) -> None:
-        """Flush pending posts, then record the outcome."""
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+    async def finished(self, grace_s: float | None = None) -> None:
+        """Record the outcome after every turn, waiting up to ``grace_s`` (default
+        ``STIMM_WORKER_FLUSH_GRACE_S``) for a control plane that is still down."""
         if self.abandoned:
             event = SessionEvent(status="abandoned", reason=self.abandoned)
         elif self.failure:
             event = SessionEvent(status="failed", reason=self.failure)
         else:
             event = SessionEvent(status="completed")
-        await self._client.post_event(self._session_id, event)
+        self._post_event(event)
+        await self.outbox.flush(flush_grace_s() if grace_s is None else grace_s)
+        await self.outbox.aclose()

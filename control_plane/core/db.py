@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import logging
+import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any, cast
 
 from alembic import command
 from alembic.config import Config
-from fastapi import Request
+from fastapi import HTTPException, Request, status
 from sqlalchemy import event
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -19,6 +21,20 @@ from control_plane.core.config import normalize_database_url
 from stimm.private_files import private_dir, private_file
 
 logger = logging.getLogger("stimm.control_plane")
+
+CONNECT_TIMEOUT_S = 5.0
+"""Seconds to open a PostgreSQL connection: a database that does not answer fails the request
+(503) instead of holding it for asyncpg's default minute."""
+
+_UNREACHABLE = (
+    ConnectionError,  # refused or reset: asyncpg's connect raises it unwrapped
+    TimeoutError,
+    socket.gaierror,
+    sa_exc.OperationalError,
+    sa_exc.InterfaceError,  # the connection was lost mid-request
+    sa_exc.TimeoutError,  # no pooled connection came free
+)
+DATABASE_UNAVAILABLE = "The database is unreachable; try again in a moment."
 
 ALEMBIC_INI = Path(__file__).resolve().parent.parent / "alembic.ini"
 
@@ -57,7 +73,8 @@ def create_engine(database_url: str) -> AsyncEngine:
         engine = create_async_engine(url)
         event.listen(engine.sync_engine, "connect", _enable_sqlite_foreign_keys)
         return engine
-    return create_async_engine(url, pool_pre_ping=True)
+    # pre-ping: connections the database dropped (it restarted, the network broke) are replaced
+    return create_async_engine(url, pool_pre_ping=True, connect_args={"timeout": CONNECT_TIMEOUT_S})
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
@@ -69,7 +86,17 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     """FastAPI dependency: one database session per request."""
     sessionmaker = cast("async_sessionmaker[AsyncSession]", request.app.state.sessionmaker)
     async with sessionmaker() as session:
-        yield session
+        try:
+            yield session
+        except _UNREACHABLE as e:
+            logger.error(
+                "database unreachable during %s %s: %r", request.method, request.url.path, e
+            )
+            raise HTTPException(
+                status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
+                detail=DATABASE_UNAVAILABLE,
+                headers={"Retry-After": "5"},
+            ) from e
 
 
 def alembic_config(database_url: str) -> Config:

@@ -1,6 +1,6 @@
 """Local stack orchestration shared by ``stimm dev`` and the end-to-end tests."""
 
-from .binaries import LIVEKIT_SERVER, LIVEKIT_SIP, ensure_binary
+from .binaries import LIVEKIT_SERVER, LIVEKIT_SIP, TOXIPROXY, ensure_binary
 from .local import LocalStack, StackOptions
 from .process import ManagedProcess, StackError
 
@@ -11,5 +11,6 @@ __all__ = [
     "ManagedProcess",
     "StackError",
     "StackOptions",
+    "TOXIPROXY",
     "ensure_binary",
 ]

@@ -1,4 +1,4 @@
-"""Go-built LiveKit binaries, pinned and cached under a git-ignored folder."""
+"""Go-built binaries (LiveKit, toxiproxy), pinned and cached under a git-ignored folder."""
 
 from __future__ import annotations
 
@@ -47,6 +47,14 @@ LIVEKIT_SIP = GoBinary(
     cgo=True,
     module="github.com/livekit/sip",
 )
+
+
+TOXIPROXY = GoBinary(
+    name="toxiproxy-server",
+    package="github.com/Shopify/toxiproxy/v2/cmd/server",
+    version="v2.12.0",
+)
+"""Injects network faults between the stack's services (the fault tests, ``bench/faults.py``)."""
 
 
 class BinaryBuildError(RuntimeError):

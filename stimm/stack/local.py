@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from sqlalchemy.engine import make_url
 
 from stimm.egress import ALLOW_ENV as EGRESS_ALLOW_ENV
 from stimm.egress import LOOPBACK
@@ -33,6 +34,7 @@ from .process import (
     tcp_open,
 )
 from .sip import SipPorts, pick_ports, sip_config
+from .toxiproxy import Toxiproxy, start_toxiproxy
 
 logger = logging.getLogger("stimm.stack")
 
@@ -85,6 +87,10 @@ class StackOptions:
     rtp_port_start: int = 0
     sip_outbound_address: str | None = None
     """host:port that outbound calls are sent to (the control plane's outbound trunk)."""
+    toxiproxy: bool = False
+    """Route the workers' link to the control plane, and the control plane's to PostgreSQL and
+    Redis, through toxiproxy proxies (``control-plane``, ``postgres``, ``redis``) that the
+    fault tests cut and slow down through ``LocalStack.toxiproxy``."""
 
 
 class LocalStack:
@@ -116,6 +122,8 @@ class LocalStack:
             o.rtp_port_start = self.sip_ports.rtp_start
         self._stopping = threading.Event()
         self._supervisor: threading.Thread | None = None
+        self.toxiproxy: Toxiproxy | None = None
+        self._proxy_ports: dict[str, int] = {}
 
     # -- addresses ---------------------------------------------------------------------------
 
@@ -126,6 +134,12 @@ class LocalStack:
     @property
     def control_plane_url(self) -> str:
         return f"http://127.0.0.1:{self.options.control_plane_port}"
+
+    @property
+    def worker_control_plane_url(self) -> str:
+        """The control plane as the workers reach it: through toxiproxy when the stack runs it."""
+        port = self._via_proxy("control-plane", self.options.control_plane_port)
+        return f"http://127.0.0.1:{port}"
 
     @property
     def llm_url(self) -> str | None:
@@ -150,6 +164,20 @@ class LocalStack:
     def log_dir(self) -> Path:
         return self.options.run_dir / "logs"
 
+    def _via_proxy(self, name: str, port: int) -> int:
+        return self._proxy_ports.get(name, port)
+
+    def _database_url(self) -> str:
+        url = make_url(self.options.database_url or "")
+        if "postgres" not in self._proxy_ports:
+            return self.options.database_url or ""
+        proxied = url.set(host="127.0.0.1", port=self._proxy_ports["postgres"])
+        return proxied.render_as_string(hide_password=False)
+
+    def process(self, name: str) -> ManagedProcess:
+        """The running service called ``name`` (``control-plane``, ``redis``, ``worker-0``…)."""
+        return next(p for p in self.processes if p.name == name)
+
     def service_env(self) -> dict[str, str]:
         """Environment shared by the control plane and the workers."""
         o = self.options
@@ -161,8 +189,8 @@ class LocalStack:
             "STIMM_WORKER_TOKEN": o.worker_token,
             "STIMM_SECRET_KEY": o.secret_key,
             "STIMM_BOOTSTRAP_API_KEY": o.bootstrap_api_key,
-            "STIMM_DATABASE_URL": o.database_url or "",
-            "STIMM_REDIS_URL": f"redis://127.0.0.1:{o.redis_port}/0",
+            "STIMM_DATABASE_URL": self._database_url(),
+            "STIMM_REDIS_URL": f"redis://127.0.0.1:{self._via_proxy('redis', o.redis_port)}/0",
             "STIMM_CONTROL_PLANE_URL": self.control_plane_url,
             "STIMM_DATA_DIR": str(o.run_dir),
             "STIMM_DEV": "1" if o.dev else "0",
@@ -192,6 +220,8 @@ class LocalStack:
     def start(self) -> None:
         try:
             self._start_redis()
+            if self.options.toxiproxy:
+                self._start_toxiproxy()
             self._start_livekit()
             if self.options.llm:
                 self._start_llm()
@@ -215,6 +245,8 @@ class LocalStack:
             self._supervisor.join()
         for proc in reversed(self.processes):
             proc.stop()
+        if self.toxiproxy is not None:
+            self.toxiproxy.close()
 
     def _supervise(self) -> None:
         """Bring back a restartable service (the embedded LLM, livekit-sip) that died."""
@@ -280,6 +312,17 @@ class LocalStack:
             ],
         )
         proc.wait_ready(lambda: tcp_open(port), timeout=15)
+
+    def _start_toxiproxy(self) -> None:
+        o = self.options
+        proc, self.toxiproxy = start_toxiproxy(self.log_dir)
+        self.processes.append(proc)
+        links = {"control-plane": o.control_plane_port, "redis": o.redis_port}
+        db = make_url(o.database_url or "")
+        if db.get_backend_name() == "postgresql":
+            links["postgres"] = db.port or 5432
+        for name, port in links.items():
+            self._proxy_ports[name] = self.toxiproxy.create(name, port)
 
     def livekit_config(self) -> dict[str, Any]:
         """infra/livekit.yaml with this run's ports, keys and Redis address."""
@@ -361,6 +404,7 @@ class LocalStack:
         index = len(self.workers)
         env = {
             **self.service_env(),
+            "STIMM_CONTROL_PLANE_URL": self.worker_control_plane_url,
             # several workers (and stacks) share this machine: status servers on free ports
             "STIMM_WORKER_STATUS_PORT": str(free_port()),
             "STIMM_WORKER_STATUS_HOST": "127.0.0.1",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from fastapi import APIRouter, HTTPException, status
+from fastapi import APIRouter, HTTPException, Response, status
 
 from control_plane import credentials, crud
 from control_plane.agent_secrets import inline_secrets, secret_refs
@@ -87,11 +87,23 @@ async def post_session_event(db: SessionDep, session_id: str, event: SessionEven
     return SessionPublic.model_validate(call, from_attributes=True)
 
 
-@router.post("/sessions/{session_id}/turns", status_code=status.HTTP_201_CREATED)
-async def post_turn(db: SessionDep, session_id: str, turn_in: TurnIn) -> TurnPublic:
-    """Record a finished turn; it gets the next sequence number of the session."""
-    turn = await crud.add_turn(db, session_id, turn_in)
+@router.post(
+    "/sessions/{session_id}/turns",
+    status_code=status.HTTP_201_CREATED,
+    responses={200: {"description": "A turn with this key was already recorded; it is returned"}},
+)
+async def post_turn(
+    db: SessionDep, session_id: str, turn_in: TurnIn, response: Response
+) -> TurnPublic:
+    """Record a finished turn; it gets the next sequence number of the session.
+
+    Posting a turn again with the same ``key`` (a retry) stores nothing and answers 200.
+    """
+    turn, created = await crud.add_turn(db, session_id, turn_in)
     if turn is None:
         raise session_not_found(session_id)
-    logger.debug("session %s: turn %d (%s) recorded", session_id, turn.seq, turn.role)
+    if created:
+        logger.debug("session %s: turn %d (%s) recorded", session_id, turn.seq, turn.role)
+    else:
+        response.status_code = status.HTTP_200_OK
     return TurnPublic.model_validate(turn, from_attributes=True)
