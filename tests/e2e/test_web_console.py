@@ -153,6 +153,8 @@ async def test_build_an_agent_with_knowledge_talk_to_it_and_find_the_call(
 
     # --- the call, with its transcript, in Calls ---------------------------------------------
     await nav(page, "Calls")
+    # the Talk page has an "Agent" select too: pick the agent only once Calls is shown
+    await expect(page).to_have_url(re.compile(r"/calls$"))
     await page.get_by_label("Agent").select_option(label="Museum guide")
     calls = page.get_by_test_id("call-row")
     await expect(calls).to_have_count(1)
