@@ -6,7 +6,8 @@ Runs agent variants against the same stack (offline Whisper STT, Piper TTS):
   LLM (SmolLM2-135M on llama.cpp, ``stimm llm``), so its figures include real generation;
 - ``plain``: a scripted LLM that answers at once, no knowledge base;
 - ``instant``: streaming providers that cost nothing: local fakes of Deepgram STT (a canned
-  transcript as soon as the caller has been silent 0.5 s) and ElevenLabs TTS (speech
+  transcript once the caller has been silent for the endpointing the client asks for, as
+  Deepgram does: 25 ms from livekit's plugin) and ElevenLabs TTS (speech
   synthesized before the run), the scripted LLM: what is left is the platform's own latency;
 - ``livekit-instant``: the same instant providers in a plain livekit-agents worker
   (``bench/plain_worker.py``), dispatched into a room of its own, for comparison;
@@ -229,7 +230,7 @@ async def run(
         httpx.AsyncClient(
             base_url=stack.control_plane_url, headers=stack.api_headers, timeout=30
         ) as http,
-        FakeSpeechServer(canned_transcript=QUESTIONS[0]) as speech,
+        FakeSpeechServer(canned_transcript=QUESTIONS[0], endpoint_silence_s=None) as speech,
     ):
         # the instant providers' answers exist before the first turn: nothing is computed later
         for text in (INSTANT_REPLY, GREETING):
@@ -339,7 +340,8 @@ def main() -> None:
             "stt": "local whisper tiny.en (no interim results)",
             "llm": "default-agent: embedded SmolLM2-135M-Instruct Q4_1 (llama.cpp, 1 thread); "
             "others: scripted local OpenAI-compatible",
-            "instant": "fake Deepgram STT (canned, final after 0.5 s silence) + scripted LLM + "
+            "instant": "fake Deepgram STT (canned, final after the client's endpointing: 25 ms) + "
+            "scripted LLM + "
             "fake ElevenLabs TTS (pre-synthesized); instant = Stimm worker, livekit-instant = "
             "plain livekit-agents worker",
             "tts": "local piper en_US-joe-medium",

@@ -114,6 +114,11 @@ class TurnTaking(BaseModel):
     allow_interruptions: bool = True
     interruption_min_duration: float = Field(default=0.5, ge=0.0, le=5.0)
     preemptive_generation: bool = True
+    """Start the reply on the final transcript, before the turn is confirmed."""
+    preemptive_tts: bool = True
+    """With preemptive generation, also synthesize the reply's first audio before the turn is
+    confirmed, so it plays the moment it is; a reply discarded because the caller went on
+    speaking has then cost its synthesis (characters, for a paid TTS)."""
     early_first_clause: bool = True
     """A TTS that takes whole sentences (the offline Piper voice) starts speaking a reply's first
     clause as soon as it is complete instead of waiting for the whole first sentence."""

@@ -71,6 +71,9 @@ def turn_handling(
             "mode": "vad",
             "min_duration": options.interruption_min_duration,
         },
-        "preemptive_generation": {"enabled": options.preemptive_generation},
+        "preemptive_generation": {
+            "enabled": options.preemptive_generation,
+            "preemptive_tts": options.preemptive_tts,
+        },
     }
     return handling, "model" if use_model else "vad"

@@ -61,7 +61,9 @@ class FakeSpeechServer:
 
     Args:
         interim_every_s: Deepgram STT sends an interim result per this much new speech.
-        endpoint_silence_s: Deepgram STT ends an utterance after this much silence.
+        endpoint_silence_s: Deepgram STT ends an utterance after this much silence; ``None``:
+            after the ``endpointing`` milliseconds the client asked for, as Deepgram does
+            (livekit's plugin asks for 25 ms).
         canned_transcript: Deepgram STT answers this text at once instead of transcribing:
             a provider that costs nothing, for measuring the platform alone (benchmarks).
 
@@ -74,7 +76,7 @@ class FakeSpeechServer:
         self,
         *,
         interim_every_s: float = 0.8,
-        endpoint_silence_s: float = 0.5,
+        endpoint_silence_s: float | None = 0.5,
         canned_transcript: str | None = None,
     ) -> None:
         self.requests: list[tuple[str, dict[str, Any]]] = []
@@ -127,6 +129,9 @@ class FakeSpeechServer:
         )
         rate = int(q.get("sample_rate", "16000"))
         interim = q.get("interim_results", "true") == "true"
+        endpoint_s = self._endpoint_silence_s
+        if endpoint_s is None:  # Deepgram's own default is 10 ms
+            endpoint_s = int(q.get("endpointing", "10")) / 1000
         ws = web.WebSocketResponse()
         await ws.prepare(request)
         request_id = uuid.uuid4().hex
@@ -164,7 +169,7 @@ class FakeSpeechServer:
                 if interim and since_interim_s >= self._interim_every_s:
                     since_interim_s = 0.0
                     await send_results(is_final=False)
-                if speech_s > 0.0 and silence_s >= self._endpoint_silence_s:
+                if speech_s > 0.0 and silence_s >= endpoint_s:
                     await send_results(is_final=True)
                     utterance, speech_s, since_interim_s, silence_s = [], 0.0, 0.0, 0.0
             elif msg.type == WSMsgType.TEXT:

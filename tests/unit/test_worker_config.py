@@ -103,12 +103,13 @@ def test_turn_taking_comes_from_config(detector: TurnDetector) -> None:
         allow_interruptions=False,
         interruption_min_duration=1.2,
         preemptive_generation=False,
+        preemptive_tts=False,
     )
     handling, used = turn_handling(options, detector)
     assert used == "vad" and handling["turn_detection"] == "vad"
     assert handling["endpointing"] == {"min_delay": 0.8, "max_delay": 4.0}
     assert handling["interruption"] == {"enabled": False, "mode": "vad", "min_duration": 1.2}
-    assert handling["preemptive_generation"] == {"enabled": False}
+    assert handling["preemptive_generation"] == {"enabled": False, "preemptive_tts": False}
 
 
 @pytest.mark.parametrize("mode", ["auto", "model"])

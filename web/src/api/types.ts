@@ -13,6 +13,7 @@ export interface TurnTaking {
   allow_interruptions: boolean;
   interruption_min_duration: number;
   preemptive_generation: boolean;
+  preemptive_tts: boolean;
   early_first_clause: boolean;
   no_show_timeout_s: number;
 }

@@ -16,6 +16,7 @@ const TURN_TAKING: AgentConfig["turn_taking"] = {
   allow_interruptions: true,
   interruption_min_duration: 0.5,
   preemptive_generation: true,
+  preemptive_tts: true,
   early_first_clause: true,
   no_show_timeout_s: 30,
 };
@@ -197,6 +198,10 @@ function AgentForm(props: { id?: string; title: string; initial: AgentConfig; pr
             <label className="check">
               <input type="checkbox" checked={tt.preemptive_generation} onChange={(e) => setTt("preemptive_generation", e.target.checked)} />
               Start answering before the turn ends
+            </label>
+            <label className="check">
+              <input type="checkbox" checked={tt.preemptive_tts} disabled={!tt.preemptive_generation} onChange={(e) => setTt("preemptive_tts", e.target.checked)} />
+              …and have its first audio ready
             </label>
             <label className="check">
               <input type="checkbox" checked={tt.early_first_clause} onChange={(e) => setTt("early_first_clause", e.target.checked)} />
