@@ -283,7 +283,8 @@ async def test_a_killed_ingestion_leaves_no_answering_vectors_and_is_redone(
             assert row is not None
             row.updated_at = utcnow() - timedelta(minutes=10)
             db.add(row)
-            db.add(DocumentFile(document_id=doc["id"], data=data))
+            # (the worker may not have deleted the ready document's upload yet)
+            await db.merge(DocumentFile(document_id=doc["id"], data=data))
             await db.commit()
         [vector] = knowledge.embedder.embed([stale_text])
         await knowledge.store.upsert(
