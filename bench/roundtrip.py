@@ -130,7 +130,7 @@ async def stage_figures(http: httpx.AsyncClient, session_id: str) -> dict[str, l
     record: dict[str, Any] = {}
     while time.monotonic() < deadline:
         record = (await http.get(f"/api/sessions/{session_id}")).json()
-        if record.get("status") in ("completed", "failed"):
+        if record.get("status") in ("completed", "failed", "abandoned"):
             break
         await asyncio.sleep(0.5)
     out: dict[str, list[float]] = {s: [] for s in USER_STAGES + ASSISTANT_STAGES}
@@ -174,6 +174,7 @@ async def run_variant(
     asked: list[str] = QUESTIONS,
 ) -> dict[str, list[float]]:
     data: dict[str, list[float]] = {"joined": [], "voice_to_voice": []}
+    session_ids: list[str] = []
     questions = [synthesize(q) for q in asked]
     for s in range(sessions):
         t0 = time.monotonic()
@@ -190,13 +191,16 @@ async def run_variant(
             data["voice_to_voice"].append(reply.first_audio_at - ended)
         await caller.leave()
         if session_id is not None:
-            for stage, values in (await stage_figures(http, session_id)).items():
-                data.setdefault(stage, []).extend(values)
+            session_ids.append(session_id)
         print(
             f"{label}: session {s + 1}/{sessions}: joined {data['joined'][-1] * 1000:.0f} ms, "
             f"last reply {data['voice_to_voice'][-1] * 1000:.0f} ms",
             flush=True,
         )
+    # read once every session is over: each record is closed by then, no waiting per session
+    for session_id in session_ids:
+        for stage, values in (await stage_figures(http, session_id)).items():
+            data.setdefault(stage, []).extend(values)
     return data
 
 
