@@ -9,9 +9,10 @@ from __future__ import annotations
 import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+
+from stimm.egress import url_problem
 
 AGENT_NAME = "stimm"
 """The LiveKit agent name every Stimm worker registers under (explicit dispatch)."""
@@ -26,12 +27,9 @@ _TOOL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]{0,63}$")
 
 
 def _has_host(url: str) -> str:
-    try:
-        host = urlsplit(url).hostname
-    except ValueError as e:
-        raise ValueError(f"not a valid URL: {e}") from None
-    if not host:
-        raise ValueError("the URL has no host")
+    # the egress policy's own check, so a saved URL is one the worker will try
+    if problem := url_problem(url):
+        raise ValueError(problem)
     return url
 
 
