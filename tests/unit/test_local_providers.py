@@ -7,6 +7,7 @@ from livekit import rtc
 from livekit.agents import stt
 
 from worker.providers import PiperTTS, WhisperSTT
+from worker.providers.local_stt import SHORT_SPEECH_MAX_S
 
 pytestmark = pytest.mark.unit
 
@@ -46,6 +47,21 @@ async def test_round_trip_piper_to_whisper(piper: PiperTTS, whisper: WhisperSTT)
     assert event.type == stt.SpeechEventType.FINAL_TRANSCRIPT
     assert "book a table" in event.alternatives[0].text.lower()
     assert event.alternatives[0].language == "en"
+
+
+async def test_speech_longer_than_the_short_window_is_transcribed_whole(
+    piper: PiperTTS, whisper: WhisperSTT
+) -> None:
+    # Past SHORT_SPEECH_MAX_S the segment goes through Whisper's full 30-s window.
+    frames = await _synthesize(
+        piper, f"{SENTENCE} Then we would like to see the planetarium show on Sunday afternoon."
+    )
+    assert sum(f.duration for f in frames) > SHORT_SPEECH_MAX_S
+
+    text = (await whisper.recognize(frames)).alternatives[0].text.lower()
+
+    assert "book a table" in text
+    assert "planetarium" in text
 
 
 async def test_round_trip_through_48khz_resampling(piper: PiperTTS, whisper: WhisperSTT) -> None:
