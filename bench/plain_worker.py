@@ -79,7 +79,9 @@ def main() -> None:
     args = parser.parse_args()
     os.environ["BENCH_LLM_URL"] = args.llm_url
     os.environ["BENCH_SPEECH_URL"] = args.speech_url
-    server = AgentServer(setup_fnc=prewarm, port=free_port())
+    # Stimm's worker allows a job process 60 s to start; livekit's 10 s default fails jobs on a
+    # loaded 2-core machine before a turn is measured (start-up is not what this compares)
+    server = AgentServer(setup_fnc=prewarm, port=free_port(), initialize_process_timeout=60.0)
     server.rtc_session(entrypoint, agent_name=args.agent_name)
     sys.argv = ["plain-worker", "start"]
     cli.run_app(server)

@@ -15,12 +15,14 @@ Runs agent variants against the same stack (offline Whisper STT, Piper TTS):
   ("The current exhibition, which opened last spring, shows ..."); the offline voice speaks its
   first clause as soon as it is complete (the default), or waits for the whole first sentence
   (``turn_taking.early_first_clause = false``);
+- ``knowledge-base``: ``plain`` with a knowledge base, as an agent has it by default: retrieval
+  started on the transcripts, preemptive generation on;
 - ``rag-speculative``: a knowledge base, retrieval started on the transcripts
   (``rag.speculative = true``);
 - ``rag-at-turn-end``: the same knowledge base, retrieval only when the turn ends
   (``rag.speculative = false``).
 
-The RAG variants run with preemptive generation off, so retrieval is not hidden behind a
+The two ``rag-*`` variants run with preemptive generation off, so retrieval is not hidden behind a
 preemptive reply and the two variants differ only in when retrieval starts.
 
 For each variant it prints p50/p95 of
@@ -32,8 +34,9 @@ and writes them to bench/results/roundtrip.json.
 
     .venv/bin/python bench/roundtrip.py --sessions 5 --turns-per-session 2 [--turn-detection model]
 
-With the offline Whisper STT there are no interim transcripts: speculation starts on the final
-transcript, which arrives before the endpointing delay has run out.
+The offline Whisper STT publishes a final transcript at each pause of the caller
+(``worker/providers/pause_stt.py``), in a 10-s window for short speech: speculation starts on it,
+before the endpointing delay has run out.
 """
 
 from __future__ import annotations
@@ -256,6 +259,9 @@ async def run(
         }
         if rag:
             kb_id = await knowledge_base(http)
+            bodies["knowledge-base"] = agent_body(
+                llm_url, taking, knowledge_base_id=kb_id, rag={"top_k": 2, "speculative": True}
+            )
             for label, speculative in (("rag-speculative", True), ("rag-at-turn-end", False)):
                 bodies[label] = agent_body(
                     llm_url,
@@ -297,7 +303,7 @@ def main() -> None:
         "--variants",
         nargs="*",
         help="only these (default-agent plain instant long-reply long-reply-sentence "
-        "rag-speculative rag-at-turn-end livekit-instant)",
+        "knowledge-base rag-speculative rag-at-turn-end livekit-instant)",
     )
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "roundtrip.json")
     args = parser.parse_args()
@@ -341,7 +347,7 @@ def main() -> None:
         "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
         "providers": {
-            "stt": "local whisper tiny.en (no interim results)",
+            "stt": "local whisper tiny.en, a final per pause (10-s window up to 5 s of speech)",
             "llm": "default-agent: embedded SmolLM2-135M-Instruct Q4_1 (llama.cpp, 1 thread); "
             "others: scripted local OpenAI-compatible",
             "instant": "fake Deepgram STT (canned, final after the client's endpointing: 25 ms) + "
