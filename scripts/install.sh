@@ -51,7 +51,8 @@ echo "==> LiveKit and toxiproxy binaries"
 
 # The web console and the embeddable widget (web/dist, index.html and widget.js, served by the
 # control plane), rebuilt only when their sources changed.
-if [ ! -f web/dist/index.html ] || [ -n "$(find web/src web/widget/src web/widget/vite.config.ts web/widget/vite.lib.config.ts web/index.html web/package.json \
+if [ ! -f web/dist/index.html ] || [ ! -f web/dist/widget.js ] || [ -n "$(find web/src \
+     web/widget/src web/widget/vite.config.ts web/widget/vite.lib.config.ts web/index.html web/package.json \
      web/package-lock.json web/vite.config.ts web/tsconfig.json -newer web/dist/index.html \
      -print -quit)" ]; then
   command -v npm >/dev/null || { echo "Node.js 20+ and npm are required to build web/"; exit 1; }
