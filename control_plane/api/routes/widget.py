@@ -110,12 +110,11 @@ async def create_widget_session(
 ) -> SessionCreated:
     """Start a web session from the widget; the same room-scoped join token as the API's."""
     origin = request.headers.get("origin")
-    if not origin_allowed(origin, key.allowed_origins):
+    if origin is None or not origin_allowed(origin, key.allowed_origins):
         raise HTTPException(
             status_code=status.HTTP_403_FORBIDDEN,
             detail=f"The origin {origin or '(none)'} is not allowed to use this publishable key",
         )
-    assert origin is not None
     cors = _cors(origin)
     try:
         agent_id = (session_in.agent_id if session_in else None) or key.agent_ids[0]
