@@ -144,6 +144,7 @@ async def create_session(
     channel: Channel,
     participant_identity: str | None,
     api_key_id: str | None = None,
+    publishable_key_id: str | None = None,
 ) -> Session:
     session_id = new_id()
     call = Session(
@@ -154,18 +155,31 @@ async def create_session(
         status="created",
         participant_identity=participant_identity,
         api_key_id=api_key_id,
+        publishable_key_id=publishable_key_id,
     )
     db.add(call)
     await db.commit()
     return call
 
 
-async def count_open_sessions(db: AsyncSession, api_key_id: str, *, join_window_s: int) -> int:
-    """Sessions of ``api_key_id`` still running: active ones, and created ones whose join
-    token may still be used (an older one nobody joined is over, whatever its record says)."""
+async def count_open_sessions(
+    db: AsyncSession,
+    api_key_id: str | None = None,
+    *,
+    join_window_s: int,
+    publishable_key_id: str | None = None,
+) -> int:
+    """Sessions of ``api_key_id`` (or of ``publishable_key_id``) still running: active ones,
+    and created ones whose join token may still be used (an older one nobody joined is over,
+    whatever its record says)."""
     joinable_since = utcnow() - timedelta(seconds=join_window_s)
+    started_by = (
+        col(Session.publishable_key_id) == publishable_key_id
+        if publishable_key_id is not None
+        else col(Session.api_key_id) == api_key_id
+    )
     query = select(func.count()).where(
-        col(Session.api_key_id) == api_key_id,
+        started_by,
         or_(
             col(Session.status) == "active",
             and_(col(Session.status) == "created", col(Session.created_at) >= joinable_since),

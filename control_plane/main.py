@@ -18,7 +18,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from control_plane import credentials
 from control_plane.agent_secrets import move_plaintext_secrets
-from control_plane.api.main import api_router, worker_router
+from control_plane.api.main import api_router, widget_router, worker_router
 from control_plane.api.request_guard import RequestGuard
 from control_plane.api.routes import health
 from control_plane.cache import AgentConfigCache
@@ -130,6 +130,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.include_router(api_router)
     app.include_router(worker_router)
+    app.include_router(widget_router)
     app.include_router(health.router)
     app.include_router(console_router())  # last: its catch-all must not shadow the API
     return app

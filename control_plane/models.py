@@ -149,6 +149,8 @@ class Session(SessionBase, table=True):
     api_key_id: str | None = Field(default=None, max_length=36, index=True)
     """The API key that started the session (its concurrent-session quota); ``None`` for phone
     calls and sessions from before quotas."""
+    publishable_key_id: str | None = Field(default=None, max_length=36, index=True)
+    """The publishable key whose widget started the session; ``None`` for other sessions."""
     dispatch_token: str | None = Field(default=None, max_length=64)
     """The token of the session's current dispatch (``JobMetadata.dispatch``): only a job of
     that dispatch may claim the session. ``None`` for sessions a SIP dispatch rule started."""

@@ -49,12 +49,14 @@ echo "==> LiveKit and toxiproxy binaries"
 # toxiproxy injects the network faults of tests/e2e/test_faults.py and bench/faults.py
 .venv/bin/python -c 'from stimm.stack import TOXIPROXY, ensure_binary; print("toxiproxy:", ensure_binary(TOXIPROXY))'
 
-# The web console (web/dist, served by the control plane), rebuilt only when its sources changed.
-if [ ! -f web/dist/index.html ] || [ -n "$(find web/src web/index.html web/package.json \
+# The web console and the embeddable widget (web/dist, index.html and widget.js, served by the
+# control plane), rebuilt only when their sources changed.
+if [ ! -f web/dist/index.html ] || [ ! -f web/dist/widget.js ] || [ -n "$(find web/src \
+     web/widget/src web/widget/vite.config.ts web/widget/vite.lib.config.ts web/index.html web/package.json \
      web/package-lock.json web/vite.config.ts web/tsconfig.json -newer web/dist/index.html \
      -print -quit)" ]; then
   command -v npm >/dev/null || { echo "Node.js 20+ and npm are required to build web/"; exit 1; }
-  echo "==> web console: npm ci && npm run build"
+  echo "==> web console and widget: npm ci && npm run build"
   (cd web && { [ node_modules/.package-lock.json -nt package-lock.json ] \
     || npm ci --no-audit --no-fund --loglevel=error; } && npm run build --silent)
 fi

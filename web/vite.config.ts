@@ -11,5 +11,5 @@ export default defineConfig({
     },
   },
   build: { outDir: "dist", chunkSizeWarningLimit: 1500 },
-  test: { environment: "node", include: ["src/**/*.test.ts"] },
+  test: { environment: "node", include: ["src/**/*.test.ts", "widget/src/**/*.test.ts"] },
 });

@@ -1,7 +1,8 @@
 """API routers of the control plane.
 
 Everything included in ``api_router`` needs an API key; the worker's routes are a separate
-router with the worker's own credential (an API key does not open them).
+router with the worker's own credential (an API key does not open them), and the widget's
+session route takes a publishable key only (neither of the others opens it).
 """
 
 from __future__ import annotations
@@ -17,9 +18,11 @@ from control_plane.api.routes import (  # telephony
     mcp,
     phone_numbers,
     providers,
+    publishable_keys,
     secrets,
     sessions,
     telephony,
+    widget,
     worker,
     workers,
 )
@@ -50,3 +53,8 @@ worker_router.include_router(calls.worker_router)
 # worker pool
 api_router.include_router(workers.router)
 worker_router.include_router(workers.worker_router)
+
+# embeddable widget: keys are managed with an API key; the widget's own route takes a
+# publishable key only
+api_router.include_router(publishable_keys.router)
+widget_router = widget.router

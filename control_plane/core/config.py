@@ -133,7 +133,15 @@ class Settings(DatabaseSettings):
     max_concurrent_sessions_per_key: int = Field(
         default=20, ge=0, validation_alias="STIMM_MAX_CONCURRENT_SESSIONS_PER_KEY"
     )
-    """Sessions one API key may have open at once (0: no limit)."""
+    """Sessions one API key (or one publishable key) may have open at once (0: no limit)."""
+    widget_sessions_per_minute_per_key: int = Field(
+        default=30, ge=0, validation_alias="STIMM_WIDGET_SESSIONS_PER_MINUTE_PER_KEY"
+    )
+    """Sessions one publishable key's widget may start per minute, all visitors together."""
+    widget_sessions_per_minute_per_address: int = Field(
+        default=5, ge=0, validation_alias="STIMM_WIDGET_SESSIONS_PER_MINUTE_PER_ADDRESS"
+    )
+    """Sessions one client address may start per minute through the widget (0: no limit)."""
 
     @field_validator("livekit_url", "livekit_public_url")
     @classmethod

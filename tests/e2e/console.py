@@ -7,10 +7,12 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Protocol
 
+import numpy as np
 import pytest
 from playwright.async_api import Browser, Page, async_playwright
 
 from tests.conftest import ARTIFACTS
+from tests.support.audio import SAMPLE_RATE, synthesize, write_wav
 
 CHROMIUM = "/usr/bin/chromium"
 SCREENSHOTS = ARTIFACTS / "screenshots"
@@ -26,6 +28,27 @@ CHROMIUM_ARGS = (
     "--disable-component-update",
     "--disable-sync",
 )
+
+QUESTION = "When is the museum open?"
+"""What the fake microphone of ``fake_microphone`` says."""
+
+
+def fake_microphone(path: Path) -> Path:
+    """The question with silence around it: Chromium loops the file, and the agent's greeting
+    should be over before the question is heard (and the answer before it comes round again)."""
+    silence = np.zeros(SAMPLE_RATE * 9, dtype=np.int16)
+    write_wav(path, np.concatenate([silence, synthesize(QUESTION), silence, silence]))
+    return path
+
+
+def fake_media_args(microphone: Path) -> tuple[str, ...]:
+    """Chromium flags: grant the microphone without asking and play ``microphone`` into it."""
+    return (
+        "--autoplay-policy=no-user-gesture-required",
+        "--use-fake-ui-for-media-stream",
+        "--use-fake-device-for-media-stream",
+        f"--use-file-for-fake-audio-capture={microphone}",
+    )
 
 
 @asynccontextmanager

@@ -8,29 +8,26 @@ import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import numpy as np
 import pytest
 from playwright.async_api import Page, expect
 
 from stimm.stack import LocalStack
-from tests.e2e.console import chromium, console_page, nav, shot, sign_in
-from tests.support.audio import SAMPLE_RATE, synthesize, write_wav
+from tests.e2e.console import (
+    chromium,
+    console_page,
+    fake_media_args,
+    fake_microphone,
+    nav,
+    shot,
+    sign_in,
+)
 
 pytestmark = pytest.mark.e2e
 
 expect.set_options(timeout=20_000)
 
 GREETING = "Hello, this is the Stimm test agent. How can I help you?"
-QUESTION = "When is the museum open?"
 DOCUMENT = "Museum opening hours.\n\nThe museum is open every Sunday afternoon, from two to six.\n"
-
-
-def fake_microphone(path: Path) -> Path:
-    """The question with silence around it: Chromium loops the file, and the agent's greeting
-    should be over before the question is heard (and the answer before it comes round again)."""
-    silence = np.zeros(SAMPLE_RATE * 9, dtype=np.int16)
-    write_wav(path, np.concatenate([silence, synthesize(QUESTION), silence, silence]))
-    return path
 
 
 @pytest.fixture
@@ -38,13 +35,7 @@ async def page(
     stack: LocalStack, run_dir: Path, tmp_path: Path, request: pytest.FixtureRequest
 ) -> AsyncIterator[Page]:
     """The console in a Chromium whose microphone plays the spoken question."""
-    wav = fake_microphone(tmp_path / "microphone.wav")
-    fake_media = (
-        "--autoplay-policy=no-user-gesture-required",
-        "--use-fake-ui-for-media-stream",
-        "--use-fake-device-for-media-stream",
-        f"--use-file-for-fake-audio-capture={wav}",
-    )
+    fake_media = fake_media_args(fake_microphone(tmp_path / "microphone.wav"))
     async with (
         chromium(fake_media) as browser,
         console_page(browser, stack, run_dir / f"last-{request.node.name}.png") as p,

@@ -235,3 +235,46 @@ async def test_the_last_active_key_cannot_be_revoked() -> None:
         async with app.state.sessionmaker() as db:
             active = (await db.exec(select(ApiKey).where(ApiKey.revoked_at == None))).all()  # noqa: E711
         assert len(active) == 1
+
+
+async def test_a_publishable_key_opens_no_route_but_the_widget_session(
+    app_and_client: tuple[FastAPI, httpx.AsyncClient],
+) -> None:
+    app, client = app_and_client
+    _, admin_key = await new_api_key(app, "admin")
+    admin = {"Authorization": f"Bearer {admin_key}"}
+    agent = await client.post(
+        "/api/agents",
+        json={"name": "Widget", "instructions": "You answer.", "llm": {"provider": "openai"}},
+        headers=admin,
+    )
+    created = await client.post(
+        "/api/publishable-keys",
+        json={
+            "name": "site",
+            "agent_ids": [agent.json()["id"]],
+            "allowed_origins": ["https://site.example"],
+        },
+        headers=admin,
+    )
+    assert created.status_code == 201, created.text
+    publishable = {
+        "Authorization": f"Bearer {created.json()['key']}",
+        "Origin": "https://site.example",
+    }
+    widget_route = ("POST", "/api/widget/sessions")
+    all_routes = routes(app)
+    assert widget_route in all_routes
+    failures = []
+    for method, path in all_routes:
+        if (method, path) == widget_route:
+            continue
+        response = await client.request(method, path, headers=publishable, json={})
+        if response.status_code not in (401, 403):
+            failures.append((method, path, response.status_code))
+    assert failures == []
+    # and an API key does not open the widget's route
+    as_admin = await client.post(
+        "/api/widget/sessions", headers={**admin, "Origin": "https://site.example"}, json={}
+    )
+    assert as_admin.status_code == 401

@@ -9,6 +9,7 @@ import { AgentsPage } from "./pages/Agents";
 import { CallDetailPage, CallsPage } from "./pages/Calls";
 import { KnowledgeBasePage, KnowledgeBasesPage } from "./pages/KnowledgeBases";
 import { PhoneNumbersPage } from "./pages/PhoneNumbers";
+import { PublishableKeysPage } from "./pages/PublishableKeys";
 import { SignInPage } from "./pages/SignIn";
 import { WorkersPage } from "./pages/Workers";
 
@@ -55,6 +56,7 @@ export function App() {
         <Route path="calls/:id" element={<CallDetailPage />} />
         <Route path="phone-numbers" element={<PhoneNumbersPage />} />
         <Route path="workers" element={<WorkersPage />} />
+        <Route path="publishable-keys" element={<PublishableKeysPage />} />
         <Route path="*" element={<Navigate to="/agents" replace />} />
       </Route>
     </Routes>
@@ -68,6 +70,7 @@ const NAV = [
   { to: "/calls", label: "Calls", icon: "M4 6h16M4 12h16M4 18h10" },
   { to: "/phone-numbers", label: "Phone numbers", icon: "M5 4h4l2 5-3 2a11 11 0 005 5l2-3 5 2v4a2 2 0 01-2 2A17 17 0 013 6a2 2 0 012-2" },
   { to: "/workers", label: "Workers", icon: "M4 4h16v6H4zM4 14h16v6H4zM8 7h.01M8 17h.01" },
+  { to: "/publishable-keys", label: "Publishable keys", icon: "M15 7a4 4 0 11-3.5 6H9l-2 2-2-2 2-2h4.5A4 4 0 0115 7zM16 10h.01" },
 ];
 
 // Pages other issues add; they take these places in the nav.

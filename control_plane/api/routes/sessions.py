@@ -22,6 +22,7 @@ from control_plane.api.deps import (
 from control_plane.api.routes.agents import agent_not_found
 from control_plane.errors import LiveKitError, LiveKitUnavailable
 from control_plane.models import (
+    Agent,
     SessionCreate,
     SessionCreated,
     SessionPublic,
@@ -68,10 +69,29 @@ async def create_session(
     if agent is None:
         raise agent_not_found(session_in.agent_id)
     await _within_quota(db, settings, limiter, key.id)
+    return await start_web_session(db, settings, livekit, agent, api_key_id=key.id)
+
+
+async def start_web_session(
+    db: SessionDep,
+    settings: SettingsDep,
+    livekit: LiveKitDep,
+    agent: Agent,
+    *,
+    api_key_id: str | None = None,
+    publishable_key_id: str | None = None,
+) -> SessionCreated:
+    """Record a web session, create its room, dispatch the agent and return the caller's
+    room-scoped join token (the same for the API and the widget)."""
     identity = f"web-{secrets.token_hex(6)}"
     # Committed before the dispatch, so the worker finds the session when it reports on it.
     call = await crud.create_session(
-        db, agent_id=agent.id, channel="web", participant_identity=identity, api_key_id=key.id
+        db,
+        agent_id=agent.id,
+        channel="web",
+        participant_identity=identity,
+        api_key_id=api_key_id,
+        publishable_key_id=publishable_key_id,
     )
     metadata = JobMetadata(agent_id=agent.id, session_id=call.id, channel="web")
     try:
