@@ -16,6 +16,7 @@ const NEW_TOOL: Record<Tool["type"], Tool> = {
     method: "POST",
     headers: {},
     timeout_s: 5,
+    failure_message: null,
   },
   mcp: {
     type: "mcp",

@@ -2,8 +2,9 @@ import { type FormEvent, useState } from "react";
 import { Link } from "react-router";
 
 import { useAgents } from "../api/queries";
-import { type PhoneNumber, useDeletePhoneNumber, usePhoneNumbers } from "../api/phoneNumbers";
+import { useDeletePhoneNumber, usePhoneNumbers } from "../api/phoneNumbers";
 import { useTelephony } from "../api/telephony";
+import type { PhoneNumber } from "../api/types";
 import { Empty, ErrorAlert, Modal, PageHead, QueryList, formatDate } from "../components/ui";
 import { errorMessage } from "../lib/errors";
 import { type SipStatusText, dialUri, sipStatusText } from "../lib/telephony";
