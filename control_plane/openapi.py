@@ -3,7 +3,7 @@
 ``python -m control_plane.openapi`` writes it to ``web/openapi.json``; ``npm run gen:api`` in
 ``web/`` turns that into ``web/src/api/schema.d.ts``. Both files are checked in, and tests fail
 when either is older than the code (``tests/unit/test_openapi_schema.py``,
-``web/src/api/schema.test.ts``).
+``web/src/api/schema.test.ts``). ``make api-types`` does both steps.
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ from control_plane.openapi import SCHEMA_PATH, openapi_schema, render
 
 pytestmark = pytest.mark.unit
 
-REGENERATE = "python -m control_plane.openapi && (cd web && npm run gen:api)"
+REGENERATE = "make api-types"
 
 # FastAPI's own error shapes: pydantic leaves `input` and `ctx` out when it has none.
 FASTAPI_ERRORS = {"HTTPValidationError", "ValidationError"}
