@@ -14,6 +14,7 @@ import type {
   KnowledgeQuery,
   KnowledgeQueryResult,
   Providers,
+  SessionCreate,
   SessionCreated,
   SessionsPage,
   SessionWithTurns,
@@ -169,6 +170,7 @@ export function useSession(id: string | undefined, poll: "live" | "until-ended" 
 
 export function useStartSession() {
   return useMutation({
-    mutationFn: (agentId: string) => api.post<SessionCreated>("/api/sessions", { agent_id: agentId }),
+    mutationFn: (agentId: string) =>
+      api.post<SessionCreated>("/api/sessions", { agent_id: agentId } satisfies SessionCreate),
   });
 }

@@ -39,6 +39,7 @@ export type ProviderOption = Schemas["ProviderOptionPublic"];
 
 // --- sessions and turns -----------------------------------------------------------------------
 
+export type SessionCreate = Schemas["SessionCreate"];
 export type SessionCreated = Schemas["SessionCreated"];
 export type Session = Schemas["SessionPublic"];
 export type SessionsPage = Schemas["SessionsPublic"];

@@ -3,7 +3,7 @@
 import { useState } from "react";
 
 import { api } from "../api/client";
-import type { McpServerTool, McpToolInfo, Tool, WebhookTool } from "../api/types";
+import type { McpServerTool, McpToolInfo, McpTools, Tool, WebhookTool } from "../api/types";
 import { Field } from "./ui";
 
 const NEW_TOOL: Record<Tool["type"], Tool> = {
@@ -138,7 +138,7 @@ function McpFields(props: { tool: McpServerTool; path: string; error: unknown; o
     setListing(true);
     setListError(null);
     try {
-      setOffered((await api.post<{ tools: McpToolInfo[] }>("/api/mcp/tools", tool)).tools);
+      setOffered((await api.post<McpTools>("/api/mcp/tools", tool)).tools);
     } catch (e) {
       setOffered(null);
       setListError((e as Error).message);
