@@ -173,6 +173,10 @@ class SessionCreated(BaseModel):
 
 
 class SessionPublic(SessionBase):
+    model_config = ConfigDict(  # type: ignore[assignment]
+        json_schema_serialization_defaults_required=True
+    )
+
     id: str
     created_at: datetime
 
@@ -211,6 +215,10 @@ class Turn(TurnBase, table=True):
 
 
 class TurnPublic(TurnBase):
+    model_config = ConfigDict(  # type: ignore[assignment]
+        json_schema_serialization_defaults_required=True
+    )
+
     id: int
     session_id: str
     seq: int
@@ -284,6 +292,8 @@ class SecretIn(BaseModel):
 class SecretStatus(BaseModel):
     """Whether a secret is set; its value is never returned."""
 
+    model_config = ConfigDict(json_schema_serialization_defaults_required=True)
+
     name: str
     set: bool
     updated_at: datetime | None = None
@@ -313,6 +323,8 @@ class ProviderSecretPublic(BaseModel):
 
 
 class ProviderPublic(BaseModel):
+    model_config = ConfigDict(json_schema_serialization_defaults_required=True)
+
     name: str
     label: str
     models: list[str] | None = PydanticField(
@@ -340,6 +352,8 @@ class ProvidersPublic(BaseModel):
 
 class HealthStatus(BaseModel):
     """``ok`` or ``error: ...`` per dependency; ``not configured`` when it is not used."""
+
+    model_config = ConfigDict(json_schema_serialization_defaults_required=True)
 
     status: Literal["ok", "degraded", "error"]
     database: str

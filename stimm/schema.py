@@ -64,7 +64,7 @@ SECRET_OPTIONS: tuple[str, ...] = ("api_key",)
 class ProviderSpec(BaseModel):
     """One STT, LLM or TTS provider as stored in an agent's config."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_serialization_defaults_required=True)
 
     provider: str = Field(min_length=1, max_length=64, examples=["local"])
     model: str | None = Field(default=None, max_length=200)
@@ -96,7 +96,7 @@ ProviderList = Annotated[list[ProviderSpec], Field(min_length=1, max_length=5)]
 class TurnTaking(BaseModel):
     """How the agent decides the user has finished and when it may be interrupted."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_serialization_defaults_required=True)
 
     turn_detection: Literal["auto", "model", "vad"] = "vad"
     """``vad``: the turn ends after ``min_endpointing_delay`` of silence; ``model``: livekit's
@@ -129,7 +129,7 @@ class TurnTaking(BaseModel):
 class WebhookTool(BaseModel):
     """An HTTP tool the LLM can call; the JSON response goes back to the LLM."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_serialization_defaults_required=True)
 
     type: Literal["webhook"] = "webhook"
     name: str = Field(min_length=1, max_length=64)
@@ -158,7 +158,7 @@ class WebhookTool(BaseModel):
 class EndCallTool(BaseModel):
     """Lets the LLM end the call (hang up / leave the room) after saying goodbye."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_serialization_defaults_required=True)
 
     type: Literal["end_call"] = "end_call"
     description: str | None = Field(default=None, max_length=2_000)
@@ -167,7 +167,7 @@ class EndCallTool(BaseModel):
 class TransferCallTool(BaseModel):
     """Lets the LLM cold-transfer a phone caller (SIP REFER) to ``target``."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_serialization_defaults_required=True)
 
     type: Literal["transfer_call"] = "transfer_call"
     target: str = Field(min_length=1, max_length=200, examples=["tel:+15550100", "sip:desk@pbx"])
@@ -177,7 +177,7 @@ class TransferCallTool(BaseModel):
 class McpServerTool(BaseModel):
     """The tools of an MCP server (Model Context Protocol), offered to the LLM as they are."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_serialization_defaults_required=True)
 
     type: Literal["mcp"] = "mcp"
     name: str = Field(min_length=1, max_length=64, examples=["calendar"])
@@ -200,7 +200,7 @@ Tool = Annotated[
 class RagOptions(BaseModel):
     """Retrieval from the agent's knowledge base during a turn."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_serialization_defaults_required=True)
 
     top_k: int = Field(default=3, ge=1, le=20)
     min_score: float = Field(default=0.0, ge=-1.0, le=1.0)
@@ -211,7 +211,7 @@ class RagOptions(BaseModel):
 class AgentConfig(BaseModel):
     """Everything the worker needs to run a conversation for one agent."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_serialization_defaults_required=True)
 
     name: str = Field(min_length=1, max_length=100)
     instructions: str = Field(min_length=1, max_length=20_000)
@@ -257,6 +257,8 @@ class JobMetadata(BaseModel):
 
 class TurnMetrics(BaseModel):
     """Per-turn latency figures in seconds, as livekit-agents reports them."""
+
+    model_config = ConfigDict(json_schema_serialization_defaults_required=True)
 
     end_of_turn_delay: float | None = None
     transcription_delay: float | None = None

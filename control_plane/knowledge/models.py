@@ -65,6 +65,10 @@ class KnowledgeBase(KnowledgeBaseBase, table=True):
 
 
 class KnowledgeBasePublic(KnowledgeBaseBase):
+    model_config = ConfigDict(  # type: ignore[assignment]
+        json_schema_serialization_defaults_required=True
+    )
+
     id: str
     embedding_model: str
     embedding_dim: int

@@ -100,6 +100,10 @@ class PhoneNumberUpdate(BaseModel):
 class PhoneNumberPublic(PhoneNumberBase):
     """A phone number as the API shows it (the digest password is never returned)."""
 
+    model_config = ConfigDict(  # type: ignore[assignment]
+        json_schema_serialization_defaults_required=True
+    )
+
     id: str
     auth: bool
     trunk_id: str | None
@@ -148,6 +152,8 @@ class CallCreate(BaseModel):
 
 class CallPublic(BaseModel):
     """A call with its session's status and, when asked for one call, its transcript."""
+
+    model_config = ConfigDict(json_schema_serialization_defaults_required=True)
 
     id: str
     session_id: str

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from stimm.schema import WorkerHeartbeat
 
 
 class WorkerPublic(WorkerHeartbeat):
     """A live worker: its last heartbeat and when it arrived."""
+
+    model_config = ConfigDict(json_schema_serialization_defaults_required=True)
 
     last_seen_at: datetime
     full: bool

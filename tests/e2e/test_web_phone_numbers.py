@@ -127,10 +127,20 @@ async def test_assign_edit_and_delete_a_phone_number(
     await expect(to_field.locator(".field-error")).to_have_count(0)
     await shot(page, "10-phone-numbers")
 
-    # --- delete: gone from the page and from the API ---------------------------------------
-    await row.get_by_role("button", name="Delete").click()
-    await expect(dialog).to_contain_text("Calls to this number are refused")
-    await dialog.get_by_role("button", name="Delete number").click()
+    # --- delete: asked first (Escape keeps the number), then gone from the page and the API -
+    delete = row.get_by_role("button", name="Delete")
+    await delete.click()
+    confirm = page.get_by_role("alertdialog", name="Delete +15550100?")
+    await expect(confirm).to_have_accessible_description(
+        re.compile("^Calls to this number are refused")
+    )
+    await expect(confirm.get_by_role("button", name="Cancel")).to_be_focused()
+    await page.keyboard.press("Escape")
+    await expect(confirm).to_have_count(0)
+    await expect(delete).to_be_focused()
+    await expect(rows).to_have_count(1)
+    await delete.click()
+    await confirm.get_by_role("button", name="Delete number").click()
     await expect(rows).to_have_count(0)
     await expect(page.get_by_role("heading", name="No phone numbers yet")).to_be_visible()
     assert (await api.get("/api/phone-numbers")).json()["count"] == 0

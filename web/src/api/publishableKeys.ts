@@ -3,31 +3,16 @@
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 
 import { api } from "./client";
-import type { Page } from "./types";
+import type { PublishableKey, PublishableKeyCreate, PublishableKeysPage } from "./types";
 
-export interface PublishableKey {
-  id: string;
-  name: string;
-  /** Public by design: it sits in the HTML of every page that embeds the widget. */
-  key: string;
-  agent_ids: string[];
-  allowed_origins: string[];
-  created_at: string;
-  revoked_at: string | null;
-}
-
-export interface PublishableKeyCreate {
-  name: string;
-  agent_ids: string[];
-  allowed_origins: string[];
-}
+export type { PublishableKey, PublishableKeyCreate };
 
 const publishableKeysKey = ["publishable-keys"] as const;
 
 export function usePublishableKeys() {
   return useQuery({
     queryKey: publishableKeysKey,
-    queryFn: () => api.get<Page<PublishableKey>>("/api/publishable-keys"),
+    queryFn: () => api.get<PublishableKeysPage>("/api/publishable-keys"),
   });
 }
 

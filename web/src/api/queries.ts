@@ -5,14 +5,18 @@ import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { api } from "./client";
 import type {
   Agent,
-  AgentConfig,
-  KbDocument,
+  AgentCreate,
+  AgentsPage,
+  KbDocumentsPage,
   KnowledgeBase,
+  KnowledgeBaseCreate,
+  KnowledgeBasesPage,
+  KnowledgeQuery,
   KnowledgeQueryResult,
-  Page,
   Providers,
-  Session,
+  SessionCreate,
   SessionCreated,
+  SessionsPage,
   SessionWithTurns,
 } from "./types";
 
@@ -28,7 +32,7 @@ export const keys = {
 };
 
 export function useAgents() {
-  return useQuery({ queryKey: keys.agents, queryFn: () => api.get<Page<Agent>>("/api/agents?limit=500") });
+  return useQuery({ queryKey: keys.agents, queryFn: () => api.get<AgentsPage>("/api/agents?limit=500") });
 }
 
 export function useAgent(id: string | undefined) {
@@ -46,7 +50,7 @@ export function useProviders() {
 export function useSaveAgent(id: string | undefined) {
   const qc = useQueryClient();
   return useMutation({
-    mutationFn: (body: AgentConfig) =>
+    mutationFn: (body: AgentCreate) =>
       id ? api.patch<Agent>(`/api/agents/${id}`, body) : api.post<Agent>("/api/agents", body),
     onSuccess: (agent) => {
       qc.setQueryData(keys.agent(agent.id), agent);
@@ -74,7 +78,7 @@ export function useDeleteAgent() {
 export function useKnowledgeBases() {
   return useQuery({
     queryKey: keys.kbs,
-    queryFn: () => api.get<Page<KnowledgeBase>>("/api/knowledge-bases?limit=500"),
+    queryFn: () => api.get<KnowledgeBasesPage>("/api/knowledge-bases?limit=500"),
   });
 }
 
@@ -85,7 +89,7 @@ export function useKnowledgeBase(id: string) {
 export function useCreateKnowledgeBase() {
   const qc = useQueryClient();
   return useMutation({
-    mutationFn: (body: { name: string; description: string | null }) =>
+    mutationFn: (body: KnowledgeBaseCreate) =>
       api.post<KnowledgeBase>("/api/knowledge-bases", body),
     onSuccess: () => qc.invalidateQueries({ queryKey: keys.kbs }),
   });
@@ -104,7 +108,7 @@ const INGESTING = new Set(["queued", "processing"]);
 export function useDocuments(kbId: string) {
   return useQuery({
     queryKey: keys.documents(kbId),
-    queryFn: () => api.get<Page<KbDocument>>(`/api/knowledge-bases/${kbId}/documents?limit=500`),
+    queryFn: () => api.get<KbDocumentsPage>(`/api/knowledge-bases/${kbId}/documents?limit=500`),
     // Poll while anything is still being ingested.
     refetchInterval: (q) => (q.state.data?.items.some((d) => INGESTING.has(d.status)) ? 1000 : false),
   });
@@ -123,7 +127,7 @@ export function useDeleteDocument(kbId: string) {
 
 export function useQueryKnowledgeBase(kbId: string) {
   return useMutation({
-    mutationFn: (body: { query: string; top_k: number }) =>
+    mutationFn: (body: KnowledgeQuery) =>
       api.post<KnowledgeQueryResult>(`/api/knowledge-bases/${kbId}/query`, body),
   });
 }
@@ -140,7 +144,7 @@ export function useSessions(filters: SessionFilters) {
   for (const [k, v] of Object.entries(filters)) if (v) params.set(k, v);
   return useQuery({
     queryKey: keys.sessions(filters),
-    queryFn: () => api.get<Page<Session>>(`/api/sessions?${params}`),
+    queryFn: () => api.get<SessionsPage>(`/api/sessions?${params}`),
     refetchInterval: 5000,
   });
 }
@@ -166,6 +170,7 @@ export function useSession(id: string | undefined, poll: "live" | "until-ended" 
 
 export function useStartSession() {
   return useMutation({
-    mutationFn: (agentId: string) => api.post<SessionCreated>("/api/sessions", { agent_id: agentId }),
+    mutationFn: (agentId: string) =>
+      api.post<SessionCreated>("/api/sessions", { agent_id: agentId } satisfies SessionCreate),
   });
 }

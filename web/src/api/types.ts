@@ -1,209 +1,86 @@
-// Shapes of the control plane's public HTTP API (control_plane/models.py, stimm/schema.py).
+// The control plane's API types under the names the console uses. Nothing here is written by
+// hand: every type comes from the app's OpenAPI schema (`python -m control_plane.openapi` writes
+// web/openapi.json, `npm run gen:api` turns it into ./schema.d.ts).
+//
+// A model used both ways has two schemas: "-Output" as the API returns it (every field present)
+// and "-Input" as a request may send it (fields with a default may be left out). The console
+// reads and edits what it was sent, so it uses the "-Output" shapes.
 
-export interface ProviderSpec {
-  provider: string;
-  model?: string | null;
-  options?: Record<string, unknown>;
-}
+import type { components } from "./schema";
 
-export interface TurnTaking {
-  turn_detection: "auto" | "model" | "vad";
-  min_endpointing_delay: number;
-  max_endpointing_delay: number;
-  allow_interruptions: boolean;
-  interruption_min_duration: number;
-  preemptive_generation: boolean;
-  preemptive_tts: boolean;
-  early_first_clause: boolean;
-  no_show_timeout_s: number;
-}
+type Schemas = components["schemas"];
 
-export interface WebhookTool {
-  type: "webhook";
-  name: string;
-  description: string;
-  parameters: Record<string, unknown>;
-  url: string;
-  method: "GET" | "POST";
-  headers: Record<string, string>;
-  timeout_s: number;
-}
+// --- agents -----------------------------------------------------------------------------------
 
-export interface EndCallTool {
-  type: "end_call";
-  description?: string | null;
-}
+export type Agent = Schemas["AgentPublic"];
+/** An agent's config as the editor holds it: the agent less the fields of its record. */
+export type AgentConfig = Omit<Agent, "id" | "is_default" | "created_at" | "updated_at">;
+export type AgentCreate = Schemas["AgentCreate"];
+export type AgentUpdate = Schemas["AgentUpdate"];
+export type AgentsPage = Schemas["AgentsPublic"];
+export type ProviderSpec = Schemas["ProviderSpec-Output"];
+export type TurnTaking = Schemas["TurnTaking-Output"];
+export type RagOptions = Schemas["RagOptions-Output"];
+export type Tool = Agent["tools"][number];
+export type WebhookTool = Schemas["WebhookTool-Output"];
+export type EndCallTool = Schemas["EndCallTool-Output"];
+export type TransferCallTool = Schemas["TransferCallTool-Output"];
+export type McpServerTool = Schemas["McpServerTool-Output"];
+export type McpToolInfo = Schemas["McpToolInfo"];
+export type McpTools = Schemas["McpTools"];
+export type SecretRef = Schemas["SecretRef"];
 
-export interface TransferCallTool {
-  type: "transfer_call";
-  target: string;
-  description?: string | null;
-}
+// --- providers --------------------------------------------------------------------------------
 
-export interface McpServerTool {
-  type: "mcp";
-  name: string;
-  url: string;
-  transport: "streamable_http" | "sse";
-  headers: Record<string, string>;
-  allowed_tools: string[] | null;
-  timeout_s: number;
-}
+export type Providers = Schemas["ProvidersPublic"];
+export type ProviderRole = keyof Providers;
+export type Provider = Schemas["ProviderPublic"];
+export type ProviderOption = Schemas["ProviderOptionPublic"];
 
-export interface McpToolInfo {
-  name: string;
-  description: string | null;
-}
+// --- sessions and turns -----------------------------------------------------------------------
 
-export type Tool = WebhookTool | EndCallTool | TransferCallTool | McpServerTool;
+export type SessionCreate = Schemas["SessionCreate"];
+export type SessionCreated = Schemas["SessionCreated"];
+export type Session = Schemas["SessionPublic"];
+export type SessionsPage = Schemas["SessionsPublic"];
+export type SessionWithTurns = Schemas["SessionPublicWithTurns"];
+export type SessionStatus = Session["status"];
+export type Channel = Session["channel"];
+export type Turn = Schemas["TurnPublic"];
+export type TurnMetrics = Schemas["TurnMetrics-Output"];
 
-export interface RagOptions {
-  top_k: number;
-  min_score: number;
-  speculative: boolean;
-}
+// --- knowledge bases --------------------------------------------------------------------------
 
-export interface AgentConfig {
-  name: string;
-  instructions: string;
-  greeting: string | null;
-  language: string;
-  voice: string | null;
-  stt: ProviderSpec[];
-  llm: ProviderSpec[];
-  tts: ProviderSpec[];
-  turn_taking: TurnTaking;
-  tools: Tool[];
-  knowledge_base_id: string | null;
-  rag: RagOptions;
-}
+export type KnowledgeBase = Schemas["KnowledgeBasePublic"];
+export type KnowledgeBaseCreate = Schemas["KnowledgeBaseCreate"];
+export type KnowledgeBasesPage = Schemas["KnowledgeBasesPublic"];
+export type KbDocument = Schemas["DocumentPublic"];
+export type KbDocumentsPage = Schemas["DocumentsPublic"];
+export type DocumentStatus = KbDocument["status"];
+export type KnowledgeQuery = Schemas["KnowledgeQuery"];
+export type RetrievedChunk = Schemas["RetrievedChunk"];
+export type KnowledgeQueryResult = Schemas["KnowledgeQueryResult"];
 
-export interface Agent extends AgentConfig {
-  id: string;
-  is_default: boolean;
-  created_at: string;
-  updated_at: string;
-}
+// --- telephony --------------------------------------------------------------------------------
 
-export interface Page<T> {
-  items: T[];
-  count: number;
-}
+export type PhoneNumber = Schemas["PhoneNumberPublic"];
+export type PhoneNumberCreate = Schemas["PhoneNumberCreate"];
+/** Fields left out are kept; `auth_password` is only sent to replace it (or null to remove). */
+export type PhoneNumberUpdate = Schemas["PhoneNumberUpdate"];
+export type PhoneNumbersPage = Schemas["PhoneNumbersPublic"];
+export type Call = Schemas["CallPublic"];
+export type CallCreate = Schemas["CallCreate"];
+export type CallOutcome = Call["outcome"];
+export type TelephonyStatus = Schemas["TelephonyStatus"];
+export type SipHealth = TelephonyStatus["sip"];
 
-export interface ProviderOption {
-  name: string;
-  type: "string" | "number" | "integer" | "boolean";
-  description: string;
-  default: string | number | boolean | null;
-  required: boolean;
-}
+// --- workers ----------------------------------------------------------------------------------
 
-export interface Provider {
-  name: string;
-  label: string;
-  models: string[] | null;
-  default_model: string | null;
-  options: ProviderOption[];
-  secrets: { name: string; set: boolean }[];
-  local: boolean;
-  openai_compatible: boolean;
-  /** A small demo model: it shows the path works but can make facts up. */
-  demo: boolean;
-}
+export type Worker = Schemas["WorkerPublic"];
+export type Workers = Schemas["WorkersPublic"];
 
-export type ProviderRole = "stt" | "llm" | "tts";
-export type Providers = Record<ProviderRole, Provider[]>;
+// --- publishable keys (the embeddable widget) -------------------------------------------------
 
-export type SessionStatus = "created" | "active" | "completed" | "failed" | "abandoned";
-export type Channel = "web" | "phone";
-
-export interface SessionCreated {
-  session_id: string;
-  room: string;
-  livekit_url: string;
-  token: string;
-  expires_at: string;
-}
-
-export interface Session {
-  id: string;
-  agent_id: string;
-  room: string;
-  channel: Channel;
-  status: SessionStatus;
-  failure_reason: string | null;
-  participant_identity: string | null;
-  turn_detection: string | null;
-  worker_id: string | null;
-  started_at: string | null;
-  ended_at: string | null;
-  created_at: string;
-}
-
-export interface TurnMetrics {
-  end_of_turn_delay: number | null;
-  transcription_delay: number | null;
-  llm_ttft: number | null;
-  tts_ttfb: number | null;
-  e2e_latency: number | null;
-  retrieval: number | null;
-}
-
-export interface Turn {
-  id: number;
-  session_id: string;
-  seq: number;
-  role: "user" | "assistant";
-  text: string;
-  interrupted: boolean;
-  started_at: string | null;
-  ended_at: string | null;
-  metrics: TurnMetrics;
-  created_at: string;
-}
-
-export interface SessionWithTurns extends Session {
-  turns: Turn[];
-}
-
-export interface KnowledgeBase {
-  id: string;
-  name: string;
-  description: string | null;
-  chunk_size: number;
-  chunk_overlap: number;
-  embedding_model: string;
-  embedding_dim: number;
-  document_count: number;
-  created_at: string;
-  updated_at: string;
-}
-
-export type DocumentStatus = "queued" | "processing" | "ready" | "failed";
-
-export interface KbDocument {
-  id: string;
-  knowledge_base_id: string;
-  filename: string;
-  content_type: string;
-  size_bytes: number;
-  status: DocumentStatus;
-  error: string | null;
-  chunks_total: number;
-  chunks_embedded: number;
-  attempts: number;
-  created_at: string;
-  updated_at: string;
-}
-
-export interface RetrievedChunk {
-  document_id: string;
-  document_name: string;
-  text: string;
-  score: number;
-}
-
-export interface KnowledgeQueryResult {
-  chunks: RetrievedChunk[];
-  retrieval_ms: number;
-}
+export type PublishableKey = Schemas["PublishableKeyPublic"];
+export type PublishableKeyCreate = Schemas["PublishableKeyCreate"];
+export type PublishableKeysPage = Schemas["PublishableKeysPublic"];

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 
-import type { Provider } from "../api/types";
+import type { Provider, ProviderSpec } from "../api/types";
 import { missingSecrets, optionLabel } from "./ProviderPicker";
 
 const openai: Provider = {
@@ -15,18 +15,22 @@ const openai: Provider = {
   demo: false,
 };
 
+function spec(options: ProviderSpec["options"] = {}): ProviderSpec {
+  return { provider: "openai", model: null, options };
+}
+
 describe("missingSecrets", () => {
   it("names a hosted provider's unset secret", () => {
-    expect(missingSecrets(openai, { provider: "openai" })).toEqual(["OPENAI_API_KEY"]);
+    expect(missingSecrets(openai, spec())).toEqual(["OPENAI_API_KEY"]);
   });
 
   it("needs nothing once the secret is set", () => {
     const set = { ...openai, secrets: [{ name: "OPENAI_API_KEY", set: true }] };
-    expect(missingSecrets(set, { provider: "openai" })).toEqual([]);
+    expect(missingSecrets(set, spec())).toEqual([]);
   });
 
   it("needs no hosted key for an OpenAI-compatible server at its own base URL", () => {
-    expect(missingSecrets(openai, { provider: "openai", options: { base_url: "http://llm:8080/v1" } })).toEqual([]);
+    expect(missingSecrets(openai, spec({ base_url: "http://llm:8080/v1" }))).toEqual([]);
   });
 });
 

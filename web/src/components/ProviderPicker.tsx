@@ -6,7 +6,7 @@ import { messagesFor } from "../lib/errors";
 /** Secrets a spec still needs: none for an OpenAI-compatible server given its own base URL. */
 export function missingSecrets(provider: Provider | undefined, spec: ProviderSpec): string[] {
   if (!provider) return [];
-  if (provider.openai_compatible && spec.options?.base_url) return [];
+  if (provider.openai_compatible && spec.options.base_url) return [];
   return provider.secrets.filter((s) => !s.set).map((s) => s.name);
 }
 
@@ -85,7 +85,7 @@ export function ProviderPicker(props: {
               </div>
               <div className={`field${errs("model").length ? " invalid" : ""}`}>
                 <label htmlFor={modelId}>Model</label>
-                {provider?.models && !(provider.openai_compatible && spec.options?.base_url) ? (
+                {provider?.models && !(provider.openai_compatible && spec.options.base_url) ? (
                   <select
                     id={modelId}
                     className="select"
@@ -141,7 +141,7 @@ export function ProviderPicker(props: {
               <div className="provider-opts">
                 {provider.options.map((o) => {
                   const id = `${role}-${i}-opt-${o.name}`;
-                  const value = spec.options?.[o.name];
+                  const value = spec.options[o.name];
                   const oErr = errs(`options.${o.name}`);
                   const set = (raw: string | boolean) => {
                     const options = { ...(spec.options ?? {}) };

@@ -3,7 +3,7 @@
 import { useState } from "react";
 
 import { api } from "../api/client";
-import type { McpServerTool, McpToolInfo, Tool, WebhookTool } from "../api/types";
+import type { McpServerTool, McpToolInfo, McpTools, Tool, WebhookTool } from "../api/types";
 import { Field } from "./ui";
 
 const NEW_TOOL: Record<Tool["type"], Tool> = {
@@ -16,6 +16,7 @@ const NEW_TOOL: Record<Tool["type"], Tool> = {
     method: "POST",
     headers: {},
     timeout_s: 5,
+    failure_message: null,
   },
   mcp: {
     type: "mcp",
@@ -137,7 +138,7 @@ function McpFields(props: { tool: McpServerTool; path: string; error: unknown; o
     setListing(true);
     setListError(null);
     try {
-      setOffered((await api.post<{ tools: McpToolInfo[] }>("/api/mcp/tools", tool)).tools);
+      setOffered((await api.post<McpTools>("/api/mcp/tools", tool)).tools);
     } catch (e) {
       setOffered(null);
       setListError((e as Error).message);

@@ -1,6 +1,6 @@
 // Small building blocks shared by every page.
 
-import { type ReactNode, useEffect } from "react";
+import { type ReactNode, type RefObject, useId, useLayoutEffect, useRef } from "react";
 
 import type { SessionStatus } from "../api/types";
 import { errorMessage, messagesFor } from "../lib/errors";
@@ -114,23 +114,55 @@ export function QueryList<T>(props: {
   );
 }
 
-export function Modal(props: { title: string; onClose: () => void; children: ReactNode; footer: ReactNode }) {
-  const { onClose } = props;
-  useEffect(() => {
-    const esc = (e: KeyboardEvent) => e.key === "Escape" && onClose();
-    window.addEventListener("keydown", esc);
-    return () => window.removeEventListener("keydown", esc);
-  }, [onClose]);
+/**
+ * A modal dialog on the browser's own `<dialog>`: the page behind it is inert, Tab stays inside,
+ * Escape or a click on the backdrop closes it, and focus goes back where it was when it closes.
+ * `initialFocus` takes the focus when it opens (by default the first control inside does).
+ */
+export function Modal(props: {
+  title: string;
+  onClose: () => void;
+  children: ReactNode;
+  footer: ReactNode;
+  role?: "dialog" | "alertdialog";
+  initialFocus?: RefObject<HTMLElement | null>;
+  describedBy?: string;
+}) {
+  const { onClose, initialFocus } = props;
+  const ref = useRef<HTMLDialogElement>(null);
+  const titleId = useId();
+  useLayoutEffect(() => {
+    const dialog = ref.current;
+    if (!dialog) return;
+    const opener = document.activeElement;
+    if (!dialog.open) dialog.showModal();
+    initialFocus?.current?.focus();
+    return () => {
+      dialog.close();
+      if (opener instanceof HTMLElement && opener.isConnected) opener.focus();
+    };
+  }, [initialFocus]);
   return (
-    <div className="backdrop" onMouseDown={(e) => e.target === e.currentTarget && onClose()}>
-      <div className="modal" role="dialog" aria-label={props.title}>
+    <dialog
+      ref={ref}
+      className="modal"
+      role={props.role}
+      aria-labelledby={titleId}
+      aria-describedby={props.describedBy}
+      onCancel={(e) => {
+        e.preventDefault(); // Escape: the page decides whether the dialog goes away
+        onClose();
+      }}
+      onMouseDown={(e) => e.target === e.currentTarget && onClose()}
+    >
+      <div className="modal-content">
         <header>
-          <h2>{props.title}</h2>
+          <h2 id={titleId}>{props.title}</h2>
         </header>
         <div className="body">{props.children}</div>
         <footer>{props.footer}</footer>
       </div>
-    </div>
+    </dialog>
   );
 }
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 
-import type { Provider } from "../api/types";
+import type { Provider, ProviderSpec } from "../api/types";
 import { usesDemoModel } from "./demoModel";
 
 function provider(name: string, demo: boolean): Provider {
@@ -17,24 +17,28 @@ function provider(name: string, demo: boolean): Provider {
   };
 }
 
+function spec(provider: string): ProviderSpec {
+  return { provider, model: null, options: {} };
+}
+
 const catalog = [provider("openai", false), provider("local", true), provider("groq", false)];
 
 describe("usesDemoModel", () => {
   it("flags an LLM list whose primary is the demo model", () => {
-    expect(usesDemoModel([{ provider: "local" }], catalog)).toBe(true);
+    expect(usesDemoModel([spec("local")], catalog)).toBe(true);
   });
 
   it("flags the demo model as a fallback too: calls can land on it", () => {
-    expect(usesDemoModel([{ provider: "openai" }, { provider: "local" }], catalog)).toBe(true);
+    expect(usesDemoModel([spec("openai"), spec("local")], catalog)).toBe(true);
   });
 
   it("leaves hosted and self-hosted LLMs alone", () => {
-    expect(usesDemoModel([{ provider: "openai" }, { provider: "groq" }], catalog)).toBe(false);
+    expect(usesDemoModel([spec("openai"), spec("groq")], catalog)).toBe(false);
     expect(usesDemoModel([], catalog)).toBe(false);
   });
 
   it("says nothing while the catalog is loading or for a provider it does not know", () => {
-    expect(usesDemoModel([{ provider: "local" }], undefined)).toBe(false);
-    expect(usesDemoModel([{ provider: "gone" }], catalog)).toBe(false);
+    expect(usesDemoModel([spec("local")], undefined)).toBe(false);
+    expect(usesDemoModel([spec("gone")], catalog)).toBe(false);
   });
 });

@@ -1,6 +1,6 @@
 // What the Phone numbers page says about the SIP service, and the URI a softphone dials.
 
-import type { TelephonyStatus } from "../api/telephony";
+import type { TelephonyStatus } from "../api/types";
 
 export interface SipStatusText {
   /** The block's colour: calm when up, a warning when down, neutral when nobody can tell. */

@@ -3,7 +3,8 @@ import { Link, useNavigate } from "react-router";
 
 import { useAgents, useDeleteAgent, useDuplicateAgent, useKnowledgeBases, useProviders } from "../api/queries";
 import type { Agent, Provider, ProviderSpec } from "../api/types";
-import { Empty, ErrorAlert, Modal, PageHead, QueryList, formatDate } from "../components/ui";
+import { ConfirmDialog } from "../components/ConfirmDialog";
+import { Empty, ErrorAlert, PageHead, QueryList, formatDate } from "../components/ui";
 import { DEMO_LLM_NOTICE, usesDemoModel } from "../lib/demoModel";
 
 function providerText(specs: ProviderSpec[], catalog: Provider[] | undefined): string {
@@ -105,26 +106,15 @@ export function AgentsPage() {
 function DeleteAgent({ agent, onClose }: { agent: Agent; onClose: () => void }) {
   const del = useDeleteAgent();
   return (
-    <Modal
+    <ConfirmDialog
       title={`Delete ${agent.name}?`}
-      onClose={onClose}
-      footer={
-        <>
-          <button className="btn" onClick={onClose}>
-            Cancel
-          </button>
-          <button
-            className="btn solid-danger"
-            disabled={del.isPending}
-            onClick={() => del.mutate(agent.id, { onSuccess: onClose })}
-          >
-            Delete agent
-          </button>
-        </>
-      }
+      confirm="Delete agent"
+      onConfirm={() => del.mutate(agent.id, { onSuccess: onClose })}
+      onCancel={onClose}
+      pending={del.isPending}
+      error={del.error}
     >
-      <p style={{ margin: 0 }}>The agent and its settings are removed. Calls in progress keep running.</p>
-      <ErrorAlert error={del.error} />
-    </Modal>
+      The agent and its settings are removed. Calls in progress keep running.
+    </ConfirmDialog>
   );
 }

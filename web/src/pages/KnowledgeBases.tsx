@@ -14,6 +14,7 @@ import {
   useQueryKnowledgeBase,
 } from "../api/queries";
 import type { KbDocument } from "../api/types";
+import { ConfirmDialog } from "../components/ConfirmDialog";
 import { Empty, ErrorAlert, Field, Modal, PageHead, QueryList, formatBytes, formatDate } from "../components/ui";
 import { unplacedMessages } from "../lib/errors";
 
@@ -309,23 +310,16 @@ export function KnowledgeBasePage() {
         </div>
       </div>
       {confirmDelete && (
-        <Modal
+        <ConfirmDialog
           title="Delete this knowledge base?"
-          onClose={() => setConfirmDelete(false)}
-          footer={
-            <>
-              <button className="btn" onClick={() => setConfirmDelete(false)}>
-                Cancel
-              </button>
-              <button className="btn solid-danger" disabled={delKb.isPending} onClick={() => delKb.mutate(id, { onSuccess: () => navigate("/knowledge") })}>
-                Delete
-              </button>
-            </>
-          }
+          confirm="Delete"
+          onConfirm={() => delKb.mutate(id, { onSuccess: () => navigate("/knowledge") })}
+          onCancel={() => setConfirmDelete(false)}
+          pending={delKb.isPending}
+          error={delKb.error}
         >
-          <p style={{ margin: 0 }}>Its documents and their embeddings are deleted.</p>
-          <ErrorAlert error={delKb.error} />
-        </Modal>
+          Its documents and their embeddings are deleted.
+        </ConfirmDialog>
       )}
     </>
   );

@@ -1,10 +1,12 @@
-import { type FormEvent, useState } from "react";
+import { useState } from "react";
 import { Link } from "react-router";
 
 import { useAgents } from "../api/queries";
-import { type PhoneNumber, useDeletePhoneNumber, usePhoneNumbers } from "../api/phoneNumbers";
+import { useDeletePhoneNumber, usePhoneNumbers } from "../api/phoneNumbers";
 import { useTelephony } from "../api/telephony";
-import { Empty, ErrorAlert, Modal, PageHead, QueryList, formatDate } from "../components/ui";
+import type { PhoneNumber } from "../api/types";
+import { ConfirmDialog } from "../components/ConfirmDialog";
+import { Empty, PageHead, QueryList, formatDate } from "../components/ui";
 import { errorMessage } from "../lib/errors";
 import { type SipStatusText, dialUri, sipStatusText } from "../lib/telephony";
 import { OutboundCallCard } from "./PhoneNumbersCall";
@@ -155,30 +157,17 @@ function Access({ number }: { number: PhoneNumber }) {
 
 function DeletePhoneNumber({ number, onClose }: { number: PhoneNumber; onClose: () => void }) {
   const del = useDeletePhoneNumber();
-  const submit = (e?: FormEvent) => {
-    e?.preventDefault();
-    del.mutate(number.id, { onSuccess: onClose });
-  };
   return (
-    <Modal
+    <ConfirmDialog
       title={`Delete ${number.number}?`}
-      onClose={onClose}
-      footer={
-        <>
-          <button className="btn" onClick={onClose}>
-            Cancel
-          </button>
-          <button className="btn solid-danger" disabled={del.isPending} onClick={() => submit()}>
-            Delete number
-          </button>
-        </>
-      }
+      confirm="Delete number"
+      onConfirm={() => del.mutate(number.id, { onSuccess: onClose })}
+      onCancel={onClose}
+      pending={del.isPending}
+      error={del.error}
     >
-      <p style={{ margin: 0 }}>
-        Calls to this number are refused from now on; its trunk and dispatch rule are removed from
-        LiveKit. Calls in progress keep running.
-      </p>
-      <ErrorAlert error={del.error} />
-    </Modal>
+      Calls to this number are refused from now on; its trunk and dispatch rule are removed from
+      LiveKit. Calls in progress keep running.
+    </ConfirmDialog>
   );
 }

@@ -1,13 +1,8 @@
 import { type FormEvent, useState } from "react";
 import { Link } from "react-router";
 
-import {
-  type PhoneNumber,
-  type PhoneNumberCreate,
-  type PhoneNumberUpdate,
-  useSavePhoneNumber,
-} from "../api/phoneNumbers";
-import type { Agent } from "../api/types";
+import { useSavePhoneNumber } from "../api/phoneNumbers";
+import type { Agent, PhoneNumber, PhoneNumberCreate, PhoneNumberUpdate } from "../api/types";
 import { ErrorAlert, Field, Modal } from "../components/ui";
 import { unplacedMessages } from "../lib/errors";
 import { allPlaced, normalizeNumber, numberHint, parseAddresses, placeErrors } from "../lib/phone";

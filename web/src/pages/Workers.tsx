@@ -1,6 +1,7 @@
 import { useEffect, useState } from "react";
 
-import { type Worker, type Workers, useWorkers } from "../api/workers";
+import type { Worker, Workers } from "../api/types";
+import { useWorkers } from "../api/workers";
 import { Empty, PageHead, QueryList } from "../components/ui";
 import { formatLatency, heartbeatAge, loadLevel, loadPercent, workerState } from "../lib/workers";
 

@@ -4,6 +4,7 @@
 
 import { Room, RoomEvent, Track } from "livekit-client";
 
+import type { SessionCreated } from "../../src/api/types";
 import { type StreamLike, type TranscriptLine, transcriptLines } from "../../src/lib/transcript";
 import { type WidgetOptions, errorDetail, startErrorText } from "./options";
 
@@ -14,12 +15,6 @@ export interface CallEvents {
   onCaptions(lines: TranscriptLine[]): void;
   /** Audio elements of the agent's voice, to be put in the page (they play once attached). */
   onAudio(element: HTMLMediaElement): void;
-}
-
-interface SessionCreated {
-  session_id: string;
-  livekit_url: string;
-  token: string;
 }
 
 export class StartError extends Error {}
