@@ -172,8 +172,7 @@ def parse_scenarios(text: str) -> ScenarioSuite:
         return ScenarioSuite.model_validate(data)
     except ValidationError as e:
         problems = [
-            (tuple(err["loc"]), str(err["msg"]).removeprefix("Value error, "))
-            for err in e.errors()
+            (tuple(err["loc"]), str(err["msg"]).removeprefix("Value error, ")) for err in e.errors()
         ]
         raise ScenarioFileError(problems) from e
 

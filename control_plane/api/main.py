@@ -17,6 +17,7 @@ from control_plane.api.routes import (  # telephony
     mcp,
     phone_numbers,
     providers,
+    scenarios,
     secrets,
     sessions,
     telephony,
@@ -30,6 +31,7 @@ api_router = APIRouter(
     responses={429: {"description": "Too many requests from this API key; see Retry-After"}},
 )
 api_router.include_router(agents.router)
+api_router.include_router(scenarios.router)
 api_router.include_router(sessions.router)
 api_router.include_router(providers.router)
 api_router.include_router(secrets.router)

@@ -4,8 +4,8 @@ The real ``livekit.plugins.openai.LLM`` talks to it over HTTP, so the plugin's o
 code runs. Answers are chosen by rules: the first rule whose ``match`` occurs in the last user
 message (case-insensitive) gives the reply; otherwise the default reply. A rule with a third
 element (``"instructions"`` in JSON) applies only when the agent's instructions (the first
-system message) contain it too, so an answer can depend on how the agent was instructed. Every request body is
-kept in ``requests`` so a test can look at what the LLM was given.
+system message) contain it too, so an answer can depend on how the agent was instructed.
+Every request body is kept in ``requests`` so a test can look at what the LLM was given.
 
 In-process::
 

@@ -98,7 +98,7 @@ async def test_the_suite_passes_on_the_agent_it_was_written_for(llm_url: str) ->
     assert [c.check for c in hours.checks] == [
         'says "sunday"',
         'not says "closed"',
-        "judge \"Gives the museum's opening hours\"",
+        'judge "Gives the museum\'s opening hours"',
     ]
     assert [c.check for c in booking.checks] == [
         'calls book_ticket with {"day": "Sunday"}',
@@ -166,7 +166,7 @@ scenarios:
         (
             "judge_llm: {provider: openai, options: {api_key: sk-1}}\n"
             "scenarios: [{name: a, turns: [{user: hi}]}]",
-            "must be a {\"secret\": NAME} reference",
+            'must be a {"secret": NAME} reference',
         ),
     ],
 )

@@ -207,3 +207,35 @@ export interface KnowledgeQueryResult {
   chunks: RetrievedChunk[];
   retrieval_ms: number;
 }
+
+// Agent test scenarios (stimm/scenarios.py, control_plane/scenarios/models.py).
+
+export interface CheckResult {
+  turn: number;
+  check: string;
+  passed: boolean;
+  detail: string | null;
+}
+
+export interface ScenarioResult {
+  name: string;
+  passed: boolean;
+  checks: CheckResult[];
+  error: string | null;
+  transcript: string[];
+}
+
+export interface SuiteResult {
+  passed: boolean;
+  scenarios: ScenarioResult[];
+  duration_s: number;
+  warnings: string[];
+}
+
+export interface AgentScenarios {
+  agent_id: string;
+  yaml: string;
+  updated_at: string | null;
+  last_run: SuiteResult | null;
+  last_run_at: string | null;
+}
