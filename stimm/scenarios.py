@@ -65,11 +65,11 @@ class Check(BaseModel):
     @classmethod
     def _one_kind(cls, data: Any) -> Any:
         if isinstance(data, dict):
-            kinds = [k for k in data if k in CHECK_KINDS]
-            if len(kinds) != 1 or len(data) != 1:
+            given = [str(k) for k, v in data.items() if v is not None]  # as serialized: nulls
+            if len(given) != 1 or given[0] not in CHECK_KINDS:
                 raise ValueError(
                     f"a check has exactly one of {', '.join(CHECK_KINDS)} "
-                    f"(got {', '.join(map(str, data)) or 'nothing'})"
+                    f"(got {', '.join(given) or 'nothing'})"
                 )
         return data
 
