@@ -53,3 +53,25 @@ class DefaultAgentConflict(ControlPlaneError):
 
 class LastActiveApiKey(ControlPlaneError):
     """Revoking this key would leave no active API key: nobody could use the API any more."""
+
+
+class SecretMissing(ControlPlaneError):
+    """An agent's config refers to a secret that is not set."""
+
+
+class ScenarioRunError(ControlPlaneError):
+    """An agent's test scenarios could not be run to their end."""
+
+
+class ScenarioRunsBusy(ScenarioRunError):
+    """As many scenario runs as ``STIMM_SCENARIO_MAX_RUNS`` are already going on."""
+
+    retryable = True
+
+
+class ScenarioTimeout(ScenarioRunError):
+    """A run took longer than ``STIMM_SCENARIO_TIMEOUT_S``."""
+
+
+class ScenarioAgentUnbuildable(ScenarioRunError):
+    """The agent's (or the judge's) LLM cannot be built from its config."""

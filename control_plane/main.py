@@ -27,6 +27,7 @@ from control_plane.core.db import create_engine, create_sessionmaker, run_migrat
 from control_plane.knowledge.service import KnowledgeService
 from control_plane.livekit import LiveKit
 from control_plane.ratelimit import RateLimiter
+from control_plane.scenarios.runner import ScenarioRunner
 from control_plane.security import SecretBox
 from control_plane.telephony import service as telephony_service
 from control_plane.web import console_router
@@ -122,6 +123,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.knowledge_store = knowledge.store  # pinged by /health
     app.state.secret_box = secret_box
     app.state.rate_limiter = rate_limiter
+    app.state.scenario_runner = ScenarioRunner(
+        timeout_s=settings.scenario_timeout_s, max_runs=settings.scenario_max_runs
+    )
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_middleware(
         RequestGuard,

@@ -19,6 +19,7 @@ from control_plane.api.routes import (  # telephony
     phone_numbers,
     providers,
     publishable_keys,
+    scenarios,
     secrets,
     sessions,
     telephony,
@@ -33,6 +34,7 @@ api_router = APIRouter(
     responses={429: {"description": "Too many requests from this API key; see Retry-After"}},
 )
 api_router.include_router(agents.router)
+api_router.include_router(scenarios.router)
 api_router.include_router(sessions.router)
 api_router.include_router(providers.router)
 api_router.include_router(secrets.router)

@@ -142,6 +142,14 @@ class Settings(DatabaseSettings):
         default=5, ge=0, validation_alias="STIMM_WIDGET_SESSIONS_PER_MINUTE_PER_ADDRESS"
     )
     """Sessions one client address may start per minute through the widget (0: no limit)."""
+    scenario_timeout_s: float = Field(
+        default=300.0, ge=5.0, le=3_600.0, validation_alias="STIMM_SCENARIO_TIMEOUT_S"
+    )
+    """How long one run of an agent's test scenarios may take before it is stopped."""
+    scenario_max_runs: int = Field(
+        default=2, ge=1, le=64, validation_alias="STIMM_SCENARIO_MAX_RUNS"
+    )
+    """Scenario runs at once per control-plane process (each is a child process)."""
 
     @field_validator("livekit_url", "livekit_public_url")
     @classmethod

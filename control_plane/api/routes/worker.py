@@ -6,14 +6,18 @@ import logging
 
 from fastapi import APIRouter, HTTPException, Response, status
 
-from control_plane import credentials, crud
-from control_plane.agent_secrets import inline_secrets, secret_refs
+from control_plane import crud
 from control_plane.api.deps import CacheDep, SecretBoxDep, SessionDep, WorkerAuthDep
 from control_plane.api.routes.agents import agent_not_found
 from control_plane.api.routes.sessions import session_not_found
-from control_plane.errors import SecretDecryptionError, SessionClaimed, SessionStateConflict
+from control_plane.errors import (
+    SecretDecryptionError,
+    SecretMissing,
+    SessionClaimed,
+    SessionStateConflict,
+)
 from control_plane.models import SessionPublic, TurnPublic
-from control_plane.validation import secret_names
+from control_plane.worker_config import worker_agent_config
 from stimm.schema import SessionClaim, SessionEvent, TurnIn, WorkerAgentConfig
 
 logger = logging.getLogger("stimm.control_plane")
@@ -38,21 +42,14 @@ async def get_agent_config(
             raise agent_not_found(agent_id)
         config = agent.to_config()
         await cache.put(agent_id, config)
-    needed = secret_names(config)
-    refs = secret_refs(config)
     try:
-        values = await credentials.decrypt_secrets(db, box, needed | set(refs))
+        return await worker_agent_config(db, box, agent_id, config)
     except SecretDecryptionError as e:
         logger.error("agent %s: %s", agent_id, e)
         raise HTTPException(status_code=status.HTTP_500_INTERNAL_SERVER_ERROR, detail=str(e)) from e
-    try:
-        config = inline_secrets(config, values)
-    except KeyError as e:
-        detail = f"Agent {agent_id} refers to secret {e.args[0]}, which is not set"
-        logger.error("%s", detail)
-        raise HTTPException(status_code=status.HTTP_409_CONFLICT, detail=detail) from e
-    provider_keys = {name: value for name, value in values.items() if name in needed}
-    return WorkerAgentConfig(id=agent_id, secrets=provider_keys, **config.model_dump())
+    except SecretMissing as e:
+        logger.error("%s", e)
+        raise HTTPException(status_code=status.HTTP_409_CONFLICT, detail=str(e)) from e
 
 
 @router.post(
