@@ -7,7 +7,7 @@ import logging
 import os
 import tempfile
 
-from livekit.agents import AgentServer, JobContext, JobProcess
+from livekit.agents import AgentServer, JobContext, JobProcess, room_io
 from livekit.plugins import silero
 from pydantic import ValidationError
 
@@ -29,6 +29,11 @@ VAD_MIN_SILENCE = 0.25
 """Seconds of silence after which Silero reports the end of speech. The turn itself ends after
 each agent's ``min_endpointing_delay`` (0.5 s by default), counted by livekit from the last
 speech; a VAD that waited its default 0.55 s made every turn wait for it instead."""
+
+INPUT_FRAME_MS = 10
+"""Size of the caller's audio frames handed to the VAD and STT. livekit's default, 50 ms, makes
+the VAD see the caller's last word up to 50 ms late, and the end of the turn is counted from when
+the VAD saw it; 10 ms frames cut that to at most 10 ms."""
 
 
 def prewarm(proc: JobProcess) -> None:
@@ -151,7 +156,13 @@ async def entrypoint(ctx: JobContext) -> None:
 
     ctx.add_shutdown_callback(on_shutdown)
 
-    await session.start(agent=agent, room=ctx.room)
+    await session.start(
+        agent=agent,
+        room=ctx.room,
+        room_options=room_io.RoomOptions(
+            audio_input=room_io.AudioInputOptions(frame_size_ms=INPUT_FRAME_MS)
+        ),
+    )
     await recorder.started(turn_detection=built.turn_detection, worker_id=ctx.worker_id)
     logger.info("session %s started for agent %s", session_id, meta.agent_id)
     if config.greeting:
