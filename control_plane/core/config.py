@@ -142,6 +142,9 @@ class Settings(DatabaseSettings):
         default=5, ge=0, validation_alias="STIMM_WIDGET_SESSIONS_PER_MINUTE_PER_ADDRESS"
     )
     """Sessions one client address may start per minute through the widget (0: no limit)."""
+    otlp_endpoint: str | None = Field(default=None, validation_alias="OTEL_EXPORTER_OTLP_ENDPOINT")
+    """OTLP/HTTP base URL the control plane's request spans go to (``stimm/tracing.py``);
+    unset: no tracing."""
 
     @field_validator("livekit_url", "livekit_public_url")
     @classmethod
