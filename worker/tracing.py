@@ -12,6 +12,7 @@ Conversation content (transcripts, prompts, replies) is left out unless
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,6 +26,7 @@ from stimm.schema import JobMetadata
 
 SERVICE_NAME = "stimm-worker"
 JOB_SPAN = "stimm_job"
+PII_ENV = "LIVEKIT_TELEMETRY_ALLOW_PII"
 
 
 class SessionIdProcessor(SpanProcessor):
@@ -68,10 +70,18 @@ def setup() -> TracerProvider | None:
         if _provider is None:
             provider = tracing.tracer_provider(SERVICE_NAME, endpoint)
             provider.add_span_processor(_sessions)
-            allow_pii = telemetry.utils.allow_pii_from_env()
-            telemetry.set_tracer_provider(provider, allow_pii=bool(allow_pii))
+            telemetry.set_tracer_provider(provider, allow_pii=allow_pii())
             _provider = provider
     return _provider
+
+
+def allow_pii() -> bool:
+    """Whether spans may hold the conversation: ``LIVEKIT_TELEMETRY_ALLOW_PII`` set to a true
+    value (livekit's own reading, except that an empty variable, as compose passes an unset
+    one, is "no")."""
+    if not os.environ.get(PII_ENV, "").strip():
+        return False
+    return bool(telemetry.utils.allow_pii_from_env())
 
 
 @contextmanager
