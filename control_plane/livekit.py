@@ -86,7 +86,8 @@ class LiveKit:
         A room left behind by a failed dispatch is closed by LiveKit's empty timeout.
         The job's spans join the current trace (``metadata.trace_context``), if one is exported.
         """
-        metadata = metadata.model_copy(update={"trace_context": tracing.current_trace_context()})
+        trace_context = tracing.current_trace_context() or None
+        metadata = metadata.model_copy(update={"trace_context": trace_context})
         async with api.LiveKitAPI(
             self._url, self._api_key, self._api_secret, timeout=self._timeout
         ) as lkapi:

@@ -107,7 +107,7 @@ def session_trace(ctx: JobContext, session_id: str, meta: JobMetadata) -> Iterat
     tracer = provider.get_tracer("stimm.worker")
     with tracer.start_as_current_span(
         JOB_SPAN,
-        context=tracing.context_from(meta.trace_context),
+        context=tracing.context_from(meta.trace_context or {}),
         attributes={
             tracing.SESSION_ID: session_id,
             tracing.AGENT_ID: meta.agent_id,
