@@ -18,6 +18,7 @@ from livekit.protocol import models
 from control_plane.core.config import Settings
 from control_plane.errors import ControlPlaneError, LiveKitRejected, LiveKitUnavailable
 from control_plane.workers.config import PoolSettings
+from stimm import tracing
 from stimm.schema import AGENT_NAME, JobMetadata
 
 logger = logging.getLogger("stimm.control_plane")
@@ -83,7 +84,10 @@ class LiveKit:
         took it in time), ``LiveKitUnavailable`` (unreachable, timeout, 5xx) or
         ``LiveKitRejected`` (4xx).
         A room left behind by a failed dispatch is closed by LiveKit's empty timeout.
+        The job's spans join the current trace (``metadata.trace_context``), if one is exported.
         """
+        trace_context = tracing.current_trace_context() or None
+        metadata = metadata.model_copy(update={"trace_context": trace_context})
         async with api.LiveKitAPI(
             self._url, self._api_key, self._api_secret, timeout=self._timeout
         ) as lkapi:

@@ -13,6 +13,8 @@ from fastapi import FastAPI, Request
 from fastapi.exception_handlers import request_validation_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+from opentelemetry.sdk.trace import TracerProvider
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -31,6 +33,7 @@ from control_plane.scenarios.runner import ScenarioRunner
 from control_plane.security import SecretBox
 from control_plane.telephony import service as telephony_service
 from control_plane.web import console_router
+from stimm import tracing
 
 logger = logging.getLogger("stimm.control_plane")
 
@@ -90,6 +93,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     secret_box = SecretBox(settings.secret_key.get_secret_value())
     rate_limiter = RateLimiter(settings.redis_url)
     knowledge = KnowledgeService.from_settings(sessionmaker, settings.database_url)
+    tracer_provider = (
+        tracing.tracer_provider("stimm-control-plane", settings.otlp_endpoint)
+        if settings.otlp_endpoint
+        else None
+    )
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -108,6 +116,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await cache.aclose()
         await rate_limiter.aclose()
         await engine.dispose()
+        if tracer_provider is not None:
+            await asyncio.to_thread(tracer_provider.shutdown)  # sends the spans still batched
 
     app = FastAPI(
         title="Stimm control plane",
@@ -137,7 +147,24 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(widget_router)
     app.include_router(health.router)
     app.include_router(console_router())  # last: its catch-all must not shadow the API
+    if tracer_provider is not None:
+        _trace_requests(app, tracer_provider)
     return app
+
+
+UNTRACED_PATHS = "/health,/api/worker/heartbeat"
+"""Polled every few seconds by probes and by each worker: a span each would bury the calls."""
+
+
+def _trace_requests(app: FastAPI, provider: TracerProvider) -> None:
+    """A server span per request (``POST /api/sessions``...), child of the caller's
+    ``traceparent`` when it sends one; the session route hands its context to the worker."""
+    FastAPIInstrumentor.instrument_app(
+        app,
+        tracer_provider=provider,
+        excluded_urls=UNTRACED_PATHS,
+        exclude_spans=["receive", "send"],
+    )
 
 
 def serve(host: str = "127.0.0.1", port: int = 8000, settings: Settings | None = None) -> None:

@@ -253,6 +253,10 @@ class JobMetadata(BaseModel):
     dispatch: str | None = None
     """A token new to each dispatch of the session; the job sends it back when it claims the
     session, so a job of a withdrawn dispatch cannot answer it."""
+    trace_context: dict[str, str] | None = None
+    """The W3C trace context (``traceparent``, ``tracestate``) of the request that started the
+    session, when the control plane exports traces: the job's spans join that trace
+    (``stimm/tracing.py``)."""
 
 
 class TurnMetrics(BaseModel):

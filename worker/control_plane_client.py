@@ -7,6 +7,7 @@ import logging
 import os
 
 import httpx
+from opentelemetry import propagate
 
 from stimm.schema import (
     KnowledgeQuery,
@@ -37,6 +38,10 @@ KEEPALIVE_EXPIRY = 2.0
 keep-alive timeout (uvicorn: 5 s), so the server never closes one the client is about to use."""
 
 
+async def _send_trace_context(request: httpx.Request) -> None:
+    propagate.inject(request.headers)  # nothing when the job is not traced
+
+
 class ControlPlaneClient:
     """Fetches agent configs and records session events and turns.
 
@@ -65,6 +70,8 @@ class ControlPlaneClient:
             # default) sometimes sent a request on it just as it closed, and the request failed
             # at once (a knowledge-base query 5 s after the greeting's turn was posted)
             limits=httpx.Limits(keepalive_expiry=KEEPALIVE_EXPIRY),
+            # the control plane's spans for a session's requests join the session's trace
+            event_hooks={"request": [_send_trace_context]},
         )
 
     async def aclose(self) -> None:

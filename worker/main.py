@@ -13,7 +13,7 @@ from pydantic import ValidationError
 
 from stimm.egress import egress_client
 from stimm.schema import AGENT_NAME, JobMetadata, SessionClaim, SessionEvent
-from worker import pool, telephony
+from worker import pool, telephony, tracing
 from worker.control_plane_client import ControlPlaneClient, ControlPlaneError, SessionTakenError
 from worker.mcp_tools import unavailable_notice
 from worker.outbox import flush_grace_s
@@ -42,6 +42,7 @@ def prewarm(proc: JobProcess) -> None:
     proc.userdata["turn_detector"] = load_turn_detector()
     WhisperSTT.load()
     PiperTTS.load()
+    tracing.setup()  # each job process exports its own spans
 
 
 def _prometheus_options() -> tuple[int | None, str | None]:
@@ -99,7 +100,14 @@ async def entrypoint(ctx: JobContext) -> None:
     session_id = phone_call.session_id if phone_call else meta.session_id
     assert session_id is not None
     # --- end telephony ---
+    with tracing.session_trace(ctx, session_id, meta):
+        await run_session(ctx, meta, session_id, phone_call)
 
+
+async def run_session(
+    ctx: JobContext, meta: JobMetadata, session_id: str, phone_call: telephony.PhoneCall | None
+) -> None:
+    """Claim the session, load and build its agent, then start it in the room."""
     client = ControlPlaneClient()
     try:
         # a re-dispatch can race a slow worker that did take the job: only one may answer

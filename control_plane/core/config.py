@@ -150,6 +150,9 @@ class Settings(DatabaseSettings):
         default=2, ge=1, le=64, validation_alias="STIMM_SCENARIO_MAX_RUNS"
     )
     """Scenario runs at once per control-plane process (each is a child process)."""
+    otlp_endpoint: str | None = Field(default=None, validation_alias="OTEL_EXPORTER_OTLP_ENDPOINT")
+    """OTLP/HTTP base URL the control plane's request spans go to (``stimm/tracing.py``);
+    unset: no tracing."""
 
     @field_validator("livekit_url", "livekit_public_url")
     @classmethod

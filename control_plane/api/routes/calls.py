@@ -24,6 +24,7 @@ from control_plane.telephony.models import (
     PhoneSessionCreated,
     call_public,
 )
+from stimm import tracing
 from stimm.schema import JobMetadata
 
 logger = logging.getLogger("stimm.control_plane")
@@ -67,6 +68,7 @@ async def create_call(
         callee=call_in.to,
         participant_identity=identity,
     )
+    tracing.tag_current_span(session.id, agent.id)
     metadata = JobMetadata(
         agent_id=agent.id, session_id=session.id, channel="phone", caller=call_in.to
     )
