@@ -83,19 +83,20 @@ async def entrypoint(ctx: JobContext) -> None:
         ctx.shutdown(reason="invalid job metadata")
         return
     # --- telephony (worker/telephony.py): wait for the phone leg, register dial-in calls ---
+    client = ControlPlaneClient()
     phone_call: telephony.PhoneCall | None = None
     if meta.channel == "phone":
         try:
-            phone_call = await telephony.join_call(ctx, meta)
+            phone_call = await telephony.join_call(ctx, meta, client)
         except telephony.CallSetupError as e:
             logger.error("job %s: %s", ctx.job.id, e)
+            await client.aclose()
             ctx.shutdown(reason=str(e))
             return
     session_id = phone_call.session_id if phone_call else meta.session_id
     assert session_id is not None
     # --- end telephony ---
 
-    client = ControlPlaneClient()
     try:
         # a re-dispatch can race a slow worker that did take the job: only one may answer
         await client.claim_session(

@@ -20,11 +20,9 @@ from control_plane.telephony.models import (
     CallCreate,
     CallPublic,
     CallsPublic,
-    PhoneSessionCreate,
-    PhoneSessionCreated,
     call_public,
 )
-from stimm.schema import JobMetadata
+from stimm.schema import JobMetadata, PhoneSessionCreate, PhoneSessionCreated
 
 logger = logging.getLogger("stimm.control_plane")
 
