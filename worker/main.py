@@ -55,7 +55,9 @@ def create_server(*, health_port: int | None = None) -> AgentServer:
     prometheus_port, prometheus_dir = _prometheus_options()
     # --- worker pool (worker/pool.py): load, drain, status endpoints, heartbeats ---
     prometheus_dir = pool.ensure_multiproc_dir(prometheus_dir)
-    member = pool.PoolMember(pool.PoolOptions.from_env(), multiproc_dir=prometheus_dir)
+    member = pool.PoolMember(
+        pool.PoolOptions.from_env(), multiproc_dir=prometheus_dir, metrics_port=prometheus_port
+    )
     # --- end worker pool ---
     server = AgentServer(
         setup_fnc=prewarm,
