@@ -17,7 +17,6 @@ from livekit.protocol import models
 
 from control_plane.core.config import Settings
 from control_plane.errors import ControlPlaneError, LiveKitRejected, LiveKitUnavailable
-from control_plane.workers.config import PoolSettings
 from stimm.schema import AGENT_NAME, JobMetadata
 
 logger = logging.getLogger("stimm.control_plane")
@@ -80,9 +79,8 @@ class LiveKit:
         settings: Settings,
         *,
         request_timeout_s: float = REQUEST_TIMEOUT_S,
-        pool: PoolSettings | None = None,
     ) -> None:
-        pool = pool or PoolSettings()
+        pool = settings.pool
         self._dispatch_timeout_s = pool.dispatch_timeout_s
         self._attempt_s = pool.dispatch_attempt_s
         self._assignment_check: AssignmentCheck | None = None

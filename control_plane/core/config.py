@@ -20,6 +20,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from control_plane.errors import ConfigError
+from control_plane.knowledge.config import KnowledgeSettings
+from control_plane.telephony.config import TelephonySettings
+from control_plane.workers.config import PoolSettings
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///.stimm/stimm.db"
 DEV_LIVEKIT_API_KEY = "devkey"
@@ -96,7 +99,8 @@ class DatabaseSettings(BaseSettings):
 
 
 class Settings(DatabaseSettings):
-    """Everything the control plane is configured with."""
+    """Everything the control plane is configured with: the one settings object
+    ``create_app`` wires the control plane from (its parts per domain included)."""
 
     redis_url: str | None = Field(default=None, validation_alias="STIMM_REDIS_URL")
     livekit_url: str = Field(default="http://127.0.0.1:7880", validation_alias="LIVEKIT_URL")
@@ -134,6 +138,12 @@ class Settings(DatabaseSettings):
         default=20, ge=0, validation_alias="STIMM_MAX_CONCURRENT_SESSIONS_PER_KEY"
     )
     """Sessions one API key may have open at once (0: no limit)."""
+    pool: PoolSettings = Field(default_factory=PoolSettings)
+    """Worker pool view and dispatch verification (``STIMM_WORKER_TTL``, ...)."""
+    telephony: TelephonySettings = Field(default_factory=TelephonySettings)
+    """SIP addresses and outbound calling (``STIMM_SIP_*``)."""
+    knowledge: KnowledgeSettings = Field(default_factory=KnowledgeSettings)
+    """Vector store, upload size, ingestion bounds (``STIMM_QDRANT_*``, ``STIMM_INGESTION_*``)."""
 
     @field_validator("livekit_url", "livekit_public_url")
     @classmethod
