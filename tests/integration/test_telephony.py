@@ -17,22 +17,13 @@ from control_plane.core.config import Settings
 from sip import provisioning
 from stimm.stack import LocalStack, StackOptions
 from tests.integration.control_plane_env import (
-    DATABASE_URL,
     WORKER_HEADERS,
+    agent_body,
     app_client,
-    fresh_database,
     make_settings,
 )
 
 pytestmark = pytest.mark.integration
-
-
-def agent_body(name: str) -> dict[str, Any]:
-    return {
-        "name": name,
-        "instructions": "You answer the phone.",
-        "llm": {"provider": "openai", "model": "gpt-4o-mini"},
-    }
 
 
 @pytest.fixture(scope="module")
@@ -43,12 +34,6 @@ def livekit(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
     stack._start_livekit()
     yield stack
     stack.stop()
-
-
-@pytest_asyncio.fixture(scope="module")
-async def database_url() -> AsyncIterator[str]:
-    async with fresh_database(DATABASE_URL) as url:
-        yield url
 
 
 @pytest.fixture(scope="module")
