@@ -1,4 +1,7 @@
-"""Knowledge bases: documents agents answer from, and retrieval over them."""
+"""Knowledge bases: documents agents answer from, and retrieval over them.
+
+One router per resource: the knowledge bases, their documents (upload checks included) and
+retrieval are one resource of the API, hence a little over 300 lines."""
 
 from __future__ import annotations
 
