@@ -1,10 +1,11 @@
-"""Fixtures shared by the integration tests: a fresh migrated PostgreSQL database per module,
-and the control plane in-process with a client that sends an API key. A module that needs
-another app (unauthenticated, Redis, its own knowledge store) overrides ``app_and_client``."""
+"""Fixtures shared by the integration tests: a fresh migrated PostgreSQL database and a
+private Redis per module, and the control plane in-process with a client that sends an API key.
+A module that needs another app (unauthenticated, Redis, its own knowledge store) overrides
+``app_and_client``."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
@@ -16,6 +17,7 @@ from tests.integration.control_plane_env import (
     app_client,
     fresh_database,
     make_settings,
+    redis_server,
 )
 
 
@@ -23,6 +25,13 @@ from tests.integration.control_plane_env import (
 async def database_url() -> AsyncIterator[str]:
     """A fresh, migrated PostgreSQL database for this module, dropped afterwards."""
     async with fresh_database(DATABASE_URL) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A private redis-server for this module."""
+    with redis_server(tmp_path_factory.mktemp("redis")) as url:
         yield url
 
 
