@@ -33,6 +33,8 @@ from control_plane.scenarios.runner import ScenarioRunner
 from control_plane.security import SecretBox
 from control_plane.telephony import service as telephony_service
 from control_plane.web import console_router
+from control_plane.workers.registry import create_registry
+from control_plane.workers.sweeper import LostWorkerSweeper
 from stimm import tracing
 
 logger = logging.getLogger("stimm.control_plane")
@@ -82,7 +84,9 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the app; without ``settings`` they are read from the environment.
 
-    The schema is not migrated here: call ``run_migrations`` first (``serve`` does).
+    The only place the control plane is wired: every service the routes use is made here from
+    ``settings`` and put on ``app.state``, where ``api/deps.py`` finds it. The schema is not
+    migrated here: call ``run_migrations`` first (``serve`` does).
     """
     settings = settings or Settings()
     # Created here rather than in the lifespan so that ASGI transports that skip lifespan
@@ -92,7 +96,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     cache = AgentConfigCache(settings.redis_url)
     secret_box = SecretBox(settings.secret_key.get_secret_value())
     rate_limiter = RateLimiter(settings.redis_url)
-    knowledge = KnowledgeService.from_settings(sessionmaker, settings.database_url)
+    knowledge = KnowledgeService.from_settings(
+        sessionmaker, settings.database_url, settings.knowledge
+    )
+    livekit = LiveKit(settings)
+    # the worker pool: heartbeats, dispatch verification, failing the calls of lost workers
+    registry = create_registry(settings.redis_url, settings.pool.worker_ttl_s)
+    livekit.set_assignment_check(registry.worker_of)
+    sweeper = LostWorkerSweeper(
+        sessionmaker,
+        registry,
+        ttl_s=settings.pool.worker_ttl_s,
+        interval_s=settings.pool.sweep_interval_s,
+        agent_in_room=livekit.agent_in_room,
+    )
     tracer_provider = (
         tracing.tracer_provider("stimm-control-plane", settings.otlp_endpoint)
         if settings.otlp_endpoint
@@ -105,13 +122,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         for agent_id in await move_plaintext_secrets(sessionmaker, secret_box):
             await cache.invalidate(agent_id)  # the cached copy still holds the plaintext
         knowledge.start()
-        # telephony: phone numbers back into LiveKit SIP, without delaying startup
+        sweeper.start()
+        # phone numbers back into LiveKit SIP, without delaying startup
         phone_sync = asyncio.create_task(
             telephony_service.sync_numbers(sessionmaker, settings, secret_box)
         )
         logger.info("control plane ready (LiveKit at %s)", settings.livekit_url)
         yield
         phone_sync.cancel()
+        await sweeper.aclose()
+        await registry.aclose()
         await knowledge.aclose()
         await cache.aclose()
         await rate_limiter.aclose()
@@ -127,7 +147,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessionmaker = sessionmaker
-    app.state.livekit = LiveKit(settings)
+    app.state.livekit = livekit
+    app.state.worker_registry = registry
     app.state.cache = cache
     app.state.knowledge = knowledge
     app.state.knowledge_store = knowledge.store  # pinged by /health
@@ -140,7 +161,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(
         RequestGuard,
         max_json_bytes=settings.max_json_body_bytes,
-        max_upload_bytes=knowledge.settings.max_upload_bytes,
+        max_upload_bytes=settings.knowledge.max_upload_bytes,
     )
     app.include_router(api_router)
     app.include_router(worker_router)

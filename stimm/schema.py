@@ -299,6 +299,26 @@ class SessionClaim(BaseModel):
     """``JobMetadata.dispatch`` of the job's dispatch."""
 
 
+class PhoneSessionCreate(BaseModel):
+    """Body of the worker's ``POST /api/worker/sessions``: a call that reached an agent through
+    a SIP dispatch rule, so the control plane has not seen it yet."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    agent_id: str
+    room: str = Field(min_length=1, max_length=128)
+    channel: Literal["phone"] = "phone"
+    caller: str | None = Field(default=None, max_length=64)
+    callee: str | None = Field(default=None, max_length=64)
+    sip_call_id: str | None = Field(default=None, max_length=200)
+    participant_identity: str | None = Field(default=None, max_length=128)
+
+
+class PhoneSessionCreated(BaseModel):
+    session_id: str
+    call_id: str
+
+
 class SessionEvent(BaseModel):
     """A session lifecycle change reported by the worker."""
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from control_plane.api.deps import ApiKeyAuthDep
-from control_plane.api.routes import (  # telephony
+from control_plane.api.routes import (
     agents,
     api_keys,
     calls,
@@ -41,22 +41,15 @@ api_router.include_router(secrets.router)
 api_router.include_router(api_keys.router)
 api_router.include_router(knowledge_bases.router)
 api_router.include_router(mcp.router)
-
-worker_router = APIRouter(prefix="/api")
-worker_router.include_router(worker.router)
-worker_router.include_router(knowledge_bases.worker_router)
-
-# telephony
 api_router.include_router(phone_numbers.router)
 api_router.include_router(calls.router)
 api_router.include_router(telephony.router)
-worker_router.include_router(calls.worker_router)
-
-# worker pool
 api_router.include_router(workers.router)
-worker_router.include_router(workers.worker_router)
 
 # embeddable widget: keys are managed with an API key; the widget's own route takes a
 # publishable key only
 api_router.include_router(publishable_keys.router)
 widget_router = widget.router
+
+worker_router = APIRouter(prefix="/api")
+worker_router.include_router(worker.router)

@@ -20,6 +20,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from control_plane.errors import ConfigError
+from control_plane.knowledge.config import KnowledgeSettings
+from control_plane.telephony.config import TelephonySettings
+from control_plane.workers.config import PoolSettings
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///.stimm/stimm.db"
 DEV_LIVEKIT_API_KEY = "devkey"
@@ -96,7 +99,8 @@ class DatabaseSettings(BaseSettings):
 
 
 class Settings(DatabaseSettings):
-    """Everything the control plane is configured with."""
+    """Everything the control plane is configured with: the one settings object
+    ``create_app`` wires the control plane from (its parts per domain included)."""
 
     redis_url: str | None = Field(default=None, validation_alias="STIMM_REDIS_URL")
     livekit_url: str = Field(default="http://127.0.0.1:7880", validation_alias="LIVEKIT_URL")
@@ -153,6 +157,12 @@ class Settings(DatabaseSettings):
     otlp_endpoint: str | None = Field(default=None, validation_alias="OTEL_EXPORTER_OTLP_ENDPOINT")
     """OTLP/HTTP base URL the control plane's request spans go to (``stimm/tracing.py``);
     unset: no tracing."""
+    pool: PoolSettings = Field(default_factory=PoolSettings)
+    """Worker pool view and dispatch verification (``STIMM_WORKER_TTL``, ...)."""
+    telephony: TelephonySettings = Field(default_factory=TelephonySettings)
+    """SIP addresses and outbound calling (``STIMM_SIP_*``)."""
+    knowledge: KnowledgeSettings = Field(default_factory=KnowledgeSettings)
+    """Vector store, upload size, ingestion bounds (``STIMM_QDRANT_*``, ``STIMM_INGESTION_*``)."""
 
     @field_validator("livekit_url", "livekit_public_url")
     @classmethod

@@ -331,19 +331,19 @@ export interface paths {
      */
     post: operations["post_turn_api_worker_sessions__session_id__turns_post"];
   };
-  "/api/worker/knowledge-bases/{kb_id}/query": {
-    /**
-     * Worker Query Knowledge Base
-     * @description Retrieval for a turn in progress (the worker's credential; same path as the API's).
-     */
-    post: operations["worker_query_knowledge_base_api_worker_knowledge_bases__kb_id__query_post"];
-  };
   "/api/worker/sessions": {
     /**
      * Register Phone Session
      * @description Register a call that a SIP dispatch rule routed to an agent; idempotent per room.
      */
     post: operations["register_phone_session_api_worker_sessions_post"];
+  };
+  "/api/worker/knowledge-bases/{kb_id}/query": {
+    /**
+     * Worker Query Knowledge Base
+     * @description Retrieval for a turn in progress (the worker's credential; same path as the API's).
+     */
+    post: operations["worker_query_knowledge_base_api_worker_knowledge_bases__kb_id__query_post"];
   };
   "/api/worker/heartbeat": {
     /**
@@ -3674,6 +3674,31 @@ export interface operations {
     };
   };
   /**
+   * Register Phone Session
+   * @description Register a call that a SIP dispatch rule routed to an agent; idempotent per room.
+   */
+  register_phone_session_api_worker_sessions_post: {
+    requestBody: {
+      content: {
+        "application/json": components["schemas"]["PhoneSessionCreate"];
+      };
+    };
+    responses: {
+      /** @description Successful Response */
+      201: {
+        content: {
+          "application/json": components["schemas"]["PhoneSessionCreated"];
+        };
+      };
+      /** @description Validation Error */
+      422: {
+        content: {
+          "application/json": components["schemas"]["HTTPValidationError"];
+        };
+      };
+    };
+  };
+  /**
    * Worker Query Knowledge Base
    * @description Retrieval for a turn in progress (the worker's credential; same path as the API's).
    */
@@ -3717,31 +3742,6 @@ export interface operations {
       503: {
         content: {
           "application/json": components["schemas"]["Problem"];
-        };
-      };
-    };
-  };
-  /**
-   * Register Phone Session
-   * @description Register a call that a SIP dispatch rule routed to an agent; idempotent per room.
-   */
-  register_phone_session_api_worker_sessions_post: {
-    requestBody: {
-      content: {
-        "application/json": components["schemas"]["PhoneSessionCreate"];
-      };
-    };
-    responses: {
-      /** @description Successful Response */
-      201: {
-        content: {
-          "application/json": components["schemas"]["PhoneSessionCreated"];
-        };
-      };
-      /** @description Validation Error */
-      422: {
-        content: {
-          "application/json": components["schemas"]["HTTPValidationError"];
         };
       };
     };
