@@ -105,7 +105,7 @@ def _still_good(path: Path, host: str) -> bool:
 
 
 def node_ip(host: str) -> str:
-    """The IPv4 address LiveKit announces for media: ``host`` itself or what its name resolves to."""
+    """The IPv4 address LiveKit announces for media: ``host``, or what its name resolves to."""
     try:
         return str(ipaddress.ip_address(host))
     except ValueError:

@@ -178,7 +178,9 @@ class LocalStack:
     def livekit_public_url(self) -> str:
         """The LiveKit URL browsers are given: ``wss://`` through the proxy with a public
         host."""
-        return "wss" + self.public_url.removeprefix("https") if self.public_url else self.livekit_url
+        return (
+            "wss" + self.public_url.removeprefix("https") if self.public_url else self.livekit_url
+        )
 
     @property
     def worker_control_plane_url(self) -> str:

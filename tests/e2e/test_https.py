@@ -39,7 +39,8 @@ RECORD_PLAYED_AUDIO = """
       const ctx = new AudioContext();
       window.__played.rate = ctx.sampleRate;
       const recorder = ctx.createScriptProcessor(4096, 1, 1);
-      recorder.onaudioprocess = (e) => chunks.push(new Float32Array(e.inputBuffer.getChannelData(0)));
+      recorder.onaudioprocess = (e) =>
+        chunks.push(new Float32Array(e.inputBuffer.getChannelData(0)));
       ctx.createMediaStreamSource(stream).connect(recorder);
       recorder.connect(ctx.destination);
     },
@@ -56,7 +57,9 @@ PLAYED_PCM = """
   for (const c of chunks) for (const v of c) pcm[i++] = Math.max(-1, Math.min(1, v)) * 32767;
   let bytes = "";
   const u8 = new Uint8Array(pcm.buffer);
-  for (let j = 0; j < u8.length; j += 0x8000) bytes += String.fromCharCode(...u8.subarray(j, j + 0x8000));
+  for (let j = 0; j < u8.length; j += 0x8000) {
+    bytes += String.fromCharCode(...u8.subarray(j, j + 0x8000));
+  }
   return { rate, pcm: btoa(bytes) };
 }
 """
