@@ -65,8 +65,8 @@ PLAYED_PCM = """
 """
 
 
-def free_port_run(size: int) -> int:
-    """The first of ``size`` consecutive ports free now (LiveKit: TCP, TCP + 1, UDP + 2)."""
+def livekit_ports() -> int:
+    """A port free now with the two after it: LiveKit's signalling, TCP media + 1, UDP + 2."""
     for _ in range(50):
         start = free_port()
         if port_free(start + 1) and port_free(start + 2, "udp"):
@@ -85,7 +85,7 @@ async def test_a_browser_over_https_joins_a_call_and_hears_the_greeting(
             f"--https-port={https_port}",
             f"--turn-port={free_port()}",
             f"--port={free_port()}",
-            f"--livekit-port={free_port_run(3)}",
+            f"--livekit-port={livekit_ports()}",
             f"--redis-port={free_port()}",
             f"--llm-port={free_port()}",
             "--no-sip",
