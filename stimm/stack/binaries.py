@@ -57,6 +57,18 @@ TOXIPROXY = GoBinary(
 """Injects network faults between the stack's services (the fault tests, ``bench/faults.py``)."""
 
 
+TRAEFIK = GoBinary(
+    name="traefik",
+    package="github.com/traefik/traefik/v3/cmd/traefik",
+    # the same version as infra/compose.yml's image; its go.mod has replace directives, which
+    # ``go install`` refuses, hence the module build
+    version="v3.6.12",
+    module="github.com/traefik/traefik/v3",
+)
+"""Terminates TLS for ``stimm dev --public-host``: the console, the API and LiveKit's
+signalling over HTTPS/WSS (``stimm/stack/https.py``)."""
+
+
 class BinaryBuildError(RuntimeError):
     """``go install`` failed; the message carries the tail of its output."""
 
