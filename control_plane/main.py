@@ -26,6 +26,7 @@ from control_plane.core.config import Settings
 from control_plane.core.db import create_engine, create_sessionmaker, run_migrations
 from control_plane.knowledge.service import KnowledgeService
 from control_plane.livekit import LiveKit
+from control_plane.postcall.service import PostCall
 from control_plane.ratelimit import RateLimiter
 from control_plane.security import SecretBox
 from control_plane.telephony import service as telephony_service
@@ -67,9 +68,9 @@ async def ensure_bootstrap_key(
 
 async def _validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
-    if request.url.path.startswith(("/api/secrets", "/api/agents")):
-        # FastAPI echoes the rejected input; for a secret, or an agent's API key or webhook
-        # header, that would be the secret.
+    if request.url.path.startswith(("/api/secrets", "/api/agents", "/api/webhooks")):
+        # FastAPI echoes the rejected input; for a secret, an agent's API key or webhook
+        # header, or a webhook endpoint's signing secret, that would be the secret.
         errors = [{k: v for k, v in e.items() if k not in ("input", "ctx")} for e in exc.errors()]
         return JSONResponse(status_code=422, content={"detail": errors})
     return await request_validation_exception_handler(request, exc)
@@ -89,6 +90,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     secret_box = SecretBox(settings.secret_key.get_secret_value())
     rate_limiter = RateLimiter(settings.redis_url)
     knowledge = KnowledgeService.from_settings(sessionmaker, settings.database_url)
+    postcall = PostCall(sessionmaker, secret_box)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -96,6 +98,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         for agent_id in await move_plaintext_secrets(sessionmaker, secret_box):
             await cache.invalidate(agent_id)  # the cached copy still holds the plaintext
         knowledge.start()
+        postcall.start()
         # telephony: phone numbers back into LiveKit SIP, without delaying startup
         phone_sync = asyncio.create_task(
             telephony_service.sync_numbers(sessionmaker, settings, secret_box)
@@ -104,6 +107,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         yield
         phone_sync.cancel()
         await knowledge.aclose()
+        await postcall.aclose()
         await cache.aclose()
         await rate_limiter.aclose()
         await engine.dispose()
@@ -121,6 +125,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.knowledge = knowledge
     app.state.knowledge_store = knowledge.store  # pinged by /health
     app.state.secret_box = secret_box
+    app.state.postcall = postcall
     app.state.rate_limiter = rate_limiter
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_middleware(

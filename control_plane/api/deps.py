@@ -16,6 +16,7 @@ from control_plane.core.config import Settings
 from control_plane.core.db import get_session
 from control_plane.livekit import LiveKit
 from control_plane.models import ApiKey
+from control_plane.postcall.service import PostCall
 from control_plane.ratelimit import RateLimiter
 from control_plane.security import SecretBox
 
@@ -40,12 +41,17 @@ def get_rate_limiter(request: Request) -> RateLimiter:
     return cast(RateLimiter, request.app.state.rate_limiter)
 
 
+def get_postcall(request: Request) -> PostCall:
+    return cast(PostCall, request.app.state.postcall)
+
+
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 LiveKitDep = Annotated[LiveKit, Depends(get_livekit)]
 CacheDep = Annotated[AgentConfigCache, Depends(get_cache)]
 SecretBoxDep = Annotated[SecretBox, Depends(get_secret_box)]
 RateLimiterDep = Annotated[RateLimiter, Depends(get_rate_limiter)]
+PostCallDep = Annotated[PostCall, Depends(get_postcall)]
 
 
 def _unauthorized(detail: str) -> HTTPException:

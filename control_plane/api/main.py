@@ -22,6 +22,7 @@ from control_plane.api.routes import (  # telephony
     secrets,
     sessions,
     telephony,
+    webhooks,
     widget,
     worker,
     workers,
@@ -58,3 +59,6 @@ worker_router.include_router(workers.worker_router)
 # publishable key only
 api_router.include_router(publishable_keys.router)
 widget_router = widget.router
+
+# after the call: webhook endpoints and their delivery log
+api_router.include_router(webhooks.router)

@@ -8,11 +8,12 @@ from fastapi import APIRouter, HTTPException, Response, status
 
 from control_plane import credentials, crud
 from control_plane.agent_secrets import inline_secrets, secret_refs
-from control_plane.api.deps import CacheDep, SecretBoxDep, SessionDep, WorkerAuthDep
+from control_plane.api.deps import CacheDep, PostCallDep, SecretBoxDep, SessionDep, WorkerAuthDep
 from control_plane.api.routes.agents import agent_not_found
 from control_plane.api.routes.sessions import session_not_found
 from control_plane.errors import SecretDecryptionError, SessionClaimed, SessionStateConflict
 from control_plane.models import SessionPublic, TurnPublic
+from control_plane.postcall.pii import redact
 from control_plane.validation import secret_names
 from stimm.schema import SessionClaim, SessionEvent, TurnIn, WorkerAgentConfig
 
@@ -72,8 +73,11 @@ async def claim_session(db: SessionDep, session_id: str, claim: SessionClaim) ->
 
 
 @router.post("/sessions/{session_id}/events")
-async def post_session_event(db: SessionDep, session_id: str, event: SessionEvent) -> SessionPublic:
-    """Report that a session became active, completed or failed."""
+async def post_session_event(
+    db: SessionDep, postcall: PostCallDep, session_id: str, event: SessionEvent
+) -> SessionPublic:
+    """Report that a session became active, completed or failed (which queues its webhooks and
+    its analysis)."""
     call = await crud.get_session(db, session_id)
     if call is None:
         raise session_not_found(session_id)
@@ -84,7 +88,10 @@ async def post_session_event(db: SessionDep, session_id: str, event: SessionEven
         raise HTTPException(status_code=status.HTTP_409_CONFLICT, detail=str(e)) from e
     if call.status != previous:
         logger.info("session %s: %s -> %s", session_id, previous, call.status)
-    return SessionPublic.model_validate(call, from_attributes=True)
+    public = SessionPublic.model_validate(call, from_attributes=True)
+    if call.status == event.status:  # a repeated report too: whatever was not queued yet is
+        await postcall.session_reported(db, call)
+    return public
 
 
 @router.post(
@@ -97,8 +104,16 @@ async def post_turn(
 ) -> TurnPublic:
     """Record a finished turn; it gets the next sequence number of the session.
 
-    Posting a turn again with the same ``key`` (a retry) stores nothing and answers 200.
+    Posting a turn again with the same ``key`` (a retry) stores nothing and answers 200. An
+    agent with ``redact_pii`` has its turns stored with phone numbers, emails and card numbers
+    masked.
     """
+    call = await crud.get_session(db, session_id)
+    if call is None:
+        raise session_not_found(session_id)
+    agent = await crud.get_agent(db, call.agent_id)
+    if agent is not None and agent.redact_pii:
+        turn_in = turn_in.model_copy(update={"text": redact(turn_in.text)})
     turn, created = await crud.add_turn(db, session_id, turn_in)
     if turn is None:
         raise session_not_found(session_id)
