@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from typing import Any, Generic, Literal, Protocol, TypeVar
 
 from pydantic import AwareDatetime
-from sqlalchemy import String, Text, and_, or_, update
+from sqlalchemy import String, Text, and_, inspect, or_, update
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import Field, SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -109,7 +109,7 @@ class JobQueue(Generic[JobT]):
     ) -> None:
         self.name = name
         self.model = model
-        self._id: Any = model.id  # type: ignore[attr-defined]
+        self._id: Any = getattr(model, inspect(model).primary_key[0].key)
         self.handler = handler
         self.sessionmaker = sessionmaker
         self.retry = retry

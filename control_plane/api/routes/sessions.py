@@ -188,7 +188,7 @@ async def _session_filters(
 ) -> SessionFilters:
     if analysis_value is not None and analysis_field is None:
         raise HTTPException(
-            status_code=status.HTTP_422_UNPROCESSABLE_ENTITY,
+            status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
             detail="analysis_value needs analysis_field: the field to compare it with",
         )
     analysed = postcall_crud.analysis_filter(analysis_status, analysis_field, analysis_value)

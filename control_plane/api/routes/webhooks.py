@@ -51,7 +51,7 @@ async def _check_egress(url: str) -> None:
         await asyncio.to_thread(EgressPolicy.from_env().check_url, url)
     except EgressRefused as e:
         raise HTTPException(
-            status_code=status.HTTP_422_UNPROCESSABLE_ENTITY,
+            status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
             detail=f"Webhook URL refused: {e}",
         ) from e
 
@@ -127,7 +127,7 @@ async def update_webhook(
     for field in ("url", "events", "enabled"):
         if field in changes and changes[field] is None:
             raise HTTPException(
-                status_code=status.HTTP_422_UNPROCESSABLE_ENTITY,
+                status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
                 detail=f"{field} cannot be null",
             )
     if "url" in changes:
