@@ -7,6 +7,7 @@ import secrets
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Response, status
+from fastapi.exceptions import RequestValidationError
 from pydantic import AwareDatetime
 
 from control_plane import crud
@@ -187,9 +188,15 @@ async def _session_filters(
     ] = None,
 ) -> SessionFilters:
     if analysis_value is not None and analysis_field is None:
-        raise HTTPException(
-            status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
-            detail="analysis_value needs analysis_field: the field to compare it with",
+        raise RequestValidationError(
+            [
+                {
+                    "type": "missing",
+                    "loc": ("query", "analysis_field"),
+                    "msg": "analysis_value needs analysis_field: the field to compare it with",
+                    "input": None,
+                }
+            ]
         )
     analysed = postcall_crud.analysis_filter(analysis_status, analysis_field, analysis_value)
     return {

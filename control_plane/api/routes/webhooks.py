@@ -9,6 +9,7 @@ import secrets
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Response, status
+from fastapi.exceptions import RequestValidationError
 
 from control_plane import credentials
 from control_plane.api.deps import Offset, PostCallDep, SecretBoxDep, SessionDep
@@ -46,14 +47,18 @@ def endpoint_not_found(endpoint_id: str) -> HTTPException:
     )
 
 
+def _invalid(field: str, message: str) -> RequestValidationError:
+    """A 422 shaped like FastAPI's own, on ``field`` of the body (the console places it)."""
+    return RequestValidationError(
+        [{"type": "value_error", "loc": ("body", field), "msg": message, "input": None}]
+    )
+
+
 async def _check_egress(url: str) -> None:
     try:
         await asyncio.to_thread(EgressPolicy.from_env().check_url, url)
     except EgressRefused as e:
-        raise HTTPException(
-            status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
-            detail=f"Webhook URL refused: {e}",
-        ) from e
+        raise _invalid("url", f"Webhook URL refused: {e}") from e
 
 
 def _new_secret() -> str:
@@ -126,10 +131,7 @@ async def update_webhook(
     changes = endpoint_in.model_dump(exclude_unset=True)
     for field in ("url", "events", "enabled"):
         if field in changes and changes[field] is None:
-            raise HTTPException(
-                status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
-                detail=f"{field} cannot be null",
-            )
+            raise _invalid(field, f"{field} cannot be null")
     if "url" in changes:
         await _check_egress(changes["url"])
     if secret := changes.pop("secret", None):
