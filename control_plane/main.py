@@ -28,6 +28,7 @@ from control_plane.core.config import Settings
 from control_plane.core.db import create_engine, create_sessionmaker, run_migrations
 from control_plane.knowledge.service import KnowledgeService
 from control_plane.livekit import LiveKit
+from control_plane.postcall.service import PostCall
 from control_plane.ratelimit import RateLimiter
 from control_plane.scenarios.runner import ScenarioRunner
 from control_plane.security import SecretBox
@@ -73,9 +74,9 @@ async def ensure_bootstrap_key(
 
 async def _validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
-    if request.url.path.startswith(("/api/secrets", "/api/agents")):
-        # FastAPI echoes the rejected input; for a secret, or an agent's API key or webhook
-        # header, that would be the secret.
+    if request.url.path.startswith(("/api/secrets", "/api/agents", "/api/webhooks")):
+        # FastAPI echoes the rejected input; for a secret, an agent's API key or webhook
+        # header, or a webhook endpoint's signing secret, that would be the secret.
         errors = [{k: v for k, v in e.items() if k not in ("input", "ctx")} for e in exc.errors()]
         return JSONResponse(status_code=422, content={"detail": errors})
     return await request_validation_exception_handler(request, exc)
@@ -115,6 +116,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if settings.otlp_endpoint
         else None
     )
+    postcall = PostCall(sessionmaker, secret_box, settings.postcall)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -123,6 +125,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await cache.invalidate(agent_id)  # the cached copy still holds the plaintext
         knowledge.start()
         sweeper.start()
+        postcall.start()
         # phone numbers back into LiveKit SIP, without delaying startup
         phone_sync = asyncio.create_task(
             telephony_service.sync_numbers(sessionmaker, settings, secret_box)
@@ -133,6 +136,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await sweeper.aclose()
         await registry.aclose()
         await knowledge.aclose()
+        await postcall.aclose()
         await cache.aclose()
         await rate_limiter.aclose()
         await engine.dispose()
@@ -153,6 +157,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.knowledge = knowledge
     app.state.knowledge_store = knowledge.store  # pinged by /health
     app.state.secret_box = secret_box
+    app.state.postcall = postcall
     app.state.rate_limiter = rate_limiter
     app.state.scenario_runner = ScenarioRunner(
         timeout_s=settings.scenario_timeout_s, max_runs=settings.scenario_max_runs

@@ -21,6 +21,7 @@ from sqlmodel import Field, SQLModel
 
 from stimm.schema import (
     AgentConfig,
+    AnalysisConfig,
     Channel,
     ProviderSpec,
     RagOptions,
@@ -58,6 +59,8 @@ class AgentBase(SQLModel):
     tools: list[dict[str, Any]] = Field(default_factory=list, sa_type=JSON)
     knowledge_base_id: str | None = Field(default=None, max_length=36)
     rag: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+    analysis: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+    redact_pii: bool = False
 
     def to_config(self) -> AgentConfig:
         return AgentConfig.model_validate(self.model_dump(include=set(AgentConfig.model_fields)))
@@ -84,6 +87,8 @@ class AgentUpdate(BaseModel):
     tools: list[Tool] | None = None
     knowledge_base_id: str | None = None
     rag: RagOptions | None = None
+    analysis: AnalysisConfig | None = None
+    redact_pii: bool | None = None
 
     @field_validator("stt", "llm", "tts", mode="before")
     @classmethod

@@ -208,6 +208,40 @@ class RagOptions(BaseModel):
     """Start retrieval on interim transcripts so it is done when the user stops speaking."""
 
 
+AnalysisFieldType = Literal["string", "number", "integer", "boolean"]
+
+_FIELD_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+
+
+class AnalysisField(BaseModel):
+    """One value the post-call analysis extracts from the transcript."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_serialization_defaults_required=True)
+
+    name: str = Field(pattern=_FIELD_NAME.pattern, examples=["callback_number"])
+    type: AnalysisFieldType = "string"
+    description: str = Field(min_length=1, max_length=500, examples=["The number to call back"])
+
+
+class AnalysisConfig(BaseModel):
+    """Post-call analysis: once a call ends, the agent's LLM reads the transcript and writes a
+    summary and the ``fields`` (a JSON object checked against them)."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_serialization_defaults_required=True)
+
+    enabled: bool = False
+    summary: bool = True
+    fields: list[AnalysisField] = Field(default_factory=list, max_length=32)
+
+    @field_validator("fields")
+    @classmethod
+    def _unique_names(cls, fields: list[AnalysisField]) -> list[AnalysisField]:
+        names = [f.name for f in fields]
+        if duplicate := next((n for n in names if names.count(n) > 1), None):
+            raise ValueError(f"analysis field {duplicate!r} is listed twice")
+        return fields
+
+
 class AgentConfig(BaseModel):
     """Everything the worker needs to run a conversation for one agent."""
 
@@ -225,6 +259,9 @@ class AgentConfig(BaseModel):
     tools: list[Tool] = Field(default_factory=list, max_length=32)
     knowledge_base_id: str | None = None
     rag: RagOptions = Field(default_factory=RagOptions)
+    analysis: AnalysisConfig = Field(default_factory=AnalysisConfig)
+    redact_pii: bool = False
+    """Store transcripts and analyses with phone numbers, emails and card numbers masked."""
 
     @field_validator("stt", "llm", "tts", mode="before")
     @classmethod

@@ -20,6 +20,7 @@ from control_plane.knowledge.models import KnowledgeBase
 from control_plane.knowledge.service import KnowledgeService
 from control_plane.livekit import LiveKit
 from control_plane.models import ApiKey
+from control_plane.postcall.service import PostCall
 from control_plane.ratelimit import RateLimiter
 from control_plane.scenarios.runner import ScenarioRunner
 from control_plane.security import SecretBox
@@ -58,6 +59,10 @@ def get_registry(request: Request) -> WorkerRegistry:
     return cast(WorkerRegistry, request.app.state.worker_registry)
 
 
+def get_postcall(request: Request) -> PostCall:
+    return cast(PostCall, request.app.state.postcall)
+
+
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 LiveKitDep = Annotated[LiveKit, Depends(get_livekit)]
@@ -78,6 +83,7 @@ async def get_knowledge_base(db: SessionDep, kb_id: str) -> KnowledgeBase:
 
 
 KnowledgeBaseDep = Annotated[KnowledgeBase, Depends(get_knowledge_base)]
+PostCallDep = Annotated[PostCall, Depends(get_postcall)]
 
 
 def _unauthorized(detail: str) -> HTTPException:

@@ -23,6 +23,7 @@ from control_plane.api.routes import (
     secrets,
     sessions,
     telephony,
+    webhooks,
     widget,
     worker,
     workers,
@@ -50,6 +51,9 @@ api_router.include_router(workers.router)
 # publishable key only
 api_router.include_router(publishable_keys.router)
 widget_router = widget.router
+
+# after the call: webhook endpoints and their delivery log
+api_router.include_router(webhooks.router)
 
 worker_router = APIRouter(prefix="/api")
 worker_router.include_router(worker.router)

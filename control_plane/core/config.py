@@ -21,6 +21,7 @@ from sqlalchemy.exc import ArgumentError
 
 from control_plane.errors import ConfigError
 from control_plane.knowledge.config import KnowledgeSettings
+from control_plane.postcall.config import PostCallSettings
 from control_plane.telephony.config import TelephonySettings
 from control_plane.workers.config import PoolSettings
 
@@ -163,6 +164,8 @@ class Settings(DatabaseSettings):
     """SIP addresses and outbound calling (``STIMM_SIP_*``)."""
     knowledge: KnowledgeSettings = Field(default_factory=KnowledgeSettings)
     """Vector store, upload size, ingestion bounds (``STIMM_QDRANT_*``, ``STIMM_INGESTION_*``)."""
+    postcall: PostCallSettings = Field(default_factory=PostCallSettings)
+    """Post-call analysis and webhook deliveries (``STIMM_ANALYSIS_*``, ``STIMM_WEBHOOK_*``)."""
 
     @field_validator("livekit_url", "livekit_public_url")
     @classmethod

@@ -11,6 +11,7 @@ import { KnowledgeBasePage, KnowledgeBasesPage } from "./pages/KnowledgeBases";
 import { PhoneNumbersPage } from "./pages/PhoneNumbers";
 import { PublishableKeysPage } from "./pages/PublishableKeys";
 import { SignInPage } from "./pages/SignIn";
+import { WebhooksPage } from "./pages/Webhooks";
 import { WorkersPage } from "./pages/Workers";
 
 // The Talk page carries livekit-client (WebRTC), most of the bundle: it loads when first opened.
@@ -57,6 +58,7 @@ export function App() {
         <Route path="phone-numbers" element={<PhoneNumbersPage />} />
         <Route path="workers" element={<WorkersPage />} />
         <Route path="publishable-keys" element={<PublishableKeysPage />} />
+        <Route path="webhooks" element={<WebhooksPage />} />
         <Route path="*" element={<Navigate to="/agents" replace />} />
       </Route>
     </Routes>
@@ -71,6 +73,7 @@ const NAV = [
   { to: "/phone-numbers", label: "Phone numbers", icon: "M5 4h4l2 5-3 2a11 11 0 005 5l2-3 5 2v4a2 2 0 01-2 2A17 17 0 013 6a2 2 0 012-2" },
   { to: "/workers", label: "Workers", icon: "M4 4h16v6H4zM4 14h16v6H4zM8 7h.01M8 17h.01" },
   { to: "/publishable-keys", label: "Publishable keys", icon: "M15 7a4 4 0 11-3.5 6H9l-2 2-2-2 2-2h4.5A4 4 0 0115 7zM16 10h.01" },
+  { to: "/webhooks", label: "Webhooks", icon: "M4 12h4l3-7 4 14 3-7h2" },
 ];
 
 // Pages other issues add; they take these places in the nav.

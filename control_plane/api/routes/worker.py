@@ -15,6 +15,7 @@ from control_plane.api.deps import (
     CacheDep,
     KnowledgeBaseDep,
     KnowledgeDep,
+    PostCallDep,
     RegistryDep,
     SecretBoxDep,
     SessionDep,
@@ -31,6 +32,7 @@ from control_plane.errors import (
     SessionStateConflict,
 )
 from control_plane.models import SessionPublic, TurnPublic
+from control_plane.postcall.pii import redact
 from control_plane.telephony import crud as phone_crud
 from control_plane.worker_config import worker_agent_config
 from control_plane.workers.registry import RegistryUnavailable
@@ -95,8 +97,11 @@ async def claim_session(db: SessionDep, session_id: str, claim: SessionClaim) ->
 
 
 @router.post("/sessions/{session_id}/events")
-async def post_session_event(db: SessionDep, session_id: str, event: SessionEvent) -> SessionPublic:
-    """Report that a session became active, completed or failed."""
+async def post_session_event(
+    db: SessionDep, postcall: PostCallDep, session_id: str, event: SessionEvent
+) -> SessionPublic:
+    """Report that a session became active, completed or failed (which queues its webhooks and
+    its analysis)."""
     call = await crud.get_session(db, session_id)
     if call is None:
         raise session_not_found(session_id)
@@ -107,7 +112,10 @@ async def post_session_event(db: SessionDep, session_id: str, event: SessionEven
         raise HTTPException(status_code=status.HTTP_409_CONFLICT, detail=str(e)) from e
     if call.status != previous:
         logger.info("session %s: %s -> %s", session_id, previous, call.status)
-    return SessionPublic.model_validate(call, from_attributes=True)
+    public = SessionPublic.model_validate(call, from_attributes=True)
+    if call.status == event.status:  # a repeated report too: whatever was not queued yet is
+        await postcall.session_reported(db, call)
+    return public
 
 
 @router.post(
@@ -120,8 +128,16 @@ async def post_turn(
 ) -> TurnPublic:
     """Record a finished turn; it gets the next sequence number of the session.
 
-    Posting a turn again with the same ``key`` (a retry) stores nothing and answers 200.
+    Posting a turn again with the same ``key`` (a retry) stores nothing and answers 200. An
+    agent with ``redact_pii`` has its turns stored with phone numbers, emails and card numbers
+    masked.
     """
+    call = await crud.get_session(db, session_id)
+    if call is None:
+        raise session_not_found(session_id)
+    agent = await crud.get_agent(db, call.agent_id)
+    if agent is not None and agent.redact_pii:
+        turn_in = turn_in.model_copy(update={"text": redact(turn_in.text)})
     turn, created = await crud.add_turn(db, session_id, turn_in)
     if turn is None:
         raise session_not_found(session_id)

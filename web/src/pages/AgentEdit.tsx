@@ -4,6 +4,7 @@ import { Link, useNavigate, useParams } from "react-router";
 import { useAgent, useKnowledgeBases, useProviders, useSaveAgent } from "../api/queries";
 import type { AgentConfig, Providers, ProviderRole } from "../api/types";
 import { ProviderPicker, defaultSpec } from "../components/ProviderPicker";
+import { AnalysisEditor } from "../components/AnalysisEditor";
 import { ToolsEditor } from "../components/ToolsEditor";
 import { ErrorAlert, Field, Loading, PageHead } from "../components/ui";
 import { DEMO_LLM_NOTICE, usesDemoModel } from "../lib/demoModel";
@@ -40,12 +41,14 @@ function blankAgent(providers: Providers): AgentConfig {
     tools: [],
     knowledge_base_id: null,
     rag: { top_k: 3, min_score: 0, speculative: true },
+    analysis: { enabled: false, summary: true, fields: [] },
+    redact_pii: false,
   };
 }
 
 function configOf(agent: AgentConfig): AgentConfig {
-  const { name, instructions, greeting, language, voice, stt, llm, tts, turn_taking, tools, knowledge_base_id, rag } = agent;
-  return { name, instructions, greeting, language, voice, stt, llm, tts, turn_taking, tools, knowledge_base_id, rag };
+  const { name, instructions, greeting, language, voice, stt, llm, tts, turn_taking, tools, knowledge_base_id, rag, analysis, redact_pii } = agent;
+  return { name, instructions, greeting, language, voice, stt, llm, tts, turn_taking, tools, knowledge_base_id, rag, analysis, redact_pii };
 }
 
 /** Empty optional texts go to the API as null, numbers typed as text as numbers. */
@@ -53,7 +56,7 @@ function toBody(form: AgentConfig): AgentConfig {
   return { ...form, greeting: form.greeting?.trim() || null, voice: form.voice?.trim() || null };
 }
 
-const SHOWN_FIELDS = ["name", "instructions", "greeting", "language", "voice", "stt", "llm", "tts", "turn_taking", "tools", "knowledge_base_id", "rag"];
+const SHOWN_FIELDS = ["name", "instructions", "greeting", "language", "voice", "stt", "llm", "tts", "turn_taking", "tools", "knowledge_base_id", "rag", "analysis", "redact_pii"];
 
 function Section(props: { title: string; sub: string; children: ReactNode }) {
   return (
@@ -241,6 +244,13 @@ function AgentForm(props: { id?: string; title: string; initial: AgentConfig; pr
         </Section>
         <Section title="Tools" sub="Actions the LLM can take during a call.">
           <ToolsEditor tools={form.tools} onChange={(v) => set("tools", v)} error={err} />
+        </Section>
+        <Section title="After the call" sub="What the agent's LLM writes down once a call ends, and what is kept of personal data.">
+          <AnalysisEditor analysis={form.analysis} onChange={(v) => set("analysis", v)} error={err} />
+          <label className="check">
+            <input type="checkbox" checked={form.redact_pii} onChange={(e) => set("redact_pii", e.target.checked)} />
+            Mask phone numbers, emails and card numbers in stored transcripts and analyses
+          </label>
         </Section>
         <div className="form-foot">
           {err ? <ErrorAlert error={err} extra={unplaced} /> : saved && <span className="badge green">Saved</span>}
