@@ -24,6 +24,7 @@ from control_plane.api.main import api_router, widget_router, worker_router
 from control_plane.api.request_guard import RequestGuard
 from control_plane.api.routes import health
 from control_plane.cache import AgentConfigCache
+from control_plane.campaigns.runner import CampaignRunner
 from control_plane.core.config import Settings
 from control_plane.core.db import create_engine, create_sessionmaker, run_migrations
 from control_plane.knowledge.service import KnowledgeService
@@ -93,6 +94,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     secret_box = SecretBox(settings.secret_key.get_secret_value())
     rate_limiter = RateLimiter(settings.redis_url)
     knowledge = KnowledgeService.from_settings(sessionmaker, settings.database_url)
+    livekit = LiveKit(settings)
+    campaigns = CampaignRunner(
+        sessionmaker,
+        settings,
+        livekit,
+        poll_s=settings.campaign_poll_s,
+        lease_s=settings.campaign_lease_s,
+    )
     tracer_provider = (
         tracing.tracer_provider("stimm-control-plane", settings.otlp_endpoint)
         if settings.otlp_endpoint
@@ -109,9 +118,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         phone_sync = asyncio.create_task(
             telephony_service.sync_numbers(sessionmaker, settings, secret_box)
         )
+        campaigns.start()
         logger.info("control plane ready (LiveKit at %s)", settings.livekit_url)
         yield
         phone_sync.cancel()
+        await campaigns.aclose()
         await knowledge.aclose()
         await cache.aclose()
         await rate_limiter.aclose()
@@ -127,7 +138,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessionmaker = sessionmaker
-    app.state.livekit = LiveKit(settings)
+    app.state.livekit = livekit
+    app.state.campaign_runner = campaigns
     app.state.cache = cache
     app.state.knowledge = knowledge
     app.state.knowledge_store = knowledge.store  # pinged by /health

@@ -164,3 +164,14 @@ def attach(ctx: JobContext, session: AgentSession[Any], call: PhoneCall) -> None
             ctx.shutdown(reason="phone call ended")
 
     ctx.room.on("participant_disconnected", on_disconnected)
+
+
+def hang_up(ctx: JobContext) -> None:
+    """End the call: the room is deleted once the job has shut down, which hangs up the phone
+    leg (as the ``end_call`` tool does)."""
+
+    async def delete_room() -> None:
+        await ctx.delete_room()
+
+    ctx.add_shutdown_callback(delete_room)
+    ctx.shutdown(reason="hung up")

@@ -14,6 +14,7 @@ from control_plane.api.routes import (  # telephony
     agents,
     api_keys,
     calls,
+    campaigns,
     knowledge_bases,
     mcp,
     phone_numbers,
@@ -50,6 +51,7 @@ worker_router.include_router(knowledge_bases.worker_router)
 api_router.include_router(phone_numbers.router)
 api_router.include_router(calls.router)
 api_router.include_router(telephony.router)
+api_router.include_router(campaigns.router)
 worker_router.include_router(calls.worker_router)
 
 # worker pool

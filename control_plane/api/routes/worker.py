@@ -17,6 +17,7 @@ from control_plane.errors import (
     SessionStateConflict,
 )
 from control_plane.models import SessionPublic, TurnPublic
+from control_plane.telephony import crud as phone_crud
 from control_plane.worker_config import worker_agent_config
 from stimm.schema import SessionClaim, SessionEvent, TurnIn, WorkerAgentConfig
 
@@ -79,6 +80,8 @@ async def post_session_event(db: SessionDep, session_id: str, event: SessionEven
         call = await crud.apply_session_event(db, call, event)
     except SessionStateConflict as e:
         raise HTTPException(status_code=status.HTTP_409_CONFLICT, detail=str(e)) from e
+    if event.answered_by is not None:
+        await phone_crud.set_answered_by(db, session_id, event.answered_by)
     if call.status != previous:
         logger.info("session %s: %s -> %s", session_id, previous, call.status)
     return SessionPublic.model_validate(call, from_attributes=True)
