@@ -91,3 +91,10 @@ export type AgentScenarios = Schemas["ScenariosPublic"];
 export type SuiteResult = Schemas["SuiteResult"];
 export type ScenarioResult = Schemas["ScenarioResult"];
 export type CheckResult = Schemas["CheckResult"];
+
+// --- campaigns --------------------------------------------------------------------------------
+
+export type Campaign = Schemas["CampaignPublic"];
+export type CampaignsPage = Schemas["CampaignsPublic"];
+export type CampaignCreate = Schemas["CampaignCreate"];
+export type CampaignRows = Schemas["CampaignRowsPublic"];
