@@ -52,7 +52,7 @@ def is_tone(frame: np.ndarray[Any, np.dtype[np.int16]], rate: int = BEEP_RATE) -
     band = (freqs >= 300.0) & (freqs <= 3_000.0)
     peak = int(np.argmax(np.where(band, spectrum, 0.0)))
     around = spectrum[max(peak - 2, 0) : peak + 3].sum()
-    return bool(around / max(spectrum.sum(), 1e-9) > 0.8)
+    return bool(around / max(spectrum.sum(), 1e-9) > 0.9)
 
 
 class BeepDetector:
