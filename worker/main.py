@@ -226,6 +226,8 @@ async def screen_answer(
     recorder.answered(verdict)
     try:
         if verdict != "machine":
+            # the greeting answers their "Hello?", not a reply queued while AMD listened
+            await session.interrupt(force=True)
             return True
         if config.voicemail.on_machine == "leave_message" and config.voicemail.message:
             await voicemail.leave_message(session, config.voicemail.message, beep)

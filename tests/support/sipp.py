@@ -203,12 +203,12 @@ def callee_scenario(steps: list[Step], *, hang_up: bool = True) -> str:
             raise ValueError(f"unknown callee step {(kind, value)!r}")
     actions = "\n".join(lines)
     ending = _CALLEE_BYE if hang_up else _answer_bye()
+    # SIPp refuses a scenario that sets a variable it never uses
+    remember_from = _REMEMBER_FROM if hang_up else ""
     return f"""<?xml version="1.0" encoding="ISO-8859-1" ?>
 <scenario name="stimm callee">
   <recv request="INVITE" crlf="true" rrs="true">
-    <action>
-      <ereg regexp=".*" search_in="hdr" header="From:" assign_to="remote_from"/>
-    </action>
+{remember_from}
   </recv>
   <send>
     <![CDATA[
@@ -244,6 +244,10 @@ Content-Length: [len]
 </scenario>
 """
 
+
+_REMEMBER_FROM = """    <action>
+      <ereg regexp=".*" search_in="hdr" header="From:" assign_to="remote_from"/>
+    </action>"""
 
 _CALLEE_BYE = """  <send retrans="500">
     <![CDATA[
