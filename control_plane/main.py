@@ -24,6 +24,7 @@ from control_plane.api.main import api_router, widget_router, worker_router
 from control_plane.api.request_guard import RequestGuard
 from control_plane.api.routes import health
 from control_plane.cache import AgentConfigCache
+from control_plane.campaigns.runner import CampaignRunner
 from control_plane.core.config import Settings
 from control_plane.core.db import create_engine, create_sessionmaker, run_migrations
 from control_plane.knowledge.service import KnowledgeService
@@ -111,6 +112,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         interval_s=settings.pool.sweep_interval_s,
         agent_in_room=livekit.agent_in_room,
     )
+    campaigns = CampaignRunner(
+        sessionmaker,
+        settings,
+        livekit,
+        poll_s=settings.campaign_poll_s,
+        lease_s=settings.campaign_lease_s,
+    )
     tracer_provider = (
         tracing.tracer_provider("stimm-control-plane", settings.otlp_endpoint)
         if settings.otlp_endpoint
@@ -130,11 +138,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         phone_sync = asyncio.create_task(
             telephony_service.sync_numbers(sessionmaker, settings, secret_box)
         )
+        campaigns.start()
         logger.info("control plane ready (LiveKit at %s)", settings.livekit_url)
         yield
         phone_sync.cancel()
         await sweeper.aclose()
         await registry.aclose()
+        await campaigns.aclose()
         await knowledge.aclose()
         await postcall.aclose()
         await cache.aclose()
@@ -153,6 +163,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.sessionmaker = sessionmaker
     app.state.livekit = livekit
     app.state.worker_registry = registry
+    app.state.campaign_runner = campaigns
     app.state.cache = cache
     app.state.knowledge = knowledge
     app.state.knowledge_store = knowledge.store  # pinged by /health

@@ -30,6 +30,7 @@ from stimm.schema import (
     Tool,
     TurnMetrics,
     TurnTaking,
+    VoicemailOptions,
 )
 
 
@@ -61,6 +62,7 @@ class AgentBase(SQLModel):
     rag: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
     analysis: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
     redact_pii: bool = False
+    voicemail: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
 
     def to_config(self) -> AgentConfig:
         return AgentConfig.model_validate(self.model_dump(include=set(AgentConfig.model_fields)))
@@ -89,6 +91,7 @@ class AgentUpdate(BaseModel):
     rag: RagOptions | None = None
     analysis: AnalysisConfig | None = None
     redact_pii: bool | None = None
+    voicemail: VoicemailOptions | None = None
 
     @field_validator("stt", "llm", "tts", mode="before")
     @classmethod

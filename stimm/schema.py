@@ -10,7 +10,7 @@ import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from stimm.egress import url_problem
 
@@ -242,6 +242,31 @@ class AnalysisConfig(BaseModel):
         return fields
 
 
+AnsweredBy = Literal["human", "machine", "unknown"]
+"""Who answered an outbound call, as answering-machine detection judged it."""
+
+
+class VoicemailOptions(BaseModel):
+    """Answering-machine detection on the agent's outbound calls (livekit-agents' ``AMD``)."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_serialization_defaults_required=True)
+
+    detect: bool = False
+    """Listen to who answers before greeting: a human hears the greeting, a machine gets
+    ``on_machine``."""
+    on_machine: Literal["leave_message", "hang_up"] = "hang_up"
+    message: str | None = Field(default=None, max_length=2_000)
+    """What the agent says after the beep (``on_machine: leave_message``)."""
+    timeout_s: float = Field(default=20.0, ge=5.0, le=60.0)
+    """Longest wait for a verdict after the call is answered; then ``unknown`` (greeted)."""
+
+    @model_validator(mode="after")
+    def _message_to_leave(self) -> VoicemailOptions:
+        if self.on_machine == "leave_message" and not (self.message or "").strip():
+            raise ValueError("on_machine 'leave_message' needs a message")
+        return self
+
+
 class AgentConfig(BaseModel):
     """Everything the worker needs to run a conversation for one agent."""
 
@@ -262,6 +287,7 @@ class AgentConfig(BaseModel):
     analysis: AnalysisConfig = Field(default_factory=AnalysisConfig)
     redact_pii: bool = False
     """Store transcripts and analyses with phone numbers, emails and card numbers masked."""
+    voicemail: VoicemailOptions = Field(default_factory=VoicemailOptions)
 
     @field_validator("stt", "llm", "tts", mode="before")
     @classmethod
@@ -294,6 +320,11 @@ class JobMetadata(BaseModel):
     """The W3C trace context (``traceparent``, ``tracestate``) of the request that started the
     session, when the control plane exports traces: the job's spans join that trace
     (``stimm/tracing.py``)."""
+    outbound: bool = False
+    """An outbound phone call the control plane placed (answering-machine detection runs)."""
+    variables: dict[str, str] = Field(default_factory=dict)
+    """Values for ``{name}`` placeholders in the agent's greeting, instructions and voicemail
+    message (a campaign row's columns)."""
 
 
 class TurnMetrics(BaseModel):
@@ -365,6 +396,8 @@ class SessionEvent(BaseModel):
     turn_detection: str | None = Field(default=None, max_length=32)
     """Which end-of-turn strategy ran (``model`` or ``vad``), reported when active."""
     worker_id: str | None = Field(default=None, max_length=100)
+    answered_by: AnsweredBy | None = None
+    """Who answered an outbound call (answering-machine detection), reported once known."""
 
 
 class KnowledgeQuery(BaseModel):

@@ -13,6 +13,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from control_plane import credentials
 from control_plane.cache import AgentConfigCache
+from control_plane.campaigns.runner import CampaignRunner
 from control_plane.core.config import Settings
 from control_plane.core.db import get_session
 from control_plane.knowledge import crud as knowledge_crud
@@ -29,6 +30,10 @@ from control_plane.workers.registry import WorkerRegistry
 
 def get_settings(request: Request) -> Settings:
     return cast(Settings, request.app.state.settings)
+
+
+def get_campaign_runner(request: Request) -> CampaignRunner:
+    return cast(CampaignRunner, request.app.state.campaign_runner)
 
 
 def get_livekit(request: Request) -> LiveKit:
@@ -66,6 +71,7 @@ def get_postcall(request: Request) -> PostCall:
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 LiveKitDep = Annotated[LiveKit, Depends(get_livekit)]
+CampaignRunnerDep = Annotated[CampaignRunner, Depends(get_campaign_runner)]
 CacheDep = Annotated[AgentConfigCache, Depends(get_cache)]
 SecretBoxDep = Annotated[SecretBox, Depends(get_secret_box)]
 RateLimiterDep = Annotated[RateLimiter, Depends(get_rate_limiter)]

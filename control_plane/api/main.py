@@ -14,6 +14,7 @@ from control_plane.api.routes import (
     agents,
     api_keys,
     calls,
+    campaigns,
     knowledge_bases,
     mcp,
     phone_numbers,
@@ -45,6 +46,9 @@ api_router.include_router(mcp.router)
 api_router.include_router(phone_numbers.router)
 api_router.include_router(calls.router)
 api_router.include_router(telephony.router)
+api_router.include_router(campaigns.router)
+
+# worker pool
 api_router.include_router(workers.router)
 
 # embeddable widget: keys are managed with an API key; the widget's own route takes a

@@ -155,6 +155,15 @@ class Settings(DatabaseSettings):
         default=2, ge=1, le=64, validation_alias="STIMM_SCENARIO_MAX_RUNS"
     )
     """Scenario runs at once per control-plane process (each is a child process)."""
+    campaign_lease_s: float = Field(
+        default=30.0, ge=2.0, le=600.0, validation_alias="STIMM_CAMPAIGN_LEASE_S"
+    )
+    """A campaign row being called is another control plane's for this long after its last
+    renewal; then (that control plane stopped) it is taken over and its call watched to the end."""
+    campaign_poll_s: float = Field(
+        default=1.0, gt=0.0, le=60.0, validation_alias="STIMM_CAMPAIGN_POLL_S"
+    )
+    """How often the campaign runner looks for rows to call."""
     otlp_endpoint: str | None = Field(default=None, validation_alias="OTEL_EXPORTER_OTLP_ENDPOINT")
     """OTLP/HTTP base URL the control plane's request spans go to (``stimm/tracing.py``);
     unset: no tracing."""

@@ -110,6 +110,8 @@ async def post_session_event(
         call = await crud.apply_session_event(db, call, event)
     except SessionStateConflict as e:
         raise HTTPException(status_code=status.HTTP_409_CONFLICT, detail=str(e)) from e
+    if event.answered_by is not None:
+        await phone_crud.set_answered_by(db, session_id, event.answered_by)
     if call.status != previous:
         logger.info("session %s: %s -> %s", session_id, previous, call.status)
     public = SessionPublic.model_validate(call, from_attributes=True)

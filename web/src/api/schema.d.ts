@@ -281,6 +281,60 @@ export interface paths {
      */
     get: operations["telephony_status_api_telephony_get"];
   };
+  "/api/campaigns": {
+    /**
+     * List Campaigns
+     * @description Campaigns, newest first, with their progress.
+     */
+    get: operations["list_campaigns_api_campaigns_get"];
+    /**
+     * Create Campaign
+     * @description Create a campaign from a CSV and start it (calls begin inside the calling window).
+     */
+    post: operations["create_campaign_api_campaigns_post"];
+  };
+  "/api/campaigns/{campaign_id}": {
+    /**
+     * Get Campaign
+     * @description One campaign and its progress.
+     */
+    get: operations["get_campaign_api_campaigns__campaign_id__get"];
+  };
+  "/api/campaigns/{campaign_id}/rows": {
+    /**
+     * List Campaign Rows
+     * @description Each row: its number, variables, status, outcome and the calls placed for it.
+     */
+    get: operations["list_campaign_rows_api_campaigns__campaign_id__rows_get"];
+  };
+  "/api/campaigns/{campaign_id}/start": {
+    /**
+     * Start Campaign
+     * @description Start a draft campaign.
+     */
+    post: operations["start_campaign_api_campaigns__campaign_id__start_post"];
+  };
+  "/api/campaigns/{campaign_id}/pause": {
+    /**
+     * Pause Campaign
+     * @description Place no new calls (calls under way finish).
+     */
+    post: operations["pause_campaign_api_campaigns__campaign_id__pause_post"];
+  };
+  "/api/campaigns/{campaign_id}/resume": {
+    /**
+     * Resume Campaign
+     * @description Place calls again.
+     */
+    post: operations["resume_campaign_api_campaigns__campaign_id__resume_post"];
+  };
+  "/api/campaigns/{campaign_id}/cancel": {
+    /**
+     * Cancel Campaign
+     * @description Stop for good: rows not called yet are cancelled (calls under way finish).
+     */
+    post: operations["cancel_campaign_api_campaigns__campaign_id__cancel_post"];
+  };
   "/api/workers": {
     /**
      * List Workers
@@ -471,6 +525,7 @@ export interface components {
        * @default false
        */
       redact_pii?: boolean;
+      voicemail?: components["schemas"]["VoicemailOptions-Input"];
     };
     /**
      * AgentDuplicate
@@ -513,6 +568,7 @@ export interface components {
        * @default false
        */
       redact_pii: boolean;
+      voicemail: components["schemas"]["VoicemailOptions-Output"];
       /** Id */
       id: string;
       /**
@@ -561,6 +617,7 @@ export interface components {
       analysis?: components["schemas"]["AnalysisConfig-Input"] | null;
       /** Redact Pii */
       redact_pii?: boolean | null;
+      voicemail?: components["schemas"]["VoicemailOptions-Input"] | null;
     };
     /** AgentsPublic */
     AgentsPublic: {
@@ -736,6 +793,10 @@ export interface components {
       sip_status: number | null;
       /** Failure Reason */
       failure_reason: string | null;
+      /** Answered By */
+      answered_by: ("human" | "machine" | "unknown") | null;
+      /** Campaign Id */
+      campaign_id: string | null;
       /**
        * Status
        * @enum {string}
@@ -757,6 +818,180 @@ export interface components {
     CallsPublic: {
       /** Items */
       items: components["schemas"]["CallPublic"][];
+      /** Count */
+      count: number;
+    };
+    /** CampaignAttemptPublic */
+    CampaignAttemptPublic: {
+      /** Number */
+      number: number;
+      /** Call Id */
+      call_id: string | null;
+      /** Outcome */
+      outcome: ("answered" | "voicemail" | "busy" | "no-answer" | "failed") | null;
+      /**
+       * Started At
+       * Format: date-time
+       */
+      started_at: string;
+      /** Ended At */
+      ended_at: string | null;
+    };
+    /**
+     * CampaignCreate
+     * @description Body of ``POST /api/campaigns``: the settings and the CSV of numbers.
+     */
+    CampaignCreate: {
+      /** Name */
+      name: string;
+      /** Agent Id */
+      agent_id: string;
+      /**
+       * Concurrency
+       * @default 1
+       */
+      concurrency?: number;
+      /**
+       * Window Start
+       * Format: time
+       * @default 09:00:00
+       */
+      window_start?: string;
+      /**
+       * Window End
+       * Format: time
+       * @default 20:00:00
+       */
+      window_end?: string;
+      /**
+       * Timezone
+       * @default UTC
+       */
+      timezone?: string;
+      /**
+       * Max Attempts
+       * @default 1
+       */
+      max_attempts?: number;
+      /** Retry On */
+      retry_on?: ("busy" | "no-answer" | "voicemail")[];
+      /**
+       * Retry Delay S
+       * @default 300
+       */
+      retry_delay_s?: number;
+      /** Csv */
+      csv: string;
+      /**
+       * Start
+       * @default true
+       */
+      start?: boolean;
+    };
+    /** CampaignProgress */
+    CampaignProgress: {
+      /** Total */
+      total: number;
+      /** Pending */
+      pending: number;
+      /** Calling */
+      calling: number;
+      /** Done */
+      done: number;
+      /** Cancelled */
+      cancelled: number;
+      /** Outcomes */
+      outcomes: {
+        [key: string]: number;
+      };
+      /** Calls */
+      calls: number;
+    };
+    /** CampaignPublic */
+    CampaignPublic: {
+      /** Id */
+      id: string;
+      /** Name */
+      name: string;
+      /** Agent Id */
+      agent_id: string;
+      /**
+       * Status
+       * @enum {string}
+       */
+      status: "draft" | "running" | "paused" | "cancelled" | "completed";
+      /** Concurrency */
+      concurrency: number;
+      /** Window Start */
+      window_start: string;
+      /** Window End */
+      window_end: string;
+      /** Timezone */
+      timezone: string;
+      /** Max Attempts */
+      max_attempts: number;
+      /** Retry On */
+      retry_on: ("busy" | "no-answer" | "voicemail")[];
+      /** Retry Delay S */
+      retry_delay_s: number;
+      /** Columns */
+      columns: string[];
+      /**
+       * Created At
+       * Format: date-time
+       */
+      created_at: string;
+      /**
+       * Updated At
+       * Format: date-time
+       */
+      updated_at: string;
+      progress: components["schemas"]["CampaignProgress"];
+    };
+    /** CampaignRowPublic */
+    CampaignRowPublic: {
+      /** Id */
+      id: string;
+      /** Position */
+      position: number;
+      /** Number */
+      number: string;
+      /** Timezone */
+      timezone: string;
+      /** Variables */
+      variables: {
+        [key: string]: string;
+      };
+      /**
+       * Status
+       * @enum {string}
+       */
+      status: "pending" | "calling" | "done" | "cancelled";
+      /** Attempts */
+      attempts: number;
+      /** Outcome */
+      outcome: ("answered" | "voicemail" | "busy" | "no-answer" | "failed") | null;
+      /** Failure Reason */
+      failure_reason: string | null;
+      /**
+       * Next Attempt At
+       * Format: date-time
+       */
+      next_attempt_at: string;
+      /** Calls */
+      calls: components["schemas"]["CampaignAttemptPublic"][];
+    };
+    /** CampaignRowsPublic */
+    CampaignRowsPublic: {
+      /** Items */
+      items: components["schemas"]["CampaignRowPublic"][];
+      /** Count */
+      count: number;
+    };
+    /** CampaignsPublic */
+    CampaignsPublic: {
+      /** Items */
+      items: components["schemas"]["CampaignPublic"][];
       /** Count */
       count: number;
     };
@@ -1523,6 +1758,8 @@ export interface components {
       turn_detection?: string | null;
       /** Worker Id */
       worker_id?: string | null;
+      /** Answered By */
+      answered_by?: ("human" | "machine" | "unknown") | null;
     };
     /** SessionPublic */
     SessionPublic: {
@@ -1896,6 +2133,54 @@ export interface components {
       /** Context */
       ctx?: Record<string, never>;
     };
+    /**
+     * VoicemailOptions
+     * @description Answering-machine detection on the agent's outbound calls (livekit-agents' ``AMD``).
+     */
+    "VoicemailOptions-Input": {
+      /**
+       * Detect
+       * @default false
+       */
+      detect?: boolean;
+      /**
+       * On Machine
+       * @default hang_up
+       * @enum {string}
+       */
+      on_machine?: "leave_message" | "hang_up";
+      /** Message */
+      message?: string | null;
+      /**
+       * Timeout S
+       * @default 20
+       */
+      timeout_s?: number;
+    };
+    /**
+     * VoicemailOptions
+     * @description Answering-machine detection on the agent's outbound calls (livekit-agents' ``AMD``).
+     */
+    "VoicemailOptions-Output": {
+      /**
+       * Detect
+       * @default false
+       */
+      detect: boolean;
+      /**
+       * On Machine
+       * @default hang_up
+       * @enum {string}
+       */
+      on_machine: "leave_message" | "hang_up";
+      /** Message */
+      message: string | null;
+      /**
+       * Timeout S
+       * @default 20
+       */
+      timeout_s: number;
+    };
     /** WebhookDeliveriesPublic */
     WebhookDeliveriesPublic: {
       /** Items */
@@ -2170,6 +2455,7 @@ export interface components {
        * @default false
        */
       redact_pii: boolean;
+      voicemail: components["schemas"]["VoicemailOptions-Output"];
       /** Id */
       id: string;
       /** Secrets */
@@ -3790,6 +4076,265 @@ export interface operations {
       200: {
         content: {
           "application/json": components["schemas"]["TelephonyStatus"];
+        };
+      };
+      /** @description Too many requests from this API key; see Retry-After */
+      429: {
+        content: never;
+      };
+    };
+  };
+  /**
+   * List Campaigns
+   * @description Campaigns, newest first, with their progress.
+   */
+  list_campaigns_api_campaigns_get: {
+    responses: {
+      /** @description Successful Response */
+      200: {
+        content: {
+          "application/json": components["schemas"]["CampaignsPublic"];
+        };
+      };
+      /** @description Too many requests from this API key; see Retry-After */
+      429: {
+        content: never;
+      };
+    };
+  };
+  /**
+   * Create Campaign
+   * @description Create a campaign from a CSV and start it (calls begin inside the calling window).
+   */
+  create_campaign_api_campaigns_post: {
+    requestBody: {
+      content: {
+        "application/json": components["schemas"]["CampaignCreate"];
+      };
+    };
+    responses: {
+      /** @description Successful Response */
+      201: {
+        content: {
+          "application/json": components["schemas"]["CampaignPublic"];
+        };
+      };
+      /** @description A row or the header is wrong; each problem has its line */
+      422: {
+        content: never;
+      };
+      /** @description Too many requests from this API key; see Retry-After */
+      429: {
+        content: never;
+      };
+    };
+  };
+  /**
+   * Get Campaign
+   * @description One campaign and its progress.
+   */
+  get_campaign_api_campaigns__campaign_id__get: {
+    parameters: {
+      path: {
+        campaign_id: string;
+      };
+    };
+    responses: {
+      /** @description Successful Response */
+      200: {
+        content: {
+          "application/json": components["schemas"]["CampaignPublic"];
+        };
+      };
+      /** @description No such campaign */
+      404: {
+        content: never;
+      };
+      /** @description Validation Error */
+      422: {
+        content: {
+          "application/json": components["schemas"]["HTTPValidationError"];
+        };
+      };
+      /** @description Too many requests from this API key; see Retry-After */
+      429: {
+        content: never;
+      };
+    };
+  };
+  /**
+   * List Campaign Rows
+   * @description Each row: its number, variables, status, outcome and the calls placed for it.
+   */
+  list_campaign_rows_api_campaigns__campaign_id__rows_get: {
+    parameters: {
+      path: {
+        campaign_id: string;
+      };
+    };
+    responses: {
+      /** @description Successful Response */
+      200: {
+        content: {
+          "application/json": components["schemas"]["CampaignRowsPublic"];
+        };
+      };
+      /** @description No such campaign */
+      404: {
+        content: never;
+      };
+      /** @description Validation Error */
+      422: {
+        content: {
+          "application/json": components["schemas"]["HTTPValidationError"];
+        };
+      };
+      /** @description Too many requests from this API key; see Retry-After */
+      429: {
+        content: never;
+      };
+    };
+  };
+  /**
+   * Start Campaign
+   * @description Start a draft campaign.
+   */
+  start_campaign_api_campaigns__campaign_id__start_post: {
+    parameters: {
+      path: {
+        campaign_id: string;
+      };
+    };
+    responses: {
+      /** @description Successful Response */
+      200: {
+        content: {
+          "application/json": components["schemas"]["CampaignPublic"];
+        };
+      };
+      /** @description No such campaign */
+      404: {
+        content: never;
+      };
+      /** @description Not possible from the campaign's status */
+      409: {
+        content: never;
+      };
+      /** @description Validation Error */
+      422: {
+        content: {
+          "application/json": components["schemas"]["HTTPValidationError"];
+        };
+      };
+      /** @description Too many requests from this API key; see Retry-After */
+      429: {
+        content: never;
+      };
+    };
+  };
+  /**
+   * Pause Campaign
+   * @description Place no new calls (calls under way finish).
+   */
+  pause_campaign_api_campaigns__campaign_id__pause_post: {
+    parameters: {
+      path: {
+        campaign_id: string;
+      };
+    };
+    responses: {
+      /** @description Successful Response */
+      200: {
+        content: {
+          "application/json": components["schemas"]["CampaignPublic"];
+        };
+      };
+      /** @description No such campaign */
+      404: {
+        content: never;
+      };
+      /** @description Not possible from the campaign's status */
+      409: {
+        content: never;
+      };
+      /** @description Validation Error */
+      422: {
+        content: {
+          "application/json": components["schemas"]["HTTPValidationError"];
+        };
+      };
+      /** @description Too many requests from this API key; see Retry-After */
+      429: {
+        content: never;
+      };
+    };
+  };
+  /**
+   * Resume Campaign
+   * @description Place calls again.
+   */
+  resume_campaign_api_campaigns__campaign_id__resume_post: {
+    parameters: {
+      path: {
+        campaign_id: string;
+      };
+    };
+    responses: {
+      /** @description Successful Response */
+      200: {
+        content: {
+          "application/json": components["schemas"]["CampaignPublic"];
+        };
+      };
+      /** @description No such campaign */
+      404: {
+        content: never;
+      };
+      /** @description Not possible from the campaign's status */
+      409: {
+        content: never;
+      };
+      /** @description Validation Error */
+      422: {
+        content: {
+          "application/json": components["schemas"]["HTTPValidationError"];
+        };
+      };
+      /** @description Too many requests from this API key; see Retry-After */
+      429: {
+        content: never;
+      };
+    };
+  };
+  /**
+   * Cancel Campaign
+   * @description Stop for good: rows not called yet are cancelled (calls under way finish).
+   */
+  cancel_campaign_api_campaigns__campaign_id__cancel_post: {
+    parameters: {
+      path: {
+        campaign_id: string;
+      };
+    };
+    responses: {
+      /** @description Successful Response */
+      200: {
+        content: {
+          "application/json": components["schemas"]["CampaignPublic"];
+        };
+      };
+      /** @description No such campaign */
+      404: {
+        content: never;
+      };
+      /** @description Not possible from the campaign's status */
+      409: {
+        content: never;
+      };
+      /** @description Validation Error */
+      422: {
+        content: {
+          "application/json": components["schemas"]["HTTPValidationError"];
         };
       };
       /** @description Too many requests from this API key; see Retry-After */

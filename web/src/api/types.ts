@@ -105,3 +105,10 @@ export type WebhookEndpointsPage = Schemas["WebhookEndpointsPublic"];
 export type WebhookEvent = WebhookEndpoint["events"][number];
 export type WebhookDelivery = Schemas["WebhookDeliveryPublic"];
 export type WebhookDeliveriesPage = Schemas["WebhookDeliveriesPublic"];
+
+// --- campaigns --------------------------------------------------------------------------------
+
+export type Campaign = Schemas["CampaignPublic"];
+export type CampaignsPage = Schemas["CampaignsPublic"];
+export type CampaignCreate = Schemas["CampaignCreate"];
+export type CampaignRows = Schemas["CampaignRowsPublic"];

@@ -43,12 +43,13 @@ function blankAgent(providers: Providers): AgentConfig {
     rag: { top_k: 3, min_score: 0, speculative: true },
     analysis: { enabled: false, summary: true, fields: [] },
     redact_pii: false,
+    voicemail: { detect: false, on_machine: "hang_up", message: null, timeout_s: 20 },
   };
 }
 
 function configOf(agent: AgentConfig): AgentConfig {
-  const { name, instructions, greeting, language, voice, stt, llm, tts, turn_taking, tools, knowledge_base_id, rag, analysis, redact_pii } = agent;
-  return { name, instructions, greeting, language, voice, stt, llm, tts, turn_taking, tools, knowledge_base_id, rag, analysis, redact_pii };
+  const { name, instructions, greeting, language, voice, stt, llm, tts, turn_taking, tools, knowledge_base_id, rag, analysis, redact_pii, voicemail } = agent;
+  return { name, instructions, greeting, language, voice, stt, llm, tts, turn_taking, tools, knowledge_base_id, rag, analysis, redact_pii, voicemail };
 }
 
 /** Empty optional texts go to the API as null, numbers typed as text as numbers. */
@@ -56,7 +57,7 @@ function toBody(form: AgentConfig): AgentConfig {
   return { ...form, greeting: form.greeting?.trim() || null, voice: form.voice?.trim() || null };
 }
 
-const SHOWN_FIELDS = ["name", "instructions", "greeting", "language", "voice", "stt", "llm", "tts", "turn_taking", "tools", "knowledge_base_id", "rag", "analysis", "redact_pii"];
+const SHOWN_FIELDS = ["name", "instructions", "greeting", "language", "voice", "stt", "llm", "tts", "turn_taking", "tools", "knowledge_base_id", "rag", "analysis", "redact_pii", "voicemail"];
 
 function Section(props: { title: string; sub: string; children: ReactNode }) {
   return (
@@ -241,6 +242,20 @@ function AgentForm(props: { id?: string; title: string; initial: AgentConfig; pr
             <input type="checkbox" disabled={!form.knowledge_base_id} checked={form.rag.speculative} onChange={(e) => set("rag", { ...form.rag, speculative: e.target.checked })} />
             Search while the caller is still speaking
           </label>
+        </Section>
+        <Section title="Voicemail" sub="On outbound calls: listen to who answers before greeting.">
+          <label className="check">
+            <input type="checkbox" checked={form.voicemail.detect} onChange={(e) => set("voicemail", { ...form.voicemail, detect: e.target.checked })} /> Detect answering machines
+          </label>
+          <Field label="On a machine" htmlFor="vm-action" path="voicemail.on_machine" error={err}>
+            <select id="vm-action" className="select" disabled={!form.voicemail.detect} value={form.voicemail.on_machine} onChange={(e) => set("voicemail", { ...form.voicemail, on_machine: e.target.value as "hang_up" | "leave_message" })}>
+              <option value="hang_up">Hang up</option>
+              <option value="leave_message">Leave a message after the beep</option>
+            </select>
+          </Field>
+          <Field label="Message" htmlFor="vm-message" path="voicemail" prefix error={err} hint="{placeholders} are filled from a campaign's columns">
+            <textarea id="vm-message" className="textarea" disabled={!form.voicemail.detect || form.voicemail.on_machine !== "leave_message"} value={form.voicemail.message ?? ""} onChange={(e) => set("voicemail", { ...form.voicemail, message: e.target.value || null })} />
+          </Field>
         </Section>
         <Section title="Tools" sub="Actions the LLM can take during a call.">
           <ToolsEditor tools={form.tools} onChange={(v) => set("tools", v)} error={err} />
