@@ -53,3 +53,9 @@ class DefaultAgentConflict(ControlPlaneError):
 
 class LastActiveApiKey(ControlPlaneError):
     """Revoking this key would leave no active API key: nobody could use the API any more."""
+
+
+class RecordingStoreError(ControlPlaneError):
+    """The recordings store (folder or bucket) failed to keep, read or delete a file."""
+
+    retryable = True

@@ -18,7 +18,12 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from control_plane import credentials
 from control_plane.agent_secrets import move_plaintext_secrets
-from control_plane.api.main import api_router, widget_router, worker_router
+from control_plane.api.main import (
+    api_router,
+    recordings_audio_router,
+    widget_router,
+    worker_router,
+)
 from control_plane.api.request_guard import RequestGuard
 from control_plane.api.routes import health
 from control_plane.cache import AgentConfigCache
@@ -27,6 +32,9 @@ from control_plane.core.db import create_engine, create_sessionmaker, run_migrat
 from control_plane.knowledge.service import KnowledgeService
 from control_plane.livekit import LiveKit
 from control_plane.ratelimit import RateLimiter
+from control_plane.recordings.config import RecordingSettings
+from control_plane.recordings.logging import hide_signed_urls
+from control_plane.recordings.service import Recordings
 from control_plane.security import SecretBox
 from control_plane.telephony import service as telephony_service
 from control_plane.web import console_router
@@ -75,8 +83,11 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
     return await request_validation_exception_handler(request, exc)
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    """Build the app; without ``settings`` they are read from the environment.
+def create_app(
+    settings: Settings | None = None, *, recording_settings: RecordingSettings | None = None
+) -> FastAPI:
+    """Build the app; without ``settings`` (and ``recording_settings``) they are read from the
+    environment.
 
     The schema is not migrated here: call ``run_migrations`` first (``serve`` does).
     """
@@ -89,6 +100,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     secret_box = SecretBox(settings.secret_key.get_secret_value())
     rate_limiter = RateLimiter(settings.redis_url)
     knowledge = KnowledgeService.from_settings(sessionmaker, settings.database_url)
+    recordings = Recordings.from_settings(
+        recording_settings or RecordingSettings(),
+        database_url=settings.database_url,
+        secret_key=settings.secret_key.get_secret_value(),
+        sessionmaker=sessionmaker,
+    )
+    hide_signed_urls()
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -96,6 +114,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         for agent_id in await move_plaintext_secrets(sessionmaker, secret_box):
             await cache.invalidate(agent_id)  # the cached copy still holds the plaintext
         knowledge.start()
+        recordings.start()  # the retention sweep
         # telephony: phone numbers back into LiveKit SIP, without delaying startup
         phone_sync = asyncio.create_task(
             telephony_service.sync_numbers(sessionmaker, settings, secret_box)
@@ -103,6 +122,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         logger.info("control plane ready (LiveKit at %s)", settings.livekit_url)
         yield
         phone_sync.cancel()
+        await recordings.aclose()
         await knowledge.aclose()
         await cache.aclose()
         await rate_limiter.aclose()
@@ -122,15 +142,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.knowledge_store = knowledge.store  # pinged by /health
     app.state.secret_box = secret_box
     app.state.rate_limiter = rate_limiter
+    app.state.recordings = recordings
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_middleware(
         RequestGuard,
         max_json_bytes=settings.max_json_body_bytes,
         max_upload_bytes=knowledge.settings.max_upload_bytes,
+        max_recording_bytes=recordings.settings.max_bytes,
     )
     app.include_router(api_router)
     app.include_router(worker_router)
     app.include_router(widget_router)
+    app.include_router(recordings_audio_router)
     app.include_router(health.router)
     app.include_router(console_router())  # last: its catch-all must not shadow the API
     return app

@@ -20,6 +20,7 @@ from stimm.schema import (
     Channel,
     ProviderSpec,
     RagOptions,
+    RecordingPolicy,
     Role,
     SessionStatus,
     Tool,
@@ -54,6 +55,7 @@ class AgentBase(SQLModel):
     tools: list[dict[str, Any]] = Field(default_factory=list, sa_type=JSON)
     knowledge_base_id: str | None = Field(default=None, max_length=36)
     rag: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+    recording: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
 
     def to_config(self) -> AgentConfig:
         return AgentConfig.model_validate(self.model_dump(include=set(AgentConfig.model_fields)))
@@ -80,6 +82,7 @@ class AgentUpdate(BaseModel):
     tools: list[Tool] | None = None
     knowledge_base_id: str | None = None
     rag: RagOptions | None = None
+    recording: RecordingPolicy | None = None
 
     @field_validator("stt", "llm", "tts", mode="before")
     @classmethod

@@ -208,6 +208,20 @@ class RagOptions(BaseModel):
     """Start retrieval on interim transcripts so it is done when the user stops speaking."""
 
 
+class RecordingPolicy(BaseModel):
+    """Whether an agent's calls are recorded, and for how long the recordings are kept.
+
+    A recording holds the caller (left channel) and the agent (right channel) as one stereo
+    Opus/OGG file, made in the worker and uploaded to the control plane after the call.
+    """
+
+    model_config = ConfigDict(extra="forbid", json_schema_serialization_defaults_required=True)
+
+    enabled: bool = False
+    retention_days: int = Field(default=30, ge=1, le=3_650)
+    """Days a recording is kept; the control plane's retention sweep deletes it afterwards."""
+
+
 class AgentConfig(BaseModel):
     """Everything the worker needs to run a conversation for one agent."""
 
@@ -225,6 +239,7 @@ class AgentConfig(BaseModel):
     tools: list[Tool] = Field(default_factory=list, max_length=32)
     knowledge_base_id: str | None = None
     rag: RagOptions = Field(default_factory=RagOptions)
+    recording: RecordingPolicy = Field(default_factory=RecordingPolicy)
 
     @field_validator("stt", "llm", "tts", mode="before")
     @classmethod

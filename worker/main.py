@@ -19,6 +19,7 @@ from worker.mcp_tools import unavailable_notice
 from worker.outbox import flush_grace_s
 from worker.providers import PiperTTS, WhisperSTT
 from worker.recorder import SessionRecorder
+from worker.recording import record_options, upload_recording
 from worker.session import build_agent, build_session
 from worker.turn_taking import load_turn_detector
 
@@ -146,12 +147,14 @@ async def entrypoint(ctx: JobContext) -> None:
     async def on_shutdown(reason: str) -> None:
         # one callback, so the outcome is posted before the client closes
         await recorder.finished()
+        if config.recording.enabled and not recorder.abandoned:
+            await upload_recording(ctx, session, client, session_id)
         await webhooks.aclose()
         await client.aclose()
 
     ctx.add_shutdown_callback(on_shutdown)
 
-    await session.start(agent=agent, room=ctx.room)
+    await session.start(agent=agent, room=ctx.room, record=record_options(config.recording))
     await recorder.started(turn_detection=built.turn_detection, worker_id=ctx.worker_id)
     logger.info("session %s started for agent %s", session_id, meta.agent_id)
     if config.greeting:

@@ -17,6 +17,7 @@ from control_plane.core.db import get_session
 from control_plane.livekit import LiveKit
 from control_plane.models import ApiKey
 from control_plane.ratelimit import RateLimiter
+from control_plane.recordings.service import Recordings
 from control_plane.security import SecretBox
 
 
@@ -40,12 +41,17 @@ def get_rate_limiter(request: Request) -> RateLimiter:
     return cast(RateLimiter, request.app.state.rate_limiter)
 
 
+def get_recordings(request: Request) -> Recordings:
+    return cast(Recordings, request.app.state.recordings)
+
+
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 LiveKitDep = Annotated[LiveKit, Depends(get_livekit)]
 CacheDep = Annotated[AgentConfigCache, Depends(get_cache)]
 SecretBoxDep = Annotated[SecretBox, Depends(get_secret_box)]
 RateLimiterDep = Annotated[RateLimiter, Depends(get_rate_limiter)]
+RecordingsDep = Annotated[Recordings, Depends(get_recordings)]
 
 
 def _unauthorized(detail: str) -> HTTPException:

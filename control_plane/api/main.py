@@ -19,6 +19,7 @@ from control_plane.api.routes import (  # telephony
     phone_numbers,
     providers,
     publishable_keys,
+    recordings,
     secrets,
     sessions,
     telephony,
@@ -58,3 +59,7 @@ worker_router.include_router(workers.worker_router)
 # publishable key only
 api_router.include_router(publishable_keys.router)
 widget_router = widget.router
+
+# recordings: details and signed URL with an API key; the audio behind the URL by its signature
+api_router.include_router(recordings.router)
+recordings_audio_router = recordings.audio_router

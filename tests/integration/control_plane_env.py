@@ -24,6 +24,7 @@ from control_plane import credentials
 from control_plane.core.config import Settings
 from control_plane.core.db import run_migrations
 from control_plane.main import create_app
+from control_plane.recordings.config import RecordingSettings
 from stimm.stack.process import ManagedProcess, free_port, tcp_open
 
 DATABASE_URL = os.environ.get(
@@ -91,10 +92,13 @@ async def new_api_key(app: FastAPI, name: str = "test") -> tuple[str, str]:
 
 @asynccontextmanager
 async def app_client(
-    settings: Settings, *, authenticated: bool = True
+    settings: Settings,
+    *,
+    authenticated: bool = True,
+    recording_settings: RecordingSettings | None = None,
 ) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
     """The app in-process (no lifespan) and a client that sends a fresh API key."""
-    app = create_app(settings)
+    app = create_app(settings, recording_settings=recording_settings)
     headers: dict[str, str] = {}
     try:
         if authenticated:
