@@ -39,12 +39,13 @@ function blankAgent(providers: Providers): AgentConfig {
     tools: [],
     knowledge_base_id: null,
     rag: { top_k: 3, min_score: 0, speculative: true },
+    recording: { enabled: false, retention_days: 30 },
   };
 }
 
 function configOf(agent: AgentConfig): AgentConfig {
-  const { name, instructions, greeting, language, voice, stt, llm, tts, turn_taking, tools, knowledge_base_id, rag } = agent;
-  return { name, instructions, greeting, language, voice, stt, llm, tts, turn_taking, tools, knowledge_base_id, rag };
+  const { name, instructions, greeting, language, voice, stt, llm, tts, turn_taking, tools, knowledge_base_id, rag, recording } = agent;
+  return { name, instructions, greeting, language, voice, stt, llm, tts, turn_taking, tools, knowledge_base_id, rag, recording };
 }
 
 /** Empty optional texts go to the API as null, numbers typed as text as numbers. */
@@ -52,7 +53,7 @@ function toBody(form: AgentConfig): AgentConfig {
   return { ...form, greeting: form.greeting?.trim() || null, voice: form.voice?.trim() || null };
 }
 
-const SHOWN_FIELDS = ["name", "instructions", "greeting", "language", "voice", "stt", "llm", "tts", "turn_taking", "tools", "knowledge_base_id", "rag"];
+const SHOWN_FIELDS = ["name", "instructions", "greeting", "language", "voice", "stt", "llm", "tts", "turn_taking", "tools", "knowledge_base_id", "rag", "recording"];
 
 function Section(props: { title: string; sub: string; children: ReactNode }) {
   return (
@@ -232,6 +233,17 @@ function AgentForm(props: { id?: string; title: string; initial: AgentConfig; pr
             <input type="checkbox" disabled={!form.knowledge_base_id} checked={form.rag.speculative} onChange={(e) => set("rag", { ...form.rag, speculative: e.target.checked })} />
             Search while the caller is still speaking
           </label>
+        </Section>
+        <Section title="Recording" sub="The caller and the agent in one stereo file, played back on the call's page.">
+          <div className="grid-3">
+            <label className="check">
+              <input type="checkbox" checked={form.recording.enabled} onChange={(e) => set("recording", { ...form.recording, enabled: e.target.checked })} />
+              Record calls
+            </label>
+            <Field label="Keep recordings for (days)" htmlFor="rec-days" path="recording.retention_days" error={err}>
+              <input id="rec-days" className="input" type="number" min={1} max={3650} disabled={!form.recording.enabled} value={form.recording.retention_days} onChange={(e) => set("recording", { ...form.recording, retention_days: Number(e.target.value) })} />
+            </Field>
+          </div>
         </Section>
         <Section title="Tools" sub="Actions the LLM can take during a call.">
           <ToolsEditor tools={form.tools} onChange={(v) => set("tools", v)} error={err} />
