@@ -37,7 +37,7 @@ def read_ogg(path: Path) -> tuple[NDArray[np.int16], NDArray[np.int16]]:
         resampler = av.AudioResampler(format="fltp", layout="stereo", rate=SAMPLE_RATE)
         for frame in container.decode(stream):
             for out in resampler.resample(frame):
-                chunks.append(out.to_ndarray())
+                chunks.append(out.to_ndarray().astype(np.float32))
     both = np.concatenate(chunks, axis=1) if chunks else np.zeros((2, 0), dtype=np.float32)
     pcm = (np.clip(both, -1.0, 1.0) * 32767).astype(np.int16)
     return pcm[0], pcm[1]
