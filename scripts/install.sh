@@ -43,11 +43,14 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   touch "$stamp"
 fi
 
-echo "==> LiveKit and toxiproxy binaries"
+echo "==> LiveKit, toxiproxy and MinIO binaries"
 .venv/bin/stimm setup
 .venv/bin/python -c 'from stimm.stack import LIVEKIT_SIP, ensure_binary; print("livekit-sip:", ensure_binary(LIVEKIT_SIP))'
 # toxiproxy injects the network faults of tests/e2e/test_faults.py and bench/faults.py
 .venv/bin/python -c 'from stimm.stack import TOXIPROXY, ensure_binary; print("toxiproxy:", ensure_binary(TOXIPROXY))'
+# MinIO: the S3-compatible bucket tests/integration/test_recordings_s3.py stores recordings in
+# (a 150 MB binary; the first build takes several minutes)
+.venv/bin/python -c 'from stimm.stack.binaries import MINIO, ensure_binary; print("minio:", ensure_binary(MINIO))'
 
 # The web console and the embeddable widget (web/dist, index.html and widget.js, served by the
 # control plane), rebuilt only when their sources changed.

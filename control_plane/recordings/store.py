@@ -132,14 +132,18 @@ class S3Store:
     async def _ensure_bucket(self) -> None:
         if self._bucket_checked:
             return
-        from botocore.exceptions import ClientError
+        from botocore.exceptions import BotoCoreError, ClientError
 
         try:
             await asyncio.to_thread(self._client.head_bucket, Bucket=self._bucket)
-        except ClientError:
+        except ClientError as e:
+            if e.response.get("Error", {}).get("Code") not in ("404", "NoSuchBucket"):
+                raise RecordingStoreError("the recordings bucket cannot be used") from e
             await self._call(
                 "creating the recordings bucket", self._client.create_bucket, Bucket=self._bucket
             )
+        except BotoCoreError as e:
+            raise RecordingStoreError(f"the recordings bucket: {type(e).__name__}") from e
         self._bucket_checked = True
 
     async def put(self, key: str, path: Path) -> None:
