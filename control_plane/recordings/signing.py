@@ -21,7 +21,7 @@ class UrlSigner:
         self.ttl_s = ttl_s
 
     def _signature(self, session_id: str, expires: int) -> str:
-        msg = f"{session_id}\n{expires}".encode()
+        msg = f"{session_id}\n{expires}".encode("utf-8", "replace")
         return hmac.new(self._key, msg, hashlib.sha256).hexdigest()
 
     def sign(self, session_id: str, now: float | None = None) -> tuple[str, int]:
@@ -33,7 +33,8 @@ class UrlSigner:
         self, session_id: str, expires: int, signature: str, now: float | None = None
     ) -> str | None:
         """Why the URL is refused, or ``None`` when it is valid."""
-        if not hmac.compare_digest(self._signature(session_id, expires), signature):
+        expected = self._signature(session_id, expires).encode()
+        if not hmac.compare_digest(expected, signature.encode("utf-8", "replace")):
             return "The recording link is not valid"
         if expires < (now if now is not None else time.time()):
             return "The recording link has expired; open the call again for a new one"
