@@ -122,3 +122,18 @@ async def test_a_recorded_call_holds_both_sides_and_plays_in_the_console(
     await shot(page, "recording-playing")
     await expect(player).to_have_attribute("data-state", "ended", timeout=60_000)
     await expect(bubble).not_to_have_attribute("aria-current", "true")
+
+    # the agent's page shows its recording policy, and turns it off
+    await page.goto(f"/agents/{agent['id']}")
+    record_calls = page.get_by_label("Record calls")
+    await expect(record_calls).to_be_checked()
+    await expect(page.get_by_label("Keep recordings for (days)")).to_have_value("1")
+    await record_calls.uncheck()
+    await expect(page.get_by_label("Keep recordings for (days)")).to_be_disabled()
+    await page.get_by_role("button", name="Save changes").click()
+    await expect(page.get_by_text("Saved")).to_be_visible()
+    async with httpx.AsyncClient(
+        base_url=stack.control_plane_url, headers=stack.api_headers
+    ) as http:
+        saved = (await http.get(f"/api/agents/{agent['id']}")).json()
+    assert saved["recording"] == {"enabled": False, "retention_days": 1}
