@@ -1,4 +1,8 @@
-"""Database operations. Each takes an ``AsyncSession``; "not found" is ``None``."""
+"""Database operations. Each takes an ``AsyncSession``; "not found" is ``None``.
+
+Over 300 lines on purpose: the template's one ``crud.py`` for the core domain of ``models.py``
+(agents, sessions and their claim/events/turns, API keys, secrets); other domains have their own.
+"""
 
 from __future__ import annotations
 

@@ -59,3 +59,25 @@ class RecordingStoreError(ControlPlaneError):
     """The recordings store (folder or bucket) failed to keep, read or delete a file."""
 
     retryable = True
+
+
+class SecretMissing(ControlPlaneError):
+    """An agent's config refers to a secret that is not set."""
+
+
+class ScenarioRunError(ControlPlaneError):
+    """An agent's test scenarios could not be run to their end."""
+
+
+class ScenarioRunsBusy(ScenarioRunError):
+    """As many scenario runs as ``STIMM_SCENARIO_MAX_RUNS`` are already going on."""
+
+    retryable = True
+
+
+class ScenarioTimeout(ScenarioRunError):
+    """A run took longer than ``STIMM_SCENARIO_TIMEOUT_S``."""
+
+
+class ScenarioAgentUnbuildable(ScenarioRunError):
+    """The agent's (or the judge's) LLM cannot be built from its config."""

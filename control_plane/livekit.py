@@ -17,7 +17,7 @@ from livekit.protocol import models
 
 from control_plane.core.config import Settings
 from control_plane.errors import ControlPlaneError, LiveKitRejected, LiveKitUnavailable
-from control_plane.workers.config import PoolSettings
+from stimm import tracing
 from stimm.schema import AGENT_NAME, JobMetadata
 
 logger = logging.getLogger("stimm.control_plane")
@@ -38,6 +38,30 @@ DispatchHook = Callable[[str], Awaitable[None]]
 """Records the token of a dispatch about to be sent (``JobMetadata.dispatch``)."""
 
 
+def livekit_error(url: str, e: Exception, action: str | None = None) -> Exception:
+    """The control plane's error for a failed LiveKit API call: ``LiveKitUnavailable`` when
+    LiveKit is unreachable, timed out or failed (5xx), ``LiveKitRejected`` when it refused (4xx);
+    any other exception is returned as it is. The one mapping of LiveKit errors.
+
+    Args:
+        url: The LiveKit server's URL, named in the message.
+        e: What the LiveKit API client raised.
+        action: What was asked ("create the room"), named in the message when given.
+    """
+    doing = f" to {action}" if action else ""
+    if isinstance(e, api.TwirpError):
+        detail = f"{e.code} {e.message}".rstrip()
+        if e.status >= 500:
+            return LiveKitUnavailable(f"LiveKit at {url} failed{doing}: {detail}")
+        return LiveKitRejected(f"LiveKit at {url} refused{doing}: {detail}")
+    if isinstance(e, aiohttp.ClientError | TimeoutError | OSError):
+        could_not = f", could not {action}" if action else ""
+        return LiveKitUnavailable(
+            f"LiveKit at {url} is unreachable{could_not} ({type(e).__name__})"
+        )
+    return e
+
+
 class NoWorkerAvailable(LiveKitUnavailable):
     """No worker took the session's job within the dispatch timeout (all full, or none)."""
 
@@ -56,9 +80,8 @@ class LiveKit:
         settings: Settings,
         *,
         request_timeout_s: float = REQUEST_TIMEOUT_S,
-        pool: PoolSettings | None = None,
     ) -> None:
-        pool = pool or PoolSettings()
+        pool = settings.pool
         self._dispatch_timeout_s = pool.dispatch_timeout_s
         self._attempt_s = pool.dispatch_attempt_s
         self._assignment_check: AssignmentCheck | None = None
@@ -83,7 +106,10 @@ class LiveKit:
         took it in time), ``LiveKitUnavailable`` (unreachable, timeout, 5xx) or
         ``LiveKitRejected`` (4xx).
         A room left behind by a failed dispatch is closed by LiveKit's empty timeout.
+        The job's spans join the current trace (``metadata.trace_context``), if one is exported.
         """
+        trace_context = tracing.current_trace_context() or None
+        metadata = metadata.model_copy(update={"trace_context": trace_context})
         async with api.LiveKitAPI(
             self._url, self._api_key, self._api_secret, timeout=self._timeout
         ) as lkapi:
@@ -220,15 +246,5 @@ class LiveKit:
     async def _call(self, action: str, request: Awaitable[T]) -> T:
         try:
             return await request
-        except api.TwirpError as e:
-            if e.status >= 500:
-                raise LiveKitUnavailable(
-                    f"LiveKit at {self._url} failed to {action}: {e.code} {e.message}".rstrip()
-                ) from e
-            raise LiveKitRejected(
-                f"LiveKit at {self._url} refused to {action}: {e.code} {e.message}".rstrip()
-            ) from e
-        except (aiohttp.ClientError, TimeoutError, OSError) as e:
-            raise LiveKitUnavailable(
-                f"LiveKit at {self._url} is unreachable, could not {action} ({type(e).__name__})"
-            ) from e
+        except (api.TwirpError, aiohttp.ClientError, TimeoutError, OSError) as e:
+            raise livekit_error(self._url, e, action) from e

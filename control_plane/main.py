@@ -13,6 +13,8 @@ from fastapi import FastAPI, Request
 from fastapi.exception_handlers import request_validation_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+from opentelemetry.sdk.trace import TracerProvider
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -32,12 +34,15 @@ from control_plane.core.db import create_engine, create_sessionmaker, run_migrat
 from control_plane.knowledge.service import KnowledgeService
 from control_plane.livekit import LiveKit
 from control_plane.ratelimit import RateLimiter
-from control_plane.recordings.config import RecordingSettings
 from control_plane.recordings.logging import hide_signed_urls
 from control_plane.recordings.service import Recordings
+from control_plane.scenarios.runner import ScenarioRunner
 from control_plane.security import SecretBox
 from control_plane.telephony import service as telephony_service
 from control_plane.web import console_router
+from control_plane.workers.registry import create_registry
+from control_plane.workers.sweeper import LostWorkerSweeper
+from stimm import tracing
 
 logger = logging.getLogger("stimm.control_plane")
 
@@ -83,13 +88,12 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
     return await request_validation_exception_handler(request, exc)
 
 
-def create_app(
-    settings: Settings | None = None, *, recording_settings: RecordingSettings | None = None
-) -> FastAPI:
-    """Build the app; without ``settings`` (and ``recording_settings``) they are read from the
-    environment.
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the app; without ``settings`` they are read from the environment.
 
-    The schema is not migrated here: call ``run_migrations`` first (``serve`` does).
+    The only place the control plane is wired: every service the routes use is made here from
+    ``settings`` and put on ``app.state``, where ``api/deps.py`` finds it. The schema is not
+    migrated here: call ``run_migrations`` first (``serve`` does).
     """
     settings = settings or Settings()
     # Created here rather than in the lifespan so that ASGI transports that skip lifespan
@@ -99,9 +103,27 @@ def create_app(
     cache = AgentConfigCache(settings.redis_url)
     secret_box = SecretBox(settings.secret_key.get_secret_value())
     rate_limiter = RateLimiter(settings.redis_url)
-    knowledge = KnowledgeService.from_settings(sessionmaker, settings.database_url)
+    knowledge = KnowledgeService.from_settings(
+        sessionmaker, settings.database_url, settings.knowledge
+    )
+    livekit = LiveKit(settings)
+    # the worker pool: heartbeats, dispatch verification, failing the calls of lost workers
+    registry = create_registry(settings.redis_url, settings.pool.worker_ttl_s)
+    livekit.set_assignment_check(registry.worker_of)
+    sweeper = LostWorkerSweeper(
+        sessionmaker,
+        registry,
+        ttl_s=settings.pool.worker_ttl_s,
+        interval_s=settings.pool.sweep_interval_s,
+        agent_in_room=livekit.agent_in_room,
+    )
+    tracer_provider = (
+        tracing.tracer_provider("stimm-control-plane", settings.otlp_endpoint)
+        if settings.otlp_endpoint
+        else None
+    )
     recordings = Recordings.from_settings(
-        recording_settings or RecordingSettings(),
+        settings.recordings,
         database_url=settings.database_url,
         secret_key=settings.secret_key.get_secret_value(),
         sessionmaker=sessionmaker,
@@ -114,8 +136,9 @@ def create_app(
         for agent_id in await move_plaintext_secrets(sessionmaker, secret_box):
             await cache.invalidate(agent_id)  # the cached copy still holds the plaintext
         knowledge.start()
+        sweeper.start()
         recordings.start()  # the retention sweep
-        # telephony: phone numbers back into LiveKit SIP, without delaying startup
+        # phone numbers back into LiveKit SIP, without delaying startup
         phone_sync = asyncio.create_task(
             telephony_service.sync_numbers(sessionmaker, settings, secret_box)
         )
@@ -123,10 +146,14 @@ def create_app(
         yield
         phone_sync.cancel()
         await recordings.aclose()
+        await sweeper.aclose()
+        await registry.aclose()
         await knowledge.aclose()
         await cache.aclose()
         await rate_limiter.aclose()
         await engine.dispose()
+        if tracer_provider is not None:
+            await asyncio.to_thread(tracer_provider.shutdown)  # sends the spans still batched
 
     app = FastAPI(
         title="Stimm control plane",
@@ -136,18 +163,22 @@ def create_app(
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessionmaker = sessionmaker
-    app.state.livekit = LiveKit(settings)
+    app.state.livekit = livekit
+    app.state.worker_registry = registry
     app.state.cache = cache
     app.state.knowledge = knowledge
     app.state.knowledge_store = knowledge.store  # pinged by /health
     app.state.secret_box = secret_box
     app.state.rate_limiter = rate_limiter
     app.state.recordings = recordings
+    app.state.scenario_runner = ScenarioRunner(
+        timeout_s=settings.scenario_timeout_s, max_runs=settings.scenario_max_runs
+    )
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_middleware(
         RequestGuard,
         max_json_bytes=settings.max_json_body_bytes,
-        max_upload_bytes=knowledge.settings.max_upload_bytes,
+        max_upload_bytes=settings.knowledge.max_upload_bytes,
         max_recording_bytes=recordings.settings.max_bytes,
     )
     app.include_router(api_router)
@@ -156,7 +187,24 @@ def create_app(
     app.include_router(recordings_audio_router)
     app.include_router(health.router)
     app.include_router(console_router())  # last: its catch-all must not shadow the API
+    if tracer_provider is not None:
+        _trace_requests(app, tracer_provider)
     return app
+
+
+UNTRACED_PATHS = "/health,/api/worker/heartbeat"
+"""Polled every few seconds by probes and by each worker: a span each would bury the calls."""
+
+
+def _trace_requests(app: FastAPI, provider: TracerProvider) -> None:
+    """A server span per request (``POST /api/sessions``...), child of the caller's
+    ``traceparent`` when it sends one; the session route hands its context to the worker."""
+    FastAPIInstrumentor.instrument_app(
+        app,
+        tracer_provider=provider,
+        excluded_urls=UNTRACED_PATHS,
+        exclude_spans=["receive", "send"],
+    )
 
 
 def serve(host: str = "127.0.0.1", port: int = 8000, settings: Settings | None = None) -> None:

@@ -2,6 +2,10 @@
 
 An agent's fields and their validation are ``stimm.schema.AgentConfig``'s: request and response
 models derive from it, and the table stores exactly its fields.
+
+Over 300 lines on purpose: it follows the FastAPI full-stack template's one ``models.py`` of
+the core domain (agents, sessions, turns, API keys, secrets, each ``XBase``/``XCreate``/
+``XPublic``/``X(table=True)``); other domains (knowledge, telephony, workers) have their own.
 """
 
 from __future__ import annotations

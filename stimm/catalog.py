@@ -1,8 +1,9 @@
 """The provider catalog: every STT, LLM and TTS provider a Stimm worker can build.
 
-Pure data, imported by the control plane (validation, ``GET /api/providers``, which secrets a
-worker receives) and checked against the worker's registry by a test. Provider names are the
-registry's keys; secret names are the environment variables the plugins read.
+The only provider table: the control plane validates agents, serves ``GET /api/providers`` and
+picks the secrets a worker receives from it; the worker's registry takes each provider's default
+model, base URL and key name from it. Provider names are the registry's keys; secret names are
+the environment variables the plugins read.
 """
 
 from __future__ import annotations
@@ -51,6 +52,19 @@ class Provider:
 
     def option(self, name: str) -> ProviderOption | None:
         return next((o for o in self.options if o.name == name), None)
+
+    @property
+    def default_base_url(self) -> str | None:
+        """The endpoint used when a spec sets no ``options.base_url`` (``None``: the plugin's
+        own default)."""
+        option = self.option("base_url")
+        return None if option is None or option.default is None else str(option.default)
+
+    @property
+    def api_key_env(self) -> str | None:
+        """The environment variable holding the hosted endpoint's key; ``None`` when the
+        provider needs none."""
+        return self.secrets[0] if self.secrets else None
 
 
 LOCAL_LLM_MODEL = "smollm2-135m-instruct"

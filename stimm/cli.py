@@ -1,4 +1,4 @@
-"""The ``stimm`` command: run the platform locally or one of its services."""
+"""The ``stimm`` command: run the platform locally or one of its services, or test an agent."""
 
 from __future__ import annotations
 
@@ -86,6 +86,82 @@ def setup() -> None:
 
     path = ensure_binary(LIVEKIT_SERVER, console)
     console.print(f"livekit-server {LIVEKIT_SERVER.version}: {path}")
+
+
+@app.command("test-agent")
+def test_agent(
+    agent: Annotated[
+        str,
+        typer.Argument(
+            metavar="AGENT",
+            help="The agent's id or name on the control plane (with --config: the scenarios file).",
+        ),
+    ],
+    scenarios: Annotated[
+        Path | None, typer.Argument(metavar="SCENARIOS", help="The scenarios YAML file.")
+    ] = None,
+    url: Annotated[
+        str, typer.Option(help="The control plane.", envvar="STIMM_CONTROL_PLANE_URL")
+    ] = "http://127.0.0.1:8000",
+    api_key: Annotated[
+        str | None, typer.Option(help="An API key of the control plane.", envvar="STIMM_API_KEY")
+    ] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option(help="A local agent JSON file instead of an agent on a control plane."),
+    ] = None,
+    turn_timeout: Annotated[float, typer.Option(help="Seconds one turn may take.")] = 60.0,
+) -> None:
+    """Run an agent's test scenarios in text mode (its LLM and tools, no LiveKit).
+
+    Secret references in the agent ({"secret": NAME}) are read from environment variables of
+    the same name. Exits 1 when a scenario fails, 2 when the scenarios cannot run.
+    """
+    from stimm.scenario_cli import (
+        AgentLookupError,
+        fetch_agent_config,
+        load_agent_file,
+        print_results,
+        with_env_judge,
+    )
+    from stimm.scenarios import ScenarioFileError, parse_scenarios
+    from worker.scenarios import run_suite
+
+    if config is not None and scenarios is not None:
+        console.print("[red]Give either AGENT or --config, not both.[/red]")
+        raise typer.Exit(2)
+    path = Path(agent) if config is not None else scenarios
+    if path is None:
+        console.print("[red]Missing the SCENARIOS file.[/red]")
+        raise typer.Exit(2)
+    try:
+        suite = with_env_judge(parse_scenarios(path.read_text(encoding="utf-8")))
+        if config is not None:
+            agent_config = load_agent_file(config)
+        elif api_key:
+            agent_config = fetch_agent_config(url, api_key, agent)
+        else:
+            console.print("[red]An API key is needed: --api-key or STIMM_API_KEY.[/red]")
+            raise typer.Exit(2)
+    except OSError as e:
+        console.print(f"[red]{path} cannot be read:[/red] {e}")
+        raise typer.Exit(2) from e
+    except ScenarioFileError as e:
+        console.print(f"[red]{path} is not a valid scenario file:[/red] {e}")
+        raise typer.Exit(2) from e
+    except AgentLookupError as e:
+        console.print(f"[red]{e}[/red]")
+        raise typer.Exit(2) from e
+    logging.basicConfig(level=logging.ERROR)
+    console.print(f"Testing {agent_config.name} with {len(suite.scenarios)} scenario(s)…")
+    try:
+        result = asyncio.run(run_suite(agent_config, suite, turn_timeout_s=turn_timeout))
+    except ValueError as e:  # its LLM cannot be built (provider, key, egress policy)
+        console.print(f"[red]The agent cannot be run:[/red] {e}")
+        raise typer.Exit(2) from e
+    print_results(result, console)
+    if not result.passed:
+        raise typer.Exit(1)
 
 
 _DEV_FLAGS = {

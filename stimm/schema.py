@@ -268,6 +268,10 @@ class JobMetadata(BaseModel):
     dispatch: str | None = None
     """A token new to each dispatch of the session; the job sends it back when it claims the
     session, so a job of a withdrawn dispatch cannot answer it."""
+    trace_context: dict[str, str] | None = None
+    """The W3C trace context (``traceparent``, ``tracestate``) of the request that started the
+    session, when the control plane exports traces: the job's spans join that trace
+    (``stimm/tracing.py``)."""
 
 
 class TurnMetrics(BaseModel):
@@ -308,6 +312,26 @@ class SessionClaim(BaseModel):
     worker_id: str | None = Field(default=None, max_length=100)
     dispatch: str | None = Field(default=None, max_length=64)
     """``JobMetadata.dispatch`` of the job's dispatch."""
+
+
+class PhoneSessionCreate(BaseModel):
+    """Body of the worker's ``POST /api/worker/sessions``: a call that reached an agent through
+    a SIP dispatch rule, so the control plane has not seen it yet."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    agent_id: str
+    room: str = Field(min_length=1, max_length=128)
+    channel: Literal["phone"] = "phone"
+    caller: str | None = Field(default=None, max_length=64)
+    callee: str | None = Field(default=None, max_length=64)
+    sip_call_id: str | None = Field(default=None, max_length=200)
+    participant_identity: str | None = Field(default=None, max_length=128)
+
+
+class PhoneSessionCreated(BaseModel):
+    session_id: str
+    call_id: str
 
 
 class SessionEvent(BaseModel):

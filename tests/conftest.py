@@ -15,6 +15,7 @@ from stimm.egress import ALLOW_ENV, LOOPBACK
 from stimm.stack import LocalStack, StackOptions
 from stimm.stack.postgres import drop_database, ensure_database
 from tests.fakes.openai_server import serve_in_process
+from tests.fakes.otlp_receiver import OtlpReceiver
 
 ARTIFACTS = Path(__file__).parent / "artifacts"
 
@@ -50,11 +51,26 @@ def fake_llm_url(run_dir: Path) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def stack(run_dir: Path) -> Iterator[LocalStack]:
-    """The platform with a fresh Postgres database; torn down at the end of the session."""
+def otlp_receiver() -> Iterator[OtlpReceiver]:
+    """Where the shared stack's control plane and worker send their traces."""
+    with OtlpReceiver() as receiver:
+        yield receiver
+
+
+@pytest.fixture(scope="session")
+def stack(run_dir: Path, otlp_receiver: OtlpReceiver) -> Iterator[LocalStack]:
+    """The platform with a fresh Postgres database, exporting its traces to ``otlp_receiver``;
+    torn down at the end of the session."""
     db_name = f"stimm_e2e_{os.getpid()}"
     database_url = ensure_database(db_name, fresh=True)
-    s = LocalStack(StackOptions(run_dir=run_dir / "stack", database_url=database_url, workers=1))
+    s = LocalStack(
+        StackOptions(
+            run_dir=run_dir / "stack",
+            database_url=database_url,
+            workers=1,
+            env={"OTEL_EXPORTER_OTLP_ENDPOINT": otlp_receiver.endpoint},
+        )
+    )
     s.start()
     yield s
     s.stop()

@@ -1,4 +1,9 @@
-"""The worker's HTTP client for the control plane's worker-only API."""
+"""The worker's one HTTP client for the control plane's worker-only API (``/api/worker/...``).
+
+Everything in the worker that talks to the control plane goes through ``ControlPlaneClient``:
+the job (claim, agent config, phone-call registration, turns and events, retrieval) and the
+pool member (heartbeats, leaving the pool). Every payload is a type of ``stimm.schema``.
+"""
 
 from __future__ import annotations
 
@@ -10,14 +15,18 @@ from datetime import datetime
 from pathlib import Path
 
 import httpx
+from opentelemetry import propagate
 
 from stimm.schema import (
     KnowledgeQuery,
     KnowledgeQueryResult,
+    PhoneSessionCreate,
+    PhoneSessionCreated,
     SessionClaim,
     SessionEvent,
     TurnIn,
     WorkerAgentConfig,
+    WorkerHeartbeat,
 )
 
 logger = logging.getLogger("stimm.worker")
@@ -35,9 +44,16 @@ class SessionTakenError(ControlPlaneError):
     """Another job answers the session (a re-dispatch raced this one), or it has ended."""
 
 
+DEFAULT_URL = "http://127.0.0.1:8000"
+"""The control plane ``STIMM_CONTROL_PLANE_URL`` names when unset (the local stack's)."""
+
 KEEPALIVE_EXPIRY = 2.0
 """Seconds an idle connection to the control plane is reused: well under the server's own
 keep-alive timeout (uvicorn: 5 s), so the server never closes one the client is about to use."""
+
+
+async def _send_trace_context(request: httpx.Request) -> None:
+    propagate.inject(request.headers)  # nothing when the job is not traced
 
 
 class ControlPlaneClient:
@@ -57,7 +73,7 @@ class ControlPlaneClient:
         timeout: float = 5.0,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
-        base_url = base_url or os.environ.get("STIMM_CONTROL_PLANE_URL", "http://127.0.0.1:8000")
+        base_url = base_url or os.environ.get("STIMM_CONTROL_PLANE_URL", DEFAULT_URL)
         token = token or os.environ.get("STIMM_WORKER_TOKEN", "")
         self._http = httpx.AsyncClient(
             base_url=base_url,
@@ -68,6 +84,8 @@ class ControlPlaneClient:
             # default) sometimes sent a request on it just as it closed, and the request failed
             # at once (a knowledge-base query 5 s after the greeting's turn was posted)
             limits=httpx.Limits(keepalive_expiry=KEEPALIVE_EXPIRY),
+            # the control plane's spans for a session's requests join the session's trace
+            event_hooks={"request": [_send_trace_context]},
         )
 
     async def aclose(self) -> None:
@@ -123,6 +141,48 @@ class ControlPlaneClient:
             raise SessionTakenError(_detail(resp))
         if resp.status_code != 200:
             raise ControlPlaneError(f"claiming session {session_id}: HTTP {resp.status_code}")
+
+    async def register_phone_session(self, call: PhoneSessionCreate) -> PhoneSessionCreated:
+        """Register a dial-in call that a SIP dispatch rule routed here; idempotent per room.
+
+        Tried three times while the control plane cannot be reached or answers 5xx. Raises
+        ``ControlPlaneError`` when it refuses the call or cannot be reached.
+        """
+        body = call.model_dump_json()
+        for attempt in range(3):
+            try:
+                resp = await self._http.post(
+                    "/api/worker/sessions",
+                    content=body,
+                    headers={"Content-Type": "application/json"},
+                )
+            except httpx.HTTPError as e:
+                logger.warning("registering the call failed (attempt %d): %s", attempt + 1, e)
+            else:
+                if resp.status_code == 201:
+                    return PhoneSessionCreated.model_validate(resp.json())
+                if resp.status_code < 500:
+                    raise ControlPlaneError(
+                        f"the control plane refused the call: HTTP {resp.status_code}"
+                    )
+            await asyncio.sleep(0.25 * (attempt + 1))
+        raise ControlPlaneError("the control plane could not be reached to register the call")
+
+    async def heartbeat(self, beat: WorkerHeartbeat) -> None:
+        """Report this worker to the pool view. Raises ``ControlPlaneError`` when not taken."""
+        try:
+            resp = await self._http.post(
+                "/api/worker/heartbeat",
+                content=beat.model_dump_json(),
+                headers={"Content-Type": "application/json"},
+            )
+            resp.raise_for_status()
+        except httpx.HTTPError as e:
+            raise ControlPlaneError(str(e)) from e
+
+    async def leave_pool(self, worker_id: str) -> None:
+        """A drained worker removes itself from the pool view (best effort, 1 s)."""
+        await self._http.delete(f"/api/worker/workers/{worker_id}", timeout=1.0)
 
     async def post_event(self, session_id: str, event: SessionEvent) -> None:
         await self._post(f"/api/worker/sessions/{session_id}/events", event.model_dump_json())

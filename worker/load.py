@@ -23,7 +23,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import psutil
-from livekit.agents import AgentServer
 
 logger = logging.getLogger("stimm.worker")
 
@@ -261,22 +260,3 @@ class WorkerLoad:
         )
         self.last = reading
         return reading
-
-    def __call__(self, server: AgentServer) -> float:
-        return self.read(len(server.active_jobs)).load
-
-
-class SessionLoad(WorkerLoad):
-    """Load from session slots alone (no latency, no CPU).
-
-    Args:
-        max_sessions: How many concurrent sessions this worker takes.
-    """
-
-    def __init__(self, max_sessions: int) -> None:
-        super().__init__(
-            LoadOptions(max_sessions=max_sessions, latency_slo_s=0, cpu_limit=0),
-            cpu=lambda: 0.0,
-            latency=dict,
-        )
-        self.max_sessions = max_sessions

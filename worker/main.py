@@ -1,4 +1,9 @@
-"""The Stimm agent worker: registers with LiveKit and runs one voice session per job."""
+"""The Stimm agent worker: registers with LiveKit and runs one voice session per job.
+
+``entrypoint`` follows ARCHITECTURE.md's "one session", one named step each: read the job's
+metadata, take the phone leg (phone jobs), claim the session, load the agent, build the
+``AgentSession``, then join the room, report the session active and greet.
+"""
 
 from __future__ import annotations
 
@@ -7,20 +12,20 @@ import logging
 import os
 import tempfile
 
-from livekit.agents import AgentServer, JobContext, JobProcess
+from livekit.agents import AgentServer, JobContext, JobProcess, room_io
 from livekit.plugins import silero
 from pydantic import ValidationError
 
 from stimm.egress import egress_client
-from stimm.schema import AGENT_NAME, JobMetadata, SessionClaim, SessionEvent
-from worker import pool, telephony
+from stimm.schema import AGENT_NAME, JobMetadata, SessionClaim, SessionEvent, WorkerAgentConfig
+from worker import pool, telephony, tracing
 from worker.control_plane_client import ControlPlaneClient, ControlPlaneError, SessionTakenError
 from worker.mcp_tools import unavailable_notice
 from worker.outbox import flush_grace_s
 from worker.providers import PiperTTS, WhisperSTT
 from worker.recorder import SessionRecorder
 from worker.recording import record_options, upload_recording
-from worker.session import build_agent, build_session
+from worker.session import BuiltSession, build_agent, build_session
 from worker.turn_taking import load_turn_detector
 
 logger = logging.getLogger("stimm.worker")
@@ -32,12 +37,19 @@ each agent's ``min_endpointing_delay`` (0.5 s by default), counted by livekit fr
 speech; a VAD that waited its default 0.55 s made every turn wait for it instead."""
 
 
+INPUT_FRAME_MS = 10
+"""Size of the caller's audio frames handed to the VAD and STT. livekit's default, 50 ms, makes
+the VAD see the caller's last word up to 50 ms late, and the end of the turn is counted from when
+the VAD saw it; 10 ms frames cut that to at most 10 ms."""
+
+
 def prewarm(proc: JobProcess) -> None:
     """Load the offline models once per job process, before any job arrives."""
     proc.userdata["vad"] = silero.VAD.load(min_silence_duration=VAD_MIN_SILENCE)
     proc.userdata["turn_detector"] = load_turn_detector()
     WhisperSTT.load()
     PiperTTS.load()
+    tracing.setup()  # each job process exports its own spans
 
 
 def _prometheus_options() -> tuple[int | None, str | None]:
@@ -52,12 +64,13 @@ def _prometheus_options() -> tuple[int | None, str | None]:
 
 
 def create_server(*, health_port: int | None = None) -> AgentServer:
-    """The worker's ``AgentServer`` with its single RTC entrypoint."""
+    """The worker's ``AgentServer`` with its single RTC entrypoint and its pool member
+    (``worker/pool.py``: admission, load, drain, status endpoints, heartbeats)."""
     prometheus_port, prometheus_dir = _prometheus_options()
-    # --- worker pool (worker/pool.py): load, drain, status endpoints, heartbeats ---
     prometheus_dir = pool.ensure_multiproc_dir(prometheus_dir)
-    member = pool.PoolMember(pool.PoolOptions.from_env(), multiproc_dir=prometheus_dir)
-    # --- end worker pool ---
+    member = pool.PoolMember(
+        pool.PoolOptions.from_env(), multiproc_dir=prometheus_dir, metrics_port=prometheus_port
+    )
     server = AgentServer(
         setup_fnc=prewarm,
         port=health_port if health_port is not None else 8081,
@@ -66,82 +79,147 @@ def create_server(*, health_port: int | None = None) -> AgentServer:
         shutdown_process_timeout=flush_grace_s() + 10.0,
         prometheus_port=prometheus_port,
         prometheus_multiproc_dir=prometheus_dir,
-        **member.server_options(),  # worker pool
+        **member.server_options(),
     )
-    member.attach(server)  # worker pool
-    server.rtc_session(entrypoint, agent_name=AGENT_NAME, on_request=member.on_request)  # pool
+    member.attach(server)
+    server.rtc_session(entrypoint, agent_name=AGENT_NAME, on_request=member.on_request)
     return server
+
+
+class LeaveRoom(Exception):
+    """A step of ``entrypoint`` ends the job before the conversation starts.
+
+    Args:
+        reason: Why the job ends (``JobContext.shutdown``).
+        failure: Recorded as the session's failure reason, when the session is known.
+    """
+
+    def __init__(self, reason: str, failure: str | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.failure = failure
 
 
 async def entrypoint(ctx: JobContext) -> None:
     """Run one dispatched session: load the agent, join, greet, converse, record."""
+    meta = read_metadata(ctx)
+    if meta is None:
+        ctx.shutdown(reason="invalid job metadata")
+        return
+    client = ControlPlaneClient()
+    session_id: str | None = meta.session_id
+    try:
+        phone_call = await take_phone_leg(ctx, meta, client)
+        if phone_call is not None:
+            session_id = phone_call.session_id
+    except LeaveRoom as e:
+        await leave(ctx, e, session_id, client)
+        return
+    assert session_id is not None
+    with tracing.session_trace(ctx, session_id, meta):
+        try:
+            await claim_session(ctx, meta, session_id, client)
+            config = await load_agent(meta, session_id, client)
+            built = build_pipeline(ctx, config, session_id)
+        except LeaveRoom as e:
+            await leave(ctx, e, session_id, client)
+            return
+        await converse(ctx, session_id, config, built, client, phone_call)
+
+
+async def leave(
+    ctx: JobContext, e: LeaveRoom, session_id: str | None, client: ControlPlaneClient
+) -> None:
+    """End the job before the conversation: record the failure when the session is known."""
+    if e.failure is not None and session_id is not None:
+        await client.post_event(session_id, SessionEvent(status="failed", reason=e.failure))
+    await client.aclose()
+    ctx.shutdown(reason=e.reason)
+
+
+def read_metadata(ctx: JobContext) -> JobMetadata | None:
+    """The job's Stimm metadata; ``None`` (logged) when it has none a session can run on."""
     try:
         meta = JobMetadata.model_validate_json(ctx.job.metadata or "{}")
     except ValidationError:
         meta = None
     if meta is None or (meta.session_id is None and meta.channel != "phone"):
         logger.error("job %s has no valid Stimm metadata; leaving the room", ctx.job.id)
-        ctx.shutdown(reason="invalid job metadata")
-        return
-    # --- telephony (worker/telephony.py): wait for the phone leg, register dial-in calls ---
-    phone_call: telephony.PhoneCall | None = None
-    if meta.channel == "phone":
-        try:
-            phone_call = await telephony.join_call(ctx, meta)
-        except telephony.CallSetupError as e:
-            logger.error("job %s: %s", ctx.job.id, e)
-            ctx.shutdown(reason=str(e))
-            return
-    session_id = phone_call.session_id if phone_call else meta.session_id
-    assert session_id is not None
-    # --- end telephony ---
+        return None
+    return meta
 
-    client = ControlPlaneClient()
+
+async def take_phone_leg(
+    ctx: JobContext, meta: JobMetadata, client: ControlPlaneClient
+) -> telephony.PhoneCall | None:
+    """Phone jobs: wait for the phone leg, and register a dial-in call (``worker/telephony.py``)."""
+    if meta.channel != "phone":
+        return None
     try:
-        # a re-dispatch can race a slow worker that did take the job: only one may answer
+        return await telephony.join_call(ctx, meta, client)
+    except telephony.CallSetupError as e:
+        logger.error("job %s: %s", ctx.job.id, e)
+        raise LeaveRoom(str(e)) from e
+
+
+async def claim_session(
+    ctx: JobContext, meta: JobMetadata, session_id: str, client: ControlPlaneClient
+) -> None:
+    """Make this job the one that answers the session: a re-dispatch can race a slow worker
+    that did take the job, and only one may answer."""
+    try:
         await client.claim_session(
             session_id,
             SessionClaim(job_id=ctx.job.id, worker_id=ctx.worker_id, dispatch=meta.dispatch),
         )
     except SessionTakenError as e:
         logger.warning("job %s leaves the room: %s", ctx.job.id, e)
-        await client.aclose()
-        ctx.shutdown(reason="session answered by another job")
-        return
-    except ControlPlaneError as e:  # loading the agent below says whether it is reachable
+        raise LeaveRoom("session answered by another job") from e
+    except ControlPlaneError as e:  # loading the agent next says whether it is reachable
         logger.warning("session %s: claim not recorded: %s", session_id, e)
+
+
+async def load_agent(
+    meta: JobMetadata, session_id: str, client: ControlPlaneClient
+) -> WorkerAgentConfig:
+    """The agent's config; a session whose agent cannot be loaded fails with the reason."""
     try:
-        config = await client.get_agent(meta.agent_id)
+        return await client.get_agent(meta.agent_id)
     except (ControlPlaneError, ValidationError) as e:
         logger.error("session %s: agent %s cannot be loaded: %s", session_id, meta.agent_id, e)
-        await client.post_event(
-            session_id, SessionEvent(status="failed", reason=f"agent not loaded: {e}")
-        )
-        await client.aclose()
-        ctx.shutdown(reason="agent not loaded")
-        return
+        raise LeaveRoom("agent not loaded", failure=f"agent not loaded: {e}") from e
 
+
+def build_pipeline(ctx: JobContext, config: WorkerAgentConfig, session_id: str) -> BuiltSession:
+    """The ``AgentSession`` (``worker/session.py``); a session whose providers cannot be built
+    (unknown provider, missing key, bad option) fails with the reason."""
     try:
-        built = build_session(
+        return build_session(
             config,
             vad_model=ctx.proc.userdata["vad"],
             turn_detector=ctx.proc.userdata.get("turn_detector"),
             secrets=config.secrets,
         )
-    except ValueError as e:  # unknown provider, missing key, bad option
-        logger.error("session %s: agent %s cannot be built: %s", session_id, meta.agent_id, e)
-        await client.post_event(
-            session_id, SessionEvent(status="failed", reason=f"agent not built: {e}")
-        )
-        await client.aclose()
-        ctx.shutdown(reason="agent not built")
-        return
+    except ValueError as e:
+        logger.error("session %s: agent %s cannot be built: %s", session_id, config.id, e)
+        raise LeaveRoom("agent not built", failure=f"agent not built: {e}") from e
+
+
+async def converse(
+    ctx: JobContext,
+    session_id: str,
+    config: WorkerAgentConfig,
+    built: BuiltSession,
+    client: ControlPlaneClient,
+    phone_call: telephony.PhoneCall | None,
+) -> None:
+    """Join the room, report the session active, greet; record every turn until it ends."""
     session = built.session
     webhooks = egress_client()  # only where STIMM_EGRESS_ALLOW lets agents' webhooks go
     agent = build_agent(config, http=webhooks, control_plane=client)
     recorder = SessionRecorder(client, session_id, retrieval_time=agent.pop_retrieval_time)
     recorder.attach(session)
-    if phone_call is not None:  # telephony: keypad digits, hang-up ends the job
+    if phone_call is not None:  # keypad digits, hang-up ends the job
         telephony.attach(ctx, session, phone_call)
 
     async def on_shutdown(reason: str) -> None:
@@ -154,9 +232,16 @@ async def entrypoint(ctx: JobContext) -> None:
 
     ctx.add_shutdown_callback(on_shutdown)
 
-    await session.start(agent=agent, room=ctx.room, record=record_options(config.recording))
+    await session.start(
+        agent=agent,
+        room=ctx.room,
+        room_options=room_io.RoomOptions(
+            audio_input=room_io.AudioInputOptions(frame_size_ms=INPUT_FRAME_MS)
+        ),
+        record=record_options(config.recording),
+    )
     await recorder.started(turn_detection=built.turn_detection, worker_id=ctx.worker_id)
-    logger.info("session %s started for agent %s", session_id, meta.agent_id)
+    logger.info("session %s started for agent %s", session_id, config.id)
     if config.greeting:
         session.say(config.greeting, allow_interruptions=True)
     if notice := unavailable_notice(agent.tool_servers):

@@ -204,7 +204,6 @@ def build_session(
         _streaming(build_stt(s, language=config.language, secrets=secrets), vad_model)
         for s in config.stt
     ]
-    llms = [build_llm(s, secrets=secrets) for s in config.llm]
     ttss = [
         build_tts(s, voice=config.voice, language=config.language, secrets=secrets)
         for s in config.tts
@@ -212,43 +211,59 @@ def build_session(
     if config.turn_taking.early_first_clause:
         # a non-streaming TTS (Piper) starts on the reply's first clause, not its first sentence
         ttss = [_clause_first(t) for t in ttss]
-    timeout = _llm_timeout(config.llm)
     handling, detection = turn_handling(config.turn_taking, turn_detector)
-    model: llm.LLM[Any] = (
-        llms[0]
-        if len(llms) == 1
-        else llm.FallbackAdapter(llms, attempt_timeout=timeout, max_retry_per_llm=0)
-    )
     session: AgentSession[None] = AgentSession(
         stt=stts[0] if len(stts) == 1 else stt.FallbackAdapter(stts, vad=vad_model),
-        llm=model,
+        llm=build_agent_llm(config, secrets=secrets),
         tts=ttss[0] if len(ttss) == 1 else tts.FallbackAdapter(ttss, max_retry_per_tts=TTS_RETRIES),
         vad=vad_model,
         turn_handling=handling,
-        conn_options=SessionConnectOptions(
-            # the FallbackAdapter already tries every provider; retrying the whole list would
-            # only delay the apology when all are down
-            llm_conn_options=APIConnectOptions(
-                max_retry=1 if len(llms) == 1 else 0, retry_interval=0.5, timeout=timeout
-            ),
-        ),
+        conn_options=llm_connect_options(config),
     )
     return BuiltSession(session=session, turn_detection=detection)
 
 
+def build_agent_llm(
+    config: AgentConfig, *, secrets: Mapping[str, str] | None = None
+) -> llm.LLM[Any]:
+    """The agent's LLM: its one provider, or a ``FallbackAdapter`` over the listed ones.
+
+    Raises:
+        ValueError: An unknown provider, a missing key or a bad option.
+    """
+    llms = [build_llm(s, secrets=secrets) for s in config.llm]
+    if len(llms) == 1:
+        return llms[0]
+    return llm.FallbackAdapter(llms, attempt_timeout=_llm_timeout(config.llm), max_retry_per_llm=0)
+
+
+def llm_connect_options(config: AgentConfig) -> SessionConnectOptions:
+    """The session's LLM retries and timeout for the agent's LLM list."""
+    return SessionConnectOptions(
+        # the FallbackAdapter already tries every provider; retrying the whole list would
+        # only delay the apology when all are down
+        llm_conn_options=APIConnectOptions(
+            max_retry=1 if len(config.llm) == 1 else 0,
+            retry_interval=0.5,
+            timeout=_llm_timeout(config.llm),
+        ),
+    )
+
+
 def build_agent(
-    config: AgentConfig, *, http: httpx.AsyncClient, control_plane: ControlPlaneClient
+    config: AgentConfig, *, http: httpx.AsyncClient, control_plane: ControlPlaneClient | None
 ) -> StimmAgent:
     """The agent for a config: its tools and, with a knowledge base, its retriever.
 
     Args:
         config: The agent config.
         http: The client webhook tools call through.
-        control_plane: Where knowledge-base queries go.
+        control_plane: Where knowledge-base queries go; ``None`` leaves the knowledge base out
+            (text-mode scenarios, which run without the worker's token).
     """
     retriever = (
         KnowledgeRetriever(control_plane, config.knowledge_base_id, config.rag)
-        if config.knowledge_base_id
+        if config.knowledge_base_id and control_plane is not None
         else None
     )
     return StimmAgent(

@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
 from livekit import rtc
 from livekit.agents import AgentSession, JobContext
+from pydantic import ValidationError
 
-from stimm.schema import JobMetadata
+from stimm.schema import JobMetadata, PhoneSessionCreate
+from worker.control_plane_client import ControlPlaneClient, ControlPlaneError
 
 logger = logging.getLogger("stimm.worker")
 
@@ -48,7 +48,7 @@ class PhoneCall:
     our_number: str | None
 
 
-async def join_call(ctx: JobContext, meta: JobMetadata) -> PhoneCall:
+async def join_call(ctx: JobContext, meta: JobMetadata, client: ControlPlaneClient) -> PhoneCall:
     """Connect, wait for the SIP participant and return the call with its session id.
 
     A call routed by a SIP dispatch rule has no session yet: it is registered with the control
@@ -67,61 +67,23 @@ async def join_call(ctx: JobContext, meta: JobMetadata) -> PhoneCall:
     ours = attrs.get("sip.trunkPhoneNumber")
     session_id = meta.session_id
     if session_id is None:
-        session_id = await register_session(
-            agent_id=meta.agent_id,
-            room=ctx.room.name,
-            caller=remote,
-            callee=ours,
-            sip_call_id=attrs.get("sip.callID"),
-            participant_identity=participant.identity,
-        )
+        try:
+            call = PhoneSessionCreate(
+                agent_id=meta.agent_id,
+                room=ctx.room.name,
+                caller=remote,
+                callee=ours,
+                sip_call_id=attrs.get("sip.callID"),
+                participant_identity=participant.identity,
+            )
+            session_id = (await client.register_phone_session(call)).session_id
+        except ValidationError as e:
+            raise CallSetupError(f"the call cannot be registered: {e}") from e
+        except ControlPlaneError as e:
+            raise CallSetupError(str(e)) from e
     return PhoneCall(
         session_id=session_id, participant=participant, remote_number=remote, our_number=ours
     )
-
-
-async def register_session(
-    *,
-    agent_id: str,
-    room: str,
-    caller: str | None,
-    callee: str | None,
-    sip_call_id: str | None,
-    participant_identity: str,
-    transport: httpx.AsyncBaseTransport | None = None,
-) -> str:
-    """``POST /api/worker/sessions`` for a dial-in call; the new session's id."""
-    base_url = os.environ.get("STIMM_CONTROL_PLANE_URL", "http://127.0.0.1:8000")
-    token = os.environ.get("STIMM_WORKER_TOKEN", "")
-    body = {
-        "agent_id": agent_id,
-        "room": room,
-        "channel": "phone",
-        "caller": caller,
-        "callee": callee,
-        "sip_call_id": sip_call_id,
-        "participant_identity": participant_identity,
-    }
-    async with httpx.AsyncClient(
-        base_url=base_url,
-        headers={"Authorization": f"Bearer {token}"},
-        timeout=5.0,
-        transport=transport,
-    ) as http:
-        for attempt in range(3):
-            try:
-                resp = await http.post("/api/worker/sessions", json=body)
-            except httpx.HTTPError as e:
-                logger.warning("registering the call failed (attempt %d): %s", attempt + 1, e)
-            else:
-                if resp.status_code == 201:
-                    return str(resp.json()["session_id"])
-                if resp.status_code < 500:
-                    raise CallSetupError(
-                        f"the control plane refused the call: HTTP {resp.status_code}"
-                    )
-            await asyncio.sleep(0.25 * (attempt + 1))
-    raise CallSetupError("the control plane could not be reached to register the call")
 
 
 class KeypadInput:

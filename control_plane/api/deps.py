@@ -1,4 +1,5 @@
-"""Dependencies shared by the routes."""
+"""Every dependency of the routes: the services ``create_app`` put on ``app.state``, the
+database session, credentials and shared path/query parameters."""
 
 from __future__ import annotations
 
@@ -14,11 +15,16 @@ from control_plane import credentials
 from control_plane.cache import AgentConfigCache
 from control_plane.core.config import Settings
 from control_plane.core.db import get_session
+from control_plane.knowledge import crud as knowledge_crud
+from control_plane.knowledge.models import KnowledgeBase
+from control_plane.knowledge.service import KnowledgeService
 from control_plane.livekit import LiveKit
 from control_plane.models import ApiKey
 from control_plane.ratelimit import RateLimiter
 from control_plane.recordings.service import Recordings
+from control_plane.scenarios.runner import ScenarioRunner
 from control_plane.security import SecretBox
+from control_plane.workers.registry import WorkerRegistry
 
 
 def get_settings(request: Request) -> Settings:
@@ -45,6 +51,18 @@ def get_recordings(request: Request) -> Recordings:
     return cast(Recordings, request.app.state.recordings)
 
 
+def get_scenario_runner(request: Request) -> ScenarioRunner:
+    return cast(ScenarioRunner, request.app.state.scenario_runner)
+
+
+def get_knowledge(request: Request) -> KnowledgeService:
+    return cast(KnowledgeService, request.app.state.knowledge)
+
+
+def get_registry(request: Request) -> WorkerRegistry:
+    return cast(WorkerRegistry, request.app.state.worker_registry)
+
+
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 LiveKitDep = Annotated[LiveKit, Depends(get_livekit)]
@@ -52,6 +70,20 @@ CacheDep = Annotated[AgentConfigCache, Depends(get_cache)]
 SecretBoxDep = Annotated[SecretBox, Depends(get_secret_box)]
 RateLimiterDep = Annotated[RateLimiter, Depends(get_rate_limiter)]
 RecordingsDep = Annotated[Recordings, Depends(get_recordings)]
+ScenarioRunnerDep = Annotated[ScenarioRunner, Depends(get_scenario_runner)]
+KnowledgeDep = Annotated[KnowledgeService, Depends(get_knowledge)]
+RegistryDep = Annotated[WorkerRegistry, Depends(get_registry)]
+
+
+async def get_knowledge_base(db: SessionDep, kb_id: str) -> KnowledgeBase:
+    """The knowledge base of the path's ``kb_id``, or 404."""
+    kb = await knowledge_crud.get_knowledge_base(db, kb_id)
+    if kb is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"Knowledge base {kb_id} not found")
+    return kb
+
+
+KnowledgeBaseDep = Annotated[KnowledgeBase, Depends(get_knowledge_base)]
 
 
 def _unauthorized(detail: str) -> HTTPException:

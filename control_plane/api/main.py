@@ -10,7 +10,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from control_plane.api.deps import ApiKeyAuthDep
-from control_plane.api.routes import (  # telephony
+from control_plane.api.routes import (
     agents,
     api_keys,
     calls,
@@ -20,6 +20,7 @@ from control_plane.api.routes import (  # telephony
     providers,
     publishable_keys,
     recordings,
+    scenarios,
     secrets,
     sessions,
     telephony,
@@ -34,26 +35,17 @@ api_router = APIRouter(
     responses={429: {"description": "Too many requests from this API key; see Retry-After"}},
 )
 api_router.include_router(agents.router)
+api_router.include_router(scenarios.router)
 api_router.include_router(sessions.router)
 api_router.include_router(providers.router)
 api_router.include_router(secrets.router)
 api_router.include_router(api_keys.router)
 api_router.include_router(knowledge_bases.router)
 api_router.include_router(mcp.router)
-
-worker_router = APIRouter(prefix="/api")
-worker_router.include_router(worker.router)
-worker_router.include_router(knowledge_bases.worker_router)
-
-# telephony
 api_router.include_router(phone_numbers.router)
 api_router.include_router(calls.router)
 api_router.include_router(telephony.router)
-worker_router.include_router(calls.worker_router)
-
-# worker pool
 api_router.include_router(workers.router)
-worker_router.include_router(workers.worker_router)
 
 # embeddable widget: keys are managed with an API key; the widget's own route takes a
 # publishable key only
@@ -63,3 +55,6 @@ widget_router = widget.router
 # recordings: details and signed URL with an API key; the audio behind the URL by its signature
 api_router.include_router(recordings.router)
 recordings_audio_router = recordings.audio_router
+
+worker_router = APIRouter(prefix="/api")
+worker_router.include_router(worker.router)

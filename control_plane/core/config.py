@@ -20,6 +20,10 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from control_plane.errors import ConfigError
+from control_plane.knowledge.config import KnowledgeSettings
+from control_plane.recordings.config import RecordingSettings
+from control_plane.telephony.config import TelephonySettings
+from control_plane.workers.config import PoolSettings
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///.stimm/stimm.db"
 DEV_LIVEKIT_API_KEY = "devkey"
@@ -96,7 +100,8 @@ class DatabaseSettings(BaseSettings):
 
 
 class Settings(DatabaseSettings):
-    """Everything the control plane is configured with."""
+    """Everything the control plane is configured with: the one settings object
+    ``create_app`` wires the control plane from (its parts per domain included)."""
 
     redis_url: str | None = Field(default=None, validation_alias="STIMM_REDIS_URL")
     livekit_url: str = Field(default="http://127.0.0.1:7880", validation_alias="LIVEKIT_URL")
@@ -142,6 +147,26 @@ class Settings(DatabaseSettings):
         default=5, ge=0, validation_alias="STIMM_WIDGET_SESSIONS_PER_MINUTE_PER_ADDRESS"
     )
     """Sessions one client address may start per minute through the widget (0: no limit)."""
+    scenario_timeout_s: float = Field(
+        default=300.0, ge=5.0, le=3_600.0, validation_alias="STIMM_SCENARIO_TIMEOUT_S"
+    )
+    """How long one run of an agent's test scenarios may take before it is stopped."""
+    scenario_max_runs: int = Field(
+        default=2, ge=1, le=64, validation_alias="STIMM_SCENARIO_MAX_RUNS"
+    )
+    """Scenario runs at once per control-plane process (each is a child process)."""
+    otlp_endpoint: str | None = Field(default=None, validation_alias="OTEL_EXPORTER_OTLP_ENDPOINT")
+    """OTLP/HTTP base URL the control plane's request spans go to (``stimm/tracing.py``);
+    unset: no tracing."""
+    pool: PoolSettings = Field(default_factory=PoolSettings)
+    """Worker pool view and dispatch verification (``STIMM_WORKER_TTL``, ...)."""
+    telephony: TelephonySettings = Field(default_factory=TelephonySettings)
+    """SIP addresses and outbound calling (``STIMM_SIP_*``)."""
+    knowledge: KnowledgeSettings = Field(default_factory=KnowledgeSettings)
+    """Vector store, upload size, ingestion bounds (``STIMM_QDRANT_*``, ``STIMM_INGESTION_*``)."""
+    recordings: RecordingSettings = Field(default_factory=RecordingSettings)
+    """Call recordings: folder or S3 bucket, URL lifetime, retention sweep, upload cap
+    (``STIMM_RECORDINGS_*``, ``STIMM_RECORDING_URL_TTL``, ``STIMM_MAX_RECORDING_BYTES``)."""
 
     @field_validator("livekit_url", "livekit_public_url")
     @classmethod

@@ -178,26 +178,6 @@ class CallsPublic(BaseModel):
     count: int
 
 
-class PhoneSessionCreate(BaseModel):
-    """Body of the worker's ``POST /api/worker/sessions``: a call that reached an agent through
-    a SIP dispatch rule, so the control plane has not seen it yet."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    agent_id: str
-    room: str = pydantic.Field(min_length=1, max_length=128)
-    channel: Literal["phone"] = "phone"
-    caller: str | None = pydantic.Field(default=None, max_length=64)
-    callee: str | None = pydantic.Field(default=None, max_length=64)
-    sip_call_id: str | None = pydantic.Field(default=None, max_length=200)
-    participant_identity: str | None = pydantic.Field(default=None, max_length=128)
-
-
-class PhoneSessionCreated(BaseModel):
-    session_id: str
-    call_id: str
-
-
 def call_public(call: Call, session: Any, turns: list[TurnPublic] | None = None) -> CallPublic:
     return CallPublic(
         id=call.id,

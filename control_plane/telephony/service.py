@@ -17,7 +17,8 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from control_plane.core.config import Settings
-from control_plane.errors import LiveKitError, LiveKitRejected, LiveKitUnavailable
+from control_plane.errors import LiveKitError
+from control_plane.livekit import livekit_error
 from control_plane.security import SecretBox
 from control_plane.telephony import crud as phone_crud
 from control_plane.telephony.config import TelephonySettings
@@ -55,12 +56,8 @@ async def livekit_api(settings: Settings) -> AsyncIterator[api.LiveKitAPI]:
             yield lk
     except api.SipCallError:
         raise
-    except api.TwirpError as e:
-        if e.status >= 500:
-            raise LiveKitUnavailable(f"LiveKit SIP at {url} failed: {e.code} {e.message}") from e
-        raise LiveKitRejected(f"LiveKit SIP at {url} refused: {e.code} {e.message}") from e
-    except (aiohttp.ClientError, TimeoutError, OSError) as e:
-        raise LiveKitUnavailable(f"LiveKit at {url} is unreachable ({type(e).__name__})") from e
+    except (api.TwirpError, aiohttp.ClientError, TimeoutError, OSError) as e:
+        raise livekit_error(url, e) from e
 
 
 def inbound_spec(row: PhoneNumber, box: SecretBox) -> provisioning.InboundNumber:

@@ -71,6 +71,9 @@ class StackOptions:
     """The control plane's first API key (``STIMM_BOOTSTRAP_API_KEY``); ``stack.api_key``."""
     secret_key: str = field(default_factory=lambda: secrets.token_urlsafe(32))
     """Encrypts stored provider secrets (``STIMM_SECRET_KEY``); keep it to reuse a database."""
+    env: dict[str, str] = field(default_factory=dict)
+    """More environment for the control plane and the workers, e.g.
+    ``OTEL_EXPORTER_OTLP_ENDPOINT``."""
     worker_env: dict[str, str] = field(default_factory=dict)
     dev: bool = False
     log_level: str = "INFO"
@@ -213,6 +216,7 @@ class LocalStack:
                 if o.sip_outbound_address
                 else {}
             ),
+            **o.env,
         }
 
     # -- lifecycle ---------------------------------------------------------------------------

@@ -2,8 +2,10 @@
 
 The real ``livekit.plugins.openai.LLM`` talks to it over HTTP, so the plugin's own streaming
 code runs. Answers are chosen by rules: the first rule whose ``match`` occurs in the last user
-message (case-insensitive) gives the reply; otherwise the default reply. Every request body is
-kept in ``requests`` so a test can look at what the LLM was given.
+message (case-insensitive) gives the reply; otherwise the default reply. A rule with a third
+element (``"instructions"`` in JSON) applies only when the agent's instructions (the first
+system message) contain it too, so an answer can depend on how the agent was instructed.
+Every request body is kept in ``requests`` so a test can look at what the LLM was given.
 
 In-process::
 
@@ -53,13 +55,17 @@ TOOL_RESULT_PREFIX = "The tool answered: "
 Mode = Literal["ok", "fail", "hang"]
 Reply = str | dict[str, Any]
 """Text, or ``{"tool": name, "arguments": {...}, "say": optional text}`` for a tool call."""
+Rule = tuple[str, Reply] | tuple[str, Reply, str]
+"""``(match, reply)``, or ``(match, reply, instructions)``: also needs that in the instructions."""
 
 
 class FakeOpenAIServer:
     """An OpenAI-compatible HTTP server on 127.0.0.1 with scripted replies.
 
     Args:
-        rules: ``(substring, reply)`` pairs, tried in order against the last user message.
+        rules: ``(substring, reply)`` pairs, tried in order against the last user message;
+            ``(substring, reply, instructions)`` needs ``instructions`` in the first system
+            message as well.
         default_reply: The reply when no rule matches.
         host: Interface to listen on.
         port: Port to listen on; 0 picks a free one.
@@ -70,7 +76,7 @@ class FakeOpenAIServer:
 
     def __init__(
         self,
-        rules: Iterable[tuple[str, Reply]] = (),
+        rules: Iterable[Rule] = (),
         default_reply: str = DEFAULT_REPLY,
         *,
         host: str = "127.0.0.1",
@@ -79,7 +85,7 @@ class FakeOpenAIServer:
         mode: Mode = "ok",
         after_tool: Iterable[tuple[str, str]] = (),
     ) -> None:
-        self.rules: list[tuple[str, Reply]] = list(rules)
+        self.rules: list[Rule] = list(rules)
         self.after_tool: list[tuple[str, str]] = list(after_tool)
         self.mode: Mode = mode
         self._released = asyncio.Event()
@@ -140,13 +146,16 @@ class FakeOpenAIServer:
                     return answer
             return TOOL_RESULT_PREFIX + result
         text = last_user_text(messages).lower()
+        system = [last_text(m) for m in messages if m.get("role") in ("system", "developer")]
+        instructions = system[0].lower() if system else ""
         reply: Reply = self.default_reply
-        for match, candidate in self.rules:
-            if match.lower() in text:
+        for rule in self.rules:
+            match, candidate = rule[0], rule[1]
+            needs = rule[2].lower() if len(rule) == 3 else ""
+            if match.lower() in text and needs in instructions:
                 reply = candidate
                 break
         if isinstance(reply, str) and "{context}" in reply:
-            system = [last_text(m) for m in messages if m.get("role") in ("system", "developer")]
             reply = reply.replace("{context}", " ".join(system[1:]))
         return reply
 
@@ -285,16 +294,19 @@ def last_user_text(messages: Sequence[dict[str, Any]]) -> str:
     return ""
 
 
-def load_rules(path: str | Path) -> list[tuple[str, Reply]]:
-    """Read ``[{"match": "...", "reply": "..." or {"tool": ..., "arguments": ...}}]``."""
+def load_rules(path: str | Path) -> list[Rule]:
+    """Read ``[{"match": "...", "reply": "..." or {"tool": ..., "arguments": ...}}]``, each
+    with an optional ``"instructions"``."""
     data = json.loads(Path(path).read_text(encoding="utf-8"))
-    return [
-        (
-            str(rule["match"]),
-            rule["reply"] if isinstance(rule["reply"], dict) else str(rule["reply"]),
-        )
-        for rule in data
-    ]
+    rules: list[Rule] = []
+    for rule in data:
+        match = str(rule["match"])
+        reply = rule["reply"] if isinstance(rule["reply"], dict) else str(rule["reply"])
+        if "instructions" in rule:
+            rules.append((match, reply, str(rule["instructions"])))
+        else:
+            rules.append((match, reply))
+    return rules
 
 
 @contextlib.contextmanager

@@ -1,5 +1,6 @@
 """Helpers shared by the control plane's integration tests: a fresh migrated PostgreSQL
-database, settings, an authenticated in-process client, and a private Redis server."""
+database, settings, an authenticated in-process client, a private Redis server, and the body of
+a valid agent (``agent_body``)."""
 
 from __future__ import annotations
 
@@ -24,7 +25,6 @@ from control_plane import credentials
 from control_plane.core.config import Settings
 from control_plane.core.db import run_migrations
 from control_plane.main import create_app
-from control_plane.recordings.config import RecordingSettings
 from stimm.stack.process import ManagedProcess, free_port, tcp_open
 
 DATABASE_URL = os.environ.get(
@@ -43,6 +43,17 @@ def closed_port_url() -> str:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     return f"http://127.0.0.1:{port}"
+
+
+def agent_body(name: str = "Receptionist", **overrides: Any) -> dict[str, Any]:
+    """The body of ``POST /api/agents`` for a valid agent; ``overrides`` replace its fields."""
+    return {
+        "name": name,
+        "instructions": "You answer the phone for a dental practice.",
+        "greeting": "Hello, how can I help?",
+        "llm": {"provider": "openai", "model": "gpt-4o-mini", "options": {"temperature": 0.3}},
+        **overrides,
+    }
 
 
 def make_settings(database_url: str, **overrides: Any) -> Settings:
@@ -95,10 +106,9 @@ async def app_client(
     settings: Settings,
     *,
     authenticated: bool = True,
-    recording_settings: RecordingSettings | None = None,
 ) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
     """The app in-process (no lifespan) and a client that sends a fresh API key."""
-    app = create_app(settings, recording_settings=recording_settings)
+    app = create_app(settings)
     headers: dict[str, str] = {}
     try:
         if authenticated:

@@ -8,13 +8,11 @@ from __future__ import annotations
 import asyncio
 import os
 import stat
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import pytest_asyncio
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from fastapi import FastAPI
@@ -29,12 +27,11 @@ from control_plane.main import create_app
 from control_plane.models import Session
 from stimm.schema import WorkerAgentConfig
 from tests.integration.control_plane_env import (
-    DATABASE_URL,
     WORKER_HEADERS,
     WORKER_TOKEN,
+    agent_body,
     app_client,
     closed_port_url,
-    fresh_database,
     make_settings,
     new_api_key,
 )
@@ -42,41 +39,7 @@ from tests.integration.control_plane_env import (
 pytestmark = pytest.mark.integration
 
 
-def agent_body(name: str = "Receptionist", **overrides: Any) -> dict[str, Any]:
-    return {
-        "name": name,
-        "instructions": "You answer the phone for a dental practice.",
-        "greeting": "Hello, how can I help?",
-        "llm": {"provider": "openai", "model": "gpt-4o-mini", "options": {"temperature": 0.3}},
-        **overrides,
-    }
-
-
 # --- fixtures ---------------------------------------------------------------------------------
-
-
-@pytest_asyncio.fixture(scope="module")
-async def database_url() -> AsyncIterator[str]:
-    """A fresh, migrated PostgreSQL database for this module, dropped afterwards."""
-    async with fresh_database(DATABASE_URL) as url:
-        yield url
-
-
-@pytest_asyncio.fixture(scope="module")
-async def app_and_client(database_url: str) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
-    async with app_client(make_settings(database_url)) as pair:
-        yield pair
-
-
-@pytest.fixture
-def app(app_and_client: tuple[FastAPI, httpx.AsyncClient]) -> FastAPI:
-    return app_and_client[0]
-
-
-@pytest.fixture
-def client(app_and_client: tuple[FastAPI, httpx.AsyncClient]) -> httpx.AsyncClient:
-    """Sends an API key on every request."""
-    return app_and_client[1]
 
 
 async def create_agent(client: httpx.AsyncClient, **overrides: Any) -> dict[str, Any]:

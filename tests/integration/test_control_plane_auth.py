@@ -33,12 +33,6 @@ PUBLIC_PATHS = {"/health"}
 
 
 @pytest_asyncio.fixture(scope="module")
-async def database_url() -> AsyncIterator[str]:
-    async with fresh_database(DATABASE_URL) as url:
-        yield url
-
-
-@pytest_asyncio.fixture(scope="module")
 async def app_and_client(database_url: str) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
     async with app_client(make_settings(database_url), authenticated=False) as pair:
         yield pair

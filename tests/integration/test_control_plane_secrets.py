@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +25,6 @@ from tests.integration.control_plane_env import (
     app_client,
     fresh_database,
     make_settings,
-    redis_server,
 )
 
 pytestmark = pytest.mark.integration
@@ -33,18 +32,11 @@ pytestmark = pytest.mark.integration
 OPENAI_KEY = "sk-test-" + secrets.token_hex(16)
 
 
-@pytest.fixture(scope="module")
-def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with redis_server(tmp_path_factory.mktemp("redis")) as url:
-        yield url
-
-
 @pytest_asyncio.fixture(scope="module")
-async def app_and_client(redis_url: str) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
-    async with (
-        fresh_database(DATABASE_URL) as url,
-        app_client(make_settings(url, redis_url=redis_url)) as pair,
-    ):
+async def app_and_client(
+    database_url: str, redis_url: str
+) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
+    async with app_client(make_settings(database_url, redis_url=redis_url)) as pair:
         yield pair
 
 

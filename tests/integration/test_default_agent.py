@@ -7,7 +7,6 @@ import asyncio
 import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -17,6 +16,7 @@ from alembic import command
 from control_plane.core.db import alembic_config
 from tests.integration.control_plane_env import (
     DATABASE_URL,
+    agent_body,
     app_client,
     fresh_database,
     make_settings,
@@ -25,10 +25,6 @@ from tests.integration.control_plane_env import (
 pytestmark = pytest.mark.integration
 
 CONCURRENT = 60
-
-
-def agent_body(name: str) -> dict[str, Any]:
-    return {"name": name, "instructions": "You answer.", "llm": {"provider": "openai"}}
 
 
 @pytest_asyncio.fixture

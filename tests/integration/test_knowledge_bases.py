@@ -21,10 +21,8 @@ from fpdf import FPDF
 from control_plane.knowledge.config import KnowledgeSettings
 from control_plane.knowledge.service import KnowledgeService
 from tests.integration.control_plane_env import (
-    DATABASE_URL,
     WORKER_HEADERS,
     app_client,
-    fresh_database,
     make_settings,
 )
 
@@ -116,12 +114,6 @@ BUILDERS = {
 
 
 @pytest_asyncio.fixture(scope="module")
-async def database_url() -> AsyncIterator[str]:
-    async with fresh_database(DATABASE_URL) as url:
-        yield url
-
-
-@pytest_asyncio.fixture(scope="module")
 async def qdrant_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("qdrant")
 
@@ -140,11 +132,6 @@ async def app_and_client(
             yield app, client
         finally:
             await app.state.knowledge.aclose()
-
-
-@pytest.fixture
-def client(app_and_client: tuple[FastAPI, httpx.AsyncClient]) -> httpx.AsyncClient:
-    return app_and_client[1]
 
 
 @pytest.fixture

@@ -19,7 +19,6 @@ import docx
 import httpx
 import psutil
 import pytest
-import pytest_asyncio
 from fastapi import FastAPI
 
 from control_plane.knowledge import crud
@@ -28,7 +27,7 @@ from control_plane.knowledge.models import DocumentFile
 from control_plane.knowledge.service import KnowledgeService
 from control_plane.knowledge.store import ChunkRecord
 from control_plane.models import utcnow
-from tests.integration.control_plane_env import DATABASE_URL, app_client, fresh_database
+from tests.integration.control_plane_env import app_client
 from tests.integration.control_plane_env import make_settings as make_app_settings
 from tests.integration.test_knowledge_bases import (
     FACTS,
@@ -48,12 +47,6 @@ WORD_NS = "http://schemas.openxmlformats.org/wordprocessingml/2006/main"
 
 
 # --- fixtures ---------------------------------------------------------------------------------
-
-
-@pytest_asyncio.fixture(scope="module")
-async def database_url() -> AsyncIterator[str]:
-    async with fresh_database(DATABASE_URL) as url:
-        yield url
 
 
 @asynccontextmanager

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import timedelta
-from pathlib import Path
 
 import httpx
 import pytest
@@ -18,28 +17,20 @@ from control_plane.workers.registry import RedisRegistry
 from control_plane.workers.sweeper import sweep_once
 from stimm.schema import WorkerHeartbeat
 from tests.integration.control_plane_env import (
-    DATABASE_URL,
     WORKER_HEADERS,
     app_client,
-    fresh_database,
     make_settings,
-    redis_server,
 )
 
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture(scope="module")
-def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with redis_server(Path(tmp_path_factory.mktemp("redis"))) as url:
-        yield url
-
-
 @pytest_asyncio.fixture(scope="module")
-async def app_and_client(redis_url: str) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
-    async with fresh_database(DATABASE_URL) as url:
-        async with app_client(make_settings(url, redis_url=redis_url)) as pair:
-            yield pair
+async def app_and_client(
+    database_url: str, redis_url: str
+) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
+    async with app_client(make_settings(database_url, redis_url=redis_url)) as pair:
+        yield pair
 
 
 def beat(worker_id: str, **kw: object) -> dict[str, object]:

@@ -3,21 +3,17 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 
 import httpx
 import pytest
-import pytest_asyncio
 from fastapi import FastAPI
 
 from control_plane import crud
 from control_plane.models import Session, utcnow
 from tests.integration.control_plane_env import (
-    DATABASE_URL,
     app_client,
-    fresh_database,
     make_settings,
     new_api_key,
     redis_server,
@@ -26,12 +22,6 @@ from tests.integration.control_plane_env import (
 pytestmark = pytest.mark.integration
 
 AGENT = {"name": "Quota", "instructions": "You answer.", "llm": {"provider": "openai"}}
-
-
-@pytest_asyncio.fixture(scope="module")
-async def database_url() -> AsyncIterator[str]:
-    async with fresh_database(DATABASE_URL) as url:
-        yield url
 
 
 def assert_too_many(resp: httpx.Response, setting: str) -> None:

@@ -5,7 +5,6 @@ retention sweep, and what is not a recording is refused. Real PostgreSQL, a real
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -13,7 +12,6 @@ from urllib.parse import parse_qs, urlsplit
 
 import numpy as np
 import pytest
-import pytest_asyncio
 from fastapi import FastAPI
 
 from control_plane import crud
@@ -22,10 +20,8 @@ from control_plane.recordings.config import RecordingSettings
 from control_plane.recordings.logging import hide_signed_urls
 from control_plane.recordings.service import Recordings
 from tests.integration.control_plane_env import (
-    DATABASE_URL,
     WORKER_HEADERS,
     app_client,
-    fresh_database,
     make_settings,
 )
 from tests.support.recording import write_ogg
@@ -39,12 +35,6 @@ AGENT: dict[str, Any] = {
     "recording": {"enabled": True, "retention_days": 7},
 }
 STARTED = "2026-12-01T10:00:00+00:00"
-
-
-@pytest_asyncio.fixture(scope="module")
-async def database_url() -> AsyncIterator[str]:
-    async with fresh_database(DATABASE_URL) as url:
-        yield url
 
 
 def tone(seconds: float, hz: float) -> np.ndarray[Any, np.dtype[np.int16]]:
@@ -68,7 +58,7 @@ async def test_upload_play_seek_and_delete_with_the_session(
 ) -> None:
     folder = tmp_path / "recordings"
     recording_settings = RecordingSettings(recordings_dir=folder, url_ttl_s=60)
-    async with app_client(make_settings(database_url), recording_settings=recording_settings) as (
+    async with app_client(make_settings(database_url, recordings=recording_settings)) as (
         app,
         client,
     ):
@@ -152,7 +142,7 @@ async def test_upload_play_seek_and_delete_with_the_session(
 
 async def test_what_is_not_a_recording_is_refused(database_url: str, tmp_path: Path) -> None:
     recording_settings = RecordingSettings(recordings_dir=tmp_path, max_bytes=64 * 1024)
-    async with app_client(make_settings(database_url), recording_settings=recording_settings) as (
+    async with app_client(make_settings(database_url, recordings=recording_settings)) as (
         app,
         client,
     ):
@@ -214,7 +204,7 @@ async def test_retention_sweep_deletes_expired_recordings_only(
     database_url: str, tmp_path: Path
 ) -> None:
     recording_settings = RecordingSettings(recordings_dir=tmp_path / "store")
-    async with app_client(make_settings(database_url), recording_settings=recording_settings) as (
+    async with app_client(make_settings(database_url, recordings=recording_settings)) as (
         app,
         client,
     ):

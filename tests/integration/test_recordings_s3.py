@@ -4,23 +4,20 @@ bucket that cannot be reached answering 503 without keeping anything."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
-import pytest_asyncio
 
 from control_plane import crud
 from control_plane.recordings.config import RecordingSettings
 from stimm.stack.minio import MinioServer, start_minio
 from stimm.stack.process import free_port
 from tests.integration.control_plane_env import (
-    DATABASE_URL,
     WORKER_HEADERS,
     app_client,
-    fresh_database,
     make_settings,
 )
 from tests.integration.test_recordings import AGENT, STARTED, ended_session, tone
@@ -37,12 +34,6 @@ def minio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MinioServer]:
     server = start_minio(root / "logs", root / "data")
     yield server
     server.process.stop()
-
-
-@pytest_asyncio.fixture(scope="module")
-async def database_url() -> AsyncIterator[str]:
-    async with fresh_database(DATABASE_URL) as url:
-        yield url
 
 
 def s3_settings(minio: MinioServer, **overrides: Any) -> RecordingSettings:
@@ -71,7 +62,7 @@ def bucket_keys(minio: MinioServer) -> list[str]:
 async def test_recordings_live_in_the_bucket_and_leave_it_with_their_session(
     database_url: str, minio: MinioServer, tmp_path: Path
 ) -> None:
-    async with app_client(make_settings(database_url), recording_settings=s3_settings(minio)) as (
+    async with app_client(make_settings(database_url, recordings=s3_settings(minio))) as (
         app,
         client,
     ):
@@ -102,7 +93,7 @@ async def test_an_unreachable_bucket_is_a_503_and_keeps_nothing(
     database_url: str, tmp_path: Path, minio: MinioServer
 ) -> None:
     dead = s3_settings(minio, s3_endpoint_url=f"http://127.0.0.1:{free_port()}")
-    async with app_client(make_settings(database_url), recording_settings=dead) as (app, client):
+    async with app_client(make_settings(database_url, recordings=dead)) as (app, client):
         agent = (await client.post("/api/agents", json=AGENT)).json()
         session_id = await ended_session(app, agent["id"])
         body = write_ogg(tmp_path / "call.ogg", tone(1.0, 440), tone(1.0, 880)).read_bytes()

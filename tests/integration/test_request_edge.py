@@ -16,12 +16,6 @@ from fastapi.routing import APIRoute
 
 from control_plane.core.config import DEFAULT_MAX_JSON_BODY_BYTES
 from control_plane.knowledge.config import DEFAULT_MAX_UPLOAD_BYTES
-from tests.integration.control_plane_env import (
-    DATABASE_URL,
-    app_client,
-    fresh_database,
-    make_settings,
-)
 
 pytestmark = pytest.mark.integration
 
@@ -33,24 +27,6 @@ AGENT = {
     "instructions": "You answer the phone for a dental practice.",
     "llm": {"provider": "openai", "model": "gpt-4o-mini"},
 }
-
-
-@pytest_asyncio.fixture(scope="module")
-async def database_url() -> AsyncIterator[str]:
-    async with fresh_database(DATABASE_URL) as url:
-        yield url
-
-
-@pytest_asyncio.fixture(scope="module")
-async def app_and_client(database_url: str) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
-    async with app_client(make_settings(database_url)) as pair:
-        yield pair
-
-
-@pytest.fixture
-def client(app_and_client: tuple[FastAPI, httpx.AsyncClient]) -> httpx.AsyncClient:
-    """Sends an API key on every request."""
-    return app_and_client[1]
 
 
 @pytest_asyncio.fixture

@@ -13,25 +13,17 @@ import pytest
 import pytest_asyncio
 from livekit import api
 
+from control_plane.core.config import Settings
 from sip import provisioning
 from stimm.stack import LocalStack, StackOptions
 from tests.integration.control_plane_env import (
-    DATABASE_URL,
     WORKER_HEADERS,
+    agent_body,
     app_client,
-    fresh_database,
     make_settings,
 )
 
 pytestmark = pytest.mark.integration
-
-
-def agent_body(name: str) -> dict[str, Any]:
-    return {
-        "name": name,
-        "instructions": "You answer the phone.",
-        "llm": {"provider": "openai", "model": "gpt-4o-mini"},
-    }
 
 
 @pytest.fixture(scope="module")
@@ -44,20 +36,18 @@ def livekit(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
     stack.stop()
 
 
-@pytest_asyncio.fixture(scope="module")
-async def database_url() -> AsyncIterator[str]:
-    async with fresh_database(DATABASE_URL) as url:
-        yield url
-
-
-@pytest_asyncio.fixture(scope="module")
-async def client(database_url: str, livekit: LocalStack) -> AsyncIterator[httpx.AsyncClient]:
-    settings = make_settings(
+@pytest.fixture(scope="module")
+def settings(database_url: str, livekit: LocalStack) -> Settings:
+    return make_settings(
         database_url,
         livekit_url=livekit.livekit_url,
         livekit_api_key=livekit.options.api_key,
         livekit_api_secret=livekit.options.api_secret,
     )
+
+
+@pytest_asyncio.fixture(scope="module")
+async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     async with app_client(settings) as (_, http):
         yield http
 
@@ -252,9 +242,9 @@ async def test_worker_registers_a_dial_in_call_once(client: httpx.AsyncClient) -
 
 
 async def test_outbound_call_needs_configuration(
-    client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+    client: httpx.AsyncClient, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.delenv("STIMM_SIP_OUTBOUND_ADDRESS", raising=False)
+    monkeypatch.setattr(settings.telephony, "outbound_address", "")  # STIMM_SIP_OUTBOUND_ADDRESS
     agent_id = await create_agent(client)
     resp = await client.post("/api/calls", json={"agent_id": agent_id, "to": "+15550123"})
     assert resp.status_code == 409
@@ -262,10 +252,10 @@ async def test_outbound_call_needs_configuration(
 
 
 async def test_outbound_call_without_sip_service_fails_cleanly_and_is_recorded(
-    client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+    client: httpx.AsyncClient, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # livekit-server answers, but no livekit-sip is running to place the call
-    monkeypatch.setenv("STIMM_SIP_OUTBOUND_ADDRESS", "127.0.0.1:5999")
+    monkeypatch.setattr(settings.telephony, "outbound_address", "127.0.0.1:5999")
     agent_id = await create_agent(client, "Caller")
     resp = await client.post("/api/calls", json={"agent_id": agent_id, "to": "+15550123"})
     assert resp.status_code in (502, 503), resp.text

@@ -1,4 +1,4 @@
-"""The provider catalog agrees with the worker's registry and judges specs as documented."""
+"""Every catalog provider can be built by the worker, and the catalog judges specs as documented."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 
 from stimm.catalog import CATALOG, SECRET_NAMES, check_spec, secrets_needed
 from stimm.schema import ProviderSpec
-from worker.providers.registry import OPENAI_COMPATIBLE, PROVIDERS
+from worker.providers.registry import PROVIDERS
 
 pytestmark = pytest.mark.unit
 
@@ -14,15 +14,6 @@ pytestmark = pytest.mark.unit
 @pytest.mark.parametrize("role", ["stt", "llm", "tts"])
 def test_catalog_names_are_the_registry_names(role: str) -> None:
     assert set(CATALOG[role]) == set(PROVIDERS[role])  # type: ignore[index]
-
-
-def test_llm_defaults_and_secrets_match_the_registry_endpoints() -> None:
-    for name, endpoint in OPENAI_COMPATIBLE.items():
-        provider = CATALOG["llm"][name]
-        assert provider.default_model == endpoint.default_model
-        assert provider.secrets == ((endpoint.api_key_env,) if endpoint.api_key_env else ())
-        base_url = provider.option("base_url")
-        assert base_url is not None and base_url.default == endpoint.base_url
 
 
 def test_secret_names_are_the_environment_variables_plugins_read() -> None:

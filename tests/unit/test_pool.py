@@ -60,7 +60,7 @@ def test_pool_options_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 class FakeServer:
-    """The three things ``PoolMember`` reads from the ``AgentServer``."""
+    """The three things ``PoolMember`` and its ``Admission`` read from the ``AgentServer``."""
 
     id = "AW_test"
     draining = False
@@ -75,7 +75,7 @@ async def test_a_burst_of_requests_cannot_take_more_than_the_session_slots() -> 
     from worker.pool import PoolMember
 
     member = PoolMember(PoolOptions(load=LoadOptions(max_sessions=2, latency_slo_s=0)))
-    member._server = FakeServer()  # type: ignore[assignment]
+    member.admission.server = FakeServer()  # type: ignore[assignment]
     answers: list[str] = []
     assigned = asyncio.Event()  # LiveKit's assignment; never arrives during the burst
 
@@ -117,10 +117,10 @@ def test_the_load_given_to_livekit_counts_running_jobs_only() -> None:
     server = FakeServer()
     server.active_jobs = [Running(0), Running(1)]
     member = PoolMember(PoolOptions(load=LoadOptions(max_sessions=4, latency_slo_s=0)))
-    member._server = server  # type: ignore[assignment]
-    member._accepted["AJ_new"] = ("s-new", time.monotonic())
+    member.admission.server = server  # type: ignore[assignment]
+    member.admission.accepted["AJ_new"] = ("s-new", time.monotonic())
 
-    load = member.load_fnc(server)  # type: ignore[arg-type]
+    load = member.admission.load_fnc(server)  # type: ignore[arg-type]
     assert load == 0.5
     # livekit-agents' availability check: load + reserved × (load / running jobs)
     assert load + 1 * (load / len(server.active_jobs)) < member.options.load.threshold

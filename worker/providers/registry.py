@@ -3,17 +3,21 @@
 Each factory returns the livekit plugin object as it is (``deepgram.STT``, ``openai.LLM``, ...),
 configured from an agent's stored ``ProviderSpec``. OpenAI-compatible LLM servers (Groq,
 Mistral, OpenRouter, llama.cpp, Ollama) all go through ``openai.LLM`` with their base URL.
+Default models, base URLs and key names come from ``stimm.catalog``, the one provider table.
 
 Plugins are imported here, at module level, because livekit only lets a plugin register itself
 on the main thread: import this module when the worker starts, not inside a job.
+
+Over 300 lines on purpose: one small factory per catalog provider (fifteen) plus the three
+``build_*`` entry points, kept together as livekit-agents keeps its plugin table in one place;
+each factory is a few lines and reads alone.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from livekit.agents import llm, stt, tts
 from livekit.plugins import asyncai, deepgram, elevenlabs, openai
@@ -21,12 +25,10 @@ from livekit.plugins import asyncai, deepgram, elevenlabs, openai
 from stimm.catalog import CATALOG, KOKORO_MODEL, LOCAL_LLM_MODEL
 from stimm.egress import HTTP_SCHEMES, WEBSOCKET_SCHEMES, EgressPolicy
 from stimm.local_llm import DEFAULT_PORT as LOCAL_LLM_PORT
-from stimm.schema import ProviderSpec
+from stimm.schema import ProviderRole, ProviderSpec
 
 from .local_stt import WhisperSTT
 from .local_tts import PiperTTS
-
-ProviderRole = Literal["stt", "llm", "tts"]
 
 AnySTT = stt.STT[Any]
 """Any livekit STT, whatever extra events it emits."""
@@ -86,8 +88,8 @@ def _api_key(spec: ProviderSpec, env_var: str, secrets: Secrets) -> str | None:
     return secrets.get(env_var) or os.environ.get(env_var) or None
 
 
-def _hosted_key(role: ProviderRole, spec: ProviderSpec, env_var: str, secrets: Secrets) -> str:
-    """The key to send to a hosted provider's endpoint.
+def _hosted_key(role: ProviderRole, spec: ProviderSpec, secrets: Secrets) -> str:
+    """The key to send to a hosted provider's endpoint (its catalog ``api_key_env``).
 
     With ``options.base_url`` set the endpoint is someone else's server (a proxy, a self-hosted
     clone, a test double): only a key written in the spec itself is sent there, never the
@@ -98,6 +100,8 @@ def _hosted_key(role: ProviderRole, spec: ProviderSpec, env_var: str, secrets: S
     """
     if _option(spec, "base_url") is not None:
         return str(_option(spec, "api_key") or _NO_KEY)
+    env_var = CATALOG[role][spec.provider].api_key_env
+    assert env_var is not None, f"{role} provider {spec.provider!r} has no key in the catalog"
     key = _api_key(spec, env_var, secrets)
     if key is None:
         raise MissingApiKeyError(role, spec.provider, env_var)
@@ -144,7 +148,7 @@ def _deepgram_stt(spec: ProviderSpec, language: str, secrets: Secrets) -> AnySTT
     endpointing = _option(spec, "endpointing_ms")
     return deepgram.STT(
         language=language,
-        api_key=_hosted_key("stt", spec, "DEEPGRAM_API_KEY", secrets),
+        api_key=_hosted_key("stt", spec, secrets),
         **_kwargs(
             model=spec.model,
             base_url=_option(spec, "base_url"),
@@ -156,7 +160,7 @@ def _deepgram_stt(spec: ProviderSpec, language: str, secrets: Secrets) -> AnySTT
 def _openai_stt(spec: ProviderSpec, language: str, secrets: Secrets) -> AnySTT:
     return openai.STT(
         language=language,
-        api_key=_hosted_key("stt", spec, "OPENAI_API_KEY", secrets),
+        api_key=_hosted_key("stt", spec, secrets),
         **_kwargs(model=spec.model, base_url=_option(spec, "base_url")),
     )
 
@@ -164,56 +168,32 @@ def _openai_stt(spec: ProviderSpec, language: str, secrets: Secrets) -> AnySTT:
 # --- LLM ---------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class OpenAICompatible:
-    """Where an OpenAI-compatible chat completions server lives by default.
-
-    Attributes:
-        base_url: Default base URL, overridable by ``options["base_url"]``; ``None`` means the
-            OpenAI client's own default.
-        default_model: Model used when the spec names none.
-        api_key_env: Environment variable holding the key; ``None`` for local servers.
-    """
-
-    base_url: str | None
-    default_model: str
-    api_key_env: str | None
-
-
-OPENAI_COMPATIBLE: dict[str, OpenAICompatible] = {
-    "openai": OpenAICompatible(None, "gpt-4.1-mini", "OPENAI_API_KEY"),
-    "groq": OpenAICompatible(
-        "https://api.groq.com/openai/v1", "llama-3.3-70b-versatile", "GROQ_API_KEY"
-    ),
-    "mistral": OpenAICompatible(
-        "https://api.mistral.ai/v1", "mistral-small-latest", "MISTRAL_API_KEY"
-    ),
-    "openrouter": OpenAICompatible(
-        "https://openrouter.ai/api/v1", "openai/gpt-4.1-mini", "OPENROUTER_API_KEY"
-    ),
-    "llamacpp": OpenAICompatible("http://127.0.0.1:8080/v1", "local", None),
-    "ollama": OpenAICompatible("http://127.0.0.1:11434/v1", "llama3.2", None),
-}
+OPENAI_COMPATIBLE_LLMS = ("openai", "groq", "mistral", "openrouter", "llamacpp", "ollama")
+"""The catalog's LLMs reached through ``openai.LLM`` at their default base URL; ``local``, the
+embedded LLM, has its own factory."""
 
 
 def _openai_compatible_llm(name: str) -> LlmFactory:
-    endpoint = OPENAI_COMPATIBLE[name]
+    provider = CATALOG["llm"][name]
+    default_url, key_env = provider.default_base_url, provider.api_key_env
+    default_model = provider.default_model
+    assert default_model is not None, f"llm provider {name!r} has no default model in the catalog"
 
     def build(spec: ProviderSpec, secrets: Secrets) -> AnyLLM:
-        base_url = _option(spec, "base_url") or endpoint.base_url
-        if endpoint.api_key_env is None or base_url != endpoint.base_url:
+        base_url = _option(spec, "base_url") or default_url
+        if key_env is None or base_url != default_url:
             # A local or self-hosted server: only a key given in the spec is sent to it,
             # never the hosted provider's key from the environment.
             api_key = _option(spec, "api_key") or _NO_KEY
         else:
-            api_key = _api_key(spec, endpoint.api_key_env, secrets)
+            api_key = _api_key(spec, key_env, secrets)
             if api_key is None:
                 # Without this the OpenAI client would fall back to OPENAI_API_KEY and send
                 # that key to another company's server.
-                raise MissingApiKeyError("llm", name, endpoint.api_key_env)
+                raise MissingApiKeyError("llm", name, key_env)
         temperature = _option(spec, "temperature")
         return openai.LLM(
-            model=spec.model or endpoint.default_model,
+            model=spec.model or default_model,
             **_kwargs(
                 api_key=api_key,
                 base_url=base_url,
@@ -260,7 +240,7 @@ def _local_tts(spec: ProviderSpec, voice: str | None, language: str, secrets: Se
 def _openai_tts(spec: ProviderSpec, voice: str | None, language: str, secrets: Secrets) -> AnyTTS:
     speed = _option(spec, "speed")
     return openai.TTS(
-        api_key=_hosted_key("tts", spec, "OPENAI_API_KEY", secrets),
+        api_key=_hosted_key("tts", spec, secrets),
         # raw 24 kHz PCM: nothing to decode before the first frame plays
         response_format=_option(spec, "response_format") or "pcm",
         **_kwargs(
@@ -277,7 +257,7 @@ def _elevenlabs_tts(
 ) -> AnyTTS:
     return elevenlabs.TTS(
         language=language,
-        api_key=_hosted_key("tts", spec, "ELEVEN_API_KEY", secrets),
+        api_key=_hosted_key("tts", spec, secrets),
         encoding=_option(spec, "encoding") or "pcm_24000",
         **_kwargs(voice_id=voice, model=spec.model, base_url=_option(spec, "base_url")),
     )
@@ -286,7 +266,7 @@ def _elevenlabs_tts(
 def _deepgram_tts(spec: ProviderSpec, voice: str | None, language: str, secrets: Secrets) -> AnyTTS:
     # Deepgram names a voice by its model ("aura-2-andromeda-en").
     return deepgram.TTS(
-        api_key=_hosted_key("tts", spec, "DEEPGRAM_API_KEY", secrets),
+        api_key=_hosted_key("tts", spec, secrets),
         **_kwargs(model=spec.model or voice, base_url=_option(spec, "base_url")),
     )
 
@@ -295,7 +275,7 @@ def _asyncai_tts(spec: ProviderSpec, voice: str | None, language: str, secrets: 
     # Streaming only: the plugin's synthesize() raises, the session uses stream(). Its default
     # pcm_s16le encoding stays, since the plugin hands every encoding on as 16-bit PCM.
     return asyncai.TTS(
-        api_key=_hosted_key("tts", spec, "ASYNCAI_API_KEY", secrets),
+        api_key=_hosted_key("tts", spec, secrets),
         # Async takes ISO 639-1 codes ("en"), not locales ("en-US")
         language=language.split("-")[0].lower(),
         **_kwargs(model=spec.model, voice=voice, base_url=_option(spec, "base_url")),
@@ -332,7 +312,7 @@ STT_PROVIDERS: dict[str, SttFactory] = {
     "openai": _openai_stt,
 }
 LLM_PROVIDERS: dict[str, LlmFactory] = {
-    **{name: _openai_compatible_llm(name) for name in OPENAI_COMPATIBLE},
+    **{name: _openai_compatible_llm(name) for name in OPENAI_COMPATIBLE_LLMS},
     "local": _local_llm,
 }
 TTS_PROVIDERS: dict[str, TtsFactory] = {

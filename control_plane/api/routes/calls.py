@@ -1,4 +1,5 @@
-"""Phone calls: place an outbound call, read call records; the worker registers inbound calls."""
+"""Phone calls: place an outbound call, read call records (the worker registers inbound calls
+through ``worker.py``)."""
 
 from __future__ import annotations
 
@@ -6,30 +7,26 @@ import logging
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, status
-from sqlalchemy.exc import IntegrityError
 
 from control_plane import crud
-from control_plane.api.deps import LiveKitDep, Offset, SessionDep, SettingsDep, WorkerAuthDep
+from control_plane.api.deps import LiveKitDep, Offset, SessionDep, SettingsDep
 from control_plane.api.routes.agents import agent_not_found
 from control_plane.errors import LiveKitError, LiveKitUnavailable
 from control_plane.models import TurnPublic
 from control_plane.telephony import crud as phone_crud
 from control_plane.telephony import service
-from control_plane.telephony.config import TelephonySettings
 from control_plane.telephony.models import (
     CallCreate,
     CallPublic,
     CallsPublic,
-    PhoneSessionCreate,
-    PhoneSessionCreated,
     call_public,
 )
+from stimm import tracing
 from stimm.schema import JobMetadata
 
 logger = logging.getLogger("stimm.control_plane")
 
 router = APIRouter(prefix="/calls", tags=["calls"])
-worker_router = APIRouter(prefix="/worker", tags=["worker"], dependencies=[WorkerAuthDep])
 
 
 def _call_not_found(call_id: str) -> HTTPException:
@@ -49,7 +46,7 @@ async def create_call(
     db: SessionDep, settings: SettingsDep, livekit: LiveKitDep, call_in: CallCreate
 ) -> CallPublic:
     """Have an agent phone ``to``: returns once the callee answered (the agent greets them)."""
-    telephony = TelephonySettings()
+    telephony = settings.telephony
     if not telephony.outbound_address:
         raise HTTPException(
             status_code=status.HTTP_409_CONFLICT,
@@ -67,6 +64,7 @@ async def create_call(
         callee=call_in.to,
         participant_identity=identity,
     )
+    tracing.tag_current_span(session.id, agent.id)
     metadata = JobMetadata(
         agent_id=agent.id, session_id=session.id, channel="phone", caller=call_in.to
     )
@@ -124,33 +122,3 @@ async def get_call(db: SessionDep, call_id: str) -> CallPublic:
     return call_public(
         call, session, [TurnPublic.model_validate(t, from_attributes=True) for t in turns]
     )
-
-
-@worker_router.post("/sessions", status_code=status.HTTP_201_CREATED)
-async def register_phone_session(db: SessionDep, body: PhoneSessionCreate) -> PhoneSessionCreated:
-    """Register a call that a SIP dispatch rule routed to an agent; idempotent per room."""
-    if await crud.get_agent(db, body.agent_id) is None:
-        raise agent_not_found(body.agent_id)
-    existing = await phone_crud.get_call_by_room(db, body.room)
-    if existing is None:
-        try:
-            session, call = await phone_crud.create_phone_call(
-                db,
-                agent_id=body.agent_id,
-                direction="inbound",
-                room=body.room,
-                caller=body.caller,
-                callee=body.callee,
-                sip_call_id=body.sip_call_id,
-                participant_identity=body.participant_identity,
-            )
-        except IntegrityError as e:  # the room already has a (non-phone) session
-            await db.rollback()
-            raise HTTPException(
-                status_code=status.HTTP_409_CONFLICT,
-                detail=f"Room {body.room} already has a session",
-            ) from e
-        logger.info("inbound call %s registered (session %s)", call.id, session.id)
-    else:
-        call, session = existing
-    return PhoneSessionCreated(session_id=session.id, call_id=call.id)

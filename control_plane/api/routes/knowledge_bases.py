@@ -1,14 +1,17 @@
-"""Knowledge bases: documents agents answer from, and retrieval over them."""
+"""Knowledge bases: documents agents answer from, and retrieval over them.
+
+One router per resource: the knowledge bases, their documents (upload checks included) and
+retrieval are one resource of the API, hence a little over 300 lines."""
 
 from __future__ import annotations
 
 import logging
-from typing import Annotated, Any, cast
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, UploadFile, status
+from fastapi import APIRouter, HTTPException, Query, UploadFile, status
 from fastapi.exceptions import RequestValidationError
 
-from control_plane.api.deps import Offset, SessionDep, WorkerAuthDep
+from control_plane.api.deps import KnowledgeBaseDep, KnowledgeDep, Offset, SessionDep
 from control_plane.knowledge import crud
 from control_plane.knowledge.errors import (
     KnowledgeError,
@@ -33,26 +36,16 @@ from stimm.schema import KnowledgeQuery, KnowledgeQueryResult
 logger = logging.getLogger("stimm.control_plane")
 
 router = APIRouter(prefix="/knowledge-bases", tags=["knowledge bases"])
-worker_router = APIRouter(
-    prefix="/worker/knowledge-bases", tags=["worker"], dependencies=[WorkerAuthDep]
-)
 
 _READ_CHUNK = 1024 * 1024
 QUEUE_FULL_RETRY_AFTER_S = 30
 
 _NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": Problem, "description": "Not found"}}
-_QUERY_RESPONSES: dict[int | str, dict[str, Any]] = {
+QUERY_RESPONSES: dict[int | str, dict[str, Any]] = {
     **_NOT_FOUND,
     409: {"model": Problem, "description": "The embedding model has changed"},
     503: {"model": Problem, "description": "The vector store or embedding model is unavailable"},
 }
-
-
-def get_knowledge(request: Request) -> KnowledgeService:
-    return cast(KnowledgeService, request.app.state.knowledge)
-
-
-KnowledgeDep = Annotated[KnowledgeService, Depends(get_knowledge)]
 
 
 def _not_found(kb_id: str) -> HTTPException:
@@ -70,16 +63,6 @@ def _invalid(field: str, message: str) -> RequestValidationError:
 
 def _unavailable(error: KnowledgeError) -> HTTPException:
     return HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, detail=str(error))
-
-
-async def _get_kb(db: SessionDep, kb_id: str) -> KnowledgeBase:
-    kb = await crud.get_knowledge_base(db, kb_id)
-    if kb is None:
-        raise _not_found(kb_id)
-    return kb
-
-
-KnowledgeBaseDep = Annotated[KnowledgeBase, Depends(_get_kb)]
 
 
 def _public(kb: KnowledgeBase, document_count: int) -> KnowledgeBasePublic:
@@ -303,9 +286,10 @@ async def delete_document(
 # --- retrieval --------------------------------------------------------------------------------
 
 
-async def _query(
+async def query(
     knowledge: KnowledgeService, kb: KnowledgeBase, body: KnowledgeQuery
 ) -> KnowledgeQueryResult:
+    """Retrieval for the API's query route and the worker's (one code path)."""
     if kb.embedding_model != knowledge.embedder.name:
         raise HTTPException(status.HTTP_409_CONFLICT, detail=_model_mismatch(kb, knowledge))
     try:
@@ -314,17 +298,9 @@ async def _query(
         raise _unavailable(e) from e
 
 
-@router.post("/{kb_id}/query", responses=_QUERY_RESPONSES)
+@router.post("/{kb_id}/query", responses=QUERY_RESPONSES)
 async def query_knowledge_base(
     knowledge: KnowledgeDep, kb: KnowledgeBaseDep, body: KnowledgeQuery
 ) -> KnowledgeQueryResult:
     """The chunks closest to a query, best first, with their scores and the retrieval time."""
-    return await _query(knowledge, kb, body)
-
-
-@worker_router.post("/{kb_id}/query", responses=_QUERY_RESPONSES)
-async def worker_query_knowledge_base(
-    knowledge: KnowledgeDep, kb: KnowledgeBaseDep, body: KnowledgeQuery
-) -> KnowledgeQueryResult:
-    """Retrieval for a turn in progress (the worker's credential; same path as the API's)."""
-    return await _query(knowledge, kb, body)
+    return await query(knowledge, kb, body)

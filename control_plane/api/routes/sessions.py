@@ -31,6 +31,7 @@ from control_plane.models import (
     SessionsPublic,
     TurnPublic,
 )
+from stimm import tracing
 from stimm.schema import Channel, JobMetadata, SessionStatus
 
 logger = logging.getLogger("stimm.control_plane")
@@ -94,6 +95,7 @@ async def start_web_session(
         api_key_id=api_key_id,
         publishable_key_id=publishable_key_id,
     )
+    tracing.tag_current_span(call.id, agent.id)
     metadata = JobMetadata(agent_id=agent.id, session_id=call.id, channel="web")
     try:
         await livekit.create_room_and_dispatch(

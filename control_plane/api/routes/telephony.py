@@ -8,7 +8,7 @@ import httpx
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
-from control_plane.telephony.config import TelephonySettings
+from control_plane.api.deps import SettingsDep
 
 router = APIRouter(prefix="/telephony", tags=["phone numbers"])
 
@@ -38,9 +38,9 @@ async def _sip_health(url: str) -> Literal["up", "down", "unknown"]:
 
 
 @router.get("")
-async def telephony_status() -> TelephonyStatus:
+async def telephony_status(cp_settings: SettingsDep) -> TelephonyStatus:
     """Whether the SIP service is up and which address callers use."""
-    settings = TelephonySettings()
+    settings = cp_settings.telephony
     address = settings.sip_address or None
     return TelephonyStatus(
         sip=await _sip_health(settings.sip_health_url),

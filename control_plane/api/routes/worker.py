@@ -1,5 +1,8 @@
-"""Worker-only endpoints: read an agent's config, claim a session, report its events and turns,
-upload its recording."""
+"""Every worker-only endpoint (``/api/worker/...``, the worker token): read an agent's config,
+register a dial-in call, claim a session, report its events and turns, upload its recording,
+retrieve from a knowledge base, and the pool's heartbeats. The worker reaches them through
+``worker/control_plane_client.py``.
+"""
 
 from __future__ import annotations
 
@@ -8,23 +11,29 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 from pydantic import AwareDatetime
+from sqlalchemy.exc import IntegrityError
 from starlette.requests import ClientDisconnect
 
-from control_plane import credentials, crud
-from control_plane.agent_secrets import inline_secrets, secret_refs
+from control_plane import crud
 from control_plane.api.deps import (
     CacheDep,
+    KnowledgeBaseDep,
+    KnowledgeDep,
     RecordingsDep,
+    RegistryDep,
     SecretBoxDep,
     SessionDep,
     WorkerAuthDep,
 )
 from control_plane.api.routes.agents import agent_not_found
+from control_plane.api.routes.knowledge_bases import QUERY_RESPONSES, query
 from control_plane.api.routes.recordings import store_unavailable
 from control_plane.api.routes.sessions import session_not_found
+from control_plane.api.routes.workers import registry_unavailable
 from control_plane.errors import (
     RecordingStoreError,
     SecretDecryptionError,
+    SecretMissing,
     SessionClaimed,
     SessionStateConflict,
 )
@@ -32,8 +41,21 @@ from control_plane.models import SessionPublic, TurnPublic
 from control_plane.recordings.audio import NotARecording
 from control_plane.recordings.service import UploadTooLarge
 from control_plane.recordings.store import CONTENT_TYPE
-from control_plane.validation import secret_names
-from stimm.schema import RecordingPolicy, SessionClaim, SessionEvent, TurnIn, WorkerAgentConfig
+from control_plane.telephony import crud as phone_crud
+from control_plane.worker_config import worker_agent_config
+from control_plane.workers.registry import RegistryUnavailable
+from stimm.schema import (
+    KnowledgeQuery,
+    KnowledgeQueryResult,
+    PhoneSessionCreate,
+    PhoneSessionCreated,
+    RecordingPolicy,
+    SessionClaim,
+    SessionEvent,
+    TurnIn,
+    WorkerAgentConfig,
+    WorkerHeartbeat,
+)
 
 logger = logging.getLogger("stimm.control_plane")
 
@@ -57,21 +79,14 @@ async def get_agent_config(
             raise agent_not_found(agent_id)
         config = agent.to_config()
         await cache.put(agent_id, config)
-    needed = secret_names(config)
-    refs = secret_refs(config)
     try:
-        values = await credentials.decrypt_secrets(db, box, needed | set(refs))
+        return await worker_agent_config(db, box, agent_id, config)
     except SecretDecryptionError as e:
         logger.error("agent %s: %s", agent_id, e)
         raise HTTPException(status_code=status.HTTP_500_INTERNAL_SERVER_ERROR, detail=str(e)) from e
-    try:
-        config = inline_secrets(config, values)
-    except KeyError as e:
-        detail = f"Agent {agent_id} refers to secret {e.args[0]}, which is not set"
-        logger.error("%s", detail)
-        raise HTTPException(status_code=status.HTTP_409_CONFLICT, detail=detail) from e
-    provider_keys = {name: value for name, value in values.items() if name in needed}
-    return WorkerAgentConfig(id=agent_id, secrets=provider_keys, **config.model_dump())
+    except SecretMissing as e:
+        logger.error("%s", e)
+        raise HTTPException(status_code=status.HTTP_409_CONFLICT, detail=str(e)) from e
 
 
 @router.post(
@@ -183,3 +198,62 @@ async def put_recording(
     except RecordingStoreError as e:
         raise store_unavailable(e) from e
     logger.info("session %s: recording stored (%.1f s)", session_id, row.duration_s)
+
+
+@router.post("/sessions", status_code=status.HTTP_201_CREATED)
+async def register_phone_session(db: SessionDep, body: PhoneSessionCreate) -> PhoneSessionCreated:
+    """Register a call that a SIP dispatch rule routed to an agent; idempotent per room."""
+    if await crud.get_agent(db, body.agent_id) is None:
+        raise agent_not_found(body.agent_id)
+    existing = await phone_crud.get_call_by_room(db, body.room)
+    if existing is None:
+        try:
+            session, call = await phone_crud.create_phone_call(
+                db,
+                agent_id=body.agent_id,
+                direction="inbound",
+                room=body.room,
+                caller=body.caller,
+                callee=body.callee,
+                sip_call_id=body.sip_call_id,
+                participant_identity=body.participant_identity,
+            )
+        except IntegrityError as e:  # the room already has a (non-phone) session
+            await db.rollback()
+            raise HTTPException(
+                status_code=status.HTTP_409_CONFLICT,
+                detail=f"Room {body.room} already has a session",
+            ) from e
+        logger.info("inbound call %s registered (session %s)", call.id, session.id)
+    else:
+        call, session = existing
+    return PhoneSessionCreated(session_id=session.id, call_id=call.id)
+
+
+@router.post("/knowledge-bases/{kb_id}/query", responses=QUERY_RESPONSES)
+async def worker_query_knowledge_base(
+    knowledge: KnowledgeDep, kb: KnowledgeBaseDep, body: KnowledgeQuery
+) -> KnowledgeQueryResult:
+    """Retrieval for a turn in progress (the worker's credential; same path as the API's)."""
+    return await query(knowledge, kb, body)
+
+
+@router.post("/heartbeat", status_code=status.HTTP_204_NO_CONTENT)
+async def post_heartbeat(registry: RegistryDep, hb: WorkerHeartbeat) -> Response:
+    """A worker reports its load and sessions; it stays listed for STIMM_WORKER_TTL."""
+    try:
+        await registry.put(hb)
+    except RegistryUnavailable as e:
+        raise registry_unavailable(e) from e
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.delete("/workers/{worker_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def remove_worker(registry: RegistryDep, worker_id: str) -> Response:
+    """A worker that finished draining leaves the pool."""
+    try:
+        await registry.remove(worker_id)
+    except RegistryUnavailable as e:
+        raise registry_unavailable(e) from e
+    logger.info("worker %s left the pool", worker_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

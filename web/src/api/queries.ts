@@ -7,6 +7,7 @@ import { api } from "./client";
 import type {
   Agent,
   AgentCreate,
+  AgentScenarios,
   AgentsPage,
   KbDocumentsPage,
   KnowledgeBase,
@@ -20,11 +21,13 @@ import type {
   SessionCreated,
   SessionsPage,
   SessionWithTurns,
+  SuiteResult,
 } from "./types";
 
 export const keys = {
   agents: ["agents"] as const,
   agent: (id: string) => ["agents", id] as const,
+  scenarios: (id: string) => ["agents", id, "scenarios"] as const,
   providers: ["providers"] as const,
   kbs: ["knowledge-bases"] as const,
   kb: (id: string) => ["knowledge-bases", id] as const,
@@ -59,6 +62,30 @@ export function useSaveAgent(id: string | undefined) {
       qc.setQueryData(keys.agent(agent.id), agent);
       void qc.invalidateQueries({ queryKey: keys.agents });
     },
+  });
+}
+
+export function useScenarios(agentId: string) {
+  return useQuery({
+    queryKey: keys.scenarios(agentId),
+    queryFn: () => api.get<AgentScenarios>(`/api/agents/${agentId}/scenarios`),
+  });
+}
+
+export function useSaveScenarios(agentId: string) {
+  const qc = useQueryClient();
+  return useMutation({
+    mutationFn: (yaml: string) => api.put<AgentScenarios>(`/api/agents/${agentId}/scenarios`, { yaml }),
+    onSuccess: (saved) => qc.setQueryData(keys.scenarios(agentId), saved),
+  });
+}
+
+/** Runs the saved scenarios against the agent as saved; the answer is the run's result. */
+export function useRunScenarios(agentId: string) {
+  const qc = useQueryClient();
+  return useMutation({
+    mutationFn: () => api.post<SuiteResult>(`/api/agents/${agentId}/scenarios/run`),
+    onSuccess: () => qc.invalidateQueries({ queryKey: keys.scenarios(agentId) }),
   });
 }
 

@@ -57,6 +57,26 @@ export interface paths {
      */
     put: operations["make_default_agent_api_agents__agent_id__default_put"];
   };
+  "/api/agents/{agent_id}/scenarios": {
+    /**
+     * Get Scenarios
+     * @description The agent's scenario file (empty if none is saved) and the result of its last run.
+     */
+    get: operations["get_scenarios_api_agents__agent_id__scenarios_get"];
+    /**
+     * Save Scenarios
+     * @description Save the agent's scenario file; a file that is not a valid suite gets 422 saying where.
+     */
+    put: operations["save_scenarios_api_agents__agent_id__scenarios_put"];
+  };
+  "/api/agents/{agent_id}/scenarios/run": {
+    /**
+     * Run Scenarios
+     * @description Run the saved scenarios against the agent's current config, in text mode (its LLM and
+     * tools, no audio); the result is kept as the last run.
+     */
+    post: operations["run_scenarios_api_agents__agent_id__scenarios_run_post"];
+  };
   "/api/sessions": {
     /**
      * List Sessions
@@ -330,19 +350,19 @@ export interface paths {
      */
     put: operations["put_recording_api_worker_sessions__session_id__recording_put"];
   };
-  "/api/worker/knowledge-bases/{kb_id}/query": {
-    /**
-     * Worker Query Knowledge Base
-     * @description Retrieval for a turn in progress (the worker's credential; same path as the API's).
-     */
-    post: operations["worker_query_knowledge_base_api_worker_knowledge_bases__kb_id__query_post"];
-  };
   "/api/worker/sessions": {
     /**
      * Register Phone Session
      * @description Register a call that a SIP dispatch rule routed to an agent; idempotent per room.
      */
     post: operations["register_phone_session_api_worker_sessions_post"];
+  };
+  "/api/worker/knowledge-bases/{kb_id}/query": {
+    /**
+     * Worker Query Knowledge Base
+     * @description Retrieval for a turn in progress (the worker's credential; same path as the API's).
+     */
+    post: operations["worker_query_knowledge_base_api_worker_knowledge_bases__kb_id__query_post"];
   };
   "/api/worker/heartbeat": {
     /**
@@ -627,6 +647,20 @@ export interface components {
       items: components["schemas"]["CallPublic"][];
       /** Count */
       count: number;
+    };
+    /**
+     * CheckResult
+     * @description One check of one turn, passed or not.
+     */
+    CheckResult: {
+      /** Turn */
+      turn: number;
+      /** Check */
+      check: string;
+      /** Passed */
+      passed: boolean;
+      /** Detail */
+      detail: string | null;
     };
     /** DocumentPublic */
     DocumentPublic: {
@@ -1286,6 +1320,50 @@ export interface components {
       score: number;
     };
     /**
+     * ScenarioResult
+     * @description A scenario's outcome: it passes when every check of every turn passed.
+     *
+     * The scenario stops at its first failed check (later turns would build on a wrong answer).
+     */
+    ScenarioResult: {
+      /** Name */
+      name: string;
+      /** Passed */
+      passed: boolean;
+      /** Checks */
+      checks: components["schemas"]["CheckResult"][];
+      /** Error */
+      error: string | null;
+      /** Transcript */
+      transcript: string[];
+    };
+    /**
+     * ScenariosIn
+     * @description Body of ``PUT /api/agents/{id}/scenarios``.
+     */
+    ScenariosIn: {
+      /** Yaml */
+      yaml: string;
+    };
+    /**
+     * ScenariosPublic
+     * @description An agent's scenario file (empty when none is saved) and its last run.
+     */
+    ScenariosPublic: {
+      /** Agent Id */
+      agent_id: string;
+      /**
+       * Yaml
+       * @default
+       */
+      yaml: string;
+      /** Updated At */
+      updated_at: string | null;
+      last_run: components["schemas"]["SuiteResult"] | null;
+      /** Last Run At */
+      last_run_at: string | null;
+    };
+    /**
      * SecretIn
      * @description Body of ``PUT /api/secrets/{name}``.
      */
@@ -1471,6 +1549,20 @@ export interface components {
       items: components["schemas"]["SessionPublic"][];
       /** Count */
       count: number;
+    };
+    /**
+     * SuiteResult
+     * @description The outcome of a scenario file.
+     */
+    SuiteResult: {
+      /** Passed */
+      passed: boolean;
+      /** Scenarios */
+      scenarios: components["schemas"]["ScenarioResult"][];
+      /** Duration S */
+      duration_s: number;
+      /** Warnings */
+      warnings: string[];
     };
     /** TelephonyStatus */
     TelephonyStatus: {
@@ -2263,6 +2355,119 @@ export interface operations {
       };
       /** @description Too many requests from this API key; see Retry-After */
       429: {
+        content: never;
+      };
+    };
+  };
+  /**
+   * Get Scenarios
+   * @description The agent's scenario file (empty if none is saved) and the result of its last run.
+   */
+  get_scenarios_api_agents__agent_id__scenarios_get: {
+    parameters: {
+      path: {
+        agent_id: string;
+      };
+    };
+    responses: {
+      /** @description Successful Response */
+      200: {
+        content: {
+          "application/json": components["schemas"]["ScenariosPublic"];
+        };
+      };
+      /** @description No such agent */
+      404: {
+        content: never;
+      };
+      /** @description Validation Error */
+      422: {
+        content: {
+          "application/json": components["schemas"]["HTTPValidationError"];
+        };
+      };
+      /** @description Too many requests from this API key; see Retry-After */
+      429: {
+        content: never;
+      };
+    };
+  };
+  /**
+   * Save Scenarios
+   * @description Save the agent's scenario file; a file that is not a valid suite gets 422 saying where.
+   */
+  save_scenarios_api_agents__agent_id__scenarios_put: {
+    parameters: {
+      path: {
+        agent_id: string;
+      };
+    };
+    requestBody: {
+      content: {
+        "application/json": components["schemas"]["ScenariosIn"];
+      };
+    };
+    responses: {
+      /** @description Successful Response */
+      200: {
+        content: {
+          "application/json": components["schemas"]["ScenariosPublic"];
+        };
+      };
+      /** @description No such agent */
+      404: {
+        content: never;
+      };
+      /** @description Validation Error */
+      422: {
+        content: {
+          "application/json": components["schemas"]["HTTPValidationError"];
+        };
+      };
+      /** @description Too many requests from this API key; see Retry-After */
+      429: {
+        content: never;
+      };
+    };
+  };
+  /**
+   * Run Scenarios
+   * @description Run the saved scenarios against the agent's current config, in text mode (its LLM and
+   * tools, no audio); the result is kept as the last run.
+   */
+  run_scenarios_api_agents__agent_id__scenarios_run_post: {
+    parameters: {
+      path: {
+        agent_id: string;
+      };
+    };
+    responses: {
+      /** @description Successful Response */
+      200: {
+        content: {
+          "application/json": components["schemas"]["SuiteResult"];
+        };
+      };
+      /** @description No such agent */
+      404: {
+        content: never;
+      };
+      /** @description No scenarios saved, or the agent's LLM cannot be built */
+      409: {
+        content: never;
+      };
+      /** @description Validation Error */
+      422: {
+        content: {
+          "application/json": components["schemas"]["HTTPValidationError"];
+        };
+      };
+      /** @description STIMM_SCENARIO_MAX_RUNS runs are going on */
+      429: {
+        content: never;
+      };
+      /** @description The run took longer than STIMM_SCENARIO_TIMEOUT_S */
+      504: {
         content: never;
       };
     };
@@ -3684,6 +3889,31 @@ export interface operations {
     };
   };
   /**
+   * Register Phone Session
+   * @description Register a call that a SIP dispatch rule routed to an agent; idempotent per room.
+   */
+  register_phone_session_api_worker_sessions_post: {
+    requestBody: {
+      content: {
+        "application/json": components["schemas"]["PhoneSessionCreate"];
+      };
+    };
+    responses: {
+      /** @description Successful Response */
+      201: {
+        content: {
+          "application/json": components["schemas"]["PhoneSessionCreated"];
+        };
+      };
+      /** @description Validation Error */
+      422: {
+        content: {
+          "application/json": components["schemas"]["HTTPValidationError"];
+        };
+      };
+    };
+  };
+  /**
    * Worker Query Knowledge Base
    * @description Retrieval for a turn in progress (the worker's credential; same path as the API's).
    */
@@ -3727,31 +3957,6 @@ export interface operations {
       503: {
         content: {
           "application/json": components["schemas"]["Problem"];
-        };
-      };
-    };
-  };
-  /**
-   * Register Phone Session
-   * @description Register a call that a SIP dispatch rule routed to an agent; idempotent per room.
-   */
-  register_phone_session_api_worker_sessions_post: {
-    requestBody: {
-      content: {
-        "application/json": components["schemas"]["PhoneSessionCreate"];
-      };
-    };
-    responses: {
-      /** @description Successful Response */
-      201: {
-        content: {
-          "application/json": components["schemas"]["PhoneSessionCreated"];
-        };
-      };
-      /** @description Validation Error */
-      422: {
-        content: {
-          "application/json": components["schemas"]["HTTPValidationError"];
         };
       };
     };

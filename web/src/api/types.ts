@@ -86,3 +86,10 @@ export type Workers = Schemas["WorkersPublic"];
 export type PublishableKey = Schemas["PublishableKeyPublic"];
 export type PublishableKeyCreate = Schemas["PublishableKeyCreate"];
 export type PublishableKeysPage = Schemas["PublishableKeysPublic"];
+
+// --- agent test scenarios (stimm/scenarios.py) ------------------------------------------------
+
+export type AgentScenarios = Schemas["ScenariosPublic"];
+export type SuiteResult = Schemas["SuiteResult"];
+export type ScenarioResult = Schemas["ScenarioResult"];
+export type CheckResult = Schemas["CheckResult"];

@@ -8,6 +8,7 @@ import { ToolsEditor } from "../components/ToolsEditor";
 import { ErrorAlert, Field, Loading, PageHead } from "../components/ui";
 import { DEMO_LLM_NOTICE, usesDemoModel } from "../lib/demoModel";
 import { unplacedMessages } from "../lib/errors";
+import { ScenariosPanel } from "./AgentScenarios";
 
 const TURN_TAKING: AgentConfig["turn_taking"] = {
   turn_detection: "vad",
@@ -95,7 +96,12 @@ export function AgentEditPage() {
       </>
     );
   }
-  return <AgentForm key={id ?? "new"} id={id} title={title} initial={form} providers={providers.data} />;
+  return (
+    <>
+      <AgentForm key={id ?? "new"} id={id} title={title} initial={form} providers={providers.data} />
+      {id && <ScenariosPanel agentId={id} />}
+    </>
+  );
 }
 
 function AgentForm(props: { id?: string; title: string; initial: AgentConfig; providers: Providers }) {

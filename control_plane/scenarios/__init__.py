@@ -1,0 +1,1 @@
+"""Agents' test scenarios: stored per agent, run out of process by ``worker.scenarios``."""
