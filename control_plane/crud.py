@@ -6,6 +6,7 @@ Over 300 lines on purpose: the template's one ``crud.py`` for the core domain of
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import ColumnElement, and_, func, or_, update
@@ -210,11 +211,13 @@ async def list_sessions(
     status: SessionStatus | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
+    where: Sequence[ColumnElement[bool]] = (),
     limit: int,
     offset: int,
 ) -> tuple[list[Session], int]:
-    """Sessions created in ``[since, until)`` matching the filters, newest first."""
-    conditions: list[ColumnElement[bool]] = []
+    """Sessions created in ``[since, until)`` matching the filters (and ``where``), newest
+    first."""
+    conditions: list[ColumnElement[bool]] = list(where)
     if agent_id is not None:
         conditions.append(col(Session.agent_id) == agent_id)
     if channel is not None:

@@ -29,10 +29,12 @@ from control_plane.api.main import (
 from control_plane.api.request_guard import RequestGuard
 from control_plane.api.routes import health
 from control_plane.cache import AgentConfigCache
+from control_plane.campaigns.runner import CampaignRunner
 from control_plane.core.config import Settings
 from control_plane.core.db import create_engine, create_sessionmaker, run_migrations
 from control_plane.knowledge.service import KnowledgeService
 from control_plane.livekit import LiveKit
+from control_plane.postcall.service import PostCall
 from control_plane.ratelimit import RateLimiter
 from control_plane.recordings.logging import hide_signed_urls
 from control_plane.recordings.service import Recordings
@@ -80,9 +82,9 @@ async def ensure_bootstrap_key(
 
 async def _validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
-    if request.url.path.startswith(("/api/secrets", "/api/agents")):
-        # FastAPI echoes the rejected input; for a secret, or an agent's API key or webhook
-        # header, that would be the secret.
+    if request.url.path.startswith(("/api/secrets", "/api/agents", "/api/webhooks")):
+        # FastAPI echoes the rejected input; for a secret, an agent's API key or webhook
+        # header, or a webhook endpoint's signing secret, that would be the secret.
         errors = [{k: v for k, v in e.items() if k not in ("input", "ctx")} for e in exc.errors()]
         return JSONResponse(status_code=422, content={"detail": errors})
     return await request_validation_exception_handler(request, exc)
@@ -117,6 +119,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         interval_s=settings.pool.sweep_interval_s,
         agent_in_room=livekit.agent_in_room,
     )
+    campaigns = CampaignRunner(
+        sessionmaker,
+        settings,
+        livekit,
+        poll_s=settings.campaign_poll_s,
+        lease_s=settings.campaign_lease_s,
+    )
     tracer_provider = (
         tracing.tracer_provider("stimm-control-plane", settings.otlp_endpoint)
         if settings.otlp_endpoint
@@ -129,6 +138,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         sessionmaker=sessionmaker,
     )
     hide_signed_urls()
+    postcall = PostCall(sessionmaker, secret_box, settings.postcall)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -138,17 +148,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         knowledge.start()
         sweeper.start()
         recordings.start()  # the retention sweep
+        postcall.start()
         # phone numbers back into LiveKit SIP, without delaying startup
         phone_sync = asyncio.create_task(
             telephony_service.sync_numbers(sessionmaker, settings, secret_box)
         )
+        campaigns.start()
         logger.info("control plane ready (LiveKit at %s)", settings.livekit_url)
         yield
         phone_sync.cancel()
         await recordings.aclose()
         await sweeper.aclose()
         await registry.aclose()
+        await campaigns.aclose()
         await knowledge.aclose()
+        await postcall.aclose()
         await cache.aclose()
         await rate_limiter.aclose()
         await engine.dispose()
@@ -165,10 +179,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.sessionmaker = sessionmaker
     app.state.livekit = livekit
     app.state.worker_registry = registry
+    app.state.campaign_runner = campaigns
     app.state.cache = cache
     app.state.knowledge = knowledge
     app.state.knowledge_store = knowledge.store  # pinged by /health
     app.state.secret_box = secret_box
+    app.state.postcall = postcall
     app.state.rate_limiter = rate_limiter
     app.state.recordings = recordings
     app.state.scenario_runner = ScenarioRunner(

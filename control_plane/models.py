@@ -21,6 +21,7 @@ from sqlmodel import Field, SQLModel
 
 from stimm.schema import (
     AgentConfig,
+    AnalysisConfig,
     Channel,
     ProviderSpec,
     RagOptions,
@@ -30,6 +31,7 @@ from stimm.schema import (
     Tool,
     TurnMetrics,
     TurnTaking,
+    VoicemailOptions,
 )
 
 
@@ -60,6 +62,9 @@ class AgentBase(SQLModel):
     knowledge_base_id: str | None = Field(default=None, max_length=36)
     rag: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
     recording: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+    analysis: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+    redact_pii: bool = False
+    voicemail: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
 
     def to_config(self) -> AgentConfig:
         return AgentConfig.model_validate(self.model_dump(include=set(AgentConfig.model_fields)))
@@ -87,6 +92,9 @@ class AgentUpdate(BaseModel):
     knowledge_base_id: str | None = None
     rag: RagOptions | None = None
     recording: RecordingPolicy | None = None
+    analysis: AnalysisConfig | None = None
+    redact_pii: bool | None = None
+    voicemail: VoicemailOptions | None = None
 
     @field_validator("stt", "llm", "tts", mode="before")
     @classmethod

@@ -76,8 +76,9 @@ def _inbound_trunk(spec: InboundNumber) -> api.SIPInboundTrunkInfo:
 
 
 def _dispatch_rule(spec: InboundNumber, trunk_id: str) -> api.SIPDispatchRuleInfo:
+    # only what is set, so rules made before a field was added stay equal
     metadata = JobMetadata(agent_id=spec.agent_id, channel="phone").model_dump_json(
-        exclude_none=True
+        exclude_defaults=True
     )
     return api.SIPDispatchRuleInfo(
         name=_name(spec.number),

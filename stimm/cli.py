@@ -173,6 +173,8 @@ _DEV_FLAGS = {
     "llm_port": "--llm-port",
     "sip_port": "--sip-port",
     "rtp_port_start": "--rtp-port-start",
+    "https_port": "--https-port",
+    "turn_port": "--turn-port",
 }
 """The ``stimm dev`` option behind each stack port, for a clear "port in use" message."""
 
@@ -193,12 +195,20 @@ def dev(
         int, typer.Option(help=f"First of the {RTP_PORTS} UDP ports for call audio (RTP).")
     ] = 10000,
     public_host: Annotated[
-        str,
+        str | None,
         typer.Option(
-            help="Address SIP listens on and announces; a LAN address lets a softphone on "
-            "another device call."
+            help="This machine's LAN address (or host name): serve the console, the API and "
+            "LiveKit over HTTPS for it (a self-signed certificate), so a phone on the same "
+            "network can talk to an agent; SIP listens on and announces it too. "
+            "Default: loopback, plain HTTP.",
         ),
-    ] = "127.0.0.1",
+    ] = None,
+    https_port: Annotated[
+        int, typer.Option(help="HTTPS port of the console, API and LiveKit (--public-host).")
+    ] = 8443,
+    turn_port: Annotated[
+        int, typer.Option(help="TURN port (UDP) for callers behind strict NAT (--public-host).")
+    ] = 3478,
     workers: Annotated[int, typer.Option(help="Number of worker processes.")] = 1,
     data_dir: Annotated[Path, typer.Option(help="Where state and logs go.")] = Path(".stimm"),
 ) -> None:
@@ -227,7 +237,10 @@ def dev(
         llm_port=llm_port,
         sip=sip,
         sip_port=sip_port,
-        sip_host=public_host,
+        sip_host=public_host or "127.0.0.1",
+        public_host=public_host,
+        https_port=https_port,
+        turn_port=turn_port,
         rtp_port_start=rtp_port_start,
     )
     options.bootstrap_api_key = os.environ.get("STIMM_BOOTSTRAP_API_KEY") or _dev_api_key(
@@ -265,9 +278,15 @@ def dev(
         stack.stop()
         raise
     console.print(f"[bold green]Stimm is running.[/bold green] Logs: {stack.log_dir}")
-    console.print(f"  Console:  [link]{stack.control_plane_url}/[/link]")
-    console.print(f"  API docs: {stack.control_plane_url}/docs")
-    console.print(f"  LiveKit:  {stack.livekit_url}  (key {options.api_key})")
+    console.print(f"  Console:  [link]{stack.public_url or stack.control_plane_url}/[/link]")
+    console.print(f"  API docs: {stack.public_url or stack.control_plane_url}/docs")
+    console.print(f"  LiveKit:  {stack.livekit_public_url}  (key {options.api_key})")
+    if stack.certificate is not None:
+        console.print(
+            f"  HTTPS:    self-signed certificate {stack.certificate.cert} (accept the browser's "
+            f"warning once); on this machine also {stack.control_plane_url}/"
+        )
+        console.print(f"  TURN:     {public_host}:{options.turn_port} (UDP)")
     console.print(f"  LLM:      {stack.llm_url}  (embedded, offline; a small demo model)")
     console.print(f"  Default agent: {agent['name']} ({agent['id']})")
     console.print(f"  API key:  {stack.api_key}  (Authorization: Bearer <key>)")

@@ -133,7 +133,7 @@ class EgressPolicy:
             return host
         try:
             infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        except OSError as e:
+        except (OSError, UnicodeError) as e:  # UnicodeError: not a valid (IDNA) host name
             raise EgressRefused(f"{host} does not resolve: {e}") from e
         addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
         if not addresses:

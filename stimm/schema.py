@@ -10,7 +10,7 @@ import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from stimm.egress import url_problem
 
@@ -208,6 +208,65 @@ class RagOptions(BaseModel):
     """Start retrieval on interim transcripts so it is done when the user stops speaking."""
 
 
+AnalysisFieldType = Literal["string", "number", "integer", "boolean"]
+
+_FIELD_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+
+
+class AnalysisField(BaseModel):
+    """One value the post-call analysis extracts from the transcript."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_serialization_defaults_required=True)
+
+    name: str = Field(pattern=_FIELD_NAME.pattern, examples=["callback_number"])
+    type: AnalysisFieldType = "string"
+    description: str = Field(min_length=1, max_length=500, examples=["The number to call back"])
+
+
+class AnalysisConfig(BaseModel):
+    """Post-call analysis: once a call ends, the agent's LLM reads the transcript and writes a
+    summary and the ``fields`` (a JSON object checked against them)."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_serialization_defaults_required=True)
+
+    enabled: bool = False
+    summary: bool = True
+    fields: list[AnalysisField] = Field(default_factory=list, max_length=32)
+
+    @field_validator("fields")
+    @classmethod
+    def _unique_names(cls, fields: list[AnalysisField]) -> list[AnalysisField]:
+        names = [f.name for f in fields]
+        if duplicate := next((n for n in names if names.count(n) > 1), None):
+            raise ValueError(f"analysis field {duplicate!r} is listed twice")
+        return fields
+
+
+AnsweredBy = Literal["human", "machine", "unknown"]
+"""Who answered an outbound call, as answering-machine detection judged it."""
+
+
+class VoicemailOptions(BaseModel):
+    """Answering-machine detection on the agent's outbound calls (livekit-agents' ``AMD``)."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_serialization_defaults_required=True)
+
+    detect: bool = False
+    """Listen to who answers before greeting: a human hears the greeting, a machine gets
+    ``on_machine``."""
+    on_machine: Literal["leave_message", "hang_up"] = "hang_up"
+    message: str | None = Field(default=None, max_length=2_000)
+    """What the agent says after the beep (``on_machine: leave_message``)."""
+    timeout_s: float = Field(default=20.0, ge=5.0, le=60.0)
+    """Longest wait for a verdict after the call is answered; then ``unknown`` (greeted)."""
+
+    @model_validator(mode="after")
+    def _message_to_leave(self) -> VoicemailOptions:
+        if self.on_machine == "leave_message" and not (self.message or "").strip():
+            raise ValueError("on_machine 'leave_message' needs a message")
+        return self
+
+
 class RecordingPolicy(BaseModel):
     """Whether an agent's calls are recorded, and for how long the recordings are kept.
 
@@ -239,6 +298,10 @@ class AgentConfig(BaseModel):
     tools: list[Tool] = Field(default_factory=list, max_length=32)
     knowledge_base_id: str | None = None
     rag: RagOptions = Field(default_factory=RagOptions)
+    analysis: AnalysisConfig = Field(default_factory=AnalysisConfig)
+    redact_pii: bool = False
+    """Store transcripts and analyses with phone numbers, emails and card numbers masked."""
+    voicemail: VoicemailOptions = Field(default_factory=VoicemailOptions)
     recording: RecordingPolicy = Field(default_factory=RecordingPolicy)
 
     @field_validator("stt", "llm", "tts", mode="before")
@@ -272,6 +335,11 @@ class JobMetadata(BaseModel):
     """The W3C trace context (``traceparent``, ``tracestate``) of the request that started the
     session, when the control plane exports traces: the job's spans join that trace
     (``stimm/tracing.py``)."""
+    outbound: bool = False
+    """An outbound phone call the control plane placed (answering-machine detection runs)."""
+    variables: dict[str, str] = Field(default_factory=dict)
+    """Values for ``{name}`` placeholders in the agent's greeting, instructions and voicemail
+    message (a campaign row's columns)."""
 
 
 class TurnMetrics(BaseModel):
@@ -343,6 +411,8 @@ class SessionEvent(BaseModel):
     turn_detection: str | None = Field(default=None, max_length=32)
     """Which end-of-turn strategy ran (``model`` or ``vad``), reported when active."""
     worker_id: str | None = Field(default=None, max_length=100)
+    answered_by: AnsweredBy | None = None
+    """Who answered an outbound call (answering-machine detection), reported once known."""
 
 
 class KnowledgeQuery(BaseModel):

@@ -31,6 +31,12 @@ LLM_RULES: list[dict[str, Any]] = [
         "reply": {"tool": "planetarium_hours", "arguments": {"day": "Sunday"}},
     },
     {"match": "museum", "reply": "The museum is open every Sunday afternoon."},
+    # the post-call analysis of a call that mentions it (tests/e2e/test_web_post_call.py)
+    {
+        "match": "dishwasher",
+        "reply": '{"summary": "Ada reported a leaking dishwasher.", "caller_name": "Ada", '
+        '"resolved": false}',
+    },
     {"match": "open", "reply": "The museum is open every Sunday afternoon."},
 ]
 LLM_DEFAULT_REPLY = "Sorry, I only know about the museum."

@@ -11,14 +11,16 @@ import asyncio
 import logging
 import os
 import tempfile
+from typing import Any
 
-from livekit.agents import AgentServer, JobContext, JobProcess, room_io
+from livekit.agents import AgentServer, AgentSession, JobContext, JobProcess, room_io
 from livekit.plugins import silero
 from pydantic import ValidationError
 
 from stimm.egress import egress_client
+from stimm.placeholders import fill
 from stimm.schema import AGENT_NAME, JobMetadata, SessionClaim, SessionEvent, WorkerAgentConfig
-from worker import pool, telephony, tracing
+from worker import pool, telephony, tracing, voicemail
 from worker.control_plane_client import ControlPlaneClient, ControlPlaneError, SessionTakenError
 from worker.mcp_tools import unavailable_notice
 from worker.outbox import flush_grace_s
@@ -182,12 +184,16 @@ async def claim_session(
 async def load_agent(
     meta: JobMetadata, session_id: str, client: ControlPlaneClient
 ) -> WorkerAgentConfig:
-    """The agent's config; a session whose agent cannot be loaded fails with the reason."""
+    """The agent's config, a campaign row's variables filled in; a session whose agent cannot be
+    loaded fails with the reason."""
     try:
-        return await client.get_agent(meta.agent_id)
+        config = await client.get_agent(meta.agent_id)
     except (ControlPlaneError, ValidationError) as e:
         logger.error("session %s: agent %s cannot be loaded: %s", session_id, meta.agent_id, e)
         raise LeaveRoom("agent not loaded", failure=f"agent not loaded: {e}") from e
+    if meta.variables:  # a campaign row's columns
+        config = with_variables(config, meta.variables)
+    return config
 
 
 def build_pipeline(ctx: JobContext, config: WorkerAgentConfig, session_id: str) -> BuiltSession:
@@ -242,6 +248,9 @@ async def converse(
     )
     await recorder.started(turn_detection=built.turn_detection, worker_id=ctx.worker_id)
     logger.info("session %s started for agent %s", session_id, config.id)
+    if phone_call is not None and phone_call.outbound and config.voicemail.detect:
+        if not await screen_answer(ctx, session, phone_call, config, recorder):
+            return  # a machine: the message is left or the call hung up
     if config.greeting:
         session.say(config.greeting, allow_interruptions=True)
     if notice := unavailable_notice(agent.tool_servers):
@@ -255,6 +264,50 @@ async def converse(
 
 
 NO_SHOW = "the caller never joined"
+
+
+def with_variables(config: WorkerAgentConfig, values: dict[str, str]) -> WorkerAgentConfig:
+    """The config with ``{name}`` placeholders filled from ``values``."""
+    voicemail_options = config.voicemail
+    if voicemail_options.message:
+        voicemail_options = voicemail_options.model_copy(
+            update={"message": fill(voicemail_options.message, values)}
+        )
+    return config.model_copy(
+        update={
+            "instructions": fill(config.instructions, values),
+            "greeting": fill(config.greeting, values) if config.greeting else config.greeting,
+            "voicemail": voicemail_options,
+        }
+    )
+
+
+async def screen_answer(
+    ctx: JobContext,
+    session: AgentSession[Any],
+    phone_call: telephony.PhoneCall,
+    config: WorkerAgentConfig,
+    recorder: SessionRecorder,
+) -> bool:
+    """Answering-machine detection: whether a human (or nobody can tell) is on the line.
+
+    For a machine, the agent leaves its message after the beep or hangs up, and the call ends.
+    """
+    verdict, beep = await voicemail.screen(session, phone_call.participant, config.voicemail)
+    recorder.answered(verdict)
+    try:
+        if verdict != "machine":
+            # the greeting answers their "Hello?", not a reply queued while AMD listened
+            await session.interrupt(force=True)
+            return True
+        if config.voicemail.on_machine == "leave_message" and config.voicemail.message:
+            await voicemail.leave_message(session, config.voicemail.message, beep)
+        logger.info("session %s: answered by a machine; hanging up", phone_call.session_id)
+        telephony.hang_up(ctx)
+        return False
+    finally:
+        if beep is not None:
+            await beep.aclose()
 
 
 async def caller_joined(ctx: JobContext, timeout: float) -> bool:

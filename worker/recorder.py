@@ -11,7 +11,7 @@ from typing import Any
 from livekit.agents import AgentSession, llm
 from livekit.agents.voice.events import CloseEvent, ConversationItemAddedEvent, ErrorEvent
 
-from stimm.schema import SessionEvent, TurnIn, TurnMetrics
+from stimm.schema import AnsweredBy, SessionEvent, TurnIn, TurnMetrics
 from worker.control_plane_client import ControlPlaneClient
 from worker.metrics import observe_turn
 from worker.outbox import Outbox, flush_grace_s
@@ -125,6 +125,10 @@ class SessionRecorder:
         self._post_event(
             SessionEvent(status="active", turn_detection=turn_detection, worker_id=worker_id)
         )
+
+    def answered(self, answered_by: AnsweredBy) -> None:
+        """Record who answered an outbound call (answering-machine detection)."""
+        self._post_event(SessionEvent(status="active", answered_by=answered_by))
 
     def abandon(self, reason: str) -> None:
         """Record the session as abandoned when it finishes (nobody to talk to)."""

@@ -40,12 +40,14 @@ class PhoneCall:
         participant: The SIP participant (the caller or callee).
         remote_number: The other party's number, when the carrier sent one.
         our_number: The Stimm number involved, when known.
+        outbound: The control plane placed the call (answering-machine detection may run).
     """
 
     session_id: str
     participant: rtc.RemoteParticipant
     remote_number: str | None
     our_number: str | None
+    outbound: bool = False
 
 
 async def join_call(ctx: JobContext, meta: JobMetadata, client: ControlPlaneClient) -> PhoneCall:
@@ -82,7 +84,11 @@ async def join_call(ctx: JobContext, meta: JobMetadata, client: ControlPlaneClie
         except ControlPlaneError as e:
             raise CallSetupError(str(e)) from e
     return PhoneCall(
-        session_id=session_id, participant=participant, remote_number=remote, our_number=ours
+        session_id=session_id,
+        participant=participant,
+        remote_number=remote,
+        our_number=ours,
+        outbound=meta.outbound,
     )
 
 
@@ -126,3 +132,14 @@ def attach(ctx: JobContext, session: AgentSession[Any], call: PhoneCall) -> None
             ctx.shutdown(reason="phone call ended")
 
     ctx.room.on("participant_disconnected", on_disconnected)
+
+
+def hang_up(ctx: JobContext) -> None:
+    """End the call: the room is deleted once the job has shut down, which hangs up the phone
+    leg (as the ``end_call`` tool does)."""
+
+    async def delete_room() -> None:
+        await ctx.delete_room()
+
+    ctx.add_shutdown_callback(delete_room)
+    ctx.shutdown(reason="hung up")

@@ -13,6 +13,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from control_plane import credentials
 from control_plane.cache import AgentConfigCache
+from control_plane.campaigns.runner import CampaignRunner
 from control_plane.core.config import Settings
 from control_plane.core.db import get_session
 from control_plane.knowledge import crud as knowledge_crud
@@ -20,6 +21,7 @@ from control_plane.knowledge.models import KnowledgeBase
 from control_plane.knowledge.service import KnowledgeService
 from control_plane.livekit import LiveKit
 from control_plane.models import ApiKey
+from control_plane.postcall.service import PostCall
 from control_plane.ratelimit import RateLimiter
 from control_plane.recordings.service import Recordings
 from control_plane.scenarios.runner import ScenarioRunner
@@ -29,6 +31,10 @@ from control_plane.workers.registry import WorkerRegistry
 
 def get_settings(request: Request) -> Settings:
     return cast(Settings, request.app.state.settings)
+
+
+def get_campaign_runner(request: Request) -> CampaignRunner:
+    return cast(CampaignRunner, request.app.state.campaign_runner)
 
 
 def get_livekit(request: Request) -> LiveKit:
@@ -63,9 +69,14 @@ def get_registry(request: Request) -> WorkerRegistry:
     return cast(WorkerRegistry, request.app.state.worker_registry)
 
 
+def get_postcall(request: Request) -> PostCall:
+    return cast(PostCall, request.app.state.postcall)
+
+
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 LiveKitDep = Annotated[LiveKit, Depends(get_livekit)]
+CampaignRunnerDep = Annotated[CampaignRunner, Depends(get_campaign_runner)]
 CacheDep = Annotated[AgentConfigCache, Depends(get_cache)]
 SecretBoxDep = Annotated[SecretBox, Depends(get_secret_box)]
 RateLimiterDep = Annotated[RateLimiter, Depends(get_rate_limiter)]
@@ -84,6 +95,7 @@ async def get_knowledge_base(db: SessionDep, kb_id: str) -> KnowledgeBase:
 
 
 KnowledgeBaseDep = Annotated[KnowledgeBase, Depends(get_knowledge_base)]
+PostCallDep = Annotated[PostCall, Depends(get_postcall)]
 
 
 def _unauthorized(detail: str) -> HTTPException:

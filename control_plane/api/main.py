@@ -14,6 +14,7 @@ from control_plane.api.routes import (
     agents,
     api_keys,
     calls,
+    campaigns,
     knowledge_bases,
     mcp,
     phone_numbers,
@@ -24,6 +25,7 @@ from control_plane.api.routes import (
     secrets,
     sessions,
     telephony,
+    webhooks,
     widget,
     worker,
     workers,
@@ -45,6 +47,9 @@ api_router.include_router(mcp.router)
 api_router.include_router(phone_numbers.router)
 api_router.include_router(calls.router)
 api_router.include_router(telephony.router)
+api_router.include_router(campaigns.router)
+
+# worker pool
 api_router.include_router(workers.router)
 
 # embeddable widget: keys are managed with an API key; the widget's own route takes a
@@ -55,6 +60,8 @@ widget_router = widget.router
 # recordings: details and signed URL with an API key; the audio behind the URL by its signature
 api_router.include_router(recordings.router)
 recordings_audio_router = recordings.audio_router
+# after the call: webhook endpoints and their delivery log
+api_router.include_router(webhooks.router)
 
 worker_router = APIRouter(prefix="/api")
 worker_router.include_router(worker.router)

@@ -21,6 +21,7 @@ from sqlalchemy.exc import ArgumentError
 
 from control_plane.errors import ConfigError
 from control_plane.knowledge.config import KnowledgeSettings
+from control_plane.postcall.config import PostCallSettings
 from control_plane.recordings.config import RecordingSettings
 from control_plane.telephony.config import TelephonySettings
 from control_plane.workers.config import PoolSettings
@@ -155,6 +156,15 @@ class Settings(DatabaseSettings):
         default=2, ge=1, le=64, validation_alias="STIMM_SCENARIO_MAX_RUNS"
     )
     """Scenario runs at once per control-plane process (each is a child process)."""
+    campaign_lease_s: float = Field(
+        default=30.0, ge=2.0, le=600.0, validation_alias="STIMM_CAMPAIGN_LEASE_S"
+    )
+    """A campaign row being called is another control plane's for this long after its last
+    renewal; then (that control plane stopped) it is taken over and its call watched to the end."""
+    campaign_poll_s: float = Field(
+        default=1.0, gt=0.0, le=60.0, validation_alias="STIMM_CAMPAIGN_POLL_S"
+    )
+    """How often the campaign runner looks for rows to call."""
     otlp_endpoint: str | None = Field(default=None, validation_alias="OTEL_EXPORTER_OTLP_ENDPOINT")
     """OTLP/HTTP base URL the control plane's request spans go to (``stimm/tracing.py``);
     unset: no tracing."""
@@ -167,6 +177,8 @@ class Settings(DatabaseSettings):
     recordings: RecordingSettings = Field(default_factory=RecordingSettings)
     """Call recordings: folder or S3 bucket, URL lifetime, retention sweep, upload cap
     (``STIMM_RECORDINGS_*``, ``STIMM_RECORDING_URL_TTL``, ``STIMM_MAX_RECORDING_BYTES``)."""
+    postcall: PostCallSettings = Field(default_factory=PostCallSettings)
+    """Post-call analysis and webhook deliveries (``STIMM_ANALYSIS_*``, ``STIMM_WEBHOOK_*``)."""
 
     @field_validator("livekit_url", "livekit_public_url")
     @classmethod

@@ -8,6 +8,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from control_plane.models import Session, new_id
 from control_plane.telephony.models import Call, Direction, PhoneNumber
+from stimm.schema import AnsweredBy
 
 
 async def get_phone_number(db: AsyncSession, number_id: str) -> PhoneNumber | None:
@@ -34,6 +35,7 @@ async def create_phone_call(
     callee: str | None = None,
     sip_call_id: str | None = None,
     participant_identity: str | None = None,
+    campaign_id: str | None = None,
 ) -> tuple[Session, Call]:
     """A session with channel ``phone`` and its call record, committed together."""
     session_id = new_id()
@@ -51,6 +53,7 @@ async def create_phone_call(
         caller=caller,
         callee=callee,
         sip_call_id=sip_call_id,
+        campaign_id=campaign_id,
         outcome="answered" if direction == "inbound" else "ringing",
     )
     db.add(session)
@@ -60,12 +63,31 @@ async def create_phone_call(
     return session, call
 
 
+async def set_answered_by(db: AsyncSession, session_id: str, answered_by: AnsweredBy) -> None:
+    call = (await db.exec(select(Call).where(col(Call.session_id) == session_id))).first()
+    if call is not None:
+        call.answered_by = answered_by
+        db.add(call)
+        await db.commit()
+
+
 async def get_call(db: AsyncSession, call_id: str) -> tuple[Call, Session] | None:
     row = (
         await db.exec(
             select(Call, Session)
             .join(Session, col(Session.id) == col(Call.session_id))
             .where(col(Call.id) == call_id)
+        )
+    ).first()
+    return (row[0], row[1]) if row else None
+
+
+async def get_call_by_session(db: AsyncSession, session_id: str) -> tuple[Call, Session] | None:
+    row = (
+        await db.exec(
+            select(Call, Session)
+            .join(Session, col(Session.id) == col(Call.session_id))
+            .where(col(Session.id) == session_id)
         )
     ).first()
     return (row[0], row[1]) if row else None

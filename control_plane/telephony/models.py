@@ -16,7 +16,7 @@ from sqlalchemy import JSON, String, Text
 from sqlmodel import Field, SQLModel
 
 from control_plane.models import TurnPublic, new_id, utcnow
-from stimm.schema import SessionStatus
+from stimm.schema import AnsweredBy, SessionStatus
 
 Direction = Literal["inbound", "outbound"]
 CallOutcome = Literal["ringing", "answered", "completed", "failed", "busy", "no-answer"]
@@ -138,6 +138,9 @@ class Call(SQLModel, table=True):
     sip_status: int | None = None
     failure_reason: str | None = Field(default=None, sa_type=Text)
     sip_call_id: str | None = Field(default=None, max_length=200)
+    answered_by: AnsweredBy | None = Field(default=None, sa_type=String(16))
+    """Who answered an outbound call, when the agent detects answering machines."""
+    campaign_id: str | None = Field(default=None, max_length=36, index=True)
     created_at: AwareDatetime = Field(default_factory=utcnow, index=True)
 
 
@@ -166,6 +169,8 @@ class CallPublic(BaseModel):
     outcome: CallOutcome
     sip_status: int | None
     failure_reason: str | None
+    answered_by: AnsweredBy | None
+    campaign_id: str | None
     status: SessionStatus
     created_at: datetime
     started_at: datetime | None
@@ -191,6 +196,8 @@ def call_public(call: Call, session: Any, turns: list[TurnPublic] | None = None)
         outcome=_outcome(call, session.status),
         sip_status=call.sip_status,
         failure_reason=call.failure_reason or session.failure_reason,
+        answered_by=call.answered_by,
+        campaign_id=call.campaign_id,
         status=session.status,
         created_at=call.created_at,
         started_at=session.started_at,

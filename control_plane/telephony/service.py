@@ -7,7 +7,7 @@ dial that the far end refused or did not answer becomes ``DialFailed`` with the 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
@@ -16,14 +16,18 @@ from livekit import api
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from control_plane import crud
 from control_plane.core.config import Settings
 from control_plane.errors import LiveKitError
-from control_plane.livekit import livekit_error
+from control_plane.livekit import LiveKit, livekit_error
+from control_plane.models import Session
 from control_plane.security import SecretBox
 from control_plane.telephony import crud as phone_crud
 from control_plane.telephony.config import TelephonySettings
-from control_plane.telephony.models import CallOutcome, PhoneNumber
+from control_plane.telephony.models import Call, CallOutcome, PhoneNumber
 from sip import provisioning
+from stimm import tracing
+from stimm.schema import JobMetadata
 
 logger = logging.getLogger("stimm.control_plane")
 
@@ -120,6 +124,81 @@ async def dial(
             )
             reason = f"the call was not answered: SIP {status or '?'} {e.sip_status or e.message}"
             raise DialFailed(outcome=outcome, sip_status=status, reason=reason.strip()) from e
+
+
+CALLEE_IDENTITY = "phone-callee"
+
+
+@dataclass
+class CallNotPlaced(Exception):
+    """The call record exists (outcome and reason set, session failed), but nobody answered."""
+
+    call: Call
+    error: LiveKitError | DialFailed
+
+    def __str__(self) -> str:
+        return str(self.error)
+
+
+async def place_call(
+    db: AsyncSession,
+    settings: Settings,
+    livekit: LiveKit,
+    telephony: TelephonySettings,
+    *,
+    agent_id: str,
+    to: str,
+    variables: dict[str, str] | None = None,
+    campaign_id: str | None = None,
+    on_created: Callable[[Call, Session], Awaitable[None]] | None = None,
+) -> tuple[Call, Session]:
+    """Record the call, dispatch the agent to its room and dial ``to``; returns once answered.
+
+    ``on_created`` runs once the call record exists, before anything is dialled.
+
+    Raises ``CallNotPlaced`` (with the failed call record) when it was not answered.
+    """
+    session, call = await phone_crud.create_phone_call(
+        db,
+        agent_id=agent_id,
+        direction="outbound",
+        caller=telephony.outbound_number,
+        callee=to,
+        participant_identity=CALLEE_IDENTITY,
+        campaign_id=campaign_id,
+    )
+    tracing.tag_current_span(session.id, agent_id)
+    if on_created is not None:
+        await on_created(call, session)
+    metadata = JobMetadata(
+        agent_id=agent_id,
+        session_id=session.id,
+        channel="phone",
+        caller=to,
+        outbound=True,
+        variables=variables or {},
+    )
+    try:
+        await livekit.create_room_and_dispatch(
+            session.room,
+            metadata,
+            on_dispatch=lambda token: crud.set_session_dispatch(db, session, token),
+        )
+        info = await dial(settings, telephony, to=to, room=session.room, identity=CALLEE_IDENTITY)
+    except (LiveKitError, DialFailed) as e:
+        logger.warning("call %s failed: %s", call.id, e)
+        call.outcome = e.outcome if isinstance(e, DialFailed) else "failed"
+        call.sip_status = e.sip_status if isinstance(e, DialFailed) else None
+        call.failure_reason = str(e)
+        db.add(call)
+        await crud.mark_session_failed(db, session, str(e))
+        raise CallNotPlaced(call=call, error=e) from e
+    call.outcome = "answered"
+    call.sip_call_id = info.sip_call_id or None
+    db.add(call)
+    await db.commit()
+    logger.info("call %s answered (session %s)", call.id, session.id)
+    return call, session
 
 
 async def sync_numbers(

@@ -65,6 +65,16 @@ MINIO = GoBinary(
 )
 """An S3-compatible server: the recordings store's S3 tests run against it (a 150 MB binary;
 its first build takes minutes)."""
+TRAEFIK = GoBinary(
+    name="traefik",
+    package="github.com/traefik/traefik/v3/cmd/traefik",
+    # the same version as infra/compose.yml's image; its go.mod has replace directives, which
+    # ``go install`` refuses, hence the module build
+    version="v3.6.12",
+    module="github.com/traefik/traefik/v3",
+)
+"""Terminates TLS for ``stimm dev --public-host``: the console, the API and LiveKit's
+signalling over HTTPS/WSS (``stimm/stack/https.py``)."""
 
 
 class BinaryBuildError(RuntimeError):

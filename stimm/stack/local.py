@@ -23,7 +23,15 @@ from stimm.egress import ALLOW_ENV as EGRESS_ALLOW_ENV
 from stimm.egress import LOOPBACK
 from stimm.private_files import private_dir, write_private
 
-from .binaries import LIVEKIT_SERVER, LIVEKIT_SIP, REPO_ROOT, ensure_binary
+from .binaries import LIVEKIT_SERVER, LIVEKIT_SIP, REPO_ROOT, TRAEFIK, ensure_binary
+from .https import (
+    Certificate,
+    ensure_certificate,
+    https_ok,
+    node_ip,
+    traefik_dynamic_config,
+    traefik_static_config,
+)
 from .process import (
     ManagedProcess,
     StackError,
@@ -33,7 +41,7 @@ from .process import (
     require_free,
     tcp_open,
 )
-from .sip import SipPorts, pick_ports, sip_config
+from .sip import SipPorts, free_udp_range, pick_ports, sip_config
 from .toxiproxy import Toxiproxy, start_toxiproxy
 
 logger = logging.getLogger("stimm.stack")
@@ -50,6 +58,11 @@ _PORT_SETTINGS = (
     ("llm_port", "tcp"),
 )
 """Ports a caller may fix, checked free before anything starts (SIP's in ``pick_ports``)."""
+
+_PUBLIC_PORT_SETTINGS = (("https_port", "tcp"), ("turn_port", "udp"))
+"""Ports of a stack with a public host, on every interface."""
+
+TURN_RELAY_PORTS = 10
 
 
 @dataclass
@@ -90,6 +103,13 @@ class StackOptions:
     rtp_port_start: int = 0
     sip_outbound_address: str | None = None
     """host:port that outbound calls are sent to (the control plane's outbound trunk)."""
+    public_host: str | None = None
+    """Reachable beyond loopback: serve the console, the API and LiveKit's signalling over HTTPS
+    for this address or host name (Traefik on ``https_port``, a self-signed certificate in
+    ``run_dir/tls``), announce its address for WebRTC media and run TURN over UDP on
+    ``turn_port``. None: loopback only, plain HTTP."""
+    https_port: int = 0
+    turn_port: int = 0
     toxiproxy: bool = False
     """Route the workers' link to the control plane, and the control plane's to PostgreSQL and
     Redis, through toxiproxy proxies (``control-plane``, ``postgres``, ``redis``) that the
@@ -111,6 +131,16 @@ class LocalStack:
         o.livekit_tcp_port = o.livekit_tcp_port or free_port()
         o.livekit_udp_port = o.livekit_udp_port or free_udp_port()
         o.redis_port = o.redis_port or free_port()
+        self.certificate: Certificate | None = None
+        self._turn_relay_start = 0
+        if o.public_host is not None:
+            for setting, protocol in _PUBLIC_PORT_SETTINGS:
+                if port := getattr(o, setting):
+                    require_free(setting, port, protocol, "0.0.0.0")
+            o.https_port = o.https_port or free_port()
+            o.turn_port = o.turn_port or free_udp_port()
+            self._turn_relay_start = free_udp_range(TURN_RELAY_PORTS)
+            self.certificate = ensure_certificate(o.run_dir / "tls", o.public_host)
         if o.llm:
             o.llm_port = o.llm_port or free_port()
         if o.database_url is None:
@@ -137,6 +167,20 @@ class LocalStack:
     @property
     def control_plane_url(self) -> str:
         return f"http://127.0.0.1:{self.options.control_plane_port}"
+
+    @property
+    def public_url(self) -> str | None:
+        """The console, the API and LiveKit over HTTPS, when the stack has a public host."""
+        o = self.options
+        return f"https://{o.public_host}:{o.https_port}" if o.public_host is not None else None
+
+    @property
+    def livekit_public_url(self) -> str:
+        """The LiveKit URL browsers are given: ``wss://`` through the proxy with a public
+        host."""
+        return (
+            "wss" + self.public_url.removeprefix("https") if self.public_url else self.livekit_url
+        )
 
     @property
     def worker_control_plane_url(self) -> str:
@@ -197,6 +241,7 @@ class LocalStack:
             "STIMM_CONTROL_PLANE_URL": self.control_plane_url,
             "STIMM_DATA_DIR": str(o.run_dir),
             "STIMM_DEV": "1" if o.dev else "0",
+            "LIVEKIT_PUBLIC_URL": self.livekit_public_url,
             "PYTHONUNBUFFERED": "1",
             # the local stack runs its embedded LLM, test fakes and your own servers on this
             # machine: agents may call loopback addresses (never link-local or metadata ones);
@@ -232,6 +277,8 @@ class LocalStack:
             if self.sip_ports is not None:
                 self._start_sip(self.sip_ports)
             self._start_control_plane()
+            if self.certificate is not None:
+                self._start_https(self.certificate)
             for _ in range(self.options.workers):
                 self.add_worker()
         except BaseException:
@@ -336,6 +383,19 @@ class LocalStack:
         config["rtc"].update(tcp_port=o.livekit_tcp_port, udp_port=o.livekit_udp_port)
         config["redis"] = {"address": f"127.0.0.1:{o.redis_port}"}
         config["keys"] = {o.api_key: o.api_secret}
+        if o.public_host is None:
+            config.pop("turn", None)
+        else:
+            # TURN over UDP on the public host; the relay reaches livekit-server's own media port
+            # on that address, which TURN refuses for private addresses unless allowed
+            ip = node_ip(o.public_host)
+            config["turn"] = {
+                "enabled": True,
+                "udp_port": o.turn_port,
+                "relay_range_start": self._turn_relay_start,
+                "relay_range_end": self._turn_relay_start + TURN_RELAY_PORTS - 1,
+                "allow_restricted_peer_cidrs": [f"{ip}/32"],
+            }
         return config
 
     def _start_livekit(self) -> None:
@@ -352,12 +412,29 @@ class LocalStack:
                 "--bind",
                 "127.0.0.1",
                 "--node-ip",
-                "127.0.0.1",
+                node_ip(self.options.public_host) if self.options.public_host else "127.0.0.1",
             ],
             # it waits for rooms to empty on SIGTERM; every service is stopped by then
             stop_timeout=5.0,
         )
         proc.wait_ready(lambda: http_ok(f"http://127.0.0.1:{port}/"), timeout=30)
+
+    def _start_https(self, certificate: Certificate) -> None:
+        """Traefik on every interface: TLS for the console, the API and LiveKit's websocket."""
+        o = self.options
+        dynamic = o.run_dir / "traefik-routes.yaml"
+        dynamic.write_text(
+            yaml.safe_dump(
+                traefik_dynamic_config(certificate, o.control_plane_port, o.livekit_port)
+            )
+        )
+        static = o.run_dir / "traefik.yaml"
+        static.write_text(yaml.safe_dump(traefik_static_config(o.https_port, dynamic)))
+        proc = self._spawn(
+            "traefik", [str(ensure_binary(TRAEFIK)), f"--configFile={static}"], stop_timeout=5.0
+        )
+        url = f"https://127.0.0.1:{o.https_port}/health"
+        proc.wait_ready(lambda: https_ok(url, certificate), timeout=30)
 
     def _start_llm(self) -> None:
         port = self.options.llm_port

@@ -74,11 +74,16 @@ class HasConsole(Protocol):
 
 
 @asynccontextmanager
-async def console_page(browser: Browser, stack: HasConsole, last_shot: Path) -> AsyncIterator[Page]:
+async def console_page(
+    browser: Browser, stack: HasConsole, last_shot: Path, *, ignore_https_errors: bool = False
+) -> AsyncIterator[Page]:
     """A page on the stack's console; screenshots where the test stopped, pass or fail, and
-    fails the test on any uncaught error in the page."""
+    fails the test on any uncaught error in the page. ``ignore_https_errors`` accepts a
+    self-signed certificate, as a user does once in the browser's warning."""
     context = await browser.new_context(
-        base_url=stack.control_plane_url, viewport={"width": 1440, "height": 900}
+        base_url=stack.control_plane_url,
+        viewport={"width": 1440, "height": 900},
+        ignore_https_errors=ignore_https_errors,
     )
     page = await context.new_page()
     page.set_default_timeout(20_000)

@@ -121,6 +121,7 @@ async def app_client(
         ) as client:
             yield app, client
     finally:
+        await app.state.postcall.aclose()
         await app.state.cache.aclose()
         await app.state.engine.dispose()
 

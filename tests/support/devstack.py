@@ -46,11 +46,14 @@ class Printed:
 
 
 class DevStack:
-    """Runs ``stimm dev --data-dir <dir>`` (nothing else changed) until ``stop``."""
+    """Runs ``stimm dev --data-dir <dir> [args]`` until ``stop``."""
 
-    def __init__(self, data_dir: Path, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, data_dir: Path, env: dict[str, str] | None = None, args: list[str] | None = None
+    ) -> None:
         self.data_dir = data_dir
         self.extra_env = env or {}
+        self.args = args or []
         self.proc: subprocess.Popen[str] | None = None
         self.printed = Printed([])
         self.output: list[str] = []
@@ -75,7 +78,7 @@ class DevStack:
         env = {**os.environ, "COLUMNS": "200", "PYTHONUNBUFFERED": "1", **self.extra_env}
         self.output = []
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "stimm", "dev", "--data-dir", str(self.data_dir)],
+            [sys.executable, "-m", "stimm", "dev", "--data-dir", str(self.data_dir), *self.args],
             cwd=REPO_ROOT,
             env=env,
             stdout=subprocess.PIPE,

@@ -187,17 +187,28 @@ def _answer_bye() -> str:
 {_respond("200 OK")}"""
 
 
-def callee_scenario(steps: list[tuple[str, float]]) -> str:
-    """A UAS: answers one INVITE (SDP to the receiver's port), runs ``steps``, then BYE."""
-    actions = "\n".join(
-        f'  <pause milliseconds="{int(float(v) * 1000)}"/>' for k, v in steps if k == "pause"
-    )
+def callee_scenario(steps: list[Step], *, hang_up: bool = True) -> str:
+    """A UAS: answers one INVITE (SDP to the receiver's port), runs ``steps``, then BYE.
+
+    ``steps`` are ``("pause", seconds)`` or ``("play", pcap path)``. With ``hang_up=False`` the
+    callee sends no BYE: it waits for the far end's (an answering machine the agent hangs up).
+    """
+    lines = []
+    for kind, value in steps:
+        if kind == "pause":
+            lines.append(f'  <pause milliseconds="{int(float(value) * 1000)}"/>')
+        elif kind == "play":
+            lines.append(f'  <nop><action><exec play_pcap_audio="{value}"/></action></nop>')
+        else:
+            raise ValueError(f"unknown callee step {(kind, value)!r}")
+    actions = "\n".join(lines)
+    ending = _CALLEE_BYE if hang_up else _answer_bye()
+    # SIPp refuses a scenario that sets a variable it never uses
+    remember_from = _REMEMBER_FROM if hang_up else ""
     return f"""<?xml version="1.0" encoding="ISO-8859-1" ?>
 <scenario name="stimm callee">
   <recv request="INVITE" crlf="true" rrs="true">
-    <action>
-      <ereg regexp=".*" search_in="hdr" header="From:" assign_to="remote_from"/>
-    </action>
+{remember_from}
   </recv>
   <send>
     <![CDATA[
@@ -229,7 +240,16 @@ Content-Length: [len]
   </send>
   <recv request="ACK" rtd="true" crlf="true"/>
 {actions}
-  <send retrans="500">
+{ending}
+</scenario>
+"""
+
+
+_REMEMBER_FROM = """    <action>
+      <ereg regexp=".*" search_in="hdr" header="From:" assign_to="remote_from"/>
+    </action>"""
+
+_CALLEE_BYE = """  <send retrans="500">
     <![CDATA[
 BYE [next_url] SIP/2.0
 Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
@@ -244,7 +264,6 @@ Content-Length: 0
     ]]>
   </send>
   <recv response="200"/>
-</scenario>
 """
 
 

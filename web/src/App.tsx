@@ -7,10 +7,12 @@ import { Loading } from "./components/ui";
 import { AgentEditPage } from "./pages/AgentEdit";
 import { AgentsPage } from "./pages/Agents";
 import { CallDetailPage, CallsPage } from "./pages/Calls";
+import { CampaignsPage } from "./pages/Campaigns";
 import { KnowledgeBasePage, KnowledgeBasesPage } from "./pages/KnowledgeBases";
 import { PhoneNumbersPage } from "./pages/PhoneNumbers";
 import { PublishableKeysPage } from "./pages/PublishableKeys";
 import { SignInPage } from "./pages/SignIn";
+import { WebhooksPage } from "./pages/Webhooks";
 import { WorkersPage } from "./pages/Workers";
 
 // The Talk page carries livekit-client (WebRTC), most of the bundle: it loads when first opened.
@@ -55,8 +57,10 @@ export function App() {
         <Route path="calls" element={<CallsPage />} />
         <Route path="calls/:id" element={<CallDetailPage />} />
         <Route path="phone-numbers" element={<PhoneNumbersPage />} />
+        <Route path="campaigns" element={<CampaignsPage />} />
         <Route path="workers" element={<WorkersPage />} />
         <Route path="publishable-keys" element={<PublishableKeysPage />} />
+        <Route path="webhooks" element={<WebhooksPage />} />
         <Route path="*" element={<Navigate to="/agents" replace />} />
       </Route>
     </Routes>
@@ -69,8 +73,10 @@ const NAV = [
   { to: "/talk", label: "Talk", icon: "M12 3a3 3 0 013 3v6a3 3 0 01-6 0V6a3 3 0 013-3zm-7 9a7 7 0 0014 0M12 19v3" },
   { to: "/calls", label: "Calls", icon: "M4 6h16M4 12h16M4 18h10" },
   { to: "/phone-numbers", label: "Phone numbers", icon: "M5 4h4l2 5-3 2a11 11 0 005 5l2-3 5 2v4a2 2 0 01-2 2A17 17 0 013 6a2 2 0 012-2" },
+  { to: "/campaigns", label: "Campaigns", icon: "M3 11l15-6v14L3 13zM7 13v5" },
   { to: "/workers", label: "Workers", icon: "M4 4h16v6H4zM4 14h16v6H4zM8 7h.01M8 17h.01" },
   { to: "/publishable-keys", label: "Publishable keys", icon: "M15 7a4 4 0 11-3.5 6H9l-2 2-2-2 2-2h4.5A4 4 0 0115 7zM16 10h.01" },
+  { to: "/webhooks", label: "Webhooks", icon: "M4 12h4l3-7 4 14 3-7h2" },
 ];
 
 // Pages other issues add; they take these places in the nav.

@@ -1,7 +1,7 @@
 """Call recordings: an agent's recording policy and one stored recording per session.
 
 Revision ID: 0012_recordings
-Revises: 0011_agent_scenarios
+Revises: 0014_campaigns
 Create Date: 2026-12-03
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0012_recordings"
-down_revision: str | Sequence[str] | None = "0011_agent_scenarios"
+down_revision: str | Sequence[str] | None = "0014_campaigns"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -11,7 +11,7 @@ from fastapi import APIRouter, HTTPException, Query, status
 from control_plane import crud
 from control_plane.api.deps import LiveKitDep, Offset, SessionDep, SettingsDep
 from control_plane.api.routes.agents import agent_not_found
-from control_plane.errors import LiveKitError, LiveKitUnavailable
+from control_plane.errors import LiveKitUnavailable
 from control_plane.models import TurnPublic
 from control_plane.telephony import crud as phone_crud
 from control_plane.telephony import service
@@ -21,8 +21,6 @@ from control_plane.telephony.models import (
     CallsPublic,
     call_public,
 )
-from stimm import tracing
-from stimm.schema import JobMetadata
 
 logger = logging.getLogger("stimm.control_plane")
 
@@ -55,47 +53,18 @@ async def create_call(
     agent = await crud.get_agent(db, call_in.agent_id)
     if agent is None:
         raise agent_not_found(call_in.agent_id)
-    identity = "phone-callee"
-    session, call = await phone_crud.create_phone_call(
-        db,
-        agent_id=agent.id,
-        direction="outbound",
-        caller=telephony.outbound_number,
-        callee=call_in.to,
-        participant_identity=identity,
-    )
-    tracing.tag_current_span(session.id, agent.id)
-    metadata = JobMetadata(
-        agent_id=agent.id, session_id=session.id, channel="phone", caller=call_in.to
-    )
     try:
-        await livekit.create_room_and_dispatch(
-            session.room,
-            metadata,
-            on_dispatch=lambda token: crud.set_session_dispatch(db, session, token),
+        call, session = await service.place_call(
+            db, settings, livekit, telephony, agent_id=agent.id, to=call_in.to
         )
-        info = await service.dial(
-            settings, telephony, to=call_in.to, room=session.room, identity=identity
-        )
-    except (LiveKitError, service.DialFailed) as e:
-        logger.warning("call %s failed: %s", call.id, e)
-        call.outcome = e.outcome if isinstance(e, service.DialFailed) else "failed"
-        call.sip_status = e.sip_status if isinstance(e, service.DialFailed) else None
-        call.failure_reason = str(e)
-        db.add(call)
-        await crud.mark_session_failed(db, session, str(e))
-        unavailable = isinstance(e, LiveKitUnavailable)
+    except service.CallNotPlaced as e:
+        unavailable = isinstance(e.error, LiveKitUnavailable)
         raise HTTPException(
             status_code=(
                 status.HTTP_503_SERVICE_UNAVAILABLE if unavailable else status.HTTP_502_BAD_GATEWAY
             ),
             detail=f"Could not place the call: {e}",
         ) from e
-    call.outcome = "answered"
-    call.sip_call_id = info.sip_call_id or None
-    db.add(call)
-    await db.commit()
-    logger.info("call %s answered (session %s)", call.id, session.id)
     return call_public(call, session)
 
 

@@ -6,7 +6,8 @@ import logging
 import secrets
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query, status
+from fastapi import APIRouter, Depends, HTTPException, Query, Response, status
+from fastapi.exceptions import RequestValidationError
 from pydantic import AwareDatetime
 
 from control_plane import crud
@@ -27,9 +28,15 @@ from control_plane.models import (
     SessionCreate,
     SessionCreated,
     SessionPublic,
-    SessionPublicWithTurns,
     SessionsPublic,
     TurnPublic,
+)
+from control_plane.postcall import crud as postcall_crud
+from control_plane.postcall.export import sessions_csv
+from control_plane.postcall.models import (
+    AnalysisStatus,
+    SessionPublicWithAnalysis,
+    analysis_public,
 )
 from stimm import tracing
 from stimm.schema import Channel, JobMetadata, SessionStatus
@@ -153,9 +160,10 @@ async def _within_quota(
             )
 
 
-@router.get("")
-async def list_sessions(
-    db: SessionDep,
+SessionFilters = dict[str, object]
+
+
+async def _session_filters(
     agent_id: str | None = None,
     channel: Channel | None = None,
     session_status: Annotated[SessionStatus | None, Query(alias="status")] = None,
@@ -163,36 +171,103 @@ async def list_sessions(
         AwareDatetime | None, Query(description="Created at or after (ISO 8601 with offset)")
     ] = None,
     until: Annotated[AwareDatetime | None, Query(description="Created before")] = None,
+    analysis_status: Annotated[
+        AnalysisStatus | None, Query(description="Only sessions whose analysis is in this state")
+    ] = None,
+    analysis_field: Annotated[
+        str | None,
+        Query(
+            max_length=64,
+            pattern=r"^[a-z][a-z0-9_]{0,63}$",
+            description="Only sessions whose analysis has this field set (to analysis_value)",
+        ),
+    ] = None,
+    analysis_value: Annotated[
+        str | None,
+        Query(
+            max_length=200,
+            description="true/false, a number, or text the field contains (any case)",
+        ),
+    ] = None,
+) -> SessionFilters:
+    if analysis_value is not None and analysis_field is None:
+        raise RequestValidationError(
+            [
+                {
+                    "type": "missing",
+                    "loc": ("query", "analysis_field"),
+                    "msg": "analysis_value needs analysis_field: the field to compare it with",
+                    "input": None,
+                }
+            ]
+        )
+    analysed = postcall_crud.analysis_filter(analysis_status, analysis_field, analysis_value)
+    return {
+        "agent_id": agent_id,
+        "channel": channel,
+        "status": session_status,
+        "since": since,
+        "until": until,
+        "where": [analysed] if analysed is not None else [],
+    }
+
+
+SessionFiltersDep = Annotated[SessionFilters, Depends(_session_filters)]
+
+
+@router.get("")
+async def list_sessions(
+    db: SessionDep,
+    filters: SessionFiltersDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     offset: Offset = 0,
 ) -> SessionsPublic:
-    """List sessions, newest first, filtered by agent, channel, status and creation time."""
-    calls, count = await crud.list_sessions(
-        db,
-        agent_id=agent_id,
-        channel=channel,
-        status=session_status,
-        since=since,
-        until=until,
-        limit=limit,
-        offset=offset,
-    )
+    """List sessions, newest first, filtered by agent, channel, status, creation time and
+    analysis."""
+    calls, count = await crud.list_sessions(db, **filters, limit=limit, offset=offset)  # type: ignore[arg-type]
     return SessionsPublic(
         items=[SessionPublic.model_validate(c, from_attributes=True) for c in calls], count=count
     )
 
 
+EXPORT_LIMIT = 10_000
+
+
+@router.get(
+    "/export.csv",
+    response_class=Response,
+    responses={200: {"content": {"text/csv": {}}, "description": "One row per session"}},
+)
+async def export_sessions(
+    db: SessionDep,
+    filters: SessionFiltersDep,
+    limit: Annotated[int, Query(ge=1, le=EXPORT_LIMIT)] = EXPORT_LIMIT,
+) -> Response:
+    """The filtered sessions as CSV, newest first: outcome, analysis summary and one column
+    per analysis field."""
+    calls, _ = await crud.list_sessions(db, **filters, limit=limit, offset=0)  # type: ignore[arg-type]
+    analyses = await postcall_crud.analyses_of(db, [c.id for c in calls])
+    return Response(
+        content=sessions_csv(calls, analyses),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": 'attachment; filename="sessions.csv"'},
+    )
+
+
 @router.get("/{session_id}", responses={404: {"description": "No such session"}})
-async def get_session(db: SessionDep, session_id: str) -> SessionPublicWithTurns:
-    """One session: outcome, transcript turns in order, each with its latency metrics."""
+async def get_session(db: SessionDep, session_id: str) -> SessionPublicWithAnalysis:
+    """One session: outcome, transcript turns in order, each with its latency metrics, and
+    its post-call analysis."""
     call = await crud.get_session(db, session_id)
     if call is None:
         raise session_not_found(session_id)
     turns = await crud.list_turns(db, session_id)
-    return SessionPublicWithTurns.model_validate(
+    analysis = await postcall_crud.get_analysis(db, session_id)
+    return SessionPublicWithAnalysis.model_validate(
         {
             **call.model_dump(),
             "turns": [TurnPublic.model_validate(t, from_attributes=True) for t in turns],
+            "analysis": analysis_public(analysis) if analysis is not None else None,
         }
     )
 

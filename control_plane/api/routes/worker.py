@@ -19,6 +19,7 @@ from control_plane.api.deps import (
     CacheDep,
     KnowledgeBaseDep,
     KnowledgeDep,
+    PostCallDep,
     RecordingsDep,
     RegistryDep,
     SecretBoxDep,
@@ -38,6 +39,7 @@ from control_plane.errors import (
     SessionStateConflict,
 )
 from control_plane.models import SessionPublic, TurnPublic
+from control_plane.postcall.pii import redact
 from control_plane.recordings.audio import NotARecording
 from control_plane.recordings.service import UploadTooLarge
 from control_plane.recordings.store import CONTENT_TYPE
@@ -106,8 +108,11 @@ async def claim_session(db: SessionDep, session_id: str, claim: SessionClaim) ->
 
 
 @router.post("/sessions/{session_id}/events")
-async def post_session_event(db: SessionDep, session_id: str, event: SessionEvent) -> SessionPublic:
-    """Report that a session became active, completed or failed."""
+async def post_session_event(
+    db: SessionDep, postcall: PostCallDep, session_id: str, event: SessionEvent
+) -> SessionPublic:
+    """Report that a session became active, completed or failed (which queues its webhooks and
+    its analysis)."""
     call = await crud.get_session(db, session_id)
     if call is None:
         raise session_not_found(session_id)
@@ -116,9 +121,14 @@ async def post_session_event(db: SessionDep, session_id: str, event: SessionEven
         call = await crud.apply_session_event(db, call, event)
     except SessionStateConflict as e:
         raise HTTPException(status_code=status.HTTP_409_CONFLICT, detail=str(e)) from e
+    if event.answered_by is not None:
+        await phone_crud.set_answered_by(db, session_id, event.answered_by)
     if call.status != previous:
         logger.info("session %s: %s -> %s", session_id, previous, call.status)
-    return SessionPublic.model_validate(call, from_attributes=True)
+    public = SessionPublic.model_validate(call, from_attributes=True)
+    if call.status == event.status:  # a repeated report too: whatever was not queued yet is
+        await postcall.session_reported(db, call)
+    return public
 
 
 @router.post(
@@ -131,8 +141,16 @@ async def post_turn(
 ) -> TurnPublic:
     """Record a finished turn; it gets the next sequence number of the session.
 
-    Posting a turn again with the same ``key`` (a retry) stores nothing and answers 200.
+    Posting a turn again with the same ``key`` (a retry) stores nothing and answers 200. An
+    agent with ``redact_pii`` has its turns stored with phone numbers, emails and card numbers
+    masked.
     """
+    call = await crud.get_session(db, session_id)
+    if call is None:
+        raise session_not_found(session_id)
+    agent = await crud.get_agent(db, call.agent_id)
+    if agent is not None and agent.redact_pii:
+        turn_in = turn_in.model_copy(update={"text": redact(turn_in.text)})
     turn, created = await crud.add_turn(db, session_id, turn_in)
     if turn is None:
         raise session_not_found(session_id)

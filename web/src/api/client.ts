@@ -70,6 +70,18 @@ export async function request<T>(
   return data as T;
 }
 
+/** A file from the API (sent with the API key), saved by the browser under `filename`. */
+export async function download(path: string, filename: string): Promise<void> {
+  const resp = await fetch(path, { headers: headers() });
+  if (!resp.ok) throw errorFromResponse(resp.status, await parse(resp));
+  const url = URL.createObjectURL(await resp.blob());
+  const link = document.createElement("a");
+  link.href = url;
+  link.download = filename;
+  link.click();
+  URL.revokeObjectURL(url);
+}
+
 export const api = {
   get: <T>(path: string, signal?: AbortSignal) => request<T>("GET", path, undefined, { signal }),
   post: <T>(path: string, body?: unknown) => request<T>("POST", path, body ?? {}),

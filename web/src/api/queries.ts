@@ -167,11 +167,20 @@ export interface SessionFilters {
   channel?: string;
   status?: string;
   since?: string;
+  analysis_status?: string;
+  analysis_field?: string;
+  analysis_value?: string;
+}
+
+/** The query string of the call list's filters (empty ones left out). */
+export function sessionParams(filters: SessionFilters, extra: Record<string, string> = {}): URLSearchParams {
+  const params = new URLSearchParams(extra);
+  for (const [k, v] of Object.entries(filters)) if (v) params.set(k, v);
+  return params;
 }
 
 export function useSessions(filters: SessionFilters) {
-  const params = new URLSearchParams({ limit: "200" });
-  for (const [k, v] of Object.entries(filters)) if (v) params.set(k, v);
+  const params = sessionParams(filters, { limit: "200" });
   return useQuery({
     queryKey: keys.sessions(filters),
     queryFn: () => api.get<SessionsPage>(`/api/sessions?${params}`),
@@ -191,9 +200,11 @@ export function useSession(id: string | undefined, poll: "live" | "until-ended" 
     refetchInterval: (q) => {
       const status = q.state.data?.status;
       if (poll === "live") return 1000;
-      return poll && status !== "completed" && status !== "failed" && status !== "abandoned"
-        ? 1000
-        : false;
+      const analysis = q.state.data?.analysis?.status;
+      const ended = status === "completed" || status === "failed" || status === "abandoned";
+      // after the end, until the analysis is done
+      if (poll && ended && (analysis === "pending" || analysis === "running")) return 2000;
+      return poll && !ended ? 1000 : false;
     },
   });
 }

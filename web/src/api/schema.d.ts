@@ -80,7 +80,8 @@ export interface paths {
   "/api/sessions": {
     /**
      * List Sessions
-     * @description List sessions, newest first, filtered by agent, channel, status and creation time.
+     * @description List sessions, newest first, filtered by agent, channel, status, creation time and
+     * analysis.
      */
     get: operations["list_sessions_api_sessions_get"];
     /**
@@ -92,10 +93,19 @@ export interface paths {
      */
     post: operations["create_session_api_sessions_post"];
   };
+  "/api/sessions/export.csv": {
+    /**
+     * Export Sessions
+     * @description The filtered sessions as CSV, newest first: outcome, analysis summary and one column
+     * per analysis field.
+     */
+    get: operations["export_sessions_api_sessions_export_csv_get"];
+  };
   "/api/sessions/{session_id}": {
     /**
      * Get Session
-     * @description One session: outcome, transcript turns in order, each with its latency metrics.
+     * @description One session: outcome, transcript turns in order, each with its latency metrics, and
+     * its post-call analysis.
      */
     get: operations["get_session_api_sessions__session_id__get"];
     /**
@@ -276,6 +286,60 @@ export interface paths {
      */
     get: operations["telephony_status_api_telephony_get"];
   };
+  "/api/campaigns": {
+    /**
+     * List Campaigns
+     * @description Campaigns, newest first, with their progress.
+     */
+    get: operations["list_campaigns_api_campaigns_get"];
+    /**
+     * Create Campaign
+     * @description Create a campaign from a CSV and start it (calls begin inside the calling window).
+     */
+    post: operations["create_campaign_api_campaigns_post"];
+  };
+  "/api/campaigns/{campaign_id}": {
+    /**
+     * Get Campaign
+     * @description One campaign and its progress.
+     */
+    get: operations["get_campaign_api_campaigns__campaign_id__get"];
+  };
+  "/api/campaigns/{campaign_id}/rows": {
+    /**
+     * List Campaign Rows
+     * @description Each row: its number, variables, status, outcome and the calls placed for it.
+     */
+    get: operations["list_campaign_rows_api_campaigns__campaign_id__rows_get"];
+  };
+  "/api/campaigns/{campaign_id}/start": {
+    /**
+     * Start Campaign
+     * @description Start a draft campaign.
+     */
+    post: operations["start_campaign_api_campaigns__campaign_id__start_post"];
+  };
+  "/api/campaigns/{campaign_id}/pause": {
+    /**
+     * Pause Campaign
+     * @description Place no new calls (calls under way finish).
+     */
+    post: operations["pause_campaign_api_campaigns__campaign_id__pause_post"];
+  };
+  "/api/campaigns/{campaign_id}/resume": {
+    /**
+     * Resume Campaign
+     * @description Place calls again.
+     */
+    post: operations["resume_campaign_api_campaigns__campaign_id__resume_post"];
+  };
+  "/api/campaigns/{campaign_id}/cancel": {
+    /**
+     * Cancel Campaign
+     * @description Stop for good: rows not called yet are cancelled (calls under way finish).
+     */
+    post: operations["cancel_campaign_api_campaigns__campaign_id__cancel_post"];
+  };
   "/api/workers": {
     /**
      * List Workers
@@ -309,6 +373,49 @@ export interface paths {
      */
     get: operations["get_recording_api_sessions__session_id__recording_get"];
   };
+  "/api/webhooks": {
+    /**
+     * List Webhooks
+     * @description List webhook endpoints, newest first.
+     */
+    get: operations["list_webhooks_api_webhooks_get"];
+    /**
+     * Create Webhook
+     * @description Add an endpoint; the response is the only one that shows its signing secret.
+     */
+    post: operations["create_webhook_api_webhooks_post"];
+  };
+  "/api/webhooks/{endpoint_id}": {
+    /**
+     * Get Webhook
+     * @description One endpoint (never its secret).
+     */
+    get: operations["get_webhook_api_webhooks__endpoint_id__get"];
+    /**
+     * Delete Webhook
+     * @description Delete an endpoint, its secret and its delivery log.
+     */
+    delete: operations["delete_webhook_api_webhooks__endpoint_id__delete"];
+    /**
+     * Update Webhook
+     * @description Change an endpoint's URL, events, description, state or signing secret.
+     */
+    patch: operations["update_webhook_api_webhooks__endpoint_id__patch"];
+  };
+  "/api/webhooks/{endpoint_id}/deliveries": {
+    /**
+     * List Deliveries
+     * @description The endpoint's delivery log, newest first: each event, its attempts and answer.
+     */
+    get: operations["list_deliveries_api_webhooks__endpoint_id__deliveries_get"];
+  };
+  "/api/webhooks/{endpoint_id}/deliveries/{delivery_id}/resend": {
+    /**
+     * Resend Delivery
+     * @description Send a delivery's event again (same body and event id) as a new delivery.
+     */
+    post: operations["resend_delivery_api_webhooks__endpoint_id__deliveries__delivery_id__resend_post"];
+  };
   "/api/worker/agents/{agent_id}": {
     /**
      * Get Agent Config
@@ -330,7 +437,8 @@ export interface paths {
   "/api/worker/sessions/{session_id}/events": {
     /**
      * Post Session Event
-     * @description Report that a session became active, completed or failed.
+     * @description Report that a session became active, completed or failed (which queues its webhooks and
+     * its analysis).
      */
     post: operations["post_session_event_api_worker_sessions__session_id__events_post"];
   };
@@ -339,7 +447,9 @@ export interface paths {
      * Post Turn
      * @description Record a finished turn; it gets the next sequence number of the session.
      *
-     * Posting a turn again with the same ``key`` (a retry) stores nothing and answers 200.
+     * Posting a turn again with the same ``key`` (a retry) stores nothing and answers 200. An
+     * agent with ``redact_pii`` has its turns stored with phone numbers, emails and card numbers
+     * masked.
      */
     post: operations["post_turn_api_worker_sessions__session_id__turns_post"];
   };
@@ -435,6 +545,13 @@ export interface components {
       /** Knowledge Base Id */
       knowledge_base_id?: string | null;
       rag?: components["schemas"]["RagOptions-Input"];
+      analysis?: components["schemas"]["AnalysisConfig-Input"];
+      /**
+       * Redact Pii
+       * @default false
+       */
+      redact_pii?: boolean;
+      voicemail?: components["schemas"]["VoicemailOptions-Input"];
       recording?: components["schemas"]["RecordingPolicy-Input"];
     };
     /**
@@ -472,6 +589,13 @@ export interface components {
       /** Knowledge Base Id */
       knowledge_base_id: string | null;
       rag: components["schemas"]["RagOptions-Output"];
+      analysis: components["schemas"]["AnalysisConfig-Output"];
+      /**
+       * Redact Pii
+       * @default false
+       */
+      redact_pii: boolean;
+      voicemail: components["schemas"]["VoicemailOptions-Output"];
       recording: components["schemas"]["RecordingPolicy-Output"];
       /** Id */
       id: string;
@@ -519,6 +643,10 @@ export interface components {
       knowledge_base_id?: string | null;
       rag?: components["schemas"]["RagOptions-Input"] | null;
       recording?: components["schemas"]["RecordingPolicy-Input"] | null;
+      analysis?: components["schemas"]["AnalysisConfig-Input"] | null;
+      /** Redact Pii */
+      redact_pii?: boolean | null;
+      voicemail?: components["schemas"]["VoicemailOptions-Input"] | null;
     };
     /** AgentsPublic */
     AgentsPublic: {
@@ -526,6 +654,76 @@ export interface components {
       items: components["schemas"]["AgentPublic"][];
       /** Count */
       count: number;
+    };
+    /**
+     * AnalysisConfig
+     * @description Post-call analysis: once a call ends, the agent's LLM reads the transcript and writes a
+     * summary and the ``fields`` (a JSON object checked against them).
+     */
+    "AnalysisConfig-Input": {
+      /**
+       * Enabled
+       * @default false
+       */
+      enabled?: boolean;
+      /**
+       * Summary
+       * @default true
+       */
+      summary?: boolean;
+      /** Fields */
+      fields?: components["schemas"]["AnalysisField-Input"][];
+    };
+    /**
+     * AnalysisConfig
+     * @description Post-call analysis: once a call ends, the agent's LLM reads the transcript and writes a
+     * summary and the ``fields`` (a JSON object checked against them).
+     */
+    "AnalysisConfig-Output": {
+      /**
+       * Enabled
+       * @default false
+       */
+      enabled: boolean;
+      /**
+       * Summary
+       * @default true
+       */
+      summary: boolean;
+      /** Fields */
+      fields: components["schemas"]["AnalysisField-Output"][];
+    };
+    /**
+     * AnalysisField
+     * @description One value the post-call analysis extracts from the transcript.
+     */
+    "AnalysisField-Input": {
+      /** Name */
+      name: string;
+      /**
+       * Type
+       * @default string
+       * @enum {string}
+       */
+      type?: "string" | "number" | "integer" | "boolean";
+      /** Description */
+      description: string;
+    };
+    /**
+     * AnalysisField
+     * @description One value the post-call analysis extracts from the transcript.
+     */
+    "AnalysisField-Output": {
+      /** Name */
+      name: string;
+      /**
+       * Type
+       * @default string
+       * @enum {string}
+       */
+      type: "string" | "number" | "integer" | "boolean";
+      /** Description */
+      description: string;
     };
     /** ApiKeyCreate */
     ApiKeyCreate: {
@@ -624,6 +822,10 @@ export interface components {
       sip_status: number | null;
       /** Failure Reason */
       failure_reason: string | null;
+      /** Answered By */
+      answered_by: ("human" | "machine" | "unknown") | null;
+      /** Campaign Id */
+      campaign_id: string | null;
       /**
        * Status
        * @enum {string}
@@ -645,6 +847,180 @@ export interface components {
     CallsPublic: {
       /** Items */
       items: components["schemas"]["CallPublic"][];
+      /** Count */
+      count: number;
+    };
+    /** CampaignAttemptPublic */
+    CampaignAttemptPublic: {
+      /** Number */
+      number: number;
+      /** Call Id */
+      call_id: string | null;
+      /** Outcome */
+      outcome: ("answered" | "voicemail" | "busy" | "no-answer" | "failed") | null;
+      /**
+       * Started At
+       * Format: date-time
+       */
+      started_at: string;
+      /** Ended At */
+      ended_at: string | null;
+    };
+    /**
+     * CampaignCreate
+     * @description Body of ``POST /api/campaigns``: the settings and the CSV of numbers.
+     */
+    CampaignCreate: {
+      /** Name */
+      name: string;
+      /** Agent Id */
+      agent_id: string;
+      /**
+       * Concurrency
+       * @default 1
+       */
+      concurrency?: number;
+      /**
+       * Window Start
+       * Format: time
+       * @default 09:00:00
+       */
+      window_start?: string;
+      /**
+       * Window End
+       * Format: time
+       * @default 20:00:00
+       */
+      window_end?: string;
+      /**
+       * Timezone
+       * @default UTC
+       */
+      timezone?: string;
+      /**
+       * Max Attempts
+       * @default 1
+       */
+      max_attempts?: number;
+      /** Retry On */
+      retry_on?: ("busy" | "no-answer" | "voicemail")[];
+      /**
+       * Retry Delay S
+       * @default 300
+       */
+      retry_delay_s?: number;
+      /** Csv */
+      csv: string;
+      /**
+       * Start
+       * @default true
+       */
+      start?: boolean;
+    };
+    /** CampaignProgress */
+    CampaignProgress: {
+      /** Total */
+      total: number;
+      /** Pending */
+      pending: number;
+      /** Calling */
+      calling: number;
+      /** Done */
+      done: number;
+      /** Cancelled */
+      cancelled: number;
+      /** Outcomes */
+      outcomes: {
+        [key: string]: number;
+      };
+      /** Calls */
+      calls: number;
+    };
+    /** CampaignPublic */
+    CampaignPublic: {
+      /** Id */
+      id: string;
+      /** Name */
+      name: string;
+      /** Agent Id */
+      agent_id: string;
+      /**
+       * Status
+       * @enum {string}
+       */
+      status: "draft" | "running" | "paused" | "cancelled" | "completed";
+      /** Concurrency */
+      concurrency: number;
+      /** Window Start */
+      window_start: string;
+      /** Window End */
+      window_end: string;
+      /** Timezone */
+      timezone: string;
+      /** Max Attempts */
+      max_attempts: number;
+      /** Retry On */
+      retry_on: ("busy" | "no-answer" | "voicemail")[];
+      /** Retry Delay S */
+      retry_delay_s: number;
+      /** Columns */
+      columns: string[];
+      /**
+       * Created At
+       * Format: date-time
+       */
+      created_at: string;
+      /**
+       * Updated At
+       * Format: date-time
+       */
+      updated_at: string;
+      progress: components["schemas"]["CampaignProgress"];
+    };
+    /** CampaignRowPublic */
+    CampaignRowPublic: {
+      /** Id */
+      id: string;
+      /** Position */
+      position: number;
+      /** Number */
+      number: string;
+      /** Timezone */
+      timezone: string;
+      /** Variables */
+      variables: {
+        [key: string]: string;
+      };
+      /**
+       * Status
+       * @enum {string}
+       */
+      status: "pending" | "calling" | "done" | "cancelled";
+      /** Attempts */
+      attempts: number;
+      /** Outcome */
+      outcome: ("answered" | "voicemail" | "busy" | "no-answer" | "failed") | null;
+      /** Failure Reason */
+      failure_reason: string | null;
+      /**
+       * Next Attempt At
+       * Format: date-time
+       */
+      next_attempt_at: string;
+      /** Calls */
+      calls: components["schemas"]["CampaignAttemptPublic"][];
+    };
+    /** CampaignRowsPublic */
+    CampaignRowsPublic: {
+      /** Items */
+      items: components["schemas"]["CampaignRowPublic"][];
+      /** Count */
+      count: number;
+    };
+    /** CampaignsPublic */
+    CampaignsPublic: {
+      /** Items */
+      items: components["schemas"]["CampaignPublic"][];
       /** Count */
       count: number;
     };
@@ -1405,6 +1781,32 @@ export interface components {
       /** Items */
       items: components["schemas"]["SecretStatus"][];
     };
+    /** SessionAnalysisPublic */
+    SessionAnalysisPublic: {
+      /**
+       * Status
+       * @enum {string}
+       */
+      status: "pending" | "running" | "succeeded" | "failed";
+      /** Summary */
+      summary: string | null;
+      /**
+       * Data
+       * @description The extracted fields; null until done or when it failed
+       */
+      data: {
+        [key: string]: unknown;
+      } | null;
+      /**
+       * Error
+       * @description Why the analysis failed (or why its last attempt did)
+       */
+      error: string | null;
+      /** Attempts */
+      attempts: number;
+      /** Completed At */
+      completed_at: string | null;
+    };
     /**
      * SessionClaim
      * @description A job asking to answer a session. The first job to claim it does; any other leaves.
@@ -1460,6 +1862,8 @@ export interface components {
       turn_detection?: string | null;
       /** Worker Id */
       worker_id?: string | null;
+      /** Answered By */
+      answered_by?: ("human" | "machine" | "unknown") | null;
     };
     /** SessionPublic */
     SessionPublic: {
@@ -1501,8 +1905,11 @@ export interface components {
        */
       created_at: string;
     };
-    /** SessionPublicWithTurns */
-    SessionPublicWithTurns: {
+    /**
+     * SessionPublicWithAnalysis
+     * @description A session with its transcript and its post-call analysis (``null`` when none).
+     */
+    SessionPublicWithAnalysis: {
       /** Agent Id */
       agent_id: string;
       /** Room */
@@ -1542,6 +1949,7 @@ export interface components {
       created_at: string;
       /** Turns */
       turns: components["schemas"]["TurnPublic"][];
+      analysis: components["schemas"]["SessionAnalysisPublic"] | null;
     };
     /** SessionsPublic */
     SessionsPublic: {
@@ -1830,6 +2238,199 @@ export interface components {
       ctx?: Record<string, never>;
     };
     /**
+     * VoicemailOptions
+     * @description Answering-machine detection on the agent's outbound calls (livekit-agents' ``AMD``).
+     */
+    "VoicemailOptions-Input": {
+      /**
+       * Detect
+       * @default false
+       */
+      detect?: boolean;
+      /**
+       * On Machine
+       * @default hang_up
+       * @enum {string}
+       */
+      on_machine?: "leave_message" | "hang_up";
+      /** Message */
+      message?: string | null;
+      /**
+       * Timeout S
+       * @default 20
+       */
+      timeout_s?: number;
+    };
+    /**
+     * VoicemailOptions
+     * @description Answering-machine detection on the agent's outbound calls (livekit-agents' ``AMD``).
+     */
+    "VoicemailOptions-Output": {
+      /**
+       * Detect
+       * @default false
+       */
+      detect: boolean;
+      /**
+       * On Machine
+       * @default hang_up
+       * @enum {string}
+       */
+      on_machine: "leave_message" | "hang_up";
+      /** Message */
+      message: string | null;
+      /**
+       * Timeout S
+       * @default 20
+       */
+      timeout_s: number;
+    };
+    /** WebhookDeliveriesPublic */
+    WebhookDeliveriesPublic: {
+      /** Items */
+      items: components["schemas"]["WebhookDeliveryPublic"][];
+      /** Count */
+      count: number;
+    };
+    /** WebhookDeliveryPublic */
+    WebhookDeliveryPublic: {
+      /** Id */
+      id: string;
+      /** Endpoint Id */
+      endpoint_id: string;
+      /**
+       * Event
+       * @enum {string}
+       */
+      event: "session.started" | "session.ended" | "analysis.completed";
+      /** Event Id */
+      event_id: string;
+      /** Session Id */
+      session_id: string | null;
+      /**
+       * Status
+       * @enum {string}
+       */
+      status: "pending" | "running" | "succeeded" | "failed";
+      /** Attempts */
+      attempts: number;
+      /**
+       * Next Attempt At
+       * @description When the next attempt is due (while pending)
+       */
+      next_attempt_at: string | null;
+      /** Last Status Code */
+      last_status_code: number | null;
+      /** Last Error */
+      last_error: string | null;
+      /** Delivered At */
+      delivered_at: string | null;
+      /** Resent From */
+      resent_from: string | null;
+      /**
+       * Created At
+       * Format: date-time
+       */
+      created_at: string;
+      /** Payload */
+      payload: {
+        [key: string]: unknown;
+      };
+    };
+    /** WebhookEndpointCreate */
+    WebhookEndpointCreate: {
+      /** Url */
+      url: string;
+      /** Events */
+      events: ("session.started" | "session.ended" | "analysis.completed")[];
+      /** Description */
+      description?: string | null;
+      /**
+       * Enabled
+       * @default true
+       */
+      enabled?: boolean;
+      /**
+       * Secret
+       * @description The signing secret; generated when not given (returned once, at creation)
+       */
+      secret?: string | null;
+    };
+    /**
+     * WebhookEndpointCreated
+     * @description The one response that carries the signing secret.
+     */
+    WebhookEndpointCreated: {
+      /** Id */
+      id: string;
+      /** Url */
+      url: string;
+      /** Description */
+      description: string | null;
+      /** Events */
+      events: ("session.started" | "session.ended" | "analysis.completed")[];
+      /** Enabled */
+      enabled: boolean;
+      /**
+       * Created At
+       * Format: date-time
+       */
+      created_at: string;
+      /**
+       * Updated At
+       * Format: date-time
+       */
+      updated_at: string;
+      /** Secret */
+      secret: string;
+    };
+    /** WebhookEndpointPublic */
+    WebhookEndpointPublic: {
+      /** Id */
+      id: string;
+      /** Url */
+      url: string;
+      /** Description */
+      description: string | null;
+      /** Events */
+      events: ("session.started" | "session.ended" | "analysis.completed")[];
+      /** Enabled */
+      enabled: boolean;
+      /**
+       * Created At
+       * Format: date-time
+       */
+      created_at: string;
+      /**
+       * Updated At
+       * Format: date-time
+       */
+      updated_at: string;
+    };
+    /** WebhookEndpointUpdate */
+    WebhookEndpointUpdate: {
+      /** Url */
+      url?: string | null;
+      /** Events */
+      events?: (("session.started" | "session.ended" | "analysis.completed")[]) | null;
+      /** Description */
+      description?: string | null;
+      /** Enabled */
+      enabled?: boolean | null;
+      /**
+       * Secret
+       * @description The signing secret; generated when not given (returned once, at creation)
+       */
+      secret?: string | null;
+    };
+    /** WebhookEndpointsPublic */
+    WebhookEndpointsPublic: {
+      /** Items */
+      items: components["schemas"]["WebhookEndpointPublic"][];
+      /** Count */
+      count: number;
+    };
+    /**
      * WebhookTool
      * @description An HTTP tool the LLM can call; the JSON response goes back to the LLM.
      */
@@ -1952,6 +2553,13 @@ export interface components {
       /** Knowledge Base Id */
       knowledge_base_id: string | null;
       rag: components["schemas"]["RagOptions-Output"];
+      analysis: components["schemas"]["AnalysisConfig-Output"];
+      /**
+       * Redact Pii
+       * @default false
+       */
+      redact_pii: boolean;
+      voicemail: components["schemas"]["VoicemailOptions-Output"];
       recording: components["schemas"]["RecordingPolicy-Output"];
       /** Id */
       id: string;
@@ -2474,11 +3082,15 @@ export interface operations {
   };
   /**
    * List Sessions
-   * @description List sessions, newest first, filtered by agent, channel, status and creation time.
+   * @description List sessions, newest first, filtered by agent, channel, status, creation time and
+   * analysis.
    */
   list_sessions_api_sessions_get: {
     parameters: {
       query?: {
+        limit?: number;
+        /** @description Items to skip */
+        offset?: number;
         agent_id?: string | null;
         channel?: ("web" | "phone") | null;
         status?: ("created" | "active" | "completed" | "failed" | "abandoned") | null;
@@ -2486,9 +3098,12 @@ export interface operations {
         since?: string | null;
         /** @description Created before */
         until?: string | null;
-        limit?: number;
-        /** @description Items to skip */
-        offset?: number;
+        /** @description Only sessions whose analysis is in this state */
+        analysis_status?: ("pending" | "running" | "succeeded" | "failed") | null;
+        /** @description Only sessions whose analysis has this field set (to analysis_value) */
+        analysis_field?: string | null;
+        /** @description true/false, a number, or text the field contains (any case) */
+        analysis_value?: string | null;
       };
     };
     responses: {
@@ -2551,8 +3166,52 @@ export interface operations {
     };
   };
   /**
+   * Export Sessions
+   * @description The filtered sessions as CSV, newest first: outcome, analysis summary and one column
+   * per analysis field.
+   */
+  export_sessions_api_sessions_export_csv_get: {
+    parameters: {
+      query?: {
+        limit?: number;
+        agent_id?: string | null;
+        channel?: ("web" | "phone") | null;
+        status?: ("created" | "active" | "completed" | "failed" | "abandoned") | null;
+        /** @description Created at or after (ISO 8601 with offset) */
+        since?: string | null;
+        /** @description Created before */
+        until?: string | null;
+        /** @description Only sessions whose analysis is in this state */
+        analysis_status?: ("pending" | "running" | "succeeded" | "failed") | null;
+        /** @description Only sessions whose analysis has this field set (to analysis_value) */
+        analysis_field?: string | null;
+        /** @description true/false, a number, or text the field contains (any case) */
+        analysis_value?: string | null;
+      };
+    };
+    responses: {
+      /** @description One row per session */
+      200: {
+        content: {
+          "text/csv": unknown;
+        };
+      };
+      /** @description Validation Error */
+      422: {
+        content: {
+          "application/json": components["schemas"]["HTTPValidationError"];
+        };
+      };
+      /** @description Too many requests from this API key; see Retry-After */
+      429: {
+        content: never;
+      };
+    };
+  };
+  /**
    * Get Session
-   * @description One session: outcome, transcript turns in order, each with its latency metrics.
+   * @description One session: outcome, transcript turns in order, each with its latency metrics, and
+   * its post-call analysis.
    */
   get_session_api_sessions__session_id__get: {
     parameters: {
@@ -2564,7 +3223,7 @@ export interface operations {
       /** @description Successful Response */
       200: {
         content: {
-          "application/json": components["schemas"]["SessionPublicWithTurns"];
+          "application/json": components["schemas"]["SessionPublicWithAnalysis"];
         };
       };
       /** @description No such session */
@@ -3566,6 +4225,265 @@ export interface operations {
     };
   };
   /**
+   * List Campaigns
+   * @description Campaigns, newest first, with their progress.
+   */
+  list_campaigns_api_campaigns_get: {
+    responses: {
+      /** @description Successful Response */
+      200: {
+        content: {
+          "application/json": components["schemas"]["CampaignsPublic"];
+        };
+      };
+      /** @description Too many requests from this API key; see Retry-After */
+      429: {
+        content: never;
+      };
+    };
+  };
+  /**
+   * Create Campaign
+   * @description Create a campaign from a CSV and start it (calls begin inside the calling window).
+   */
+  create_campaign_api_campaigns_post: {
+    requestBody: {
+      content: {
+        "application/json": components["schemas"]["CampaignCreate"];
+      };
+    };
+    responses: {
+      /** @description Successful Response */
+      201: {
+        content: {
+          "application/json": components["schemas"]["CampaignPublic"];
+        };
+      };
+      /** @description A row or the header is wrong; each problem has its line */
+      422: {
+        content: never;
+      };
+      /** @description Too many requests from this API key; see Retry-After */
+      429: {
+        content: never;
+      };
+    };
+  };
+  /**
+   * Get Campaign
+   * @description One campaign and its progress.
+   */
+  get_campaign_api_campaigns__campaign_id__get: {
+    parameters: {
+      path: {
+        campaign_id: string;
+      };
+    };
+    responses: {
+      /** @description Successful Response */
+      200: {
+        content: {
+          "application/json": components["schemas"]["CampaignPublic"];
+        };
+      };
+      /** @description No such campaign */
+      404: {
+        content: never;
+      };
+      /** @description Validation Error */
+      422: {
+        content: {
+          "application/json": components["schemas"]["HTTPValidationError"];
+        };
+      };
+      /** @description Too many requests from this API key; see Retry-After */
+      429: {
+        content: never;
+      };
+    };
+  };
+  /**
+   * List Campaign Rows
+   * @description Each row: its number, variables, status, outcome and the calls placed for it.
+   */
+  list_campaign_rows_api_campaigns__campaign_id__rows_get: {
+    parameters: {
+      path: {
+        campaign_id: string;
+      };
+    };
+    responses: {
+      /** @description Successful Response */
+      200: {
+        content: {
+          "application/json": components["schemas"]["CampaignRowsPublic"];
+        };
+      };
+      /** @description No such campaign */
+      404: {
+        content: never;
+      };
+      /** @description Validation Error */
+      422: {
+        content: {
+          "application/json": components["schemas"]["HTTPValidationError"];
+        };
+      };
+      /** @description Too many requests from this API key; see Retry-After */
+      429: {
+        content: never;
+      };
+    };
+  };
+  /**
+   * Start Campaign
+   * @description Start a draft campaign.
+   */
+  start_campaign_api_campaigns__campaign_id__start_post: {
+    parameters: {
+      path: {
+        campaign_id: string;
+      };
+    };
+    responses: {
+      /** @description Successful Response */
+      200: {
+        content: {
+          "application/json": components["schemas"]["CampaignPublic"];
+        };
+      };
+      /** @description No such campaign */
+      404: {
+        content: never;
+      };
+      /** @description Not possible from the campaign's status */
+      409: {
+        content: never;
+      };
+      /** @description Validation Error */
+      422: {
+        content: {
+          "application/json": components["schemas"]["HTTPValidationError"];
+        };
+      };
+      /** @description Too many requests from this API key; see Retry-After */
+      429: {
+        content: never;
+      };
+    };
+  };
+  /**
+   * Pause Campaign
+   * @description Place no new calls (calls under way finish).
+   */
+  pause_campaign_api_campaigns__campaign_id__pause_post: {
+    parameters: {
+      path: {
+        campaign_id: string;
+      };
+    };
+    responses: {
+      /** @description Successful Response */
+      200: {
+        content: {
+          "application/json": components["schemas"]["CampaignPublic"];
+        };
+      };
+      /** @description No such campaign */
+      404: {
+        content: never;
+      };
+      /** @description Not possible from the campaign's status */
+      409: {
+        content: never;
+      };
+      /** @description Validation Error */
+      422: {
+        content: {
+          "application/json": components["schemas"]["HTTPValidationError"];
+        };
+      };
+      /** @description Too many requests from this API key; see Retry-After */
+      429: {
+        content: never;
+      };
+    };
+  };
+  /**
+   * Resume Campaign
+   * @description Place calls again.
+   */
+  resume_campaign_api_campaigns__campaign_id__resume_post: {
+    parameters: {
+      path: {
+        campaign_id: string;
+      };
+    };
+    responses: {
+      /** @description Successful Response */
+      200: {
+        content: {
+          "application/json": components["schemas"]["CampaignPublic"];
+        };
+      };
+      /** @description No such campaign */
+      404: {
+        content: never;
+      };
+      /** @description Not possible from the campaign's status */
+      409: {
+        content: never;
+      };
+      /** @description Validation Error */
+      422: {
+        content: {
+          "application/json": components["schemas"]["HTTPValidationError"];
+        };
+      };
+      /** @description Too many requests from this API key; see Retry-After */
+      429: {
+        content: never;
+      };
+    };
+  };
+  /**
+   * Cancel Campaign
+   * @description Stop for good: rows not called yet are cancelled (calls under way finish).
+   */
+  cancel_campaign_api_campaigns__campaign_id__cancel_post: {
+    parameters: {
+      path: {
+        campaign_id: string;
+      };
+    };
+    responses: {
+      /** @description Successful Response */
+      200: {
+        content: {
+          "application/json": components["schemas"]["CampaignPublic"];
+        };
+      };
+      /** @description No such campaign */
+      404: {
+        content: never;
+      };
+      /** @description Not possible from the campaign's status */
+      409: {
+        content: never;
+      };
+      /** @description Validation Error */
+      422: {
+        content: {
+          "application/json": components["schemas"]["HTTPValidationError"];
+        };
+      };
+      /** @description Too many requests from this API key; see Retry-After */
+      429: {
+        content: never;
+      };
+    };
+  };
+  /**
    * List Workers
    * @description Live workers (heartbeat within STIMM_WORKER_TTL): load, sessions, draining.
    */
@@ -3718,6 +4636,237 @@ export interface operations {
     };
   };
   /**
+   * List Webhooks
+   * @description List webhook endpoints, newest first.
+   */
+  list_webhooks_api_webhooks_get: {
+    parameters: {
+      query?: {
+        limit?: number;
+        /** @description Items to skip */
+        offset?: number;
+      };
+    };
+    responses: {
+      /** @description Successful Response */
+      200: {
+        content: {
+          "application/json": components["schemas"]["WebhookEndpointsPublic"];
+        };
+      };
+      /** @description Validation Error */
+      422: {
+        content: {
+          "application/json": components["schemas"]["HTTPValidationError"];
+        };
+      };
+      /** @description Too many requests from this API key; see Retry-After */
+      429: {
+        content: never;
+      };
+    };
+  };
+  /**
+   * Create Webhook
+   * @description Add an endpoint; the response is the only one that shows its signing secret.
+   */
+  create_webhook_api_webhooks_post: {
+    requestBody: {
+      content: {
+        "application/json": components["schemas"]["WebhookEndpointCreate"];
+      };
+    };
+    responses: {
+      /** @description Successful Response */
+      201: {
+        content: {
+          "application/json": components["schemas"]["WebhookEndpointCreated"];
+        };
+      };
+      /** @description The URL is invalid or the egress policy refuses it */
+      422: {
+        content: never;
+      };
+      /** @description Too many requests from this API key; see Retry-After */
+      429: {
+        content: never;
+      };
+    };
+  };
+  /**
+   * Get Webhook
+   * @description One endpoint (never its secret).
+   */
+  get_webhook_api_webhooks__endpoint_id__get: {
+    parameters: {
+      path: {
+        endpoint_id: string;
+      };
+    };
+    responses: {
+      /** @description Successful Response */
+      200: {
+        content: {
+          "application/json": components["schemas"]["WebhookEndpointPublic"];
+        };
+      };
+      /** @description No such endpoint (or delivery) */
+      404: {
+        content: never;
+      };
+      /** @description Validation Error */
+      422: {
+        content: {
+          "application/json": components["schemas"]["HTTPValidationError"];
+        };
+      };
+      /** @description Too many requests from this API key; see Retry-After */
+      429: {
+        content: never;
+      };
+    };
+  };
+  /**
+   * Delete Webhook
+   * @description Delete an endpoint, its secret and its delivery log.
+   */
+  delete_webhook_api_webhooks__endpoint_id__delete: {
+    parameters: {
+      path: {
+        endpoint_id: string;
+      };
+    };
+    responses: {
+      /** @description Successful Response */
+      204: {
+        content: never;
+      };
+      /** @description No such endpoint (or delivery) */
+      404: {
+        content: never;
+      };
+      /** @description Validation Error */
+      422: {
+        content: {
+          "application/json": components["schemas"]["HTTPValidationError"];
+        };
+      };
+      /** @description Too many requests from this API key; see Retry-After */
+      429: {
+        content: never;
+      };
+    };
+  };
+  /**
+   * Update Webhook
+   * @description Change an endpoint's URL, events, description, state or signing secret.
+   */
+  update_webhook_api_webhooks__endpoint_id__patch: {
+    parameters: {
+      path: {
+        endpoint_id: string;
+      };
+    };
+    requestBody: {
+      content: {
+        "application/json": components["schemas"]["WebhookEndpointUpdate"];
+      };
+    };
+    responses: {
+      /** @description Successful Response */
+      200: {
+        content: {
+          "application/json": components["schemas"]["WebhookEndpointPublic"];
+        };
+      };
+      /** @description No such endpoint (or delivery) */
+      404: {
+        content: never;
+      };
+      /** @description The URL is invalid or the egress policy refuses it */
+      422: {
+        content: never;
+      };
+      /** @description Too many requests from this API key; see Retry-After */
+      429: {
+        content: never;
+      };
+    };
+  };
+  /**
+   * List Deliveries
+   * @description The endpoint's delivery log, newest first: each event, its attempts and answer.
+   */
+  list_deliveries_api_webhooks__endpoint_id__deliveries_get: {
+    parameters: {
+      query?: {
+        status?: ("pending" | "running" | "succeeded" | "failed") | null;
+        limit?: number;
+        /** @description Items to skip */
+        offset?: number;
+      };
+      path: {
+        endpoint_id: string;
+      };
+    };
+    responses: {
+      /** @description Successful Response */
+      200: {
+        content: {
+          "application/json": components["schemas"]["WebhookDeliveriesPublic"];
+        };
+      };
+      /** @description No such endpoint (or delivery) */
+      404: {
+        content: never;
+      };
+      /** @description Validation Error */
+      422: {
+        content: {
+          "application/json": components["schemas"]["HTTPValidationError"];
+        };
+      };
+      /** @description Too many requests from this API key; see Retry-After */
+      429: {
+        content: never;
+      };
+    };
+  };
+  /**
+   * Resend Delivery
+   * @description Send a delivery's event again (same body and event id) as a new delivery.
+   */
+  resend_delivery_api_webhooks__endpoint_id__deliveries__delivery_id__resend_post: {
+    parameters: {
+      path: {
+        endpoint_id: string;
+        delivery_id: string;
+      };
+    };
+    responses: {
+      /** @description Successful Response */
+      202: {
+        content: {
+          "application/json": components["schemas"]["WebhookDeliveryPublic"];
+        };
+      };
+      /** @description No such endpoint (or delivery) */
+      404: {
+        content: never;
+      };
+      /** @description Validation Error */
+      422: {
+        content: {
+          "application/json": components["schemas"]["HTTPValidationError"];
+        };
+      };
+      /** @description Too many requests from this API key; see Retry-After */
+      429: {
+        content: never;
+      };
+    };
+  };
+  /**
    * Get Agent Config
    * @description The config the worker runs a call with, and the decrypted secrets its providers need.
    *
@@ -3782,7 +4931,8 @@ export interface operations {
   };
   /**
    * Post Session Event
-   * @description Report that a session became active, completed or failed.
+   * @description Report that a session became active, completed or failed (which queues its webhooks and
+   * its analysis).
    */
   post_session_event_api_worker_sessions__session_id__events_post: {
     parameters: {
@@ -3814,7 +4964,9 @@ export interface operations {
    * Post Turn
    * @description Record a finished turn; it gets the next sequence number of the session.
    *
-   * Posting a turn again with the same ``key`` (a retry) stores nothing and answers 200.
+   * Posting a turn again with the same ``key`` (a retry) stores nothing and answers 200. An
+   * agent with ``redact_pii`` has its turns stored with phone numbers, emails and card numbers
+   * masked.
    */
   post_turn_api_worker_sessions__session_id__turns_post: {
     parameters: {

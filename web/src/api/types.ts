@@ -30,6 +30,8 @@ export type McpServerTool = Schemas["McpServerTool-Output"];
 export type McpToolInfo = Schemas["McpToolInfo"];
 export type McpTools = Schemas["McpTools"];
 export type SecretRef = Schemas["SecretRef"];
+export type AnalysisConfig = Schemas["AnalysisConfig-Output"];
+export type AnalysisField = Schemas["AnalysisField-Output"];
 
 // --- providers --------------------------------------------------------------------------------
 
@@ -44,7 +46,9 @@ export type SessionCreate = Schemas["SessionCreate"];
 export type SessionCreated = Schemas["SessionCreated"];
 export type Session = Schemas["SessionPublic"];
 export type SessionsPage = Schemas["SessionsPublic"];
-export type SessionWithTurns = Schemas["SessionPublicWithTurns"];
+export type SessionWithTurns = Schemas["SessionPublicWithAnalysis"];
+export type SessionAnalysis = Schemas["SessionAnalysisPublic"];
+export type AnalysisStatus = SessionAnalysis["status"];
 export type SessionStatus = Session["status"];
 export type Channel = Session["channel"];
 export type Turn = Schemas["TurnPublic"];
@@ -93,3 +97,20 @@ export type AgentScenarios = Schemas["ScenariosPublic"];
 export type SuiteResult = Schemas["SuiteResult"];
 export type ScenarioResult = Schemas["ScenarioResult"];
 export type CheckResult = Schemas["CheckResult"];
+
+// --- webhooks ---------------------------------------------------------------------------------
+
+export type WebhookEndpoint = Schemas["WebhookEndpointPublic"];
+export type WebhookEndpointCreate = Schemas["WebhookEndpointCreate"];
+export type WebhookEndpointCreated = Schemas["WebhookEndpointCreated"];
+export type WebhookEndpointsPage = Schemas["WebhookEndpointsPublic"];
+export type WebhookEvent = WebhookEndpoint["events"][number];
+export type WebhookDelivery = Schemas["WebhookDeliveryPublic"];
+export type WebhookDeliveriesPage = Schemas["WebhookDeliveriesPublic"];
+
+// --- campaigns --------------------------------------------------------------------------------
+
+export type Campaign = Schemas["CampaignPublic"];
+export type CampaignsPage = Schemas["CampaignsPublic"];
+export type CampaignCreate = Schemas["CampaignCreate"];
+export type CampaignRows = Schemas["CampaignRowsPublic"];

@@ -4,6 +4,7 @@ import { Link, useNavigate, useParams } from "react-router";
 import { useAgent, useKnowledgeBases, useProviders, useSaveAgent } from "../api/queries";
 import type { AgentConfig, Providers, ProviderRole } from "../api/types";
 import { ProviderPicker, defaultSpec } from "../components/ProviderPicker";
+import { AnalysisEditor } from "../components/AnalysisEditor";
 import { ToolsEditor } from "../components/ToolsEditor";
 import { ErrorAlert, Field, Loading, PageHead } from "../components/ui";
 import { DEMO_LLM_NOTICE, usesDemoModel } from "../lib/demoModel";
@@ -40,13 +41,16 @@ function blankAgent(providers: Providers): AgentConfig {
     tools: [],
     knowledge_base_id: null,
     rag: { top_k: 3, min_score: 0, speculative: true },
+    analysis: { enabled: false, summary: true, fields: [] },
+    redact_pii: false,
+    voicemail: { detect: false, on_machine: "hang_up", message: null, timeout_s: 20 },
     recording: { enabled: false, retention_days: 30 },
   };
 }
 
 function configOf(agent: AgentConfig): AgentConfig {
-  const { name, instructions, greeting, language, voice, stt, llm, tts, turn_taking, tools, knowledge_base_id, rag, recording } = agent;
-  return { name, instructions, greeting, language, voice, stt, llm, tts, turn_taking, tools, knowledge_base_id, rag, recording };
+  const { name, instructions, greeting, language, voice, stt, llm, tts, turn_taking, tools, knowledge_base_id, rag, analysis, redact_pii, voicemail, recording } = agent;
+  return { name, instructions, greeting, language, voice, stt, llm, tts, turn_taking, tools, knowledge_base_id, rag, analysis, redact_pii, voicemail, recording };
 }
 
 /** Empty optional texts go to the API as null, numbers typed as text as numbers. */
@@ -54,7 +58,7 @@ function toBody(form: AgentConfig): AgentConfig {
   return { ...form, greeting: form.greeting?.trim() || null, voice: form.voice?.trim() || null };
 }
 
-const SHOWN_FIELDS = ["name", "instructions", "greeting", "language", "voice", "stt", "llm", "tts", "turn_taking", "tools", "knowledge_base_id", "rag", "recording"];
+const SHOWN_FIELDS = ["name", "instructions", "greeting", "language", "voice", "stt", "llm", "tts", "turn_taking", "tools", "knowledge_base_id", "rag", "analysis", "redact_pii", "voicemail", "recording"];
 
 function Section(props: { title: string; sub: string; children: ReactNode }) {
   return (
@@ -251,8 +255,29 @@ function AgentForm(props: { id?: string; title: string; initial: AgentConfig; pr
             </Field>
           </div>
         </Section>
+        <Section title="Voicemail" sub="On outbound calls: listen to who answers before greeting.">
+          <label className="check">
+            <input type="checkbox" checked={form.voicemail.detect} onChange={(e) => set("voicemail", { ...form.voicemail, detect: e.target.checked })} /> Detect answering machines
+          </label>
+          <Field label="On a machine" htmlFor="vm-action" path="voicemail.on_machine" error={err}>
+            <select id="vm-action" className="select" disabled={!form.voicemail.detect} value={form.voicemail.on_machine} onChange={(e) => set("voicemail", { ...form.voicemail, on_machine: e.target.value as "hang_up" | "leave_message" })}>
+              <option value="hang_up">Hang up</option>
+              <option value="leave_message">Leave a message after the beep</option>
+            </select>
+          </Field>
+          <Field label="Message" htmlFor="vm-message" path="voicemail" prefix error={err} hint="{placeholders} are filled from a campaign's columns">
+            <textarea id="vm-message" className="textarea" disabled={!form.voicemail.detect || form.voicemail.on_machine !== "leave_message"} value={form.voicemail.message ?? ""} onChange={(e) => set("voicemail", { ...form.voicemail, message: e.target.value || null })} />
+          </Field>
+        </Section>
         <Section title="Tools" sub="Actions the LLM can take during a call.">
           <ToolsEditor tools={form.tools} onChange={(v) => set("tools", v)} error={err} />
+        </Section>
+        <Section title="After the call" sub="What the agent's LLM writes down once a call ends, and what is kept of personal data.">
+          <AnalysisEditor analysis={form.analysis} onChange={(v) => set("analysis", v)} error={err} />
+          <label className="check">
+            <input type="checkbox" checked={form.redact_pii} onChange={(e) => set("redact_pii", e.target.checked)} />
+            Mask phone numbers, emails and card numbers in stored transcripts and analyses
+          </label>
         </Section>
         <div className="form-foot">
           {err ? <ErrorAlert error={err} extra={unplaced} /> : saved && <span className="badge green">Saved</span>}

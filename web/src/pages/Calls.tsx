@@ -1,7 +1,9 @@
-import { useRef, useState } from "react";
+import { Fragment, useRef, useState } from "react";
 import { Link, useNavigate, useParams } from "react-router";
 
-import { type SessionFilters, useAgent, useAgents, useRecording, useSession, useSessions } from "../api/queries";
+import { download } from "../api/client";
+import { type SessionFilters, sessionParams, useAgent, useAgents, useRecording, useSession, useSessions } from "../api/queries";
+import type { SessionWithTurns } from "../api/types";
 import { type PlayerHandle, RecordingPlayer } from "../components/RecordingPlayer";
 import { TurnFigures, Waterfall } from "../components/Waterfall";
 import { Empty, ErrorAlert, Loading, PageHead, QueryList, StatusBadge, formatDate, formatDuration } from "../components/ui";
@@ -9,7 +11,16 @@ import { Empty, ErrorAlert, Loading, PageHead, QueryList, StatusBadge, formatDat
 const SINCE: Record<string, number | null> = { any: null, hour: 3600, day: 86400, week: 7 * 86400 };
 
 export function CallsPage() {
-  const [filters, setFilters] = useState({ agent_id: "", channel: "", status: "", since: "any" });
+  const [filters, setFilters] = useState({
+    agent_id: "",
+    channel: "",
+    status: "",
+    since: "any",
+    analysis_status: "",
+    analysis_field: "",
+    analysis_value: "",
+  });
+  const [exportError, setExportError] = useState<unknown>(null);
   const agents = useAgents();
   const since = SINCE[filters.since];
   const query: SessionFilters = {
@@ -18,12 +29,19 @@ export function CallsPage() {
     status: filters.status,
     // Rounded to the minute so the query key (and the cache) stays put between renders.
     since: since ? new Date(Math.floor(Date.now() / 60000) * 60000 - since * 1000).toISOString() : "",
+    analysis_status: filters.analysis_status,
+    analysis_field: filters.analysis_field.trim(),
+    analysis_value: filters.analysis_field.trim() ? filters.analysis_value.trim() : "",
   };
   const sessions = useSessions(query);
   const navigate = useNavigate();
   const agentName = (id: string) => agents.data?.items.find((a) => a.id === id)?.name ?? "Deleted agent";
-  const set = (k: keyof typeof filters) => (e: React.ChangeEvent<HTMLSelectElement>) =>
+  const set = (k: keyof typeof filters) => (e: React.ChangeEvent<HTMLSelectElement | HTMLInputElement>) =>
     setFilters((f) => ({ ...f, [k]: e.target.value }));
+  const exportCsv = () => {
+    setExportError(null);
+    download(`/api/sessions/export.csv?${sessionParams(query)}`, "calls.csv").catch(setExportError);
+  };
 
   return (
     <>
@@ -69,9 +87,30 @@ export function CallsPage() {
               <option value="week">Last 7 days</option>
             </select>
           </div>
+          <div className="field">
+            <label htmlFor="f-analysis">Analysis</label>
+            <select id="f-analysis" className="select" value={filters.analysis_status} onChange={set("analysis_status")}>
+              <option value="">Any</option>
+              <option value="succeeded">Done</option>
+              <option value="failed">Failed</option>
+              <option value="pending">Waiting</option>
+            </select>
+          </div>
+          <div className="field">
+            <label htmlFor="f-field">Field</label>
+            <input id="f-field" className="input" placeholder="e.g. resolved" value={filters.analysis_field} onChange={set("analysis_field")} />
+          </div>
+          <div className="field">
+            <label htmlFor="f-value">Value</label>
+            <input id="f-value" className="input" placeholder="true, 42 or text" disabled={!filters.analysis_field.trim()} value={filters.analysis_value} onChange={set("analysis_value")} />
+          </div>
           <span className="spacer" />
           {sessions.data && <span className="muted small">{sessions.data.count} {sessions.data.count === 1 ? "call" : "calls"}</span>}
+          <button className="btn sm" onClick={exportCsv}>
+            Export CSV
+          </button>
         </div>
+        <ErrorAlert error={exportError} />
         <QueryList
           query={sessions}
           what="calls"
@@ -192,6 +231,7 @@ export function CallDetailPage() {
             </div>
           </div>
           <div className="stack">
+            {s.analysis && <AnalysisCard session={s} />}
             <div className="card">
               <div className="card-head">
                 <h2>Latency per turn</h2>
@@ -226,5 +266,44 @@ export function CallDetailPage() {
         </div>
       )}
     </>
+  );
+}
+
+const ANALYSIS_STATUS: Record<string, string> = {
+  pending: "Waiting",
+  running: "Analysing…",
+  succeeded: "Done",
+  failed: "Failed",
+};
+
+function AnalysisCard({ session }: { session: SessionWithTurns }) {
+  const a = session.analysis!;
+  const color = a.status === "succeeded" ? "green" : a.status === "failed" ? "red" : "amber";
+  return (
+    <div className="card card-body" data-testid="call-analysis" data-status={a.status}>
+      <div className="card-head" style={{ padding: 0, marginBottom: 8 }}>
+        <h2>Analysis</h2>
+        <span className={`badge ${color}`}>
+          <span className="dot" />
+          {ANALYSIS_STATUS[a.status] ?? a.status}
+        </span>
+      </div>
+      {a.status === "failed" && (
+        <div className="alert error" role="alert">
+          {a.error}
+        </div>
+      )}
+      {a.summary && <p style={{ marginTop: 0 }}>{a.summary}</p>}
+      {a.data && (
+        <dl className="kv">
+          {Object.entries(a.data).map(([name, value]) => (
+            <Fragment key={name}>
+              <dt className="mono">{name}</dt>
+              <dd data-field={name}>{value === null || value === undefined ? "—" : String(value)}</dd>
+            </Fragment>
+          ))}
+        </dl>
+      )}
+    </div>
   );
 }

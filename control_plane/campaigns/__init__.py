@@ -1,0 +1,1 @@
+"""Campaigns: an agent phones a list of numbers."""
