@@ -267,6 +267,20 @@ class VoicemailOptions(BaseModel):
         return self
 
 
+class RecordingPolicy(BaseModel):
+    """Whether an agent's calls are recorded, and for how long the recordings are kept.
+
+    A recording holds the caller (left channel) and the agent (right channel) as one stereo
+    Opus/OGG file, made in the worker and uploaded to the control plane after the call.
+    """
+
+    model_config = ConfigDict(extra="forbid", json_schema_serialization_defaults_required=True)
+
+    enabled: bool = False
+    retention_days: int = Field(default=30, ge=1, le=3_650)
+    """Days a recording is kept; the control plane's retention sweep deletes it afterwards."""
+
+
 class AgentConfig(BaseModel):
     """Everything the worker needs to run a conversation for one agent."""
 
@@ -288,6 +302,7 @@ class AgentConfig(BaseModel):
     redact_pii: bool = False
     """Store transcripts and analyses with phone numbers, emails and card numbers masked."""
     voicemail: VoicemailOptions = Field(default_factory=VoicemailOptions)
+    recording: RecordingPolicy = Field(default_factory=RecordingPolicy)
 
     @field_validator("stt", "llm", "tts", mode="before")
     @classmethod

@@ -26,6 +26,7 @@ from worker.mcp_tools import unavailable_notice
 from worker.outbox import flush_grace_s
 from worker.providers import PiperTTS, WhisperSTT
 from worker.recorder import SessionRecorder
+from worker.recording import record_options, upload_recording
 from worker.session import BuiltSession, build_agent, build_session
 from worker.turn_taking import load_turn_detector
 
@@ -230,6 +231,8 @@ async def converse(
     async def on_shutdown(reason: str) -> None:
         # one callback, so the outcome is posted before the client closes
         await recorder.finished()
+        if config.recording.enabled and not recorder.abandoned:
+            await upload_recording(ctx, session, client, session_id)
         await webhooks.aclose()
         await client.aclose()
 
@@ -241,6 +244,7 @@ async def converse(
         room_options=room_io.RoomOptions(
             audio_input=room_io.AudioInputOptions(frame_size_ms=INPUT_FRAME_MS)
         ),
+        record=record_options(config.recording),
     )
     await recorder.started(turn_detection=built.turn_detection, worker_id=ctx.worker_id)
     logger.info("session %s started for agent %s", session_id, config.id)

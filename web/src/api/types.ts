@@ -21,6 +21,7 @@ export type AgentsPage = Schemas["AgentsPublic"];
 export type ProviderSpec = Schemas["ProviderSpec-Output"];
 export type TurnTaking = Schemas["TurnTaking-Output"];
 export type RagOptions = Schemas["RagOptions-Output"];
+export type RecordingPolicy = Schemas["RecordingPolicy-Output"];
 export type Tool = Agent["tools"][number];
 export type WebhookTool = Schemas["WebhookTool-Output"];
 export type EndCallTool = Schemas["EndCallTool-Output"];
@@ -52,6 +53,7 @@ export type SessionStatus = Session["status"];
 export type Channel = Session["channel"];
 export type Turn = Schemas["TurnPublic"];
 export type TurnMetrics = Schemas["TurnMetrics-Output"];
+export type Recording = Schemas["RecordingPublic"];
 
 // --- knowledge bases --------------------------------------------------------------------------
 
