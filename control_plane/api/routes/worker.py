@@ -201,7 +201,7 @@ async def put_recording(
         path = await recordings.receive(request.stream())
     except UploadTooLarge as e:
         raise HTTPException(
-            status_code=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+            status_code=status.HTTP_413_CONTENT_TOO_LARGE,
             detail=f"The recording is larger than the limit of {recordings.settings.max_bytes} "
             "bytes (STIMM_MAX_RECORDING_BYTES)",
         ) from e
