@@ -81,9 +81,10 @@ def colleague(
         ("play", str(quiet)),
         ("pause", LISTEN_S + 0.2),
         ("play", str(keypad)),
-        ("pause", keypad_s + 0.2),
     ]
+    # without words it waits for the BYE at once: one during a pause would fail the scenario
     if speaks:
+        steps.append(("pause", keypad_s + 0.2))
         words = workdir / "colleague-words.pcap"
         words_s = speech_pcap(
             words, synthesize(COLLEAGUE_SAYS, RATE), lead_silence_s=3.0, trail_silence_s=14.0
@@ -128,6 +129,11 @@ def caller(
     return sipp, receiver
 
 
+def briefed(heard: str) -> bool:
+    """Whether ``heard`` holds the summary (Whisper hears "refund" as "read" at times)."""
+    return "order" in heard and ("42" in heard or "forty" in heard)
+
+
 def answered_at(sipp: SippRun) -> float:
     """When the colleague's phone got the ACK of its 200 OK (the call is up)."""
     acks = sipp.received("ACK")
@@ -163,7 +169,7 @@ async def test_colleague_hears_summary_then_talks_with_the_caller(
         up = answered_at(human)
         pressed = up + LISTEN_S
         briefing = transcribe(heard_by_human.audio(end=pressed), RATE)
-        assert "refund" in briefing and "order" in briefing, briefing
+        assert briefed(briefing), briefing
         assert "press 1" in briefing or "say yes" in briefing, briefing
         # on hold, the caller heard music but none of the consultation
         held = heard_by_caller.audio(start=up, end=pressed)
@@ -174,7 +180,7 @@ async def test_colleague_hears_summary_then_talks_with_the_caller(
         assert "alice" in after or "customer support" in after, after
         to_human = transcribe(heard_by_human.audio(start=pressed + 3.0), RATE)
         assert "money back" in to_human, to_human
-        assert "refund" not in to_human, "the agent kept talking to the colleague"
+        assert not briefed(to_human), "the agent kept talking to the colleague"
 
         call = await wait_for_call(http, agent["id"], {"completed", "failed"})
     assert call["status"] == "completed", call
@@ -210,9 +216,9 @@ async def test_declined_transfer_returns_the_caller_to_the_agent(
         assert bye.at < answered_at(human) + LISTEN_S + 6, "the colleague was not hung up on"
 
         briefing = transcribe(heard_by_human.audio(end=bye.at), RATE)
-        assert "refund" in briefing, briefing
+        assert briefed(briefing), briefing
         back = transcribe(heard_by_caller.audio(start=bye.at), RATE)
-        assert "colleague cannot take your call" in back, back
+        assert "colleague cannot take" in back, back
 
         call = await wait_for_call(http, agent["id"], {"completed", "failed"})
     assert call["status"] == "completed", call
