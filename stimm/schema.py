@@ -421,6 +421,8 @@ class TransferLegCreate(BaseModel):
 class TransferLeg(BaseModel):
     """The answered transfer leg."""
 
+    model_config = ConfigDict(json_schema_serialization_defaults_required=True)
+
     participant_identity: str
     sip_call_id: str | None = None
 

@@ -1939,7 +1939,7 @@ export interface components {
       /** Participant Identity */
       participant_identity: string;
       /** Sip Call Id */
-      sip_call_id?: string | null;
+      sip_call_id: string | null;
     };
     /**
      * TransferLegCreate
