@@ -26,6 +26,7 @@ import asyncio
 import contextlib
 import logging
 import re
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -149,35 +150,53 @@ class Consultation:
         self._consult_source: rtc.AudioSource | None = None
         self._consult_track: rtc.LocalTrackPublication | None = None
         self._decision: asyncio.Future[Decision] | None = None
+        self._tasks: set[asyncio.Future[Any]] = set()
 
     async def run(self) -> Decision:
         """Consult the colleague; ``accepted`` leaves the caller with them."""
         summary = asyncio.create_task(summarize(self._session))
         self._session.input.set_audio_enabled(False)  # the caller on hold is not listened to
         self._room.on("track_published", self._on_track_published)
+        self._room.on("participant_disconnected", self._on_caller_left)
         try:
-            await self._start_hold()
-            try:
-                await self._line.client.dial_transfer_leg(
-                    self._line.session_id,
-                    TransferLegCreate(
-                        target=self._spec.target, participant_identity=self._colleague
-                    ),
-                    timeout=self._spec.ringing_timeout_s + 15.0,
-                )
-            except ControlPlaneError as e:
-                logger.info("session %s: warm transfer not answered: %s", self._line.session_id, e)
-                return await self._back_to_caller("no_answer")
-            await self._keep_apart()
-            decision = await self._brief(await summary)
-            if decision != "accepted":
-                await self._hang_up_colleague()
-                return await self._back_to_caller(decision)
-            await self._connect()
-            return "accepted"
+            return await self._consult(summary)
+        except Exception as e:  # the caller must not be left on hold
+            logger.exception("session %s: warm transfer failed", self._line.session_id)
+            await self._hang_up_colleague()
+            await self._back_to_caller("no_answer")
+            raise ToolError("The transfer failed; apologise and offer to help.") from e
         finally:
             summary.cancel()
             self._room.off("track_published", self._on_track_published)
+            self._room.off("participant_disconnected", self._on_caller_left)
+
+    async def _consult(self, summary: asyncio.Task[str]) -> Decision:
+        await self._start_hold()
+        try:
+            await self._line.client.dial_transfer_leg(
+                self._line.session_id,
+                TransferLegCreate(target=self._spec.target, participant_identity=self._colleague),
+                timeout=self._spec.ringing_timeout_s + 15.0,
+            )
+        except ControlPlaneError as e:
+            logger.info("session %s: warm transfer not answered: %s", self._line.session_id, e)
+            return await self._back_to_caller("no_answer")
+        await self._keep_apart()
+        decision = await self._brief(await summary)
+        if decision != "accepted":
+            await self._hang_up_colleague()
+            return await self._back_to_caller(decision)
+        await self._connect()
+        return "accepted"
+
+    def _on_caller_left(self, participant: rtc.RemoteParticipant) -> None:
+        if participant.identity == self._caller.identity:  # nobody to transfer any more
+            self._background(self._job.delete_room())
+
+    def _background(self, work: Awaitable[Any]) -> None:
+        task = asyncio.ensure_future(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     # --- hold ---------------------------------------------------------------------------------
 
@@ -227,7 +246,7 @@ class Consultation:
         self, publication: rtc.RemoteTrackPublication, participant: rtc.RemoteParticipant
     ) -> None:
         if participant.identity == self._colleague:
-            asyncio.ensure_future(
+            self._background(
                 self._subscribe(self._caller.identity, [publication.sid], subscribe=False)
             )
 
@@ -371,7 +390,7 @@ class Consultation:
         def on_left(participant: rtc.RemoteParticipant) -> None:
             if participant.identity in legs:  # end the other leg too
                 logger.info("session %s: a transferred leg hung up", self._line.session_id)
-                asyncio.ensure_future(self._job.delete_room())
+                self._background(self._job.delete_room())
 
         self._room.on("participant_disconnected", on_left)
 
