@@ -24,6 +24,8 @@ from stimm.schema import (
     PhoneSessionCreated,
     SessionClaim,
     SessionEvent,
+    TransferLeg,
+    TransferLegCreate,
     TurnIn,
     WorkerAgentConfig,
     WorkerHeartbeat,
@@ -186,6 +188,26 @@ class ControlPlaneClient:
 
     async def post_event(self, session_id: str, event: SessionEvent) -> None:
         await self._post(f"/api/worker/sessions/{session_id}/events", event.model_dump_json())
+
+    async def dial_transfer_leg(
+        self, session_id: str, leg: TransferLegCreate, *, timeout: float
+    ) -> TransferLeg:
+        """Have the control plane phone a warm transfer's target into the session's room;
+        returns once they answered. Raises ``ControlPlaneError`` with the reason (refused, busy,
+        not answered, not configured) otherwise."""
+        path = f"/api/worker/sessions/{session_id}/transfer-legs"
+        try:
+            resp = await self._http.post(
+                path,
+                content=leg.model_dump_json(),
+                headers={"Content-Type": "application/json"},
+                timeout=timeout,
+            )
+        except httpx.HTTPError as e:
+            raise ControlPlaneError(f"control plane unreachable: {e!r}") from e
+        if resp.status_code != 201:
+            raise ControlPlaneError(_detail(resp))
+        return TransferLeg.model_validate(resp.json())
 
     async def post_turn(self, session_id: str, turn: TurnIn) -> None:
         await self._post(f"/api/worker/sessions/{session_id}/turns", turn.model_dump_json())

@@ -29,6 +29,7 @@ from worker.recorder import SessionRecorder
 from worker.recording import record_options, upload_recording
 from worker.session import BuiltSession, build_agent, build_session
 from worker.turn_taking import load_turn_detector
+from worker.warm_transfer import TransferLine
 
 logger = logging.getLogger("stimm.worker")
 
@@ -222,7 +223,12 @@ async def converse(
     """Join the room, report the session active, greet; record every turn until it ends."""
     session = built.session
     webhooks = egress_client()  # only where STIMM_EGRESS_ALLOW lets agents' webhooks go
-    agent = build_agent(config, http=webhooks, control_plane=client)
+    line = (
+        TransferLine(client, session_id, phone_call.participant.identity)
+        if phone_call is not None
+        else None
+    )
+    agent = build_agent(config, http=webhooks, control_plane=client, line=line)
     recorder = SessionRecorder(client, session_id, retrieval_time=agent.pop_retrieval_time)
     recorder.attach(session)
     if phone_call is not None:  # keypad digits, hang-up ends the job

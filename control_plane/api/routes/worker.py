@@ -1,7 +1,7 @@
 """Every worker-only endpoint (``/api/worker/...``, the worker token): read an agent's config,
 register a dial-in call, claim a session, report its events and turns, upload its recording,
-retrieve from a knowledge base, and the pool's heartbeats. The worker reaches them through
-``worker/control_plane_client.py``.
+phone a warm transfer's target, retrieve from a knowledge base, and the pool's heartbeats. The
+worker reaches them through ``worker/control_plane_client.py``.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from control_plane.api.deps import (
     RegistryDep,
     SecretBoxDep,
     SessionDep,
+    SettingsDep,
     WorkerAuthDep,
 )
 from control_plane.api.routes.agents import agent_not_found
@@ -32,6 +33,8 @@ from control_plane.api.routes.recordings import store_unavailable
 from control_plane.api.routes.sessions import session_not_found
 from control_plane.api.routes.workers import registry_unavailable
 from control_plane.errors import (
+    LiveKitError,
+    LiveKitUnavailable,
     RecordingStoreError,
     SecretDecryptionError,
     SecretMissing,
@@ -44,6 +47,7 @@ from control_plane.recordings.audio import NotARecording
 from control_plane.recordings.service import UploadTooLarge
 from control_plane.recordings.store import CONTENT_TYPE
 from control_plane.telephony import crud as phone_crud
+from control_plane.telephony import service as phone_service
 from control_plane.worker_config import worker_agent_config
 from control_plane.workers.registry import RegistryUnavailable
 from stimm.schema import (
@@ -54,7 +58,10 @@ from stimm.schema import (
     RecordingPolicy,
     SessionClaim,
     SessionEvent,
+    TransferLeg,
+    TransferLegCreate,
     TurnIn,
+    WarmTransferTool,
     WorkerAgentConfig,
     WorkerHeartbeat,
 )
@@ -129,6 +136,71 @@ async def post_session_event(
     if call.status == event.status:  # a repeated report too: whatever was not queued yet is
         await postcall.session_reported(db, call)
     return public
+
+
+@router.post(
+    "/sessions/{session_id}/transfer-legs",
+    status_code=status.HTTP_201_CREATED,
+    responses={
+        409: {"description": "Not a live phone call, or outbound calling is not configured"},
+        422: {"description": "The target is not one of the agent's warm-transfer targets"},
+        502: {"description": "The target refused, was busy or did not answer"},
+        503: {"description": "LiveKit is unreachable"},
+    },
+)
+async def create_transfer_leg(
+    db: SessionDep, settings: SettingsDep, session_id: str, leg: TransferLegCreate
+) -> TransferLeg:
+    """Phone a warm transfer's target into the session's room; returns once they answer."""
+    call = await crud.get_session(db, session_id)
+    if call is None:
+        raise session_not_found(session_id)
+    if call.channel != "phone" or call.status not in ("created", "active"):
+        raise HTTPException(
+            status_code=status.HTTP_409_CONFLICT,
+            detail=f"Session {session_id} is not a live phone call",
+        )
+    agent = await crud.get_agent(db, call.agent_id)
+    tools = agent.to_config().tools if agent is not None else []
+    tool = next(
+        (t for t in tools if isinstance(t, WarmTransferTool) and t.target == leg.target), None
+    )
+    if tool is None:  # the worker may only phone the numbers its agent was configured with
+        raise HTTPException(
+            status_code=status.HTTP_422_UNPROCESSABLE_ENTITY,
+            detail="The target is not one of the agent's warm-transfer targets",
+        )
+    telephony = settings.telephony
+    if not telephony.outbound_address:
+        raise HTTPException(
+            status_code=status.HTTP_409_CONFLICT,
+            detail="Outbound calling is not configured (set STIMM_SIP_OUTBOUND_ADDRESS)",
+        )
+    try:
+        info = await phone_service.dial(
+            settings,
+            telephony,
+            to=leg.target,
+            room=call.room,
+            identity=leg.participant_identity,
+            ringing_timeout_s=tool.ringing_timeout_s,
+        )
+    except phone_service.DialFailed as e:
+        logger.info("session %s: transfer leg not answered: %s", session_id, e)
+        raise HTTPException(status_code=status.HTTP_502_BAD_GATEWAY, detail=str(e)) from e
+    except LiveKitError as e:
+        raise HTTPException(
+            status_code=(
+                status.HTTP_503_SERVICE_UNAVAILABLE
+                if isinstance(e, LiveKitUnavailable)
+                else status.HTTP_502_BAD_GATEWAY
+            ),
+            detail=str(e),
+        ) from e
+    logger.info("session %s: transfer leg answered", session_id)
+    return TransferLeg(
+        participant_identity=leg.participant_identity, sip_call_id=info.sip_call_id or None
+    )
 
 
 @router.post(

@@ -442,6 +442,13 @@ export interface paths {
      */
     post: operations["post_session_event_api_worker_sessions__session_id__events_post"];
   };
+  "/api/worker/sessions/{session_id}/transfer-legs": {
+    /**
+     * Create Transfer Leg
+     * @description Phone a warm transfer's target into the session's room; returns once they answer.
+     */
+    post: operations["create_transfer_leg_api_worker_sessions__session_id__transfer_legs_post"];
+  };
   "/api/worker/sessions/{session_id}/turns": {
     /**
      * Post Turn
@@ -541,7 +548,7 @@ export interface components {
       tts?: components["schemas"]["ProviderSpec-Input"][];
       turn_taking?: components["schemas"]["TurnTaking-Input"];
       /** Tools */
-      tools?: (components["schemas"]["WebhookTool-Input"] | components["schemas"]["EndCallTool-Input"] | components["schemas"]["TransferCallTool-Input"] | components["schemas"]["McpServerTool-Input"])[];
+      tools?: (components["schemas"]["WebhookTool-Input"] | components["schemas"]["EndCallTool-Input"] | components["schemas"]["TransferCallTool-Input"] | components["schemas"]["WarmTransferTool-Input"] | components["schemas"]["McpServerTool-Input"])[];
       /** Knowledge Base Id */
       knowledge_base_id?: string | null;
       rag?: components["schemas"]["RagOptions-Input"];
@@ -585,7 +592,7 @@ export interface components {
       tts: components["schemas"]["ProviderSpec-Output"][];
       turn_taking: components["schemas"]["TurnTaking-Output"];
       /** Tools */
-      tools: (components["schemas"]["WebhookTool-Output"] | components["schemas"]["EndCallTool-Output"] | components["schemas"]["TransferCallTool-Output"] | components["schemas"]["McpServerTool-Output"])[];
+      tools: (components["schemas"]["WebhookTool-Output"] | components["schemas"]["EndCallTool-Output"] | components["schemas"]["TransferCallTool-Output"] | components["schemas"]["WarmTransferTool-Output"] | components["schemas"]["McpServerTool-Output"])[];
       /** Knowledge Base Id */
       knowledge_base_id: string | null;
       rag: components["schemas"]["RagOptions-Output"];
@@ -638,7 +645,7 @@ export interface components {
       tts?: components["schemas"]["ProviderSpec-Input"][] | null;
       turn_taking?: components["schemas"]["TurnTaking-Input"] | null;
       /** Tools */
-      tools?: ((components["schemas"]["WebhookTool-Input"] | components["schemas"]["EndCallTool-Input"] | components["schemas"]["TransferCallTool-Input"] | components["schemas"]["McpServerTool-Input"])[]) | null;
+      tools?: ((components["schemas"]["WebhookTool-Input"] | components["schemas"]["EndCallTool-Input"] | components["schemas"]["TransferCallTool-Input"] | components["schemas"]["WarmTransferTool-Input"] | components["schemas"]["McpServerTool-Input"])[]) | null;
       /** Knowledge Base Id */
       knowledge_base_id?: string | null;
       rag?: components["schemas"]["RagOptions-Input"] | null;
@@ -2029,6 +2036,28 @@ export interface components {
       description: string | null;
     };
     /**
+     * TransferLeg
+     * @description The answered transfer leg.
+     */
+    TransferLeg: {
+      /** Participant Identity */
+      participant_identity: string;
+      /** Sip Call Id */
+      sip_call_id: string | null;
+    };
+    /**
+     * TransferLegCreate
+     * @description Body of the worker's ``POST /api/worker/sessions/{id}/transfer-legs``: phone a warm
+     * transfer's ``target`` into the session's room (the trunk's credentials stay in the control
+     * plane).
+     */
+    TransferLegCreate: {
+      /** Target */
+      target: string;
+      /** Participant Identity */
+      participant_identity: string;
+    };
+    /**
      * TurnIn
      * @description One finished conversation turn, posted by the worker.
      */
@@ -2284,6 +2313,74 @@ export interface components {
        * @default 20
        */
       timeout_s: number;
+    };
+    /**
+     * WarmTransferTool
+     * @description Lets the LLM warm-transfer a phone caller: the caller is put on hold, the agent phones
+     * ``target`` through the outbound trunk, tells the person who answers what the call is about
+     * and connects them with the caller if they accept (keypad 1 or "yes"); otherwise the agent
+     * returns to the caller and says so.
+     */
+    "WarmTransferTool-Input": {
+      /**
+       * Type
+       * @default warm_transfer
+       * @constant
+       */
+      type?: "warm_transfer";
+      /** Target */
+      target: string;
+      /** Description */
+      description?: string | null;
+      /**
+       * Hold Music
+       * @default true
+       */
+      hold_music?: boolean;
+      /**
+       * Ringing Timeout S
+       * @default 30
+       */
+      ringing_timeout_s?: number;
+      /**
+       * Decision Timeout S
+       * @default 20
+       */
+      decision_timeout_s?: number;
+    };
+    /**
+     * WarmTransferTool
+     * @description Lets the LLM warm-transfer a phone caller: the caller is put on hold, the agent phones
+     * ``target`` through the outbound trunk, tells the person who answers what the call is about
+     * and connects them with the caller if they accept (keypad 1 or "yes"); otherwise the agent
+     * returns to the caller and says so.
+     */
+    "WarmTransferTool-Output": {
+      /**
+       * Type
+       * @default warm_transfer
+       * @constant
+       */
+      type: "warm_transfer";
+      /** Target */
+      target: string;
+      /** Description */
+      description: string | null;
+      /**
+       * Hold Music
+       * @default true
+       */
+      hold_music: boolean;
+      /**
+       * Ringing Timeout S
+       * @default 30
+       */
+      ringing_timeout_s: number;
+      /**
+       * Decision Timeout S
+       * @default 20
+       */
+      decision_timeout_s: number;
     };
     /** WebhookDeliveriesPublic */
     WebhookDeliveriesPublic: {
@@ -2549,7 +2646,7 @@ export interface components {
       tts: components["schemas"]["ProviderSpec-Output"][];
       turn_taking: components["schemas"]["TurnTaking-Output"];
       /** Tools */
-      tools: (components["schemas"]["WebhookTool-Output"] | components["schemas"]["EndCallTool-Output"] | components["schemas"]["TransferCallTool-Output"] | components["schemas"]["McpServerTool-Output"])[];
+      tools: (components["schemas"]["WebhookTool-Output"] | components["schemas"]["EndCallTool-Output"] | components["schemas"]["TransferCallTool-Output"] | components["schemas"]["WarmTransferTool-Output"] | components["schemas"]["McpServerTool-Output"])[];
       /** Knowledge Base Id */
       knowledge_base_id: string | null;
       rag: components["schemas"]["RagOptions-Output"];
@@ -4957,6 +5054,46 @@ export interface operations {
         content: {
           "application/json": components["schemas"]["HTTPValidationError"];
         };
+      };
+    };
+  };
+  /**
+   * Create Transfer Leg
+   * @description Phone a warm transfer's target into the session's room; returns once they answer.
+   */
+  create_transfer_leg_api_worker_sessions__session_id__transfer_legs_post: {
+    parameters: {
+      path: {
+        session_id: string;
+      };
+    };
+    requestBody: {
+      content: {
+        "application/json": components["schemas"]["TransferLegCreate"];
+      };
+    };
+    responses: {
+      /** @description Successful Response */
+      201: {
+        content: {
+          "application/json": components["schemas"]["TransferLeg"];
+        };
+      };
+      /** @description Not a live phone call, or outbound calling is not configured */
+      409: {
+        content: never;
+      };
+      /** @description The target is not one of the agent's warm-transfer targets */
+      422: {
+        content: never;
+      };
+      /** @description The target refused, was busy or did not answer */
+      502: {
+        content: never;
+      };
+      /** @description LiveKit is unreachable */
+      503: {
+        content: never;
       };
     };
   };

@@ -26,6 +26,7 @@ export type Tool = Agent["tools"][number];
 export type WebhookTool = Schemas["WebhookTool-Output"];
 export type EndCallTool = Schemas["EndCallTool-Output"];
 export type TransferCallTool = Schemas["TransferCallTool-Output"];
+export type WarmTransferTool = Schemas["WarmTransferTool-Output"];
 export type McpServerTool = Schemas["McpServerTool-Output"];
 export type McpToolInfo = Schemas["McpToolInfo"];
 export type McpTools = Schemas["McpTools"];
