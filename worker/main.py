@@ -20,11 +20,12 @@ from pydantic import ValidationError
 from stimm.egress import egress_client
 from stimm.placeholders import fill
 from stimm.schema import AGENT_NAME, JobMetadata, SessionClaim, SessionEvent, WorkerAgentConfig
-from worker import pool, telephony, tracing, voicemail
+from worker import inference, pool, telephony, tracing, voicemail
 from worker.control_plane_client import ControlPlaneClient, ControlPlaneError, SessionTakenError
 from worker.mcp_tools import unavailable_notice
 from worker.outbox import flush_grace_s
-from worker.providers import PiperTTS, WhisperSTT
+from worker.providers.local_stt import WhisperRunner
+from worker.providers.local_tts import PiperRunner
 from worker.recorder import SessionRecorder
 from worker.session import BuiltSession, build_agent, build_session
 from worker.turn_taking import load_turn_detector
@@ -45,11 +46,12 @@ the VAD saw it; 10 ms frames cut that to at most 10 ms."""
 
 
 def prewarm(proc: JobProcess) -> None:
-    """Load the offline models once per job process, before any job arrives."""
+    """Ready a job process before any job arrives: Silero VAD and the end-of-turn model are
+    loaded here; Whisper and Piper are the worker's inference process's (``worker/inference.py``).
+    """
+    inference.serve_from_inference_process()
     proc.userdata["vad"] = silero.VAD.load(min_silence_duration=VAD_MIN_SILENCE)
     proc.userdata["turn_detector"] = load_turn_detector()
-    WhisperSTT.load()
-    PiperTTS.load()
     tracing.setup()  # each job process exports its own spans
 
 
@@ -83,6 +85,9 @@ def create_server(*, health_port: int | None = None) -> AgentServer:
         **member.server_options(),
     )
     member.attach(server)
+    # Whisper and Piper are loaded once, in the worker's inference process, for every job
+    inference.register(WhisperRunner, PiperRunner)
+    server.on("worker_started", lambda: inference.install(server))
     server.rtc_session(entrypoint, agent_name=AGENT_NAME, on_request=member.on_request)
     return server
 
