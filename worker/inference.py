@@ -125,6 +125,7 @@ class SharedInference:
         self._runners = runners
         self._mp_context = mp_context
         self._closing = False
+        self._starting: InferenceProcExecutor | None = None
         self._ready = asyncio.Event()
         self._generation = self._watch(first)
         self._ready.set()
@@ -163,6 +164,9 @@ class SharedInference:
 
     async def aclose(self) -> None:
         self._closing = True
+        if self._starting is not None:  # a replacement still loading: not needed any more
+            with contextlib.suppress(Exception):
+                await self._starting.kill()
         await self._generation.executor.aclose()
 
     def _watch(self, executor: InferenceProcExecutor) -> _Generation:
@@ -188,16 +192,22 @@ class SharedInference:
         while not self._closing:
             await asyncio.sleep(RESTART_BACKOFF_S[min(attempt, len(RESTART_BACKOFF_S) - 1)])
             attempt += 1
-            executor = _executor(self._runners, self._mp_context)
+            executor = self._starting = _executor(self._runners, self._mp_context)
             started = time.perf_counter()
             try:
                 await executor.start()
                 await executor.initialize()
             except Exception:
-                logger.exception("inference process did not start")
+                if not self._closing:
+                    logger.exception("inference process did not start")
                 with contextlib.suppress(Exception):
                     await executor.aclose()
                 continue
+            finally:
+                self._starting = None
+            if self._closing:
+                await executor.aclose()
+                return
             logger.info("inference process restarted in %.1fs", time.perf_counter() - started)
             self.restarts += 1
             self._generation = self._watch(executor)

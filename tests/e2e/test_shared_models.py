@@ -25,12 +25,12 @@ from tests.support.caller import Caller
 
 pytestmark = pytest.mark.e2e
 
-# question -> what its answer must contain, as Whisper hears it
+# question -> (its answer, the words that tell that answer from the others, as Whisper hears it)
 CALLS = {
-    "How much is a ticket?": ("A ticket costs twelve euros.", r"twelve|12"),
-    "Where is the cafe?": ("The cafe is on the second floor.", r"second floor"),
-    "Can I bring my dog?": ("Dogs are welcome in the garden.", r"garden"),
-    "When is the museum open?": ("The museum is open every Sunday afternoon.", r"sunday"),
+    "How much is a ticket?": ("A ticket costs twelve euros.", r"ticket|twelve|12|euro"),
+    "Where is the cafe?": ("The cafe is on the second floor.", r"caf|floor"),
+    "Can I bring my dog?": ("Dogs are welcome in the garden.", r"dog|garden"),
+    "When is the museum open?": ("The museum is open every Sunday afternoon.", r"museum|sunday"),
 }
 RULES = [
     {"match": "ticket", "reply": CALLS["How much is a ticket?"][0]},
@@ -51,11 +51,22 @@ def desk_agent(llm_url: str) -> dict[str, object]:
     return agent_body(llm_url, name="Museum desk", greeting="Welcome to the museum desk.")
 
 
+async def start_session(http: httpx.AsyncClient, agent_id: str) -> dict[str, str]:
+    """A session, once the worker has a free slot (an earlier test's calls may still be ending)."""
+    deadline = time.monotonic() + 90
+    while True:
+        resp = await http.post("/api/sessions", json={"agent_id": agent_id})
+        if resp.status_code != 503 or time.monotonic() > deadline:
+            break
+        await asyncio.sleep(2)
+    assert resp.status_code == 201, resp.text
+    body: dict[str, str] = resp.json()
+    return body
+
+
 async def call(http: httpx.AsyncClient, agent_id: str, question: str) -> str:
     """One call: wait for the greeting, ask ``question``, return what the caller heard."""
-    resp = await http.post("/api/sessions", json={"agent_id": agent_id})
-    assert resp.status_code == 201, resp.text
-    sess = resp.json()
+    sess = await start_session(http, agent_id)
     caller = Caller()
     await caller.join(sess["livekit_url"], sess["token"])
     try:
@@ -74,8 +85,10 @@ async def test_four_concurrent_callers_each_hear_their_own_answer(
     ) as http:
         agent = (await http.post("/api/agents", json=desk_agent(desk_llm_url))).json()
         heard = await asyncio.gather(*(call(http, agent["id"], q) for q in CALLS))
-    for (question, (_, expected)), answer in zip(CALLS.items(), heard, strict=True):
-        assert re.search(expected, answer), (question, answer)
+    for (question, (_, own)), answer in zip(CALLS.items(), heard, strict=True):
+        assert re.search(own, answer), (question, answer)
+        others = [words for q, (_, words) in CALLS.items() if q != question]
+        assert not any(re.search(words, answer) for words in others), (question, answer)
 
 
 def inference_pid(log: str) -> int:
@@ -92,8 +105,7 @@ async def test_a_killed_inference_process_is_replaced_and_the_next_turn_answered
         base_url=stack.control_plane_url, headers=stack.api_headers, timeout=60
     ) as http:
         agent = (await http.post("/api/agents", json=desk_agent(desk_llm_url))).json()
-        resp = await http.post("/api/sessions", json={"agent_id": agent["id"]})
-        sess = resp.json()
+        sess = await start_session(http, agent["id"])
         caller = Caller()
         await caller.join(sess["livekit_url"], sess["token"])
         try:
