@@ -14,6 +14,7 @@ import tempfile
 from typing import Any
 
 from livekit.agents import AgentServer, AgentSession, JobContext, JobProcess, room_io
+from livekit.agents.inference import TurnDetector
 from livekit.plugins import silero
 from pydantic import ValidationError
 
@@ -46,12 +47,12 @@ the VAD saw it; 10 ms frames cut that to at most 10 ms."""
 
 
 def prewarm(proc: JobProcess) -> None:
-    """Ready a job process before any job arrives: Silero VAD and the end-of-turn model are
-    loaded here; Whisper and Piper are the worker's inference process's (``worker/inference.py``).
-    """
+    """Ready a job process before any job arrives: Silero VAD is loaded here; Whisper and Piper
+    are the worker's inference process's (``worker/inference.py``); the end-of-turn model is
+    loaded by the first agent that uses it (``turn_detector``: ~225 MB a process, and agents
+    end turns on VAD silence by default)."""
     inference.serve_from_inference_process()
     proc.userdata["vad"] = silero.VAD.load(min_silence_duration=VAD_MIN_SILENCE)
-    proc.userdata["turn_detector"] = load_turn_detector()
     tracing.setup()  # each job process exports its own spans
 
 
@@ -207,12 +208,22 @@ def build_pipeline(ctx: JobContext, config: WorkerAgentConfig, session_id: str) 
         return build_session(
             config,
             vad_model=ctx.proc.userdata["vad"],
-            turn_detector=ctx.proc.userdata.get("turn_detector"),
+            turn_detector=turn_detector(ctx.proc, config),
             secrets=config.secrets,
         )
     except ValueError as e:
         logger.error("session %s: agent %s cannot be built: %s", session_id, config.id, e)
         raise LeaveRoom("agent not built", failure=f"agent not built: {e}") from e
+
+
+def turn_detector(proc: JobProcess, config: WorkerAgentConfig) -> TurnDetector | None:
+    """The end-of-turn model when the agent may use it, loaded once per job process (~0.3 s)."""
+    if config.turn_taking.turn_detection == "vad":
+        return None
+    if "turn_detector" not in proc.userdata:
+        proc.userdata["turn_detector"] = load_turn_detector()
+    detector: TurnDetector | None = proc.userdata["turn_detector"]
+    return detector
 
 
 async def converse(
