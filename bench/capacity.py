@@ -235,7 +235,7 @@ async def ramp(
         level = await run_level(kind, stack, worker_pid, n, args.turns, agent_id)
         levels.append(level)
         print(f"  {kind:5s} {n:2d} sessions: {json.dumps(level.as_dict())}", flush=True)
-        await asyncio.sleep(3)  # let rooms close before the next level
+        await calls_ended(stack, kind)
         if not level.passed(slo_s * 1000):
             break
         best = level
@@ -244,6 +244,22 @@ async def ramp(
         "at_max": best.as_dict() if best else None,
         "levels": [lv.as_dict() for lv in levels],
     }
+
+
+async def calls_ended(stack: LocalStack, kind: str, timeout: float = 60.0) -> None:
+    """Wait until the last level's jobs have ended: a job outlives its caller by its flush, and
+    a Stimm worker counts its slot until then."""
+    if kind != "stimm":
+        await asyncio.sleep(5)  # the plain worker admits jobs by no count
+        return
+    deadline = time.monotonic() + timeout
+    async with httpx.AsyncClient(
+        base_url=stack.control_plane_url, headers=stack.api_headers, timeout=10
+    ) as http:
+        while time.monotonic() < deadline:
+            if (await http.get("/api/workers")).json().get("sessions") == 0:
+                return
+            await asyncio.sleep(1)
 
 
 def measure_job_process() -> dict[str, Any]:

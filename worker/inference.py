@@ -22,6 +22,7 @@ import json
 import logging
 import multiprocessing as mp
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Self
 
@@ -113,6 +114,8 @@ class SharedInference:
         first: A started, initialized executor (the one the ``AgentServer`` made).
         runners: The runners a new process serves (livekit's registered ones).
         mp_context: The multiprocessing context new processes start in.
+        restart: Whether a process that died now is replaced (not while the worker drains:
+            a signal to the worker's process group stops the inference process too).
     """
 
     def __init__(
@@ -121,8 +124,10 @@ class SharedInference:
         runners: _RunnersDict,
         *,
         mp_context: str = "forkserver",
+        restart: Callable[[], bool] = lambda: True,
     ) -> None:
         self._runners = runners
+        self._restart = restart
         self._mp_context = mp_context
         self._closing = False
         self._starting: InferenceProcExecutor | None = None
@@ -149,6 +154,8 @@ class SharedInference:
 
     async def do_inference(self, method: str, data: bytes) -> bytes | None:
         """Run one request; fails (``InferenceUnavailable``) only if its process dies first."""
+        if self._closing:
+            raise InferenceUnavailable("the inference process is stopped")
         try:
             await asyncio.wait_for(self._ready.wait(), INITIALIZE_TIMEOUT_S)
         except TimeoutError as e:
@@ -180,7 +187,9 @@ class SharedInference:
     async def _supervise(self, generation: _Generation) -> None:
         await generation.executor.join()
         generation.exited.set_result(None)
-        if self._closing:
+        if self._closing or not self._restart():
+            self._closing = True
+            logger.info("inference process %s exited; not replaced", generation.executor.pid)
             return
         self._ready.clear()
         logger.error(
@@ -242,7 +251,9 @@ def install(server: AgentServer) -> SharedInference | None:
     first: Any = getattr(server, "_inference_executor", None)
     if not isinstance(first, InferenceProcExecutor):
         return None
-    shared = SharedInference(first, _InferenceRunner.registered_runners)
+    shared = SharedInference(
+        first, _InferenceRunner.registered_runners, restart=lambda: not server.draining
+    )
     server._inference_executor = shared  # type: ignore[assignment]
     pool: Any = server._proc_pool
     pool._inf_executor = shared
