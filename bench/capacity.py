@@ -205,7 +205,7 @@ async def run_level(
                 if kind == "stimm":
                     url, token = await stimm_session(http, agent_id)
                 else:
-                    url, token = await open_room(stack, PLAIN_AGENT)
+                    url, token = await open_room(stack, agent_id)  # the plain worker's name
             except httpx.HTTPError as e:
                 level.errors.append(str(e))
                 return
@@ -331,7 +331,9 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     print(f"  {json.dumps(job_process)}", flush=True)
 
     run_dir = Path(args.run_dir)
-    shutil.rmtree(run_dir / "stack", ignore_errors=True)  # a fresh database and bootstrap key
+    # a fresh database and bootstrap key, and logs whose "registered worker" is this run's
+    shutil.rmtree(run_dir / "stack", ignore_errors=True)
+    shutil.rmtree(run_dir / "logs", ignore_errors=True)
     results: dict[str, Any] = {}
     with serve_in_process(run_dir / "logs", reply=INSTANT_REPLY) as llm_url:
         async with FakeSpeechServer(
@@ -407,7 +409,9 @@ async def compare(
             try:
                 await asyncio.sleep(args.settle)
                 assert plain_proc.pid is not None
-                plain = await ramp("plain", stack, plain_proc.pid, args, PLAIN_AGENT, slo)
+                plain = await ramp(
+                    "plain", stack, plain_proc.pid, args, f"{PLAIN_AGENT}-{providers}", slo
+                )
             finally:
                 plain_proc.stop()
             s, p = stimm["max_sessions"], plain["max_sessions"]
@@ -431,7 +435,7 @@ def start_plain(
         [
             sys.executable,
             str(ROOT / "bench" / "plain_worker.py"),
-            *("--agent-name", PLAIN_AGENT, "--llm-url", llm_url),
+            *("--agent-name", f"{PLAIN_AGENT}-{providers}", "--llm-url", llm_url),
             *("--speech-url", speech_url, "--providers", providers),
         ],
         log_dir=run_dir / "logs",
