@@ -457,6 +457,7 @@ def chart(report: dict[str, Any], out: Path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     sets = [k for k in ("offline", "instant") if k in report]
     fig, axes = plt.subplots(len(sets), 2, figsize=(10, 3.6 * len(sets)), squeeze=False)
@@ -474,6 +475,7 @@ def chart(report: dict[str, Any], out: Path) -> None:
                 ax.axhline(report[providers]["slo_p95_s"] * 1000, color="grey", lw=0.8)
             ax.set_title(f"{providers}: {label}")
             ax.set_xlabel("concurrent sessions")
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
             ax.grid(alpha=0.3)
             ax.legend()
     fig.tight_layout()
