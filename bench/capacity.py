@@ -1,23 +1,29 @@
-"""Sessions per worker on this machine: ramp concurrent callers until p95 passes the SLO.
+"""Sessions per worker on this machine: ramp concurrent callers on Stimm and on plain livekit.
 
-Two workers run the same providers (offline Whisper STT, scripted OpenAI-compatible LLM, Piper
-TTS, Silero VAD) on the same local stack, one after the other:
+Two provider sets, each on two workers, on one local stack, one after the other:
 
-- ``stimm``: the Stimm worker (``stimm worker``) with its pool settings — a process per job,
-  prewarmed job processes, load from session slots (its latency and CPU guards are off here:
-  the ramp measures where they should sit); sessions requested through the control plane
-  (dispatch verified and retried);
-- ``plain``: a minimal livekit-agents worker with the framework's defaults (CPU-average load,
-  threshold 0.7, default prewarm), dispatched through the LiveKit API directly.
+- ``offline``: the default agent's engines: Whisper STT, Piper TTS, Silero VAD, a scripted
+  OpenAI-compatible LLM. Stimm loads Whisper and Piper once per worker, in its inference process
+  (``worker/inference.py``); the plain worker loads them in every job process;
+- ``instant``: streaming fakes of Deepgram and ElevenLabs (``tests/fakes/speech_server.py``:
+  a canned transcript, pre-synthesized speech) and the scripted LLM: no model work, what is left
+  is each worker's own cost.
 
-For each level of concurrent callers every caller waits for the greeting, then asks
-``--turns`` questions; the figure is end of the caller's speech → first agent audio, as the
-caller hears it. A level passes when every caller was answered and the p95 is within the SLO.
-It prints, per worker: max sessions, RSS (PSS) and CPU per session at that level, and the
-ratio; figures also go to bench/results/capacity.json. Before the ramp it measures the job
-executor options: a job process's start (import + prewarm) and its RSS, against a job thread.
+Workers: ``stimm`` (``stimm worker`` with its pool settings; its latency and CPU guards off, so
+the ramp finds where they should sit), sessions requested through the control plane; ``plain``
+(``bench/plain_worker.py``: livekit-agents' defaults, load threshold off so it takes every job),
+dispatched through the LiveKit API.
 
-    .venv/bin/python bench/capacity.py [--slo 5.0] [--levels 1,2,3,4,6,8] [--turns 2]
+For each level of concurrent callers every caller waits for the greeting, then asks ``--turns``
+questions. Per level: callers answered, p50/p95 of end of the caller's speech → first agent
+audio as the caller hears it, CPU (cores) and PSS per session (the worker's process tree:
+peak PSS over the level, and the peak minus the idle worker's, per session), dispatch p50/p99
+(session request → the agent in the room). A level passes when every caller was answered and
+the p95 is within the SLO. Stimm/plain ratios per level; bench/results/capacity.json and the
+chart bench/results/capacity.png (p95 and PSS per session against concurrent sessions). Before
+the ramp it measures what a Stimm job process holds (``measure_job_process``).
+
+    .venv/bin/python bench/capacity.py [--providers offline,instant] [--levels 1,2,4] [--turns 2]
 """
 
 from __future__ import annotations
@@ -43,59 +49,16 @@ import psutil
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.plain_worker import open_room  # noqa: E402
+from bench.plain_worker import GREETING, open_room  # noqa: E402
+from bench.roundtrip import INSTANT_REPLY, INSTANT_TTS_RATE, QUESTIONS, agent_body  # noqa: E402
 from bench.stats import pct  # noqa: E402
 from stimm.stack import LocalStack, ManagedProcess, StackOptions  # noqa: E402
-from stimm.stack.process import free_port  # noqa: E402
 from tests.fakes.openai_server import serve_in_process  # noqa: E402
+from tests.fakes.speech_server import FakeSpeechServer, synthesized  # noqa: E402
 
-PLAIN_AGENT = "plain-bench"
-GREETING = "Hello, this is the museum desk. How can I help you?"
-INSTRUCTIONS = "You answer questions about the museum in one short sentence."
-QUESTIONS = ["When is the museum open?", "Is the museum open on Sunday?"]
-
-
-# -- the plain worker (run as a subprocess of this script) ---------------------------------------
-
-
-def plain_prewarm(proc: Any) -> None:
-    from livekit.plugins import silero
-
-    from worker.providers import PiperTTS, WhisperSTT
-
-    proc.userdata["vad"] = silero.VAD.load()
-    WhisperSTT.load()
-    PiperTTS.load()
-
-
-async def plain_entrypoint(ctx: Any) -> None:
-    from livekit.agents import Agent, AgentSession
-    from livekit.plugins import openai
-
-    from worker.providers import PiperTTS, WhisperSTT
-
-    session: AgentSession[None] = AgentSession(
-        vad=ctx.proc.userdata["vad"],
-        stt=WhisperSTT(),
-        llm=openai.LLM(model="scripted", base_url=os.environ["BENCH_LLM_URL"], api_key="bench"),
-        tts=PiperTTS(),
-    )
-    await session.start(agent=Agent(instructions=INSTRUCTIONS), room=ctx.room)
-    session.say(GREETING)
-
-
-def run_plain_worker(llm_url: str) -> None:
-    """A minimal livekit-agents worker: framework defaults, the same providers as Stimm.
-
-    Job processes are forked from a server process, so the functions are module-level.
-    """
-    from livekit.agents import AgentServer, cli
-
-    os.environ["BENCH_LLM_URL"] = llm_url
-    server = AgentServer(setup_fnc=plain_prewarm, port=free_port())
-    server.rtc_session(plain_entrypoint, agent_name=PLAIN_AGENT)
-    sys.argv = ["plain-worker", "start"]
-    cli.run_app(server)
+PLAIN_AGENT = "plain-capacity-bench"
+SLO_S = {"offline": 5.0, "instant": 1.5}
+"""Default p95 SLO per provider set (one offline session alone is ~3 s on 2 cores)."""
 
 
 # -- measuring -----------------------------------------------------------------------------------
@@ -128,16 +91,21 @@ class TreeSampler:
                 pass
         return total
 
+    def memory(self) -> tuple[int, int]:
+        """RSS and PSS of the tree now."""
+        rss = pss = 0
+        for p in self.tree():
+            try:
+                info = p.memory_full_info()
+                rss += info.rss
+                pss += getattr(info, "pss", info.rss)
+            except psutil.Error:
+                pass
+        return rss, pss
+
     def _run(self) -> None:
         while not self._stop.wait(1.0):
-            rss = pss = 0
-            for p in self.tree():
-                try:
-                    info = p.memory_full_info()
-                    rss += info.rss
-                    pss += getattr(info, "pss", info.rss)
-                except psutil.Error:
-                    pass
+            rss, pss = self.memory()
             self.peak_rss = max(self.peak_rss, rss)
             self.peak_pss = max(self.peak_pss, pss)
 
@@ -158,10 +126,12 @@ class Level:
     sessions: int
     answered: int = 0
     latencies_ms: list[float] = field(default_factory=list)
+    dispatch_ms: list[float] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     cpu_cores_per_session: float = 0.0
     rss_mb_per_session: float = 0.0
     pss_mb_per_session: float = 0.0
+    pss_mb_added_per_session: float = 0.0
 
     @property
     def p95_ms(self) -> float | None:
@@ -172,26 +142,35 @@ class Level:
         return self.answered == self.sessions and p95 is not None and p95 <= slo_ms
 
     def as_dict(self) -> dict[str, Any]:
+        def ms(values: list[float], q: float) -> float | None:
+            return round(pct(values, q), 1) if values else None
+
         return {
             "sessions": self.sessions,
             "answered": self.answered,
             "turns": len(self.latencies_ms),
             "p50_ms": round(statistics.median(self.latencies_ms), 1) if self.latencies_ms else None,
-            "p95_ms": round(self.p95_ms, 1) if self.p95_ms is not None else None,
+            "p95_ms": ms(self.latencies_ms, 0.95),
+            "dispatch_p50_ms": ms(self.dispatch_ms, 0.50),
+            "dispatch_p99_ms": ms(self.dispatch_ms, 0.99),
             "cpu_cores_per_session": round(self.cpu_cores_per_session, 3),
             "rss_mb_per_session": round(self.rss_mb_per_session, 1),
             "pss_mb_per_session": round(self.pss_mb_per_session, 1),
+            "pss_mb_added_per_session": round(self.pss_mb_added_per_session, 1),
             "errors": self.errors[:5],
         }
 
 
-async def converse(url: str, token: str, turns: int, level: Level) -> None:
+async def converse(url: str, token: str, requested_at: float, turns: int, level: Level) -> None:
     from tests.support.audio import synthesize
     from tests.support.caller import Caller
 
     caller = Caller()
     try:
         await caller.join(url, token)
+        await asyncio.wait_for(caller.agent_joined.wait(), 60)
+        assert caller.agent_joined_at is not None
+        level.dispatch_ms.append((caller.agent_joined_at - requested_at) * 1000)
         await caller.next_utterance(timeout=60)  # greeting
         level.answered += 1
         for i in range(turns):
@@ -204,9 +183,7 @@ async def converse(url: str, token: str, turns: int, level: Level) -> None:
         await caller.leave()
 
 
-async def stimm_session(
-    stack: LocalStack, http: httpx.AsyncClient, agent_id: str
-) -> tuple[str, str]:
+async def stimm_session(http: httpx.AsyncClient, agent_id: str) -> tuple[str, str]:
     resp = await http.post("/api/sessions", json={"agent_id": agent_id})
     if resp.status_code != 201:
         raise httpx.HTTPError(f"session refused: {resp.status_code} {resp.text[:200]}")
@@ -223,26 +200,34 @@ async def run_level(
     ) as http:
 
         async def one(n: int) -> None:
+            requested_at = time.monotonic()
             try:
                 if kind == "stimm":
-                    url, token = await stimm_session(stack, http, agent_id)
+                    url, token = await stimm_session(http, agent_id)
                 else:
-                    url, token = await open_room(stack, PLAIN_AGENT)
+                    url, token = await open_room(stack, agent_id)  # the plain worker's name
             except httpx.HTTPError as e:
                 level.errors.append(str(e))
                 return
-            await converse(url, token, turns, level)
+            await converse(url, token, requested_at, turns, level)
 
         with TreeSampler(worker_pid) as sampler:
+            _, idle_pss = sampler.memory()
             await asyncio.gather(*(one(n) for n in range(sessions)))
     level.cpu_cores_per_session = sampler.cpu_s / sampler.wall_s / sessions
     level.rss_mb_per_session = sampler.peak_rss / 2**20 / sessions
     level.pss_mb_per_session = sampler.peak_pss / 2**20 / sessions
+    level.pss_mb_added_per_session = max(0, sampler.peak_pss - idle_pss) / 2**20 / sessions
     return level
 
 
 async def ramp(
-    kind: str, stack: LocalStack, worker_pid: int, args: argparse.Namespace, agent_id: str
+    kind: str,
+    stack: LocalStack,
+    worker_pid: int,
+    args: argparse.Namespace,
+    agent_id: str,
+    slo_s: float,
 ) -> dict[str, Any]:
     levels: list[Level] = []
     best: Level | None = None
@@ -250,10 +235,10 @@ async def ramp(
         level = await run_level(kind, stack, worker_pid, n, args.turns, agent_id)
         levels.append(level)
         print(f"  {kind:5s} {n:2d} sessions: {json.dumps(level.as_dict())}", flush=True)
-        if not level.passed(args.slo * 1000):
+        await calls_ended(stack, kind)
+        if not level.passed(slo_s * 1000):
             break
         best = level
-        await asyncio.sleep(3)  # let rooms close before the next level
     return {
         "max_sessions": best.sessions if best else 0,
         "at_max": best.as_dict() if best else None,
@@ -261,51 +246,102 @@ async def ramp(
     }
 
 
-def measure_executor() -> dict[str, Any]:
-    """A job process's start (import + prewarm) and RSS, against a second prewarm in-process
-    (what a job thread adds: the models are loaded once per process)."""
+async def calls_ended(stack: LocalStack, kind: str, timeout: float = 60.0) -> None:
+    """Wait until the last level's jobs have ended: a job outlives its caller by its flush, and
+    a Stimm worker counts its slot until then."""
+    if kind != "stimm":
+        await asyncio.sleep(5)  # the plain worker admits jobs by no count
+        return
+    deadline = time.monotonic() + timeout
+    async with httpx.AsyncClient(
+        base_url=stack.control_plane_url, headers=stack.api_headers, timeout=10
+    ) as http:
+        while time.monotonic() < deadline:
+            if (await http.get("/api/workers")).json().get("sessions") == 0:
+                return
+            await asyncio.sleep(1)
+
+
+def measure_job_process() -> dict[str, Any]:
+    """What a Stimm job process holds: USS/RSS after its imports, after its prewarm (shared
+    models: Silero VAD and the end-of-turn model only), and what loading Whisper and Piper in
+    it would add (the design before the inference process)."""
     script = (
         "import time, psutil\n"
+        "p = psutil.Process()\n"
+        "def mb():\n"
+        "    m = p.memory_full_info(); return round(m.uss / 2**20), round(m.rss / 2**20)\n"
         "t0 = time.perf_counter()\n"
         "import worker.main as m\n"
-        "t1 = time.perf_counter()\n"
+        "t1 = time.perf_counter(); imported = mb()\n"
         "class P: userdata = {}\n"
         "m.prewarm(P())\n"
-        "t2 = time.perf_counter()\n"
-        "rss1 = psutil.Process().memory_info().rss\n"
-        "m.prewarm(P())\n"
-        "t3 = time.perf_counter()\n"
-        "rss2 = psutil.Process().memory_info().rss\n"
-        "print(t1 - t0, t2 - t1, rss1, t3 - t2, rss2 - rss1)\n"
+        "t2 = time.perf_counter(); prewarmed = mb()\n"
+        "from worker.providers import PiperTTS, WhisperSTT\n"
+        "WhisperSTT.load(); PiperTTS.load()\n"
+        "t3 = time.perf_counter(); models = mb()\n"
+        "print(t1 - t0, t2 - t1, t3 - t2, *imported, *prewarmed, *models)\n"
     )
     out = subprocess.run(
         [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=300
     ).stdout.split()
-    imp, prewarm, rss, thread_s, thread_rss = map(float, out[-5:])
+    imp, prewarm, models, *mem = map(float, out[-9:])
     return {
-        "process": {
-            "cold_start_s": round(imp + prewarm, 2),
-            "import_s": round(imp, 2),
-            "prewarm_s": round(prewarm, 2),
-            "rss_mb": round(rss / 2**20),
-        },
-        "thread": {"start_s": round(thread_s, 2), "rss_mb_added": round(thread_rss / 2**20)},
+        "import_s": round(imp, 2),
+        "prewarm_s": round(prewarm, 2),
+        "uss_mb_after_import": mem[0],
+        "rss_mb_after_import": mem[1],
+        "uss_mb_after_prewarm": mem[2],
+        "rss_mb_after_prewarm": mem[3],
+        "whisper_piper_load_s": round(models, 2),
+        "uss_mb_added_by_whisper_piper": mem[4] - mem[2],
+        "rss_mb_added_by_whisper_piper": mem[5] - mem[3],
     }
 
 
+def agent_for(providers: str, llm_url: str, speech_url: str) -> dict[str, Any]:
+    if providers == "offline":
+        return agent_body(llm_url, {}, stt={"provider": "local"}, tts={"provider": "local"})
+    return agent_body(
+        llm_url,
+        {},
+        stt={"provider": "deepgram", "options": {"base_url": f"{speech_url}/v1/listen"}},
+        tts={"provider": "elevenlabs", "options": {"base_url": f"{speech_url}/v1"}},
+    )
+
+
+def ratios(stimm: dict[str, Any], plain: dict[str, Any]) -> list[dict[str, Any]]:
+    """Stimm / plain per level both ran: p95 and PSS per session."""
+    out = []
+    by_level = {lv["sessions"]: lv for lv in plain["levels"]}
+    for s in stimm["levels"]:
+        p = by_level.get(s["sessions"])
+        if p is None:
+            continue
+        row: dict[str, Any] = {"sessions": s["sessions"]}
+        for key in ("p95_ms", "pss_mb_per_session", "cpu_cores_per_session"):
+            row[key] = round(s[key] / p[key], 2) if s[key] and p[key] else None
+        out.append(row)
+    return out
+
+
 async def main(args: argparse.Namespace) -> dict[str, Any]:
-    print("executor: measuring a job process against a job thread ...", flush=True)
-    executor = measure_executor()
-    print(f"  {json.dumps(executor)}", flush=True)
+    print("a Stimm job process: imports, prewarm, and what the models would add ...", flush=True)
+    job_process = measure_job_process()
+    print(f"  {json.dumps(job_process)}", flush=True)
 
     run_dir = Path(args.run_dir)
-    shutil.rmtree(run_dir / "stack", ignore_errors=True)  # a fresh database and bootstrap key
-    with serve_in_process(
-        run_dir / "logs", reply="The museum is open every Sunday afternoon."
-    ) as llm_url:
-        results = await compare(args, run_dir, llm_url)
-
-    s, p = results["stimm"]["max_sessions"], results["plain"]["max_sessions"]
+    # a fresh database and bootstrap key, and logs whose "registered worker" is this run's
+    shutil.rmtree(run_dir / "stack", ignore_errors=True)
+    shutil.rmtree(run_dir / "logs", ignore_errors=True)
+    results: dict[str, Any] = {}
+    with serve_in_process(run_dir / "logs", reply=INSTANT_REPLY) as llm_url:
+        async with FakeSpeechServer(
+            canned_transcript=QUESTIONS[0], endpoint_silence_s=None
+        ) as speech:
+            for text in (INSTANT_REPLY, GREETING):
+                await asyncio.to_thread(synthesized, text, INSTANT_TTS_RATE)
+            results = await compare(args, run_dir, llm_url, speech.url)
     return {
         "benchmark": "capacity",
         "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -315,22 +351,20 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
             "load_average_at_end": [round(x, 1) for x in os.getloadavg()],
         },
         "providers": {
-            "stt": "local whisper tiny.en",
-            "llm": "scripted local OpenAI-compatible",
-            "tts": "local piper en_US-joe-medium",
-            "vad": "silero",
+            "offline": "whisper tiny.en + piper en_US-joe-medium + silero; scripted LLM",
+            "instant": "fake Deepgram + fake ElevenLabs (canned) + silero; scripted LLM",
         },
-        "slo_p95_s": args.slo,
         "turns_per_session": args.turns,
-        "executor": executor,
-        "stimm": results["stimm"],
-        "plain": results["plain"],
-        "ratio_max_sessions": round(s / p, 2) if p else None,
+        "stimm_idle_processes": args.idle,
+        "job_process": job_process,
+        **results,
     }
 
 
-async def compare(args: argparse.Namespace, run_dir: Path, llm_url: str) -> dict[str, Any]:
-    """Ramp callers on a Stimm worker, then on a plain livekit-agents worker, on one stack."""
+async def compare(
+    args: argparse.Namespace, run_dir: Path, llm_url: str, speech_url: str
+) -> dict[str, Any]:
+    """Per provider set: ramp callers on a Stimm worker, then on a plain livekit worker."""
     from stimm.stack.postgres import ensure_database
 
     database_url = ensure_database("stimm_bench_capacity", fresh=True) if args.postgres else None
@@ -350,98 +384,146 @@ async def compare(args: argparse.Namespace, run_dir: Path, llm_url: str) -> dict
         )
     )
     results: dict[str, Any] = {}
-    plain: ManagedProcess | None = None
     try:
         stack.start()
-        async with httpx.AsyncClient(
-            base_url=stack.control_plane_url, headers=stack.api_headers, timeout=30
-        ) as http:
-            agent = await http.post(
-                "/api/agents",
-                json={
-                    "name": "Capacity bench",
-                    "instructions": INSTRUCTIONS,
-                    "greeting": GREETING,
-                    "stt": {"provider": "local"},
-                    "llm": {
-                        "provider": "openai",
-                        "model": "scripted",
-                        "options": {"base_url": llm_url},
-                    },
-                    "tts": {"provider": "local"},
-                },
-            )
-            agent.raise_for_status()
-            agent_id = agent.json()["id"]
+        for providers in args.providers:
+            slo = args.slo if args.slo is not None else SLO_S[providers]
+            async with httpx.AsyncClient(
+                base_url=stack.control_plane_url, headers=stack.api_headers, timeout=30
+            ) as http:
+                agent = await http.post(
+                    "/api/agents", json=agent_for(providers, llm_url, speech_url)
+                )
+                agent.raise_for_status()
+                agent_id = agent.json()["id"]
 
-        print(f"stimm worker (SLO p95 <= {args.slo:g} s):", flush=True)
-        worker = stack.add_worker()
-        await asyncio.sleep(args.settle)
-        assert worker.pid is not None
-        results["stimm"] = await ramp("stimm", stack, worker.pid, args, agent_id)
-        worker.stop()
+            print(f"{providers}: stimm worker (SLO p95 <= {slo:g} s):", flush=True)
+            worker = stack.add_worker()
+            await asyncio.sleep(args.settle)
+            assert worker.pid is not None
+            stimm = await ramp("stimm", stack, worker.pid, args, agent_id, slo)
+            worker.stop()
 
-        print("plain livekit-agents worker (framework defaults):", flush=True)
-        plain = ManagedProcess(
-            "plain-worker",
-            [sys.executable, str(Path(__file__).resolve()), "--plain-worker", llm_url],
-            log_dir=run_dir / "logs",
-            env=stack.service_env(),
-            cwd=ROOT,
-        )
-        plain.start()
-        plain.wait_ready(lambda: "registered worker" in plain.log_tail(400), timeout=120)
-        await asyncio.sleep(args.settle)
-        assert plain.pid is not None
-        results["plain"] = await ramp("plain", stack, plain.pid, args, agent_id)
+            print(f"{providers}: plain livekit-agents worker:", flush=True)
+            plain_proc = start_plain(providers, stack, run_dir, llm_url, speech_url)
+            try:
+                await asyncio.sleep(args.settle)
+                assert plain_proc.pid is not None
+                plain = await ramp(
+                    "plain", stack, plain_proc.pid, args, f"{PLAIN_AGENT}-{providers}", slo
+                )
+            finally:
+                plain_proc.stop()
+            s, p = stimm["max_sessions"], plain["max_sessions"]
+            results[providers] = {
+                "slo_p95_s": slo,
+                "stimm": stimm,
+                "plain": plain,
+                "ratio_max_sessions": round(s / p, 2) if p else None,
+                "ratio_per_level": ratios(stimm, plain),
+            }
     finally:
-        if plain is not None:
-            plain.stop()
         stack.stop()
     return results
+
+
+def start_plain(
+    providers: str, stack: LocalStack, run_dir: Path, llm_url: str, speech_url: str
+) -> ManagedProcess:
+    proc = ManagedProcess(
+        f"plain-worker-{providers}",
+        [
+            sys.executable,
+            str(ROOT / "bench" / "plain_worker.py"),
+            *("--agent-name", f"{PLAIN_AGENT}-{providers}", "--llm-url", llm_url),
+            *("--speech-url", speech_url, "--providers", providers),
+        ],
+        log_dir=run_dir / "logs",
+        env=stack.service_env(),
+        cwd=ROOT,
+    )
+    proc.start()
+    try:
+        proc.wait_ready(lambda: "registered worker" in proc.log_tail(400), timeout=120)
+    except Exception:
+        proc.stop()
+        raise
+    return proc
+
+
+def chart(report: dict[str, Any], out: Path) -> None:
+    """p95 latency and PSS per session against concurrent sessions, Stimm vs plain."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
+
+    sets = [k for k in ("offline", "instant") if k in report]
+    fig, axes = plt.subplots(len(sets), 2, figsize=(10, 3.6 * len(sets)), squeeze=False)
+    for row, providers in enumerate(sets):
+        for col, (key, label) in enumerate(
+            (("p95_ms", "caller p95 (ms)"), ("pss_mb_per_session", "PSS per session (MB)"))
+        ):
+            ax = axes[row][col]
+            for kind, style in (("stimm", "o-"), ("plain", "s--")):
+                levels = report[providers][kind]["levels"]
+                xs = [lv["sessions"] for lv in levels if lv[key] is not None]
+                ys = [lv[key] for lv in levels if lv[key] is not None]
+                ax.plot(xs, ys, style, label=kind)
+            if key == "p95_ms":
+                ax.axhline(report[providers]["slo_p95_s"] * 1000, color="grey", lw=0.8)
+            ax.set_title(f"{providers}: {label}")
+            ax.set_xlabel("concurrent sessions")
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+            ax.grid(alpha=0.3)
+            ax.legend()
+    fig.tight_layout()
+    fig.savefig(out, dpi=100)
 
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument(
-        "--slo",
-        type=float,
-        default=5.0,
-        help="p95 seconds (default 5.0: one offline Whisper/Piper session alone is ~3 s here)",
+        "--providers",
+        type=lambda v: [p for p in v.split(",") if p],
+        default=["offline", "instant"],
+        help="provider sets: offline, instant",
+    )
+    parser.add_argument(
+        "--slo", type=float, default=None, help="p95 seconds (default: 5.0 offline, 1.5 instant)"
     )
     parser.add_argument(
         "--levels",
         type=lambda v: [int(x) for x in v.split(",")],
-        default=[1, 2, 3, 4, 6, 8],
+        default=[1, 2, 4, 6, 8],
         help="concurrent callers per step",
     )
     parser.add_argument("--turns", type=int, default=2, help="questions per caller")
-    parser.add_argument("--idle", type=int, default=4, help="Stimm prewarmed job processes")
-    parser.add_argument("--settle", type=float, default=10.0, help="seconds after a worker starts")
+    parser.add_argument("--idle", type=int, default=1, help="Stimm prewarmed job processes")
+    parser.add_argument("--settle", type=float, default=8.0, help="seconds after a worker starts")
     parser.add_argument("--postgres", action="store_true", help="Postgres instead of SQLite")
     parser.add_argument(
         "--run-dir", default=str(ROOT / ".stimm" / "bench-capacity"), help="logs and data"
     )
-    parser.add_argument("--plain-worker", metavar="LLM_URL", help=argparse.SUPPRESS)
     return parser.parse_args()
 
 
 if __name__ == "__main__":
     cli_args = parse_args()
-    if cli_args.plain_worker:
-        run_plain_worker(cli_args.plain_worker)
-        sys.exit(0)
     report = asyncio.run(main(cli_args))
-    print(json.dumps({k: report[k] for k in ("executor", "ratio_max_sessions")}, indent=2))
-    s, p = report["stimm"], report["plain"]
-    for name, r in (("stimm", s), ("plain", p)):
-        at = r["at_max"] or {}
-        print(
-            f"{name:5s}: max sessions {r['max_sessions']} (p95 {at.get('p95_ms')} ms), "
-            f"RSS {at.get('rss_mb_per_session')} MB/session (PSS {at.get('pss_mb_per_session')}), "
-            f"CPU {at.get('cpu_cores_per_session')} cores/session"
-        )
-    print(f"ratio stimm/plain max sessions: {report['ratio_max_sessions']}")
-    out = ROOT / "bench" / "results" / "capacity.json"
-    out.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"wrote {out.relative_to(ROOT)}")
+    for providers in cli_args.providers:
+        r = report[providers]
+        for name in ("stimm", "plain"):
+            at = r[name]["at_max"] or {}
+            print(
+                f"{providers:7s} {name:5s}: max sessions {r[name]['max_sessions']} "
+                f"(p95 {at.get('p95_ms')} ms), PSS {at.get('pss_mb_per_session')} MB/session "
+                f"(added {at.get('pss_mb_added_per_session')}), "
+                f"CPU {at.get('cpu_cores_per_session')} cores/session"
+            )
+        print(f"{providers:7s} stimm/plain per level: {json.dumps(r['ratio_per_level'])}")
+    results = ROOT / "bench" / "results"
+    (results / "capacity.json").write_text(json.dumps(report, indent=2) + "\n")
+    chart(report, results / "capacity.png")
+    print("wrote bench/results/capacity.json and bench/results/capacity.png")

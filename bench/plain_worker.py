@@ -1,8 +1,11 @@
-"""A plain livekit-agents worker with instant streaming providers, for side-by-side latency.
+"""A plain livekit-agents worker, for side-by-side latency and capacity.
 
-No Stimm code: livekit's own ``deepgram.STT``, ``openai.LLM`` and ``elevenlabs.TTS`` pointed at
-the bench's local fakes (canned transcript, scripted reply, cached speech), Silero VAD, VAD end
-of turn with livekit's default endpointing (0.5 s), as anyone would write it from the docs.
+``--providers instant`` (default): no Stimm code: livekit's own ``deepgram.STT``, ``openai.LLM``
+and ``elevenlabs.TTS`` pointed at the bench's local fakes (canned transcript, scripted reply,
+cached speech), Silero VAD, VAD end of turn with livekit's default endpointing (0.5 s), as anyone
+would write it from the docs. ``--providers offline``: the same offline engines as Stimm's default
+agent (``worker/providers``: Whisper, Piper) loaded in every job process by its prewarm, as
+livekit's docs load models.
 
     python bench/plain_worker.py --agent-name plain-instant --llm-url URL --speech-url URL
 """
@@ -45,22 +48,40 @@ async def open_room(stack: LocalStack, agent_name: str) -> tuple[str, str]:
     return stack.livekit_url, token
 
 
+def offline() -> bool:
+    return os.environ.get("BENCH_PROVIDERS") == "offline"
+
+
 def prewarm(proc: Any) -> None:
     from livekit.plugins import silero
 
     proc.userdata["vad"] = silero.VAD.load()
+    if offline():
+        from worker.providers import PiperTTS, WhisperSTT
+
+        WhisperSTT.load()
+        PiperTTS.load()
 
 
 async def entrypoint(ctx: Any) -> None:
     from livekit.agents import Agent, AgentSession
     from livekit.plugins import deepgram, elevenlabs, openai
 
-    speech = os.environ["BENCH_SPEECH_URL"]
+    stt: Any
+    tts: Any
+    if offline():
+        from worker.providers import PiperTTS, WhisperSTT
+
+        stt, tts = WhisperSTT(), PiperTTS()
+    else:
+        speech = os.environ["BENCH_SPEECH_URL"]
+        stt = deepgram.STT(base_url=f"{speech}/v1/listen", api_key="bench")
+        tts = elevenlabs.TTS(base_url=f"{speech}/v1", api_key="bench", encoding="pcm_24000")
     session: AgentSession[None] = AgentSession(
         vad=ctx.proc.userdata["vad"],
-        stt=deepgram.STT(base_url=f"{speech}/v1/listen", api_key="bench"),
+        stt=stt,
         llm=openai.LLM(model="scripted", base_url=os.environ["BENCH_LLM_URL"], api_key="bench"),
-        tts=elevenlabs.TTS(base_url=f"{speech}/v1", api_key="bench", encoding="pcm_24000"),
+        tts=tts,
         # offline-safe choices, as Stimm makes them: VAD end of turn, VAD interruptions
         turn_handling={"turn_detection": "vad", "interruption": {"mode": "vad"}},
     )
@@ -76,10 +97,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--agent-name", required=True)
     parser.add_argument("--llm-url", required=True)
-    parser.add_argument("--speech-url", required=True)
+    parser.add_argument("--speech-url", default="")
+    parser.add_argument("--providers", choices=("instant", "offline"), default="instant")
     args = parser.parse_args()
     os.environ["BENCH_LLM_URL"] = args.llm_url
     os.environ["BENCH_SPEECH_URL"] = args.speech_url
+    os.environ["BENCH_PROVIDERS"] = args.providers
+    # the offline engines are imported from this repository, by job processes too
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    sys.path.insert(0, root)
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))
     # Stimm's worker allows a job process 60 s to start and admits jobs by its own session count;
     # livekit's defaults (10 s, and no jobs while the machine's CPU is over 70 %) refuse them on
     # a busy 2-core machine before a turn is measured, and start-up is not what this compares

@@ -14,17 +14,19 @@ import tempfile
 from typing import Any
 
 from livekit.agents import AgentServer, AgentSession, JobContext, JobProcess, room_io
+from livekit.agents.inference import TurnDetector
 from livekit.plugins import silero
 from pydantic import ValidationError
 
 from stimm.egress import egress_client
 from stimm.placeholders import fill
 from stimm.schema import AGENT_NAME, JobMetadata, SessionClaim, SessionEvent, WorkerAgentConfig
-from worker import pool, telephony, tracing, voicemail
+from worker import inference, pool, telephony, tracing, voicemail
 from worker.control_plane_client import ControlPlaneClient, ControlPlaneError, SessionTakenError
 from worker.mcp_tools import unavailable_notice
 from worker.outbox import flush_grace_s
-from worker.providers import PiperTTS, WhisperSTT
+from worker.providers.local_stt import WhisperRunner
+from worker.providers.local_tts import PiperRunner
 from worker.recorder import SessionRecorder
 from worker.recording import record_options, upload_recording
 from worker.session import BuiltSession, build_agent, build_session
@@ -47,11 +49,12 @@ the VAD saw it; 10 ms frames cut that to at most 10 ms."""
 
 
 def prewarm(proc: JobProcess) -> None:
-    """Load the offline models once per job process, before any job arrives."""
+    """Ready a job process before any job arrives: Silero VAD is loaded here; Whisper and Piper
+    are the worker's inference process's (``worker/inference.py``); the end-of-turn model is
+    loaded by the first agent that uses it (``turn_detector``: ~225 MB a process, and agents
+    end turns on VAD silence by default)."""
+    inference.serve_from_inference_process()
     proc.userdata["vad"] = silero.VAD.load(min_silence_duration=VAD_MIN_SILENCE)
-    proc.userdata["turn_detector"] = load_turn_detector()
-    WhisperSTT.load()
-    PiperTTS.load()
     tracing.setup()  # each job process exports its own spans
 
 
@@ -85,6 +88,9 @@ def create_server(*, health_port: int | None = None) -> AgentServer:
         **member.server_options(),
     )
     member.attach(server)
+    # Whisper and Piper are loaded once, in the worker's inference process, for every job
+    inference.register(WhisperRunner, PiperRunner)
+    server.on("worker_started", lambda: inference.install(server))
     server.rtc_session(entrypoint, agent_name=AGENT_NAME, on_request=member.on_request)
     return server
 
@@ -204,12 +210,22 @@ def build_pipeline(ctx: JobContext, config: WorkerAgentConfig, session_id: str) 
         return build_session(
             config,
             vad_model=ctx.proc.userdata["vad"],
-            turn_detector=ctx.proc.userdata.get("turn_detector"),
+            turn_detector=turn_detector(ctx.proc, config),
             secrets=config.secrets,
         )
     except ValueError as e:
         logger.error("session %s: agent %s cannot be built: %s", session_id, config.id, e)
         raise LeaveRoom("agent not built", failure=f"agent not built: {e}") from e
+
+
+def turn_detector(proc: JobProcess, config: WorkerAgentConfig) -> TurnDetector | None:
+    """The end-of-turn model when the agent may use it, loaded once per job process (~0.3 s)."""
+    if config.turn_taking.turn_detection == "vad":
+        return None
+    if "turn_detector" not in proc.userdata:
+        proc.userdata["turn_detector"] = load_turn_detector()
+    detector: TurnDetector | None = proc.userdata["turn_detector"]
+    return detector
 
 
 async def converse(

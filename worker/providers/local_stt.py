@@ -1,8 +1,10 @@
 """Offline speech-to-text: faster-whisper behind livekit's non-streaming ``stt.STT``.
 
 Whisper is not a streaming recognizer. The session's VAD segments the user's speech at each
-pause (``pause_stt.PauseEndpointingAdapter``) and each segment is transcribed here in one call,
-in a worker thread so the event loop keeps serving audio.
+pause (``pause_stt.PauseEndpointingAdapter``) and each segment is transcribed here in one call.
+In the Stimm worker the model lives in the worker's inference process (``WhisperRunner``,
+``worker/inference.py``) and a job sends it the segment's 16-kHz PCM; elsewhere (tests,
+benchmarks) it is loaded in the calling process and run in a worker thread.
 """
 
 from __future__ import annotations
@@ -12,13 +14,16 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Never
+from typing import TYPE_CHECKING, Any, Never
 
 import numpy as np
 from livekit import rtc
 from livekit.agents import APIError, LanguageCode, stt, utils
+from livekit.agents.inference_runner import _InferenceRunner
 from livekit.agents.types import NOT_GIVEN, APIConnectOptions, NotGivenOr
 from livekit.agents.utils import AudioBuffer
+
+from worker.inference import infer, pack, shared_models, unpack
 
 if TYPE_CHECKING:
     from faster_whisper import WhisperModel
@@ -156,8 +161,11 @@ class WhisperSTT(stt.STT[Never]):
     def prewarm(self) -> None:
         """Start loading the model in a background thread without blocking the caller.
 
-        livekit calls this synchronously from the event loop when a session starts.
+        livekit calls this synchronously from the event loop when a session starts. Nothing to
+        do when the worker's inference process holds the model.
         """
+        if shared_models():
+            return
         threading.Thread(target=self._load_logged, name="whisper-prewarm", daemon=True).start()
 
     def _load_logged(self) -> None:
@@ -187,33 +195,88 @@ class WhisperSTT(stt.STT[Never]):
             return _final_event("", lang)
         combined = utils.combine_frames(frames)
         try:
-            text, detected = await asyncio.to_thread(self._transcribe, combined, lang)
+            if shared_models():
+                text, detected = await self._transcribe_shared(combined, lang)
+            else:
+                text, detected = await asyncio.to_thread(self._transcribe, combined, lang)
         except Exception as e:
             # An APIError lets livekit's FallbackAdapter move on to the next STT.
             raise APIError(f"local whisper failed: {e}", retryable=False) from e
         return _final_event(text, detected or lang)
 
+    async def _transcribe_shared(
+        self, frame: rtc.AudioFrame, language: str
+    ) -> tuple[str, str | None]:
+        pcm = _to_whisper_pcm(frame)
+        if pcm.size == 0:
+            return "", None
+        header, _ = await infer(
+            WhisperRunner.INFERENCE_METHOD,
+            {"language": language, **self._model_options(), "short": self._opts.short_window},
+            pcm.tobytes(),
+        )
+        return str(header["text"]), header.get("language")
+
+    def _model_options(self) -> dict[str, Any]:
+        return {
+            "model_path": self._opts.model_path,
+            "compute_type": self._opts.compute_type,
+            "cpu_threads": self._opts.cpu_threads,
+        }
+
     def _transcribe(self, frame: rtc.AudioFrame, language: str) -> tuple[str, str | None]:
-        audio = _to_whisper_audio(frame)
+        audio = _to_float(_to_whisper_pcm(frame))
         if audio.size == 0:
             return "", None
-        model = self._model()
-        # The language code, not a region tag; English-only models take none.
-        whisper_lang = language.split("-")[0].lower() if model.model.is_multilingual else None
-        short = self._opts.short_window and audio.size <= SHORT_SPEECH_MAX_S * WHISPER_SAMPLE_RATE
-        if short and (text := _transcribe_short(model, audio, whisper_lang or "en")) is not None:
-            return text, whisper_lang
-        segments, info = model.transcribe(
-            audio,
-            language=whisper_lang,
-            beam_size=1,
-            vad_filter=False,
-            condition_on_previous_text=False,
-            # a transcript is all a turn needs; skipping timestamp tokens decodes faster
-            without_timestamps=True,
+        return transcribe(self._model(), audio, language, short_window=self._opts.short_window)
+
+
+class WhisperRunner(_InferenceRunner):
+    """Whisper in the worker's inference process: 16-kHz PCM in, a transcript out.
+
+    The bundled model is loaded when the process starts; an agent's own ``model_path`` or
+    ``compute_type`` on first use (kept for the next calls).
+    """
+
+    INFERENCE_METHOD = "stimm_whisper"
+
+    def initialize(self) -> None:
+        load_whisper_model()
+
+    def run(self, data: bytes) -> bytes | None:
+        header, body = unpack(data)
+        model = load_whisper_model(
+            header.get("model_path"),
+            compute_type=header.get("compute_type") or "int8",
+            cpu_threads=int(header.get("cpu_threads") or 1),
         )
-        text = " ".join(s.text.strip() for s in segments if s.text.strip())
-        return text, info.language
+        audio = _to_float(np.frombuffer(body, dtype=np.int16))
+        text, detected = transcribe(
+            model, audio, str(header["language"]), short_window=bool(header.get("short", True))
+        )
+        return pack({"text": text, "language": detected})
+
+
+def transcribe(
+    model: WhisperModel, audio: np.ndarray, language: str, *, short_window: bool = True
+) -> tuple[str, str | None]:
+    """Transcribe 16-kHz float32 mono ``audio``: the text and the language Whisper used."""
+    # The language code, not a region tag; English-only models take none.
+    whisper_lang = language.split("-")[0].lower() if model.model.is_multilingual else None
+    short = short_window and audio.size <= SHORT_SPEECH_MAX_S * WHISPER_SAMPLE_RATE
+    if short and (text := _transcribe_short(model, audio, whisper_lang or "en")) is not None:
+        return text, whisper_lang
+    segments, info = model.transcribe(
+        audio,
+        language=whisper_lang,
+        beam_size=1,
+        vad_filter=False,
+        condition_on_previous_text=False,
+        # a transcript is all a turn needs; skipping timestamp tokens decodes faster
+        without_timestamps=True,
+    )
+    text = " ".join(s.text.strip() for s in segments if s.text.strip())
+    return text, info.language
 
 
 def _transcribe_short(model: WhisperModel, audio: np.ndarray, language: str) -> str | None:
@@ -266,8 +329,12 @@ def _final_event(text: str, language: str) -> stt.SpeechEvent:
     )
 
 
-def _to_whisper_audio(frame: rtc.AudioFrame) -> np.ndarray:
-    """Convert interleaved int16 PCM at any rate to float32 mono at 16 kHz."""
+def _to_float(pcm: np.ndarray) -> np.ndarray:
+    return pcm.astype(np.float32) / 32768.0
+
+
+def _to_whisper_pcm(frame: rtc.AudioFrame) -> np.ndarray:
+    """Convert interleaved int16 PCM at any rate to int16 mono at 16 kHz."""
     pcm = np.frombuffer(frame.data, dtype=np.int16)
     if frame.num_channels > 1:
         pcm = pcm.reshape(-1, frame.num_channels).mean(axis=1).astype(np.int16)
@@ -290,4 +357,4 @@ def _to_whisper_audio(frame: rtc.AudioFrame) -> np.ndarray:
             if out
             else np.zeros(0, dtype=np.int16)
         )
-    return pcm.astype(np.float32) / 32768.0
+    return pcm

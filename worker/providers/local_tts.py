@@ -3,7 +3,8 @@
 The session's sentence tokenizer feeds Piper one sentence at a time (livekit wraps a
 non-streaming TTS in ``tts.StreamAdapter``). Piper yields one audio chunk per sentence; each is
 pushed to the emitter as soon as it exists, so a multi-sentence text starts playing before the
-rest is synthesized.
+rest is synthesized. In the Stimm worker the voice lives in the worker's inference process
+(``PiperRunner``, ``worker/inference.py``), which returns the PCM of each text a job sends it.
 """
 
 from __future__ import annotations
@@ -19,7 +20,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Never
 
 from livekit.agents import APIError, tts, utils
+from livekit.agents.inference_runner import _InferenceRunner
 from livekit.agents.types import DEFAULT_API_CONNECT_OPTIONS, APIConnectOptions
+
+from worker.inference import infer, pack, shared_models, unpack
 
 if TYPE_CHECKING:
     from piper import PiperVoice
@@ -142,8 +146,11 @@ class PiperTTS(tts.TTS[Never]):
     def prewarm(self) -> None:
         """Start loading the voice in a background thread without blocking the caller.
 
-        livekit calls this synchronously from the event loop when a session starts.
+        livekit calls this synchronously from the event loop when a session starts. Nothing to
+        do when the worker's inference process holds the voice.
         """
+        if shared_models():
+            return
         threading.Thread(target=self._load_logged, name="piper-prewarm", daemon=True).start()
 
     def _load_logged(self) -> None:
@@ -182,20 +189,50 @@ class ChunkedStream(tts.ChunkedStream):
             num_channels=1,
             mime_type="audio/pcm",
         )
-        pcm = self._pcm_chunks()
-        # Each next() runs Piper for one sentence in a worker thread.
         try:
-            while (data := await asyncio.to_thread(next, pcm, None)) is not None:
-                output_emitter.push(data)
+            if shared_models():
+                _, audio = await infer(
+                    PiperRunner.INFERENCE_METHOD,
+                    {
+                        "voice": self._opts.voice,
+                        "length_scale": self._opts.length_scale,
+                        "text": self.input_text,
+                    },
+                )
+                output_emitter.push(audio)
+            else:
+                pcm = pcm_chunks(self._opts.voice, self._opts.length_scale, self.input_text)
+                # Each next() runs Piper for one sentence in a worker thread.
+                while (data := await asyncio.to_thread(next, pcm, None)) is not None:
+                    output_emitter.push(data)
         except Exception as e:
             # An APIError lets livekit's FallbackAdapter move on to the next TTS.
             raise APIError(f"local piper failed: {e}", retryable=False) from e
         output_emitter.flush()
 
-    def _pcm_chunks(self) -> Iterator[bytes]:
-        from piper import SynthesisConfig
 
-        voice = load_piper_voice(self._opts.voice)
-        config = SynthesisConfig(length_scale=self._opts.length_scale)
-        for chunk in voice.synthesize(self.input_text, syn_config=config):
-            yield chunk.audio_int16_bytes
+def pcm_chunks(voice: str, length_scale: float, text: str) -> Iterator[bytes]:
+    """Piper's 16-bit PCM for ``text``, one chunk per sentence."""
+    from piper import SynthesisConfig
+
+    loaded = load_piper_voice(voice)
+    config = SynthesisConfig(length_scale=length_scale)
+    for chunk in loaded.synthesize(text, syn_config=config):
+        yield chunk.audio_int16_bytes
+
+
+class PiperRunner(_InferenceRunner):
+    """Piper in the worker's inference process: a text in, its 16-bit PCM out.
+
+    The default voice is loaded when the process starts.
+    """
+
+    INFERENCE_METHOD = "stimm_piper"
+
+    def initialize(self) -> None:
+        load_piper_voice(DEFAULT_VOICE)
+
+    def run(self, data: bytes) -> bytes | None:
+        header, _ = unpack(data)
+        pcm = pcm_chunks(str(header["voice"]), float(header["length_scale"]), str(header["text"]))
+        return pack({}, b"".join(pcm))
