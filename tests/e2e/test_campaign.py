@@ -1,0 +1,155 @@
+"""A campaign against SIPp callees through the real stack (livekit-server, livekit-sip,
+PostgreSQL, the worker): a person, a busy line, a phone nobody answers and an answering machine,
+two calls at once, with retries, and the control plane killed mid-campaign and restarted.
+
+What the callees received (SIPp's own log) is the measure: calls per number and calls at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from stimm.stack import LocalStack
+from tests.support.audio import synthesize
+from tests.support.rtp import RATE, RtpReceiver, speech_pcap
+from tests.support.sipp import Answer, Callee, SippRun, callee_router, most_at_once, run_sipp
+from tests.support.voicemail import machine_audio
+
+pytestmark = pytest.mark.e2e
+
+RETRY_DELAY_S = 2.0
+
+
+def callees(workdir: Path) -> dict[str, tuple[Callee, str, int]]:
+    """Number → (what the callee does, the row's expected outcome, calls it should get)."""
+    hello = workdir / "hello.pcap"
+    hello_s = speech_pcap(hello, synthesize("Hello?", RATE), trail_silence_s=6.0)
+    person = Answer((("play", str(hello)), ("pause", hello_s)))
+    machine = workdir / "machine.pcap"
+    speech_pcap(machine, machine_audio(), trail_silence_s=20.0)
+    # the agent hangs up on a machine
+    voicemail = Answer((("play", str(machine)),), hang_up=False)
+    return {
+        "+14155550101": (person, "answered", 1),
+        "+14155550102": ("busy", "busy", 2),
+        "+14155550103": ("no-answer", "no-answer", 2),
+        "+14155550104": (voicemail, "voicemail", 1),
+        "+14155550105": (person, "answered", 1),
+        "+14155550106": ("busy", "busy", 2),
+    }
+
+
+def calling_window() -> dict[str, str]:
+    now = datetime.now(UTC)
+    return {
+        "window_start": (now - timedelta(hours=1)).strftime("%H:%M"),
+        "window_end": (now + timedelta(hours=1)).strftime("%H:%M"),
+    }
+
+
+async def wait_for_answered_call(sipp: SippRun, number: str, timeout: float) -> None:
+    """Until SIPp is in an answered call with ``number``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for d in sipp.dialogs():
+            methods = [m.method for m in d.messages if not m.sent]
+            if d.number == number and "ACK" in methods and "BYE" not in methods:
+                if d.final_status == 200:
+                    return
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"{number} was not in a call within {timeout:.0f}s")
+
+
+async def wait_for_campaign(http: httpx.AsyncClient, campaign_id: str, timeout: float) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            campaign = (await http.get(f"/api/campaigns/{campaign_id}")).json()
+        except httpx.TransportError:  # the control plane is restarting
+            campaign = None
+        if campaign is not None and campaign["status"] == "completed":
+            return campaign
+        assert time.monotonic() < deadline, f"campaign not completed: {campaign}"
+        await asyncio.sleep(1.0)
+
+
+async def test_campaign_calls_each_row_as_configured_through_a_control_plane_crash(
+    sip_stack: LocalStack, amd_llm: str, tmp_path: Path
+) -> None:
+    routes = callees(tmp_path)
+    assert sip_stack.options.sip_outbound_address is not None
+    uas_port = int(sip_stack.options.sip_outbound_address.rsplit(":", 1)[1])
+    agent = {
+        "name": "Campaign caller",
+        "instructions": "You remind {name} of tomorrow's appointment, in one short sentence.",
+        "greeting": "Hello {name}, this is the clinic calling.",
+        "llm": {"provider": "openai", "model": "scripted", "options": {"base_url": amd_llm}},
+        "voicemail": {"detect": True, "on_machine": "hang_up"},
+    }
+    csv = "phone_number,name\n" + "".join(f"{n},Row {i}\n" for i, n in enumerate(routes, 1))
+    receiver = RtpReceiver()
+    sipp = run_sipp(
+        tmp_path / "callees",
+        callee_router({n: callee for n, (callee, _, _) in routes.items()}),
+        remote=None,
+        local_port=uas_port,
+        rtp_port=receiver.port,
+        timeout_s=400,
+        calls=None,
+    )
+    control_plane = sip_stack.process("control-plane")
+    try:
+        async with httpx.AsyncClient(
+            base_url=sip_stack.control_plane_url, headers=sip_stack.api_headers, timeout=30
+        ) as http:
+            resp = await http.post("/api/agents", json=agent)
+            assert resp.status_code == 201, resp.text
+            body = {
+                "name": "Appointments",
+                "agent_id": resp.json()["id"],
+                "csv": csv,
+                "concurrency": 2,
+                "max_attempts": 2,
+                "retry_on": ["busy", "no-answer"],
+                "retry_delay_s": RETRY_DELAY_S,
+                **calling_window(),
+            }
+            resp = await http.post("/api/campaigns", json=body)
+            assert resp.status_code == 201, resp.text
+            campaign_id = resp.json()["id"]
+
+            # mid-campaign, while the first person is on the line: the control plane dies
+            await wait_for_answered_call(sipp, "+14155550101", timeout=60)
+            killed_at = time.time()
+            control_plane.signal(signal.SIGKILL)
+            await asyncio.to_thread(control_plane.restart_now)
+
+            campaign = await wait_for_campaign(http, campaign_id, timeout=240)
+            rows = (await http.get(f"/api/campaigns/{campaign_id}/rows")).json()["items"]
+    finally:
+        sipp.stop()
+        receiver.close()
+
+    dialogs = sipp.dialogs()
+    in_call_at_kill = [d for d in dialogs if d.started_at < killed_at < d.ended_at]
+    assert in_call_at_kill, "the control plane was not killed mid-call"
+    got = {r["number"]: (r["outcome"], r["attempts"], len(r["calls"])) for r in rows}
+    want = {n: (outcome, calls, calls) for n, (_, outcome, calls) in routes.items()}
+    assert got == want, rows
+    # what the callees received: each number called exactly as often, never more than 2 at once
+    received = {n: sum(d.number == n for d in dialogs) for n in routes}
+    assert received == {n: calls for n, (_, _, calls) in routes.items()}, received
+    assert most_at_once(dialogs) == 2, [(d.number, d.started_at, d.ended_at) for d in dialogs]
+    for n in ("+14155550102", "+14155550106"):  # a busy line is tried again after the delay
+        first, second = (d for d in dialogs if d.number == n)
+        assert first.final_status == second.final_status == 486
+        assert second.started_at - first.ended_at >= RETRY_DELAY_S - 0.1
+    assert campaign["progress"]["calls"] == sum(received.values()), campaign
