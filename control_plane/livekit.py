@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import secrets
 import time
@@ -218,6 +219,31 @@ class LiveKit:
             except LiveKitRejected:  # not_found: the room is gone
                 return False
         return any(p.kind == models.ParticipantInfo.Kind.AGENT for p in found.participants)
+
+    async def in_room(self, room: str, identity: str) -> bool:
+        """Whether participant ``identity`` is connected to ``room`` (a missing room has none)."""
+        async with api.LiveKitAPI(
+            self._url, self._api_key, self._api_secret, timeout=self._timeout
+        ) as lkapi:
+            try:
+                found = await self._call(
+                    "list the room's participants",
+                    lkapi.room.list_participants(api.ListParticipantsRequest(room=room)),
+                )
+            except LiveKitRejected:  # not_found: the room is gone
+                return False
+        return any(p.identity == identity for p in found.participants)
+
+    async def delete_room(self, room: str) -> None:
+        """Close ``room``: its participants (an agent waiting there) leave; a missing room is
+        fine."""
+        async with api.LiveKitAPI(
+            self._url, self._api_key, self._api_secret, timeout=self._timeout
+        ) as lkapi:
+            with contextlib.suppress(LiveKitRejected):
+                await self._call(
+                    "delete the room", lkapi.room.delete_room(api.DeleteRoomRequest(room=room))
+                )
 
     def participant_token(
         self, room: str, identity: str, ttl: timedelta | None = None

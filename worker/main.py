@@ -160,7 +160,8 @@ async def take_phone_leg(
         return await telephony.join_call(ctx, meta, client)
     except telephony.CallSetupError as e:
         logger.error("job %s: %s", ctx.job.id, e)
-        raise LeaveRoom(str(e)) from e
+        # an outbound call's session exists: it fails with the reason instead of staying open
+        raise LeaveRoom(str(e), failure=str(e)) from e
 
 
 async def claim_session(

@@ -23,6 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from control_plane import crud as control_plane_crud
 from control_plane.campaigns import crud
 from control_plane.campaigns.models import AttemptOutcome, Campaign, CampaignAttempt, CampaignRow
 from control_plane.campaigns.rows import in_window
@@ -31,7 +32,6 @@ from control_plane.livekit import LiveKit
 from control_plane.models import Session, utcnow
 from control_plane.telephony import crud as phone_crud
 from control_plane.telephony import service
-from control_plane.telephony.config import TelephonySettings
 from control_plane.telephony.models import Call
 
 logger = logging.getLogger("stimm.control_plane")
@@ -94,6 +94,8 @@ class CampaignRunner:
         now = utcnow()
         until = now + timedelta(seconds=self.lease_s)
         for row in await crud.stale_rows(db, campaign.id, now):
+            if row.id in self._calls:  # ours, its renewal late (a busy loop): still being called
+                continue
             if await crud.lease_row(
                 db, row, owner=self.owner, until=until, from_status="calling", now=now
             ):
@@ -163,7 +165,7 @@ class CampaignRunner:
     async def _call(
         self, db: AsyncSession, campaign: Campaign, row: CampaignRow, attempt: CampaignAttempt
     ) -> tuple[AttemptOutcome, str | None]:
-        telephony = TelephonySettings()
+        telephony = self.settings.telephony
         if not telephony.outbound_address:
             return "failed", "outbound calling is not configured (STIMM_SIP_OUTBOUND_ADDRESS)"
 
@@ -186,31 +188,63 @@ class CampaignRunner:
             )
         except service.CallNotPlaced as e:
             return _dial_outcome(e.call.outcome), str(e)
-        return await self._watch(session.id, telephony)
+        return await self._watch(session.id)
 
-    async def _watch(
-        self, session_id: str, telephony: TelephonySettings
-    ) -> tuple[AttemptOutcome, str | None]:
+    async def _watch(self, session_id: str) -> tuple[AttemptOutcome, str | None]:
         """Wait for a placed call to end; its outcome."""
-        ringing_limit = timedelta(seconds=telephony.ringing_timeout_s + 30.0)
         while True:
             async with self.sessionmaker() as db:
                 found = await phone_crud.get_call_by_session(db, session_id)
             if found is None:
                 return "failed", "the call record is gone"
             call, session = found
-            if call.outcome in ("busy", "no-answer", "failed") and session.started_at is None:
+            if call.outcome == "ringing":  # dialled by a control plane that stopped
+                if unanswered := await self._settle_dial(call, session):
+                    return unanswered
+            elif call.outcome in ("busy", "no-answer", "failed") and session.started_at is None:
                 return _dial_outcome(call.outcome), call.failure_reason
-            if session.status in ("completed", "failed", "abandoned"):
+            elif session.status in ("completed", "failed", "abandoned"):
                 if call.answered_by == "machine":
                     return "voicemail", None
                 if session.started_at is None:
                     return "failed", session.failure_reason
                 return "answered", None
-            if call.outcome == "ringing" and utcnow() - call.created_at > ringing_limit:
-                # its control plane stopped while dialling and nobody answered
-                return "no-answer", "the dial was interrupted and not answered"
             await asyncio.sleep(WATCH_S)
+
+    async def _settle_dial(
+        self, call: Call, session: Session
+    ) -> tuple[AttemptOutcome, str | None] | None:
+        """Record how a dial whose control plane stopped ended, once that can be known: answered
+        (the agent's session started, or the callee is in the room) or, after the ringing time,
+        not answered (busy or not: livekit-sip's answer went to the stopped control plane).
+
+        Returns the outcome of an unanswered dial; ``None`` otherwise.
+        """
+        telephony = self.settings.telephony
+        ringing_over = utcnow() - call.created_at > timedelta(
+            seconds=self.settings.pool.dispatch_timeout_s + telephony.ringing_timeout_s + 5.0
+        )
+        if session.started_at is None and not ringing_over:
+            return None
+        answered = session.started_at is not None or await self.livekit.in_room(
+            session.room, service.CALLEE_IDENTITY
+        )
+        reason = None if answered else "the dial was interrupted and not answered"
+        async with self.sessionmaker() as db:
+            found = await phone_crud.get_call_by_session(db, session.id)
+            if found is None:
+                return None
+            call, session = found
+            call.outcome = "answered" if answered else "no-answer"
+            call.failure_reason = reason
+            db.add(call)
+            if not answered and session.status not in ("completed", "failed", "abandoned"):
+                await control_plane_crud.mark_session_failed(db, session, reason or "")
+            await db.commit()
+        if answered:
+            return None
+        await self.livekit.delete_room(session.room)  # the agent waiting for the callee leaves
+        return "no-answer", reason
 
     async def _resume(self, row_id: str) -> None:
         """Take over a row whose control plane stopped: finish its last attempt, never redial it."""
@@ -235,7 +269,7 @@ class CampaignRunner:
                 result: tuple[AttemptOutcome, str | None] = (outcome, None)
             else:
                 assert session_id is not None
-                result = await self._watch(session_id, TelephonySettings())
+                result = await self._watch(session_id)
             await self._finish(row_id, attempt_id, result)
         except Exception:
             logger.exception("campaigns: resuming row %s failed", row_id)

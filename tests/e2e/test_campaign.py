@@ -20,7 +20,7 @@ import pytest
 from stimm.stack import LocalStack
 from tests.support.audio import synthesize
 from tests.support.rtp import RATE, RtpReceiver, speech_pcap
-from tests.support.sipp import Answer, Callee, SippRun, callee_router, most_at_once, run_sipp
+from tests.support.sipp import Answer, Callee, callee_router, most_at_once, run_sipp
 from tests.support.voicemail import machine_audio
 
 pytestmark = pytest.mark.e2e
@@ -31,7 +31,9 @@ RETRY_DELAY_S = 2.0
 def callees(workdir: Path) -> dict[str, tuple[Callee, str, int]]:
     """Number → (what the callee does, the row's expected outcome, calls it should get)."""
     hello = workdir / "hello.pcap"
-    hello_s = speech_pcap(hello, synthesize("Hello?", RATE), trail_silence_s=6.0)
+    # a person says hello and listens a while (the agent may take seconds to join on a busy
+    # machine, more while the control plane restarts), then hangs up
+    hello_s = speech_pcap(hello, synthesize("Hello?", RATE), trail_silence_s=15.0)
     person = Answer((("play", str(hello)), ("pause", hello_s)))
     machine = workdir / "machine.pcap"
     speech_pcap(machine, machine_audio(), trail_silence_s=20.0)
@@ -48,6 +50,7 @@ def callees(workdir: Path) -> dict[str, tuple[Callee, str, int]]:
 
 
 def calling_window() -> dict[str, str]:
+    """Two hours around now, in UTC (every row's time zone)."""
     now = datetime.now(UTC)
     return {
         "window_start": (now - timedelta(hours=1)).strftime("%H:%M"),
@@ -55,17 +58,20 @@ def calling_window() -> dict[str, str]:
     }
 
 
-async def wait_for_answered_call(sipp: SippRun, number: str, timeout: float) -> None:
-    """Until SIPp is in an answered call with ``number``."""
+async def wait_for_conversation(
+    http: httpx.AsyncClient, campaign_id: str, number: str, timeout: float
+) -> None:
+    """Until the agent is talking with ``number`` (its session started)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        for d in sipp.dialogs():
-            methods = [m.method for m in d.messages if not m.sent]
-            if d.number == number and "ACK" in methods and "BYE" not in methods:
-                if d.final_status == 200:
-                    return
+        rows = (await http.get(f"/api/campaigns/{campaign_id}/rows")).json()["items"]
+        calls = next(r["calls"] for r in rows if r["number"] == number)
+        if calls and calls[-1]["call_id"]:
+            call = (await http.get(f"/api/calls/{calls[-1]['call_id']}")).json()
+            if call["started_at"] is not None and call["ended_at"] is None:
+                return
         await asyncio.sleep(0.2)
-    raise AssertionError(f"{number} was not in a call within {timeout:.0f}s")
+    raise AssertionError(f"the agent was not talking with {number} within {timeout:.0f}s")
 
 
 async def wait_for_campaign(http: httpx.AsyncClient, campaign_id: str, timeout: float) -> Any:
@@ -94,7 +100,8 @@ async def test_campaign_calls_each_row_as_configured_through_a_control_plane_cra
         "llm": {"provider": "openai", "model": "scripted", "options": {"base_url": amd_llm}},
         "voicemail": {"detect": True, "on_machine": "hang_up"},
     }
-    csv = "phone_number,name\n" + "".join(f"{n},Row {i}\n" for i, n in enumerate(routes, 1))
+    rows = "".join(f"{n},Row {i},UTC\n" for i, n in enumerate(routes, 1))
+    csv = "phone_number,name,timezone\n" + rows
     receiver = RtpReceiver()
     sipp = run_sipp(
         tmp_path / "callees",
@@ -127,7 +134,7 @@ async def test_campaign_calls_each_row_as_configured_through_a_control_plane_cra
             campaign_id = resp.json()["id"]
 
             # mid-campaign, while the first person is on the line: the control plane dies
-            await wait_for_answered_call(sipp, "+14155550101", timeout=60)
+            await wait_for_conversation(http, campaign_id, "+14155550101", timeout=60)
             killed_at = time.time()
             control_plane.signal(signal.SIGKILL)
             await asyncio.to_thread(control_plane.restart_now)
