@@ -64,6 +64,8 @@ async def join_call(ctx: JobContext, meta: JobMetadata, client: ControlPlaneClie
         )
     except TimeoutError as e:
         raise CallSetupError("the phone participant never joined the room") from e
+    except RuntimeError as e:  # livekit-agents: "room disconnected while waiting ..."
+        raise CallSetupError("the room closed before the phone participant joined") from e
     attrs = participant.attributes
     remote = attrs.get("sip.phoneNumber") or meta.caller
     ours = attrs.get("sip.trunkPhoneNumber")

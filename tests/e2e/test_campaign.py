@@ -141,6 +141,11 @@ async def test_campaign_calls_each_row_as_configured_through_a_control_plane_cra
 
             campaign = await wait_for_campaign(http, campaign_id, timeout=240)
             rows = (await http.get(f"/api/campaigns/{campaign_id}/rows")).json()["items"]
+            records = [
+                (await http.get(f"/api/calls/{c['call_id']}")).json()
+                for r in rows
+                for c in r["calls"]
+            ]
     finally:
         sipp.stop()
         receiver.close()
@@ -160,3 +165,7 @@ async def test_campaign_calls_each_row_as_configured_through_a_control_plane_cra
         assert first.final_status == second.final_status == 486
         assert second.started_at - first.ended_at >= RETRY_DELAY_S - 0.1
     assert campaign["progress"]["calls"] == sum(received.values()), campaign
+    # the call list shows every call over, the ones dialled as the control plane died too
+    over = ("completed", "failed", "abandoned")
+    unsettled = [c for c in records if c["outcome"] == "ringing" or c["status"] not in over]
+    assert not unsettled, unsettled
