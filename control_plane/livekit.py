@@ -220,8 +220,9 @@ class LiveKit:
                 return False
         return any(p.kind == models.ParticipantInfo.Kind.AGENT for p in found.participants)
 
-    async def in_room(self, room: str, identity: str) -> bool:
-        """Whether participant ``identity`` is connected to ``room`` (a missing room has none)."""
+    async def sip_call_active(self, room: str, identity: str) -> bool:
+        """Whether the phone participant ``identity`` in ``room`` is in an answered call
+        (livekit-sip's ``sip.callStatus`` is ``active``; it is in the room from the dial on)."""
         async with api.LiveKitAPI(
             self._url, self._api_key, self._api_secret, timeout=self._timeout
         ) as lkapi:
@@ -232,7 +233,10 @@ class LiveKit:
                 )
             except LiveKitRejected:  # not_found: the room is gone
                 return False
-        return any(p.identity == identity for p in found.participants)
+        return any(
+            p.identity == identity and p.attributes.get("sip.callStatus") == "active"
+            for p in found.participants
+        )
 
     async def delete_room(self, room: str) -> None:
         """Close ``room``: its participants (an agent waiting there) leave; a missing room is

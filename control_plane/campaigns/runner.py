@@ -215,8 +215,9 @@ class CampaignRunner:
         self, call: Call, session: Session
     ) -> tuple[AttemptOutcome, str | None] | None:
         """Record how a dial whose control plane stopped ended, once that can be known: answered
-        (the agent's session started, or the callee is in the room) or, after the ringing time,
-        not answered (busy or not: livekit-sip's answer went to the stopped control plane).
+        (the agent's session started, or the callee's call is active) or, after the ringing
+        time, not answered (busy, unanswered, or cancelled: livekit-server cancels a dial whose
+        requester went away, so a control plane that dies mid-dial hangs it up).
 
         Returns the outcome of an unanswered dial; ``None`` otherwise.
         """
@@ -226,7 +227,7 @@ class CampaignRunner:
         )
         if session.started_at is None and not ringing_over:
             return None
-        answered = session.started_at is not None or await self.livekit.in_room(
+        answered = session.started_at is not None or await self.livekit.sip_call_active(
             session.room, service.CALLEE_IDENTITY
         )
         reason = None if answered else "the dial was interrupted and not answered"
