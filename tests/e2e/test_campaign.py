@@ -34,11 +34,12 @@ def callees(workdir: Path) -> dict[str, tuple[Callee, str, int]]:
     # a person says hello and listens a while (the agent may take seconds to join on a busy
     # machine, more while the control plane restarts), then hangs up
     hello_s = speech_pcap(hello, synthesize("Hello?", RATE), trail_silence_s=15.0)
-    person = Answer((("play", str(hello)), ("pause", hello_s)))
+    # both ring a little before answering, as phones do: the agent is ready when they pick up
+    person = Answer((("play", str(hello)), ("pause", hello_s)), ring_s=2.0)
     machine = workdir / "machine.pcap"
     speech_pcap(machine, machine_audio(), trail_silence_s=20.0)
     # the agent hangs up on a machine
-    voicemail = Answer((("play", str(machine)),), hang_up=False)
+    voicemail = Answer((("play", str(machine)),), hang_up=False, ring_s=3.0)
     return {
         "+14155550101": (person, "answered", 1),
         "+14155550102": ("busy", "busy", 2),

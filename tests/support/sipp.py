@@ -213,6 +213,8 @@ class Answer:
 
     steps: tuple[Step, ...] = ()
     hang_up: bool = True
+    ring_s: float = 0.0
+    """How long it rings (180) before answering."""
 
 
 Callee = Answer | Literal["busy", "no-answer"]
@@ -238,7 +240,7 @@ def callee_router(routes: dict[str, Callee]) -> str:
         elif kind == "no-answer":
             body = _NO_ANSWER
         else:
-            body = _answer(list(kind.steps), hang_up=kind.hang_up)
+            body = _answer(list(kind.steps), hang_up=kind.hang_up, ring_s=kind.ring_s)
         branches.append(f'  <label id="route{i}"/>\n{body}\n  <nop next="end"/>')
     if any(isinstance(k, Answer) and k.hang_up for k in kinds):
         tests.append(_FROM_EREG)
@@ -301,8 +303,9 @@ Content-Length: 0
   <recv request="ACK"/>"""
 
 
-def _answer(steps: list[Step], *, hang_up: bool) -> str:
-    """180, 200 with SDP, the caller's ACK, ``steps``, then BYE (or the far end's BYE)."""
+def _answer(steps: list[Step], *, hang_up: bool, ring_s: float = 0.0) -> str:
+    """180, ``ring_s`` later 200 with SDP, the caller's ACK, ``steps``, then BYE (or the far
+    end's BYE)."""
     lines = []
     for kind, value in steps:
         if kind == "pause":
@@ -313,6 +316,7 @@ def _answer(steps: list[Step], *, hang_up: bool) -> str:
             raise ValueError(f"unknown callee step {(kind, value)!r}")
     actions = "\n".join(lines)
     ending = _CALLEE_BYE if hang_up else _answer_bye()
+    ring = f'  <pause milliseconds="{int(ring_s * 1000)}"/>' if ring_s else ""
     return f"""  <send>
     <![CDATA[
 SIP/2.0 180 Ringing
@@ -326,6 +330,7 @@ Content-Length: 0
 
     ]]>
   </send>
+{ring}
   <send retrans="500">
     <![CDATA[
 SIP/2.0 200 OK
