@@ -157,8 +157,11 @@ async def test_campaign_calls_each_row_as_configured_through_a_control_plane_cra
     got = {r["number"]: (r["outcome"], r["attempts"], len(r["calls"])) for r in rows}
     want = {n: (outcome, calls, calls) for n, (_, outcome, calls) in routes.items()}
     assert got == want, rows
-    # what the callees received: each number called exactly as often, never more than 2 at once
-    received = {n: sum(d.number == n for d in dialogs) for n in routes}
+    # what the callees received: each number called exactly as often, never more than 2 at once;
+    # a dial the dying control plane took down with it (livekit cancels it) is placed again
+    cancelled = [d for d in in_call_at_kill if d.final_status != 200]
+    assert len(cancelled) <= 1, cancelled
+    received = {n: sum(d.number == n for d in dialogs if d not in cancelled) for n in routes}
     assert received == {n: calls for n, (_, _, calls) in routes.items()}, received
     assert most_at_once(dialogs) == 2, [(d.number, d.started_at, d.ended_at) for d in dialogs]
     for n in ("+14155550102", "+14155550105"):  # a busy line is tried again after the delay
