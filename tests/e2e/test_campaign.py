@@ -110,8 +110,8 @@ async def test_campaign_calls_each_row_as_configured_through_a_control_plane_cra
         "llm": {"provider": "openai", "model": "scripted", "options": {"base_url": amd_llm}},
         "voicemail": {"detect": True, "on_machine": "hang_up"},
     }
-    rows = "".join(f"{n},Row {i},UTC\n" for i, n in enumerate(routes, 1))
-    csv = "phone_number,name,timezone\n" + rows
+    lines = "".join(f"{n},Row {i},UTC\n" for i, n in enumerate(routes, 1))
+    csv = "phone_number,name,timezone\n" + lines
     receiver = RtpReceiver()
     sipp = run_sipp(
         tmp_path / "callees",
@@ -129,9 +129,10 @@ async def test_campaign_calls_each_row_as_configured_through_a_control_plane_cra
         ) as http:
             resp = await http.post("/api/agents", json=agent)
             assert resp.status_code == 201, resp.text
+            agent_id = resp.json()["id"]
             body = {
                 "name": "Appointments",
-                "agent_id": resp.json()["id"],
+                "agent_id": agent_id,
                 "csv": csv,
                 "concurrency": 2,
                 "max_attempts": 2,
@@ -152,11 +153,7 @@ async def test_campaign_calls_each_row_as_configured_through_a_control_plane_cra
 
             campaign = await wait_for_campaign(http, campaign_id, timeout=240)
             rows = (await http.get(f"/api/campaigns/{campaign_id}/rows")).json()["items"]
-            records = [
-                (await http.get(f"/api/calls/{c['call_id']}")).json()
-                for r in rows
-                for c in r["calls"]
-            ]
+            records = (await http.get("/api/calls", params={"agent_id": agent_id})).json()
     finally:
         sipp.stop()
         receiver.close()
@@ -179,7 +176,13 @@ async def test_campaign_calls_each_row_as_configured_through_a_control_plane_cra
         assert first.final_status == second.final_status == 486
         assert second.started_at - first.ended_at >= RETRY_DELAY_S - 0.1
     assert campaign["progress"]["calls"] == sum(received.values()), campaign
-    # the call list shows every call over, the ones dialled as the control plane died too
+    # the call list has every call the callees received, each over, the cancelled one failed
+    assert records["count"] == len(dialogs), records
     over = ("completed", "failed", "abandoned")
-    unsettled = [c for c in records if c["outcome"] == "ringing" or c["status"] not in over]
+    unsettled = [
+        c for c in records["items"] if c["outcome"] == "ringing" or c["status"] not in over
+    ]
     assert not unsettled, unsettled
+    failed = [c for c in records["items"] if c["outcome"] == "failed"]
+    assert [c["callee"] for c in failed] == ["+14155550103"], failed
+    assert "control plane" in failed[0]["failure_reason"], failed
