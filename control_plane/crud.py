@@ -197,6 +197,12 @@ async def get_session(db: AsyncSession, session_id: str) -> Session | None:
     return await db.get(Session, session_id)
 
 
+async def delete_session(db: AsyncSession, call: Session) -> None:
+    """Delete a session; its turns (and recording row) go with it (``ON DELETE CASCADE``)."""
+    await db.delete(call)
+    await db.commit()
+
+
 async def list_sessions(
     db: AsyncSession,
     *,

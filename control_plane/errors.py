@@ -55,6 +55,12 @@ class LastActiveApiKey(ControlPlaneError):
     """Revoking this key would leave no active API key: nobody could use the API any more."""
 
 
+class RecordingStoreError(ControlPlaneError):
+    """The recordings store (folder or bucket) failed to keep, read or delete a file."""
+
+    retryable = True
+
+
 class SecretMissing(ControlPlaneError):
     """An agent's config refers to a secret that is not set."""
 

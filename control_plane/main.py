@@ -20,7 +20,12 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from control_plane import credentials
 from control_plane.agent_secrets import move_plaintext_secrets
-from control_plane.api.main import api_router, widget_router, worker_router
+from control_plane.api.main import (
+    api_router,
+    recordings_audio_router,
+    widget_router,
+    worker_router,
+)
 from control_plane.api.request_guard import RequestGuard
 from control_plane.api.routes import health
 from control_plane.cache import AgentConfigCache
@@ -31,6 +36,8 @@ from control_plane.knowledge.service import KnowledgeService
 from control_plane.livekit import LiveKit
 from control_plane.postcall.service import PostCall
 from control_plane.ratelimit import RateLimiter
+from control_plane.recordings.logging import hide_signed_urls
+from control_plane.recordings.service import Recordings
 from control_plane.scenarios.runner import ScenarioRunner
 from control_plane.security import SecretBox
 from control_plane.telephony import service as telephony_service
@@ -124,6 +131,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if settings.otlp_endpoint
         else None
     )
+    recordings = Recordings.from_settings(
+        settings.recordings,
+        database_url=settings.database_url,
+        secret_key=settings.secret_key.get_secret_value(),
+        sessionmaker=sessionmaker,
+    )
+    hide_signed_urls()
     postcall = PostCall(sessionmaker, secret_box, settings.postcall)
 
     @asynccontextmanager
@@ -133,6 +147,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await cache.invalidate(agent_id)  # the cached copy still holds the plaintext
         knowledge.start()
         sweeper.start()
+        recordings.start()  # the retention sweep
         postcall.start()
         # phone numbers back into LiveKit SIP, without delaying startup
         phone_sync = asyncio.create_task(
@@ -142,6 +157,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         logger.info("control plane ready (LiveKit at %s)", settings.livekit_url)
         yield
         phone_sync.cancel()
+        await recordings.aclose()
         await sweeper.aclose()
         await registry.aclose()
         await campaigns.aclose()
@@ -170,6 +186,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.secret_box = secret_box
     app.state.postcall = postcall
     app.state.rate_limiter = rate_limiter
+    app.state.recordings = recordings
     app.state.scenario_runner = ScenarioRunner(
         timeout_s=settings.scenario_timeout_s, max_runs=settings.scenario_max_runs
     )
@@ -178,10 +195,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         RequestGuard,
         max_json_bytes=settings.max_json_body_bytes,
         max_upload_bytes=settings.knowledge.max_upload_bytes,
+        max_recording_bytes=recordings.settings.max_bytes,
     )
     app.include_router(api_router)
     app.include_router(worker_router)
     app.include_router(widget_router)
+    app.include_router(recordings_audio_router)
     app.include_router(health.router)
     app.include_router(console_router())  # last: its catch-all must not shadow the API
     if tracer_provider is not None:

@@ -25,6 +25,7 @@ from stimm.schema import (
     Channel,
     ProviderSpec,
     RagOptions,
+    RecordingPolicy,
     Role,
     SessionStatus,
     Tool,
@@ -60,6 +61,7 @@ class AgentBase(SQLModel):
     tools: list[dict[str, Any]] = Field(default_factory=list, sa_type=JSON)
     knowledge_base_id: str | None = Field(default=None, max_length=36)
     rag: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+    recording: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
     analysis: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
     redact_pii: bool = False
     voicemail: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
@@ -89,6 +91,7 @@ class AgentUpdate(BaseModel):
     tools: list[Tool] | None = None
     knowledge_base_id: str | None = None
     rag: RagOptions | None = None
+    recording: RecordingPolicy | None = None
     analysis: AnalysisConfig | None = None
     redact_pii: bool | None = None
     voicemail: VoicemailOptions | None = None

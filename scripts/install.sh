@@ -43,11 +43,14 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   touch "$stamp"
 fi
 
-echo "==> LiveKit, toxiproxy and Traefik binaries"
+echo "==> LiveKit, toxiproxy, Traefik and MinIO binaries"
 .venv/bin/stimm setup
 .venv/bin/python -c 'from stimm.stack import LIVEKIT_SIP, ensure_binary; print("livekit-sip:", ensure_binary(LIVEKIT_SIP))'
 # toxiproxy injects the network faults of tests/e2e/test_faults.py and bench/faults.py
 .venv/bin/python -c 'from stimm.stack import TOXIPROXY, ensure_binary; print("toxiproxy:", ensure_binary(TOXIPROXY))'
+# MinIO: the S3-compatible bucket tests/integration/test_recordings_s3.py stores recordings in
+# (a 150 MB binary; the first build takes several minutes)
+.venv/bin/python -c 'from stimm.stack.binaries import MINIO, ensure_binary; print("minio:", ensure_binary(MINIO))'
 # Traefik serves `stimm dev --public-host` over HTTPS (tests/e2e/test_https.py); its first build
 # takes several minutes
 .venv/bin/python -c 'from stimm.stack.binaries import TRAEFIK, ensure_binary; print("traefik:", ensure_binary(TRAEFIK))'

@@ -174,6 +174,29 @@ class TransferCallTool(BaseModel):
     description: str | None = Field(default=None, max_length=2_000)
 
 
+class WarmTransferTool(BaseModel):
+    """Lets the LLM warm-transfer a phone caller: the caller is put on hold, the agent phones
+    ``target`` through the outbound trunk, tells the person who answers what the call is about
+    and connects them with the caller if they accept (keypad 1 or "yes"); otherwise the agent
+    returns to the caller and says so."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_serialization_defaults_required=True)
+
+    type: Literal["warm_transfer"] = "warm_transfer"
+    target: str = Field(
+        min_length=1, max_length=200, pattern=r"^\S+$", examples=["+15550100", "sip:desk@pbx"]
+    )
+    """The number (or SIP URI) the outbound trunk dials."""
+    description: str | None = Field(default=None, max_length=2_000)
+    hold_music: bool = True
+    """The caller hears hold music while on hold (silence otherwise)."""
+    ringing_timeout_s: float = Field(default=30.0, ge=5.0, le=120.0)
+    """How long the colleague's phone rings before the agent gives up."""
+    decision_timeout_s: float = Field(default=20.0, ge=5.0, le=120.0)
+    """How long the agent waits for the colleague's answer after the summary; silence
+    declines."""
+
+
 class McpServerTool(BaseModel):
     """The tools of an MCP server (Model Context Protocol), offered to the LLM as they are."""
 
@@ -193,7 +216,8 @@ class McpServerTool(BaseModel):
 
 
 Tool = Annotated[
-    WebhookTool | EndCallTool | TransferCallTool | McpServerTool, Field(discriminator="type")
+    WebhookTool | EndCallTool | TransferCallTool | WarmTransferTool | McpServerTool,
+    Field(discriminator="type"),
 ]
 
 
@@ -267,6 +291,20 @@ class VoicemailOptions(BaseModel):
         return self
 
 
+class RecordingPolicy(BaseModel):
+    """Whether an agent's calls are recorded, and for how long the recordings are kept.
+
+    A recording holds the caller (left channel) and the agent (right channel) as one stereo
+    Opus/OGG file, made in the worker and uploaded to the control plane after the call.
+    """
+
+    model_config = ConfigDict(extra="forbid", json_schema_serialization_defaults_required=True)
+
+    enabled: bool = False
+    retention_days: int = Field(default=30, ge=1, le=3_650)
+    """Days a recording is kept; the control plane's retention sweep deletes it afterwards."""
+
+
 class AgentConfig(BaseModel):
     """Everything the worker needs to run a conversation for one agent."""
 
@@ -288,6 +326,7 @@ class AgentConfig(BaseModel):
     redact_pii: bool = False
     """Store transcripts and analyses with phone numbers, emails and card numbers masked."""
     voicemail: VoicemailOptions = Field(default_factory=VoicemailOptions)
+    recording: RecordingPolicy = Field(default_factory=RecordingPolicy)
 
     @field_validator("stt", "llm", "tts", mode="before")
     @classmethod
@@ -380,6 +419,27 @@ class PhoneSessionCreate(BaseModel):
     callee: str | None = Field(default=None, max_length=64)
     sip_call_id: str | None = Field(default=None, max_length=200)
     participant_identity: str | None = Field(default=None, max_length=128)
+
+
+class TransferLegCreate(BaseModel):
+    """Body of the worker's ``POST /api/worker/sessions/{id}/transfer-legs``: phone a warm
+    transfer's ``target`` into the session's room (the trunk's credentials stay in the control
+    plane)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    target: str = Field(min_length=1, max_length=200)
+    """One of the session agent's ``warm_transfer`` targets."""
+    participant_identity: str = Field(min_length=1, max_length=128, pattern=r"^[\w.:-]+$")
+
+
+class TransferLeg(BaseModel):
+    """The answered transfer leg."""
+
+    model_config = ConfigDict(json_schema_serialization_defaults_required=True)
+
+    participant_identity: str
+    sip_call_id: str | None = None
 
 
 class PhoneSessionCreated(BaseModel):

@@ -11,6 +11,9 @@ import asyncio
 import logging
 import os
 import time
+from collections.abc import AsyncIterator
+from datetime import datetime
+from pathlib import Path
 
 import httpx
 from opentelemetry import propagate
@@ -22,6 +25,8 @@ from stimm.schema import (
     PhoneSessionCreated,
     SessionClaim,
     SessionEvent,
+    TransferLeg,
+    TransferLegCreate,
     TurnIn,
     WorkerAgentConfig,
     WorkerHeartbeat,
@@ -215,6 +220,26 @@ class ControlPlaneClient:
     async def post_event(self, session_id: str, event: SessionEvent) -> None:
         await self._post(f"/api/worker/sessions/{session_id}/events", event.model_dump_json())
 
+    async def dial_transfer_leg(
+        self, session_id: str, leg: TransferLegCreate, *, timeout: float
+    ) -> TransferLeg:
+        """Have the control plane phone a warm transfer's target into the session's room;
+        returns once they answered. Raises ``ControlPlaneError`` with the reason (refused, busy,
+        not answered, not configured) otherwise."""
+        path = f"/api/worker/sessions/{session_id}/transfer-legs"
+        try:
+            resp = await self._http.post(
+                path,
+                content=leg.model_dump_json(),
+                headers={"Content-Type": "application/json"},
+                timeout=timeout,
+            )
+        except httpx.HTTPError as e:
+            raise ControlPlaneError(f"control plane unreachable: {e!r}") from e
+        if resp.status_code != 201:
+            raise ControlPlaneError(_detail(resp))
+        return TransferLeg.model_validate(resp.json())
+
     async def post_turn(self, session_id: str, turn: TurnIn) -> None:
         await self._post(f"/api/worker/sessions/{session_id}/turns", turn.model_dump_json())
 
@@ -250,6 +275,42 @@ class ControlPlaneClient:
                 logger.warning("posting %s failed (attempt %d): %s", path, attempt + 1, e)
             await asyncio.sleep(0.25 * (attempt + 1))
         logger.error("gave up posting %s", path)
+
+    async def upload_recording(
+        self, session_id: str, path: Path, *, started_at: datetime, attempts: int = 3
+    ) -> None:
+        """Stream a call's Ogg/Opus recording to the control plane, retrying what may pass
+        later (unreachable, 5xx). Raises ``ControlPlaneError`` when it was not stored."""
+        url = f"/api/worker/sessions/{session_id}/recording"
+        detail = "not tried"
+        for attempt in range(attempts):
+            try:
+                resp = await self._http.put(
+                    url,
+                    params={"started_at": started_at.isoformat()},
+                    content=_file_chunks(path),
+                    headers={
+                        "Content-Type": "audio/ogg",
+                        "Content-Length": str(path.stat().st_size),
+                    },
+                    timeout=httpx.Timeout(60.0, connect=5.0),
+                )
+            except httpx.HTTPError as e:
+                detail = f"control plane unreachable: {e!r}"
+            else:
+                if resp.status_code < 300:
+                    return
+                detail = _detail(resp)
+                if resp.status_code < 500 and resp.status_code not in _RETRY_STATUSES:
+                    break
+            await asyncio.sleep(0.5 * (attempt + 1))
+        raise ControlPlaneError(f"uploading the recording: {detail}")
+
+
+async def _file_chunks(path: Path, size: int = 256 * 1024) -> AsyncIterator[bytes]:
+    with path.open("rb") as f:
+        while chunk := await asyncio.to_thread(f.read, size):
+            yield chunk
 
 
 _RETRY_STATUSES = frozenset({408, 425, 429})

@@ -26,8 +26,10 @@ from worker.mcp_tools import unavailable_notice
 from worker.outbox import flush_grace_s
 from worker.providers import PiperTTS, WhisperSTT
 from worker.recorder import SessionRecorder
+from worker.recording import record_options, upload_recording
 from worker.session import BuiltSession, build_agent, build_session
 from worker.turn_taking import load_turn_detector
+from worker.warm_transfer import TransferLine
 
 logger = logging.getLogger("stimm.worker")
 
@@ -230,7 +232,12 @@ async def converse(
     """Join the room, report the session active, greet; record every turn until it ends."""
     session = built.session
     webhooks = egress_client()  # only where STIMM_EGRESS_ALLOW lets agents' webhooks go
-    agent = build_agent(config, http=webhooks, control_plane=client)
+    line = (
+        TransferLine(client, session_id, phone_call.participant.identity)
+        if phone_call is not None
+        else None
+    )
+    agent = build_agent(config, http=webhooks, control_plane=client, line=line)
     recorder = SessionRecorder(client, session_id, retrieval_time=agent.pop_retrieval_time)
     recorder.attach(session)
     if phone_call is not None:  # keypad digits, hang-up ends the job
@@ -239,6 +246,8 @@ async def converse(
     async def on_shutdown(reason: str) -> None:
         # one callback, so the outcome is posted before the client closes
         await recorder.finished()
+        if config.recording.enabled and not recorder.abandoned:
+            await upload_recording(ctx, session, client, session_id)
         await webhooks.aclose()
         await client.aclose()
 
@@ -250,6 +259,7 @@ async def converse(
         room_options=room_io.RoomOptions(
             audio_input=room_io.AudioInputOptions(frame_size_ms=INPUT_FRAME_MS)
         ),
+        record=record_options(config.recording),
     )
     await recorder.started(turn_detection=built.turn_detection, worker_id=ctx.worker_id)
     logger.info("session %s started for agent %s", session_id, config.id)

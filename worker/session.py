@@ -31,6 +31,7 @@ from worker.providers.pause_stt import PauseEndpointingAdapter
 from worker.rag import KnowledgeRetriever, context_message
 from worker.tools import build_tools
 from worker.turn_taking import TurnDetection, turn_handling
+from worker.warm_transfer import TransferLine
 
 LLM_ATTEMPT_TIMEOUT = 5.0
 """Seconds an LLM may take to start answering (and between chunks) before the next provider
@@ -251,7 +252,11 @@ def llm_connect_options(config: AgentConfig) -> SessionConnectOptions:
 
 
 def build_agent(
-    config: AgentConfig, *, http: httpx.AsyncClient, control_plane: ControlPlaneClient | None
+    config: AgentConfig,
+    *,
+    http: httpx.AsyncClient,
+    control_plane: ControlPlaneClient | None,
+    line: TransferLine | None = None,
 ) -> StimmAgent:
     """The agent for a config: its tools and, with a knowledge base, its retriever.
 
@@ -260,6 +265,7 @@ def build_agent(
         http: The client webhook tools call through.
         control_plane: Where knowledge-base queries go; ``None`` leaves the knowledge base out
             (text-mode scenarios, which run without the worker's token).
+        line: A phone session's call, which a warm transfer hands over.
     """
     retriever = (
         KnowledgeRetriever(control_plane, config.knowledge_base_id, config.rag)
@@ -267,5 +273,8 @@ def build_agent(
         else None
     )
     return StimmAgent(
-        config, tools=build_tools(config, http), retriever=retriever, mcp_servers=mcp_tools(config)
+        config,
+        tools=build_tools(config, http, line),
+        retriever=retriever,
+        mcp_servers=mcp_tools(config),
     )

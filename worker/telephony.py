@@ -119,16 +119,28 @@ class KeypadInput:
     """Turns DTMF digits into user input the LLM sees (and the transcript records).
 
     Digits pressed close together are sent as one input, after ``quiet_s`` without a new digit
-    or at once on ``#``.
+    or at once on ``#``. With ``identity``, only that participant's digits count (a warm
+    transfer's colleague answers the agent with their keypad too).
     """
 
-    def __init__(self, session: AgentSession[Any], *, quiet_s: float = DTMF_QUIET_S) -> None:
+    def __init__(
+        self,
+        session: AgentSession[Any],
+        *,
+        quiet_s: float = DTMF_QUIET_S,
+        identity: str | None = None,
+    ) -> None:
         self._session = session
+        self._identity = identity
         self._quiet_s = quiet_s
         self._digits: list[str] = []
         self._flush: asyncio.TimerHandle | None = None
 
     def on_dtmf(self, dtmf: rtc.SipDTMF) -> None:
+        if self._identity is not None and (
+            dtmf.participant is None or dtmf.participant.identity != self._identity
+        ):
+            return
         self._digits.append(dtmf.digit)
         if self._flush is not None:
             self._flush.cancel()
@@ -146,7 +158,7 @@ class KeypadInput:
 
 def attach(ctx: JobContext, session: AgentSession[Any], call: PhoneCall) -> None:
     """Deliver keypad digits to the agent, and end the job when the call ends."""
-    keypad = KeypadInput(session)
+    keypad = KeypadInput(session, identity=call.participant.identity)
     ctx.room.on("sip_dtmf_received", keypad.on_dtmf)
 
     def on_disconnected(participant: rtc.RemoteParticipant) -> None:

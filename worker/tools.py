@@ -6,6 +6,7 @@
 - ``end_call``: after the agent's goodbye has played, the session ends; in a LiveKit job the
   room is deleted, which also hangs up a phone caller.
 - ``transfer_call``: cold-transfers the phone caller (SIP REFER) to the configured target.
+- ``warm_transfer``: consults a colleague first, then connects them (``worker/warm_transfer.py``).
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ from livekit.agents.voice.events import CloseEvent
 from livekit.agents.voice.speech_handle import SpeechHandle
 
 from stimm.egress import EgressRefused
-from stimm.schema import AgentConfig, EndCallTool, TransferCallTool, WebhookTool
+from stimm.schema import AgentConfig, EndCallTool, TransferCallTool, WarmTransferTool, WebhookTool
+from worker.warm_transfer import TransferLine, warm_transfer_tool
 
 logger = logging.getLogger("stimm.worker")
 
@@ -44,7 +46,9 @@ TRANSFER_DESCRIPTION = (
 )
 
 
-def build_tools(config: AgentConfig, http: httpx.AsyncClient) -> list[Tool]:
+def build_tools(
+    config: AgentConfig, http: httpx.AsyncClient, line: TransferLine | None = None
+) -> list[Tool]:
     """The livekit function tools for an agent's configured tools.
 
     Args:
@@ -52,6 +56,7 @@ def build_tools(config: AgentConfig, http: httpx.AsyncClient) -> list[Tool]:
         http: The client webhook calls go through (owned by the caller); in a worker,
             ``stimm.egress.egress_client()``, which refuses addresses the egress policy does
             not allow.
+        line: The phone call a warm transfer hands over; ``None`` outside phone sessions.
 
     Returns:
         One tool per configured tool, in order.
@@ -64,6 +69,8 @@ def build_tools(config: AgentConfig, http: httpx.AsyncClient) -> list[Tool]:
             tools.append(end_call_tool(spec))
         elif isinstance(spec, TransferCallTool):
             tools.append(transfer_call_tool(spec))
+        elif isinstance(spec, WarmTransferTool):
+            tools.append(warm_transfer_tool(spec, line))
     return tools
 
 

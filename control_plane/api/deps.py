@@ -23,6 +23,7 @@ from control_plane.livekit import LiveKit
 from control_plane.models import ApiKey
 from control_plane.postcall.service import PostCall
 from control_plane.ratelimit import RateLimiter
+from control_plane.recordings.service import Recordings
 from control_plane.scenarios.runner import ScenarioRunner
 from control_plane.security import SecretBox
 from control_plane.workers.registry import WorkerRegistry
@@ -52,6 +53,10 @@ def get_rate_limiter(request: Request) -> RateLimiter:
     return cast(RateLimiter, request.app.state.rate_limiter)
 
 
+def get_recordings(request: Request) -> Recordings:
+    return cast(Recordings, request.app.state.recordings)
+
+
 def get_scenario_runner(request: Request) -> ScenarioRunner:
     return cast(ScenarioRunner, request.app.state.scenario_runner)
 
@@ -75,6 +80,7 @@ CampaignRunnerDep = Annotated[CampaignRunner, Depends(get_campaign_runner)]
 CacheDep = Annotated[AgentConfigCache, Depends(get_cache)]
 SecretBoxDep = Annotated[SecretBox, Depends(get_secret_box)]
 RateLimiterDep = Annotated[RateLimiter, Depends(get_rate_limiter)]
+RecordingsDep = Annotated[Recordings, Depends(get_recordings)]
 ScenarioRunnerDep = Annotated[ScenarioRunner, Depends(get_scenario_runner)]
 KnowledgeDep = Annotated[KnowledgeService, Depends(get_knowledge)]
 RegistryDep = Annotated[WorkerRegistry, Depends(get_registry)]

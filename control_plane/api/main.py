@@ -20,6 +20,7 @@ from control_plane.api.routes import (
     phone_numbers,
     providers,
     publishable_keys,
+    recordings,
     scenarios,
     secrets,
     sessions,
@@ -56,6 +57,9 @@ api_router.include_router(workers.router)
 api_router.include_router(publishable_keys.router)
 widget_router = widget.router
 
+# recordings: details and signed URL with an API key; the audio behind the URL by its signature
+api_router.include_router(recordings.router)
+recordings_audio_router = recordings.audio_router
 # after the call: webhook endpoints and their delivery log
 api_router.include_router(webhooks.router)
 

@@ -6,8 +6,9 @@ API key check included, gets to see it.
 - A JSON body nests at most ``MAX_JSON_DEPTH`` levels: deeper ones would exhaust the Python
   stack in the JSON parser (``RecursionError``) and are refused before FastAPI parses them.
 - A body is at most ``max_json_bytes`` long, an upload (``multipart/form-data``) at most the
-  document limit plus ``MULTIPART_OVERHEAD``; both are counted as the bytes arrive, so an
-  oversized request is refused after about the limit, never read whole.
+  document limit plus ``MULTIPART_OVERHEAD``, a worker's recording (``audio/ogg``) at most
+  ``max_recording_bytes``; all are counted as the bytes arrive, so an oversized request is
+  refused after about the limit, never read whole.
 
 Refusals are JSON: 422 shaped like FastAPI's own validation errors, 413 like its ``HTTPException``.
 """
@@ -97,10 +98,18 @@ class BodyTooLarge(Exception):
 class RequestGuard:
     """ASGI middleware enforcing the module's rules; limits are in bytes."""
 
-    def __init__(self, app: ASGIApp, *, max_json_bytes: int, max_upload_bytes: int) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        max_json_bytes: int,
+        max_upload_bytes: int,
+        max_recording_bytes: int | None = None,
+    ) -> None:
         self.app = app
         self.max_json_bytes = max_json_bytes
         self.max_upload_bytes = max_upload_bytes
+        self.max_recording_bytes = max_recording_bytes or max_json_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -117,6 +126,9 @@ class RequestGuard:
         if media_type(content_type) == ("multipart", "form-data"):
             limit = self.max_upload_bytes + MULTIPART_OVERHEAD
             too_large = f"The file is larger than the upload limit of {self.max_upload_bytes} bytes"
+        elif media_type(content_type) == ("audio", "ogg"):
+            limit = self.max_recording_bytes
+            too_large = f"The recording is larger than the limit of {limit} bytes"
         else:
             limit = self.max_json_bytes
             too_large = f"The request body is larger than the limit of {limit} bytes"

@@ -22,6 +22,7 @@ from sqlalchemy.exc import ArgumentError
 from control_plane.errors import ConfigError
 from control_plane.knowledge.config import KnowledgeSettings
 from control_plane.postcall.config import PostCallSettings
+from control_plane.recordings.config import RecordingSettings
 from control_plane.telephony.config import TelephonySettings
 from control_plane.workers.config import PoolSettings
 
@@ -173,6 +174,9 @@ class Settings(DatabaseSettings):
     """SIP addresses and outbound calling (``STIMM_SIP_*``)."""
     knowledge: KnowledgeSettings = Field(default_factory=KnowledgeSettings)
     """Vector store, upload size, ingestion bounds (``STIMM_QDRANT_*``, ``STIMM_INGESTION_*``)."""
+    recordings: RecordingSettings = Field(default_factory=RecordingSettings)
+    """Call recordings: folder or S3 bucket, URL lifetime, retention sweep, upload cap
+    (``STIMM_RECORDINGS_*``, ``STIMM_RECORDING_URL_TTL``, ``STIMM_MAX_RECORDING_BYTES``)."""
     postcall: PostCallSettings = Field(default_factory=PostCallSettings)
     """Post-call analysis and webhook deliveries (``STIMM_ANALYSIS_*``, ``STIMM_WEBHOOK_*``)."""
 

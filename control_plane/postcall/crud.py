@@ -9,7 +9,7 @@ from sqlalchemy import ColumnElement, func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from control_plane.models import Session, SessionPublic, Turn, new_id, utcnow
+from control_plane.models import Agent, Session, SessionPublic, Turn, new_id, utcnow
 from control_plane.postcall.models import (
     SessionAnalysis,
     WebhookDelivery,
@@ -17,6 +17,7 @@ from control_plane.postcall.models import (
     WebhookEvent,
     analysis_public,
 )
+from stimm.schema import RecordingPolicy
 
 # --- analysis ---------------------------------------------------------------------------------
 
@@ -144,7 +145,13 @@ async def session_data(db: AsyncSession, call: Session) -> dict[str, Any]:
 
 async def session_ended_data(db: AsyncSession, call: Session) -> dict[str, Any]:
     """What ``session.ended`` carries: the session and its outcome, the transcript, the
-    analysis (``null`` when the agent has none) and the recording link."""
+    analysis (``null`` when the agent has none) and the recording link.
+
+    The recording is uploaded just after the outcome, so the link is the API path that answers
+    with a fresh signed URL once it is there (``GET /api/sessions/{id}/recording``, API key),
+    not a signed URL that would expire before anyone follows it; ``null`` when the agent does
+    not record.
+    """
     turns = (
         await db.exec(select(Turn).where(col(Turn.session_id) == call.id).order_by(col(Turn.seq)))
     ).all()
@@ -163,9 +170,15 @@ async def session_ended_data(db: AsyncSession, call: Session) -> dict[str, Any]:
             for t in turns
         ],
         "analysis": analysis_public(analysis).model_dump(mode="json") if analysis else None,
-        # a recorded session's link goes here once sessions are recorded
-        "recording_url": None,
+        "recording_url": (
+            f"/api/sessions/{call.id}/recording" if await _records(db, call.agent_id) else None
+        ),
     }
+
+
+async def _records(db: AsyncSession, agent_id: str) -> bool:
+    agent = await db.get(Agent, agent_id)
+    return agent is not None and RecordingPolicy.model_validate(agent.recording or {}).enabled
 
 
 # --- filters on sessions ----------------------------------------------------------------------

@@ -94,9 +94,18 @@ async def remove_number(settings: Settings, number: str) -> None:
 
 
 async def dial(
-    settings: Settings, telephony: TelephonySettings, *, to: str, room: str, identity: str
+    settings: Settings,
+    telephony: TelephonySettings,
+    *,
+    to: str,
+    room: str,
+    identity: str,
+    ringing_timeout_s: float | None = None,
 ) -> api.SIPParticipantInfo:
-    """Call ``to`` through the outbound trunk into ``room``; returns once answered."""
+    """Call ``to`` through the outbound trunk into ``room``; returns once answered.
+
+    ``ringing_timeout_s`` overrides ``STIMM_SIP_RINGING_TIMEOUT``.
+    """
     trunk = provisioning.OutboundTrunk(
         address=telephony.outbound_address,
         number=telephony.outbound_number,
@@ -113,7 +122,7 @@ async def dial(
                 to=to,
                 room=room,
                 identity=identity,
-                ringing_timeout_s=telephony.ringing_timeout_s,
+                ringing_timeout_s=ringing_timeout_s or telephony.ringing_timeout_s,
             )
         except api.SipCallError as e:
             status = e.sip_status_code

@@ -1,4 +1,4 @@
-"""Go-built binaries (LiveKit, toxiproxy), pinned and cached under a git-ignored folder."""
+"""Go-built binaries (LiveKit, toxiproxy, MinIO), pinned and cached under a git-ignored folder."""
 
 from __future__ import annotations
 
@@ -57,6 +57,14 @@ TOXIPROXY = GoBinary(
 """Injects network faults between the stack's services (the fault tests, ``bench/faults.py``)."""
 
 
+MINIO = GoBinary(
+    name="minio",
+    package="github.com/minio/minio",
+    # MinIO's RELEASE.* tags are not semver; the Go module proxy serves pseudo-versions only
+    version="v0.0.0-20260212201848-7aac2a2c5b7c",
+)
+"""An S3-compatible server: the recordings store's S3 tests run against it (a 150 MB binary;
+its first build takes minutes)."""
 TRAEFIK = GoBinary(
     name="traefik",
     package="github.com/traefik/traefik/v3/cmd/traefik",

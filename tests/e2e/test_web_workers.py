@@ -26,10 +26,11 @@ async def test_the_running_worker_is_listed_ready_with_its_free_slots(
         headers={"Authorization": f"Bearer {stack.api_key}"},
         timeout=20,
     ) as api:
-        # a freshly started stack's worker reports its first heartbeat within a few seconds
-        for _ in range(60):
+        # a freshly started stack's worker reports its first heartbeat within a few seconds; on
+        # the shared stack an earlier test's call may still be ending: wait until it has
+        for _ in range(120):
             pool = (await api.get("/api/workers")).json()
-            if pool["count"]:
+            if pool["count"] and all(w["sessions"] == 0 for w in pool["items"]):
                 break
             await asyncio.sleep(0.5)
     assert pool["count"] == stack.options.workers == 1, pool

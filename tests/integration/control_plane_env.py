@@ -103,7 +103,9 @@ async def new_api_key(app: FastAPI, name: str = "test") -> tuple[str, str]:
 
 @asynccontextmanager
 async def app_client(
-    settings: Settings, *, authenticated: bool = True
+    settings: Settings,
+    *,
+    authenticated: bool = True,
 ) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
     """The app in-process (no lifespan) and a client that sends a fresh API key."""
     app = create_app(settings)

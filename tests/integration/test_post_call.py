@@ -22,6 +22,7 @@ from aiohttp import web
 from fastapi import FastAPI
 
 from control_plane import crud
+from control_plane.postcall import crud as postcall_crud
 from tests.fakes.openai_server import FakeOpenAIServer
 from tests.integration.control_plane_env import (
     DATABASE_URL,
@@ -161,7 +162,9 @@ async def test_session_ended_is_delivered_once_signed_through_failures_and_a_res
     settings = make_settings(database_url)
     async with Receiver([500, 500]) as receiver:
         async with app_client(settings) as (app, client):
-            agent_id = await make_agent(client, llm.base_url)
+            agent_id = await make_agent(
+                client, llm.base_url, recording={"enabled": True, "retention_days": 7}
+            )
             created = await client.post(
                 "/api/webhooks", json={"url": receiver.url, "events": ["session.ended"]}
             )
@@ -215,6 +218,8 @@ async def test_session_ended_is_delivered_once_signed_through_failures_and_a_res
     assert analysis["status"] == "succeeded"
     assert analysis["summary"] == ANALYSIS["summary"]
     assert analysis["data"] == {k: v for k, v in ANALYSIS.items() if k != "summary"}
+    # uploaded after the outcome: the link is the API path that signs a URL once it is there
+    assert event["data"]["recording_url"] == f"/api/sessions/{session_id}/recording"
 
 
 async def test_analysis_fills_the_fields_filters_and_exports(
@@ -228,6 +233,10 @@ async def test_analysis_fills_the_fields_filters_and_exports(
 
         record = await analysed(client, good)
         assert record["analysis"]["status"] == "succeeded"
+        async with app.state.sessionmaker() as db:  # the agent does not record
+            call = await crud.get_session(db, good)
+            assert call is not None
+            assert (await postcall_crud.session_ended_data(db, call))["recording_url"] is None
         assert record["analysis"]["data"]["callback_number"] == "+1 555 010 2345"
         assert record["analysis"]["data"]["resolved"] is False
         assert record["analysis"]["summary"].startswith("Ada called")

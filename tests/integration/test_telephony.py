@@ -241,6 +241,45 @@ async def test_worker_registers_a_dial_in_call_once(client: httpx.AsyncClient) -
     assert unknown.status_code == 404
 
 
+async def test_transfer_leg_dials_only_a_live_phone_call_and_the_agents_targets(
+    client: httpx.AsyncClient, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(settings.telephony, "outbound_address", "")
+    body = agent_body("Desk") | {"tools": [{"type": "warm_transfer", "target": "+15550177"}]}
+    agent_id = (await client.post("/api/agents", json=body)).json()["id"]
+    registered = await client.post(
+        "/api/worker/sessions",
+        json={"agent_id": agent_id, "room": "stimm-phone-warm", "caller": "+15550999"},
+        headers=WORKER_HEADERS,
+    )
+    session_id = registered.json()["session_id"]
+    path = f"/api/worker/sessions/{session_id}/transfer-legs"
+    leg = {"target": "+15550177", "participant_identity": "transfer-colleague"}
+
+    assert (await client.post(path, json=leg)).status_code == 401
+    other = await client.post(path, json=leg | {"target": "+19005550000"}, headers=WORKER_HEADERS)
+    assert other.status_code == 422, other.text
+    assert "warm-transfer targets" in other.json()["detail"]
+    unconfigured = await client.post(path, json=leg, headers=WORKER_HEADERS)
+    assert unconfigured.status_code == 409
+    assert "STIMM_SIP_OUTBOUND_ADDRESS" in unconfigured.json()["detail"]
+    missing = await client.post(
+        "/api/worker/sessions/00000000-0000-0000-0000-000000000000/transfer-legs",
+        json=leg,
+        headers=WORKER_HEADERS,
+    )
+    assert missing.status_code == 404
+
+    for status in ("active", "completed"):
+        await client.post(
+            f"/api/worker/sessions/{session_id}/events",
+            json={"status": status},
+            headers=WORKER_HEADERS,
+        )
+    ended = await client.post(path, json=leg, headers=WORKER_HEADERS)
+    assert ended.status_code == 409 and "not a live phone call" in ended.json()["detail"]
+
+
 async def test_outbound_call_needs_configuration(
     client: httpx.AsyncClient, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:

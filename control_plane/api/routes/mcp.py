@@ -83,13 +83,13 @@ async def list_mcp_tools(db: SessionDep, box: SecretBoxDep, server: McpServerToo
     values = await credentials.decrypt_secrets(db, box, refs)
     if missing := refs - values.keys():
         raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_ENTITY, f"No secret named {sorted(missing)[0]!r}"
+            status.HTTP_422_UNPROCESSABLE_CONTENT, f"No secret named {sorted(missing)[0]!r}"
         )
     headers = {k: v if isinstance(v, str) else values[v.secret] for k, v in server.headers.items()}
     try:
         await asyncio.to_thread(EgressPolicy.from_env().check_url, server.url)
     except EgressRefused as e:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, str(e)) from None
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(e)) from None
     try:
         async with asyncio.timeout(server.timeout_s):
             tools = await _list_tools(server, headers)

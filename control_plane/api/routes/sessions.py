@@ -16,12 +16,13 @@ from control_plane.api.deps import (
     LiveKitDep,
     Offset,
     RateLimiterDep,
+    RecordingsDep,
     SessionDep,
     SettingsDep,
     too_many_requests,
 )
 from control_plane.api.routes.agents import agent_not_found
-from control_plane.errors import LiveKitError, LiveKitUnavailable
+from control_plane.errors import LiveKitError, LiveKitUnavailable, RecordingStoreError
 from control_plane.models import (
     Agent,
     SessionCreate,
@@ -269,6 +270,35 @@ async def get_session(db: SessionDep, session_id: str) -> SessionPublicWithAnaly
             "analysis": analysis_public(analysis) if analysis is not None else None,
         }
     )
+
+
+@router.delete(
+    "/{session_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses={404: {"description": "No such session"}, 409: {"description": "Still running"}},
+)
+async def delete_session(db: SessionDep, recordings: RecordingsDep, session_id: str) -> None:
+    """Delete an ended session: its transcript and its recording with it."""
+    call = await crud.get_session(db, session_id)
+    if call is None:
+        raise session_not_found(session_id)
+    if call.status in ("created", "active"):
+        raise HTTPException(
+            status_code=status.HTTP_409_CONFLICT,
+            detail=f"Session {session_id} is still {call.status}; delete it once it has ended",
+        )
+    recording = await recordings.get(db, session_id)
+    if recording is not None:
+        try:
+            await recordings.delete(db, recording)
+        except RecordingStoreError as e:
+            raise HTTPException(
+                status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
+                detail=f"The recording could not be deleted ({e}); try again in a moment",
+                headers={"Retry-After": "5"},
+            ) from e
+    await crud.delete_session(db, call)
+    logger.info("session %s deleted", session_id)
 
 
 def session_not_found(session_id: str) -> HTTPException:

@@ -1,14 +1,18 @@
 """Every worker-only endpoint (``/api/worker/...``, the worker token): read an agent's config,
-register a dial-in call, claim a session, report its events and turns, retrieve from a knowledge
-base, and the pool's heartbeats. The worker reaches them through ``worker/control_plane_client.py``.
+register a dial-in call, claim a session, report its events and turns, upload its recording,
+phone a warm transfer's target, retrieve from a knowledge base, and the pool's heartbeats. The
+worker reaches them through ``worker/control_plane_client.py``.
 """
 
 from __future__ import annotations
 
 import logging
+from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Response, status
+from fastapi import APIRouter, HTTPException, Query, Request, Response, status
+from pydantic import AwareDatetime
 from sqlalchemy.exc import IntegrityError
+from starlette.requests import ClientDisconnect
 
 from control_plane import crud
 from control_plane.api.deps import (
@@ -16,16 +20,22 @@ from control_plane.api.deps import (
     KnowledgeBaseDep,
     KnowledgeDep,
     PostCallDep,
+    RecordingsDep,
     RegistryDep,
     SecretBoxDep,
     SessionDep,
+    SettingsDep,
     WorkerAuthDep,
 )
 from control_plane.api.routes.agents import agent_not_found
 from control_plane.api.routes.knowledge_bases import QUERY_RESPONSES, query
+from control_plane.api.routes.recordings import store_unavailable
 from control_plane.api.routes.sessions import session_not_found
 from control_plane.api.routes.workers import registry_unavailable
 from control_plane.errors import (
+    LiveKitError,
+    LiveKitUnavailable,
+    RecordingStoreError,
     SecretDecryptionError,
     SecretMissing,
     SessionClaimed,
@@ -33,7 +43,11 @@ from control_plane.errors import (
 )
 from control_plane.models import SessionPublic, TurnPublic
 from control_plane.postcall.pii import redact
+from control_plane.recordings.audio import NotARecording
+from control_plane.recordings.service import UploadTooLarge
+from control_plane.recordings.store import CONTENT_TYPE
 from control_plane.telephony import crud as phone_crud
+from control_plane.telephony import service as phone_service
 from control_plane.worker_config import worker_agent_config
 from control_plane.workers.registry import RegistryUnavailable
 from stimm.schema import (
@@ -41,9 +55,13 @@ from stimm.schema import (
     KnowledgeQueryResult,
     PhoneSessionCreate,
     PhoneSessionCreated,
+    RecordingPolicy,
     SessionClaim,
     SessionEvent,
+    TransferLeg,
+    TransferLegCreate,
     TurnIn,
+    WarmTransferTool,
     WorkerAgentConfig,
     WorkerHeartbeat,
 )
@@ -121,6 +139,71 @@ async def post_session_event(
 
 
 @router.post(
+    "/sessions/{session_id}/transfer-legs",
+    status_code=status.HTTP_201_CREATED,
+    responses={
+        409: {"description": "Not a live phone call, or outbound calling is not configured"},
+        422: {"description": "The target is not one of the agent's warm-transfer targets"},
+        502: {"description": "The target refused, was busy or did not answer"},
+        503: {"description": "LiveKit is unreachable"},
+    },
+)
+async def create_transfer_leg(
+    db: SessionDep, settings: SettingsDep, session_id: str, leg: TransferLegCreate
+) -> TransferLeg:
+    """Phone a warm transfer's target into the session's room; returns once they answer."""
+    call = await crud.get_session(db, session_id)
+    if call is None:
+        raise session_not_found(session_id)
+    if call.channel != "phone" or call.status not in ("created", "active"):
+        raise HTTPException(
+            status_code=status.HTTP_409_CONFLICT,
+            detail=f"Session {session_id} is not a live phone call",
+        )
+    agent = await crud.get_agent(db, call.agent_id)
+    tools = agent.to_config().tools if agent is not None else []
+    tool = next(
+        (t for t in tools if isinstance(t, WarmTransferTool) and t.target == leg.target), None
+    )
+    if tool is None:  # the worker may only phone the numbers its agent was configured with
+        raise HTTPException(
+            status_code=status.HTTP_422_UNPROCESSABLE_ENTITY,
+            detail="The target is not one of the agent's warm-transfer targets",
+        )
+    telephony = settings.telephony
+    if not telephony.outbound_address:
+        raise HTTPException(
+            status_code=status.HTTP_409_CONFLICT,
+            detail="Outbound calling is not configured (set STIMM_SIP_OUTBOUND_ADDRESS)",
+        )
+    try:
+        info = await phone_service.dial(
+            settings,
+            telephony,
+            to=leg.target,
+            room=call.room,
+            identity=leg.participant_identity,
+            ringing_timeout_s=tool.ringing_timeout_s,
+        )
+    except phone_service.DialFailed as e:
+        logger.info("session %s: transfer leg not answered: %s", session_id, e)
+        raise HTTPException(status_code=status.HTTP_502_BAD_GATEWAY, detail=str(e)) from e
+    except LiveKitError as e:
+        raise HTTPException(
+            status_code=(
+                status.HTTP_503_SERVICE_UNAVAILABLE
+                if isinstance(e, LiveKitUnavailable)
+                else status.HTTP_502_BAD_GATEWAY
+            ),
+            detail=str(e),
+        ) from e
+    logger.info("session %s: transfer leg answered", session_id)
+    return TransferLeg(
+        participant_identity=leg.participant_identity, sip_call_id=info.sip_call_id or None
+    )
+
+
+@router.post(
     "/sessions/{session_id}/turns",
     status_code=status.HTTP_201_CREATED,
     responses={200: {"description": "A turn with this key was already recorded; it is returned"}},
@@ -148,6 +231,63 @@ async def post_turn(
     else:
         response.status_code = status.HTTP_200_OK
     return TurnPublic.model_validate(turn, from_attributes=True)
+
+
+@router.put(
+    "/sessions/{session_id}/recording",
+    status_code=status.HTTP_204_NO_CONTENT,
+    openapi_extra={"requestBody": {"content": {CONTENT_TYPE: {}}, "required": True}},
+    responses={
+        409: {"description": "The session's agent does not record its calls"},
+        413: {"description": "Larger than STIMM_MAX_RECORDING_BYTES"},
+        415: {"description": "Not sent as audio/ogg"},
+        422: {"description": "Not an Ogg/Opus file"},
+    },
+)
+async def put_recording(
+    db: SessionDep,
+    recordings: RecordingsDep,
+    request: Request,
+    session_id: str,
+    started_at: Annotated[
+        AwareDatetime, Query(description="Wall time of the file's first sample (ISO 8601)")
+    ],
+) -> None:
+    """Upload a finished call's recording (Ogg/Opus body, streamed); replaces an earlier one."""
+    call = await crud.get_session(db, session_id)
+    if call is None:
+        raise session_not_found(session_id)
+    agent = await crud.get_agent(db, call.agent_id)
+    policy = RecordingPolicy.model_validate(agent.recording if agent else {})
+    if not policy.enabled:
+        raise HTTPException(
+            status_code=status.HTTP_409_CONFLICT,
+            detail=f"Agent {call.agent_id} does not record its calls",
+        )
+    if request.headers.get("content-type", "").split(";")[0].strip().lower() != CONTENT_TYPE:
+        raise HTTPException(
+            status_code=status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
+            detail=f"Send the recording as {CONTENT_TYPE}",
+        )
+    try:
+        path = await recordings.receive(request.stream())
+    except UploadTooLarge as e:
+        raise HTTPException(
+            status_code=status.HTTP_413_CONTENT_TOO_LARGE,
+            detail=f"The recording is larger than the limit of {recordings.settings.max_bytes} "
+            "bytes (STIMM_MAX_RECORDING_BYTES)",
+        ) from e
+    except ClientDisconnect as e:
+        raise HTTPException(status_code=status.HTTP_400_BAD_REQUEST, detail="Upload cut off") from e
+    try:
+        row = await recordings.save(
+            db, session_id, path, started_at=started_at, retention_days=policy.retention_days
+        )
+    except NotARecording as e:
+        raise HTTPException(status_code=status.HTTP_422_UNPROCESSABLE_CONTENT, detail=str(e)) from e
+    except RecordingStoreError as e:
+        raise store_unavailable(e) from e
+    logger.info("session %s: recording stored (%.1f s)", session_id, row.duration_s)
 
 
 @router.post("/sessions", status_code=status.HTTP_201_CREATED)

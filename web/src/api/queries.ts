@@ -2,6 +2,7 @@
 
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 
+import { ApiError } from "../lib/errors";
 import { api } from "./client";
 import type {
   Agent,
@@ -15,6 +16,7 @@ import type {
   KnowledgeQuery,
   KnowledgeQueryResult,
   Providers,
+  Recording,
   SessionCreate,
   SessionCreated,
   SessionsPage,
@@ -32,6 +34,7 @@ export const keys = {
   documents: (id: string) => ["knowledge-bases", id, "documents"] as const,
   sessions: (filters: SessionFilters) => ["sessions", filters] as const,
   session: (id: string) => ["session", id] as const,
+  recording: (id: string) => ["session", id, "recording"] as const,
 };
 
 export function useAgents() {
@@ -203,6 +206,29 @@ export function useSession(id: string | undefined, poll: "live" | "until-ended" 
       if (poll && ended && (analysis === "pending" || analysis === "running")) return 2000;
       return poll && !ended ? 1000 : false;
     },
+  });
+}
+
+/**
+ * A session's recording and a short-lived URL that plays it; `null` when it has none. The
+ * worker uploads it once the call has ended, so an ended call is polled for a minute. The URL
+ * is fetched once (the player loads the whole file), never refetched under the player.
+ */
+export function useRecording(id: string | undefined, endedAt: string | null | undefined) {
+  return useQuery({
+    queryKey: keys.recording(id ?? ""),
+    queryFn: async () => {
+      try {
+        return await api.get<Recording>(`/api/sessions/${id}/recording`);
+      } catch (e) {
+        if (e instanceof ApiError && e.status === 404) return null;
+        throw e;
+      }
+    },
+    enabled: !!id,
+    staleTime: Infinity,
+    refetchInterval: (q) =>
+      q.state.data === null && endedAt && Date.now() - Date.parse(endedAt) < 60_000 ? 2000 : false,
   });
 }
 

@@ -108,6 +108,11 @@ export interface paths {
      * its post-call analysis.
      */
     get: operations["get_session_api_sessions__session_id__get"];
+    /**
+     * Delete Session
+     * @description Delete an ended session: its transcript and its recording with it.
+     */
+    delete: operations["delete_session_api_sessions__session_id__delete"];
   };
   "/api/providers": {
     /**
@@ -361,6 +366,13 @@ export interface paths {
      */
     delete: operations["revoke_publishable_key_api_publishable_keys__key_id__delete"];
   };
+  "/api/sessions/{session_id}/recording": {
+    /**
+     * Get Recording
+     * @description The session's recording, with a short-lived URL that plays it.
+     */
+    get: operations["get_recording_api_sessions__session_id__recording_get"];
+  };
   "/api/webhooks": {
     /**
      * List Webhooks
@@ -430,6 +442,13 @@ export interface paths {
      */
     post: operations["post_session_event_api_worker_sessions__session_id__events_post"];
   };
+  "/api/worker/sessions/{session_id}/transfer-legs": {
+    /**
+     * Create Transfer Leg
+     * @description Phone a warm transfer's target into the session's room; returns once they answer.
+     */
+    post: operations["create_transfer_leg_api_worker_sessions__session_id__transfer_legs_post"];
+  };
   "/api/worker/sessions/{session_id}/turns": {
     /**
      * Post Turn
@@ -440,6 +459,13 @@ export interface paths {
      * masked.
      */
     post: operations["post_turn_api_worker_sessions__session_id__turns_post"];
+  };
+  "/api/worker/sessions/{session_id}/recording": {
+    /**
+     * Put Recording
+     * @description Upload a finished call's recording (Ogg/Opus body, streamed); replaces an earlier one.
+     */
+    put: operations["put_recording_api_worker_sessions__session_id__recording_put"];
   };
   "/api/worker/sessions": {
     /**
@@ -475,6 +501,13 @@ export interface paths {
      * @description Start a web session from the widget; the same room-scoped join token as the API's.
      */
     post: operations["create_widget_session_api_widget_sessions_post"];
+  };
+  "/api/recordings/{session_id}": {
+    /**
+     * Play Recording
+     * @description The audio of a recording, by the signed URL ``GET .../recording`` gave (byte ranges).
+     */
+    get: operations["play_recording_api_recordings__session_id__get"];
   };
   "/health": {
     /**
@@ -515,7 +548,7 @@ export interface components {
       tts?: components["schemas"]["ProviderSpec-Input"][];
       turn_taking?: components["schemas"]["TurnTaking-Input"];
       /** Tools */
-      tools?: (components["schemas"]["WebhookTool-Input"] | components["schemas"]["EndCallTool-Input"] | components["schemas"]["TransferCallTool-Input"] | components["schemas"]["McpServerTool-Input"])[];
+      tools?: (components["schemas"]["WebhookTool-Input"] | components["schemas"]["EndCallTool-Input"] | components["schemas"]["TransferCallTool-Input"] | components["schemas"]["WarmTransferTool-Input"] | components["schemas"]["McpServerTool-Input"])[];
       /** Knowledge Base Id */
       knowledge_base_id?: string | null;
       rag?: components["schemas"]["RagOptions-Input"];
@@ -526,6 +559,7 @@ export interface components {
        */
       redact_pii?: boolean;
       voicemail?: components["schemas"]["VoicemailOptions-Input"];
+      recording?: components["schemas"]["RecordingPolicy-Input"];
     };
     /**
      * AgentDuplicate
@@ -558,7 +592,7 @@ export interface components {
       tts: components["schemas"]["ProviderSpec-Output"][];
       turn_taking: components["schemas"]["TurnTaking-Output"];
       /** Tools */
-      tools: (components["schemas"]["WebhookTool-Output"] | components["schemas"]["EndCallTool-Output"] | components["schemas"]["TransferCallTool-Output"] | components["schemas"]["McpServerTool-Output"])[];
+      tools: (components["schemas"]["WebhookTool-Output"] | components["schemas"]["EndCallTool-Output"] | components["schemas"]["TransferCallTool-Output"] | components["schemas"]["WarmTransferTool-Output"] | components["schemas"]["McpServerTool-Output"])[];
       /** Knowledge Base Id */
       knowledge_base_id: string | null;
       rag: components["schemas"]["RagOptions-Output"];
@@ -569,6 +603,7 @@ export interface components {
        */
       redact_pii: boolean;
       voicemail: components["schemas"]["VoicemailOptions-Output"];
+      recording: components["schemas"]["RecordingPolicy-Output"];
       /** Id */
       id: string;
       /**
@@ -610,10 +645,11 @@ export interface components {
       tts?: components["schemas"]["ProviderSpec-Input"][] | null;
       turn_taking?: components["schemas"]["TurnTaking-Input"] | null;
       /** Tools */
-      tools?: ((components["schemas"]["WebhookTool-Input"] | components["schemas"]["EndCallTool-Input"] | components["schemas"]["TransferCallTool-Input"] | components["schemas"]["McpServerTool-Input"])[]) | null;
+      tools?: ((components["schemas"]["WebhookTool-Input"] | components["schemas"]["EndCallTool-Input"] | components["schemas"]["TransferCallTool-Input"] | components["schemas"]["WarmTransferTool-Input"] | components["schemas"]["McpServerTool-Input"])[]) | null;
       /** Knowledge Base Id */
       knowledge_base_id?: string | null;
       rag?: components["schemas"]["RagOptions-Input"] | null;
+      recording?: components["schemas"]["RecordingPolicy-Input"] | null;
       analysis?: components["schemas"]["AnalysisConfig-Input"] | null;
       /** Redact Pii */
       redact_pii?: boolean | null;
@@ -1580,6 +1616,81 @@ export interface components {
        */
       speculative: boolean;
     };
+    /**
+     * RecordingPolicy
+     * @description Whether an agent's calls are recorded, and for how long the recordings are kept.
+     *
+     * A recording holds the caller (left channel) and the agent (right channel) as one stereo
+     * Opus/OGG file, made in the worker and uploaded to the control plane after the call.
+     */
+    "RecordingPolicy-Input": {
+      /**
+       * Enabled
+       * @default false
+       */
+      enabled?: boolean;
+      /**
+       * Retention Days
+       * @default 30
+       */
+      retention_days?: number;
+    };
+    /**
+     * RecordingPolicy
+     * @description Whether an agent's calls are recorded, and for how long the recordings are kept.
+     *
+     * A recording holds the caller (left channel) and the agent (right channel) as one stereo
+     * Opus/OGG file, made in the worker and uploaded to the control plane after the call.
+     */
+    "RecordingPolicy-Output": {
+      /**
+       * Enabled
+       * @default false
+       */
+      enabled: boolean;
+      /**
+       * Retention Days
+       * @default 30
+       */
+      retention_days: number;
+    };
+    /**
+     * RecordingPublic
+     * @description A session's recording and a short-lived URL that plays it (no API key needed).
+     */
+    RecordingPublic: {
+      /** Session Id */
+      session_id: string;
+      /** Duration S */
+      duration_s: number;
+      /** Size Bytes */
+      size_bytes: number;
+      /**
+       * Started At
+       * Format: date-time
+       */
+      started_at: string;
+      /**
+       * Expires At
+       * Format: date-time
+       */
+      expires_at: string;
+      /**
+       * Channels
+       * @default [
+       *   "caller",
+       *   "agent"
+       * ]
+       */
+      channels: string[];
+      /** Url */
+      url: string;
+      /**
+       * Url Expires At
+       * Format: date-time
+       */
+      url_expires_at: string;
+    };
     /** RetrievedChunk */
     RetrievedChunk: {
       /** Document Id */
@@ -1925,6 +2036,28 @@ export interface components {
       description: string | null;
     };
     /**
+     * TransferLeg
+     * @description The answered transfer leg.
+     */
+    TransferLeg: {
+      /** Participant Identity */
+      participant_identity: string;
+      /** Sip Call Id */
+      sip_call_id: string | null;
+    };
+    /**
+     * TransferLegCreate
+     * @description Body of the worker's ``POST /api/worker/sessions/{id}/transfer-legs``: phone a warm
+     * transfer's ``target`` into the session's room (the trunk's credentials stay in the control
+     * plane).
+     */
+    TransferLegCreate: {
+      /** Target */
+      target: string;
+      /** Participant Identity */
+      participant_identity: string;
+    };
+    /**
      * TurnIn
      * @description One finished conversation turn, posted by the worker.
      */
@@ -2180,6 +2313,74 @@ export interface components {
        * @default 20
        */
       timeout_s: number;
+    };
+    /**
+     * WarmTransferTool
+     * @description Lets the LLM warm-transfer a phone caller: the caller is put on hold, the agent phones
+     * ``target`` through the outbound trunk, tells the person who answers what the call is about
+     * and connects them with the caller if they accept (keypad 1 or "yes"); otherwise the agent
+     * returns to the caller and says so.
+     */
+    "WarmTransferTool-Input": {
+      /**
+       * Type
+       * @default warm_transfer
+       * @constant
+       */
+      type?: "warm_transfer";
+      /** Target */
+      target: string;
+      /** Description */
+      description?: string | null;
+      /**
+       * Hold Music
+       * @default true
+       */
+      hold_music?: boolean;
+      /**
+       * Ringing Timeout S
+       * @default 30
+       */
+      ringing_timeout_s?: number;
+      /**
+       * Decision Timeout S
+       * @default 20
+       */
+      decision_timeout_s?: number;
+    };
+    /**
+     * WarmTransferTool
+     * @description Lets the LLM warm-transfer a phone caller: the caller is put on hold, the agent phones
+     * ``target`` through the outbound trunk, tells the person who answers what the call is about
+     * and connects them with the caller if they accept (keypad 1 or "yes"); otherwise the agent
+     * returns to the caller and says so.
+     */
+    "WarmTransferTool-Output": {
+      /**
+       * Type
+       * @default warm_transfer
+       * @constant
+       */
+      type: "warm_transfer";
+      /** Target */
+      target: string;
+      /** Description */
+      description: string | null;
+      /**
+       * Hold Music
+       * @default true
+       */
+      hold_music: boolean;
+      /**
+       * Ringing Timeout S
+       * @default 30
+       */
+      ringing_timeout_s: number;
+      /**
+       * Decision Timeout S
+       * @default 20
+       */
+      decision_timeout_s: number;
     };
     /** WebhookDeliveriesPublic */
     WebhookDeliveriesPublic: {
@@ -2445,7 +2646,7 @@ export interface components {
       tts: components["schemas"]["ProviderSpec-Output"][];
       turn_taking: components["schemas"]["TurnTaking-Output"];
       /** Tools */
-      tools: (components["schemas"]["WebhookTool-Output"] | components["schemas"]["EndCallTool-Output"] | components["schemas"]["TransferCallTool-Output"] | components["schemas"]["McpServerTool-Output"])[];
+      tools: (components["schemas"]["WebhookTool-Output"] | components["schemas"]["EndCallTool-Output"] | components["schemas"]["TransferCallTool-Output"] | components["schemas"]["WarmTransferTool-Output"] | components["schemas"]["McpServerTool-Output"])[];
       /** Knowledge Base Id */
       knowledge_base_id: string | null;
       rag: components["schemas"]["RagOptions-Output"];
@@ -2456,6 +2657,7 @@ export interface components {
        */
       redact_pii: boolean;
       voicemail: components["schemas"]["VoicemailOptions-Output"];
+      recording: components["schemas"]["RecordingPolicy-Output"];
       /** Id */
       id: string;
       /** Secrets */
@@ -3123,6 +3325,41 @@ export interface operations {
       };
       /** @description No such session */
       404: {
+        content: never;
+      };
+      /** @description Validation Error */
+      422: {
+        content: {
+          "application/json": components["schemas"]["HTTPValidationError"];
+        };
+      };
+      /** @description Too many requests from this API key; see Retry-After */
+      429: {
+        content: never;
+      };
+    };
+  };
+  /**
+   * Delete Session
+   * @description Delete an ended session: its transcript and its recording with it.
+   */
+  delete_session_api_sessions__session_id__delete: {
+    parameters: {
+      path: {
+        session_id: string;
+      };
+    };
+    responses: {
+      /** @description Successful Response */
+      204: {
+        content: never;
+      };
+      /** @description No such session */
+      404: {
+        content: never;
+      };
+      /** @description Still running */
+      409: {
         content: never;
       };
       /** @description Validation Error */
@@ -4463,6 +4700,39 @@ export interface operations {
     };
   };
   /**
+   * Get Recording
+   * @description The session's recording, with a short-lived URL that plays it.
+   */
+  get_recording_api_sessions__session_id__recording_get: {
+    parameters: {
+      path: {
+        session_id: string;
+      };
+    };
+    responses: {
+      /** @description Successful Response */
+      200: {
+        content: {
+          "application/json": components["schemas"]["RecordingPublic"];
+        };
+      };
+      /** @description No such recording */
+      404: {
+        content: never;
+      };
+      /** @description Validation Error */
+      422: {
+        content: {
+          "application/json": components["schemas"]["HTTPValidationError"];
+        };
+      };
+      /** @description Too many requests from this API key; see Retry-After */
+      429: {
+        content: never;
+      };
+    };
+  };
+  /**
    * List Webhooks
    * @description List webhook endpoints, newest first.
    */
@@ -4788,6 +5058,46 @@ export interface operations {
     };
   };
   /**
+   * Create Transfer Leg
+   * @description Phone a warm transfer's target into the session's room; returns once they answer.
+   */
+  create_transfer_leg_api_worker_sessions__session_id__transfer_legs_post: {
+    parameters: {
+      path: {
+        session_id: string;
+      };
+    };
+    requestBody: {
+      content: {
+        "application/json": components["schemas"]["TransferLegCreate"];
+      };
+    };
+    responses: {
+      /** @description Successful Response */
+      201: {
+        content: {
+          "application/json": components["schemas"]["TransferLeg"];
+        };
+      };
+      /** @description Not a live phone call, or outbound calling is not configured */
+      409: {
+        content: never;
+      };
+      /** @description The target is not one of the agent's warm-transfer targets */
+      422: {
+        content: never;
+      };
+      /** @description The target refused, was busy or did not answer */
+      502: {
+        content: never;
+      };
+      /** @description LiveKit is unreachable */
+      503: {
+        content: never;
+      };
+    };
+  };
+  /**
    * Post Turn
    * @description Record a finished turn; it gets the next sequence number of the session.
    *
@@ -4822,6 +5132,48 @@ export interface operations {
         content: {
           "application/json": components["schemas"]["HTTPValidationError"];
         };
+      };
+    };
+  };
+  /**
+   * Put Recording
+   * @description Upload a finished call's recording (Ogg/Opus body, streamed); replaces an earlier one.
+   */
+  put_recording_api_worker_sessions__session_id__recording_put: {
+    parameters: {
+      query: {
+        /** @description Wall time of the file's first sample (ISO 8601) */
+        started_at: string;
+      };
+      path: {
+        session_id: string;
+      };
+    };
+    requestBody: {
+      content: {
+        "audio/ogg": unknown;
+      };
+    };
+    responses: {
+      /** @description Successful Response */
+      204: {
+        content: never;
+      };
+      /** @description The session's agent does not record its calls */
+      409: {
+        content: never;
+      };
+      /** @description Larger than STIMM_MAX_RECORDING_BYTES */
+      413: {
+        content: never;
+      };
+      /** @description Not sent as audio/ogg */
+      415: {
+        content: never;
+      };
+      /** @description Not an Ogg/Opus file */
+      422: {
+        content: never;
       };
     };
   };
@@ -4986,6 +5338,46 @@ export interface operations {
       /** @description LiveKit or every worker is unavailable; retry later */
       503: {
         content: never;
+      };
+    };
+  };
+  /**
+   * Play Recording
+   * @description The audio of a recording, by the signed URL ``GET .../recording`` gave (byte ranges).
+   */
+  play_recording_api_recordings__session_id__get: {
+    parameters: {
+      query: {
+        expires: number;
+        signature: string;
+      };
+      header?: {
+        range?: string | null;
+      };
+      path: {
+        session_id: string;
+      };
+    };
+    responses: {
+      /** @description The recording (Ogg/Opus, stereo) */
+      200: {
+        content: {
+          "audio/ogg": unknown;
+        };
+      };
+      /** @description The byte range asked for */
+      206: {
+        content: never;
+      };
+      /** @description The link is not valid or has expired */
+      403: {
+        content: never;
+      };
+      /** @description Validation Error */
+      422: {
+        content: {
+          "application/json": components["schemas"]["HTTPValidationError"];
+        };
       };
     };
   };

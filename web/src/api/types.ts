@@ -21,10 +21,12 @@ export type AgentsPage = Schemas["AgentsPublic"];
 export type ProviderSpec = Schemas["ProviderSpec-Output"];
 export type TurnTaking = Schemas["TurnTaking-Output"];
 export type RagOptions = Schemas["RagOptions-Output"];
+export type RecordingPolicy = Schemas["RecordingPolicy-Output"];
 export type Tool = Agent["tools"][number];
 export type WebhookTool = Schemas["WebhookTool-Output"];
 export type EndCallTool = Schemas["EndCallTool-Output"];
 export type TransferCallTool = Schemas["TransferCallTool-Output"];
+export type WarmTransferTool = Schemas["WarmTransferTool-Output"];
 export type McpServerTool = Schemas["McpServerTool-Output"];
 export type McpToolInfo = Schemas["McpToolInfo"];
 export type McpTools = Schemas["McpTools"];
@@ -52,6 +54,7 @@ export type SessionStatus = Session["status"];
 export type Channel = Session["channel"];
 export type Turn = Schemas["TurnPublic"];
 export type TurnMetrics = Schemas["TurnMetrics-Output"];
+export type Recording = Schemas["RecordingPublic"];
 
 // --- knowledge bases --------------------------------------------------------------------------
 

@@ -1,9 +1,10 @@
-// The tools an agent's LLM may call: webhooks, MCP servers, ending the call, transferring it.
+// The tools an agent's LLM may call: webhooks, MCP servers, ending the call, transferring it
+// (cold, or warm: a colleague is briefed first).
 
 import { useState } from "react";
 
 import { api } from "../api/client";
-import type { McpServerTool, McpToolInfo, McpTools, Tool, WebhookTool } from "../api/types";
+import type { McpServerTool, McpToolInfo, McpTools, Tool, WarmTransferTool, WebhookTool } from "../api/types";
 import { Field } from "./ui";
 
 const NEW_TOOL: Record<Tool["type"], Tool> = {
@@ -29,6 +30,14 @@ const NEW_TOOL: Record<Tool["type"], Tool> = {
   },
   end_call: { type: "end_call", description: null },
   transfer_call: { type: "transfer_call", target: "", description: null },
+  warm_transfer: {
+    type: "warm_transfer",
+    target: "",
+    description: null,
+    hold_music: true,
+    ringing_timeout_s: 30,
+    decision_timeout_s: 20,
+  },
 };
 
 const LABEL: Record<Tool["type"], string> = {
@@ -36,6 +45,7 @@ const LABEL: Record<Tool["type"], string> = {
   mcp: "MCP server",
   end_call: "End the call",
   transfer_call: "Transfer the call",
+  warm_transfer: "Warm transfer",
 };
 
 export function ToolsEditor(props: { tools: Tool[]; onChange: (tools: Tool[]) => void; error: unknown }) {
@@ -59,6 +69,9 @@ export function ToolsEditor(props: { tools: Tool[]; onChange: (tools: Tool[]) =>
               <input className="input" value={tool.target} onChange={(e) => set(i, { ...tool, target: e.target.value })} />
             </Field>
           )}
+          {tool.type === "warm_transfer" && (
+            <WarmTransferFields tool={tool} path={`tools.${i}`} error={error} onChange={(t) => set(i, t)} />
+          )}
           {tool.type === "mcp" && <McpFields tool={tool} path={`tools.${i}`} error={error} onChange={(t) => set(i, t)} />}
           {tool.type !== "mcp" && (
             <Field label="When to use it" path={`tools.${i}.description`} error={error}>
@@ -80,6 +93,51 @@ export function ToolsEditor(props: { tools: Tool[]; onChange: (tools: Tool[]) =>
         ))}
       </div>
     </div>
+  );
+}
+
+function WarmTransferFields(props: {
+  tool: WarmTransferTool;
+  path: string;
+  error: unknown;
+  onChange: (t: WarmTransferTool) => void;
+}) {
+  const { tool, path, error, onChange } = props;
+  return (
+    <>
+      <Field
+        label="Colleague's number"
+        path={`${path}.target`}
+        error={error}
+        hint="Phoned through the outbound trunk, e.g. +15550100; they hear a summary and press 1 (or say yes) to take the call"
+      >
+        <input className="input" value={tool.target} onChange={(e) => onChange({ ...tool, target: e.target.value })} />
+      </Field>
+      <div className="grid-2">
+        <Field label="Ringing timeout (s)" path={`${path}.ringing_timeout_s`} error={error}>
+          <input
+            className="input"
+            type="number"
+            step="any"
+            value={tool.ringing_timeout_s}
+            onChange={(e) => onChange({ ...tool, ringing_timeout_s: Number(e.target.value) })}
+          />
+        </Field>
+        <Field label="Answer timeout (s)" path={`${path}.decision_timeout_s`} error={error} hint="Silence declines">
+          <input
+            className="input"
+            type="number"
+            step="any"
+            value={tool.decision_timeout_s}
+            onChange={(e) => onChange({ ...tool, decision_timeout_s: Number(e.target.value) })}
+          />
+        </Field>
+      </div>
+      <label className="row small">
+        <input type="checkbox" checked={tool.hold_music} onChange={(e) => onChange({ ...tool, hold_music: e.target.checked })} />
+        Hold music while the caller waits
+      </label>
+    </>
   );
 }
 

@@ -44,12 +44,13 @@ function blankAgent(providers: Providers): AgentConfig {
     analysis: { enabled: false, summary: true, fields: [] },
     redact_pii: false,
     voicemail: { detect: false, on_machine: "hang_up", message: null, timeout_s: 20 },
+    recording: { enabled: false, retention_days: 30 },
   };
 }
 
 function configOf(agent: AgentConfig): AgentConfig {
-  const { name, instructions, greeting, language, voice, stt, llm, tts, turn_taking, tools, knowledge_base_id, rag, analysis, redact_pii, voicemail } = agent;
-  return { name, instructions, greeting, language, voice, stt, llm, tts, turn_taking, tools, knowledge_base_id, rag, analysis, redact_pii, voicemail };
+  const { name, instructions, greeting, language, voice, stt, llm, tts, turn_taking, tools, knowledge_base_id, rag, analysis, redact_pii, voicemail, recording } = agent;
+  return { name, instructions, greeting, language, voice, stt, llm, tts, turn_taking, tools, knowledge_base_id, rag, analysis, redact_pii, voicemail, recording };
 }
 
 /** Empty optional texts go to the API as null, numbers typed as text as numbers. */
@@ -57,7 +58,7 @@ function toBody(form: AgentConfig): AgentConfig {
   return { ...form, greeting: form.greeting?.trim() || null, voice: form.voice?.trim() || null };
 }
 
-const SHOWN_FIELDS = ["name", "instructions", "greeting", "language", "voice", "stt", "llm", "tts", "turn_taking", "tools", "knowledge_base_id", "rag", "analysis", "redact_pii", "voicemail"];
+const SHOWN_FIELDS = ["name", "instructions", "greeting", "language", "voice", "stt", "llm", "tts", "turn_taking", "tools", "knowledge_base_id", "rag", "analysis", "redact_pii", "voicemail", "recording"];
 
 function Section(props: { title: string; sub: string; children: ReactNode }) {
   return (
@@ -242,6 +243,17 @@ function AgentForm(props: { id?: string; title: string; initial: AgentConfig; pr
             <input type="checkbox" disabled={!form.knowledge_base_id} checked={form.rag.speculative} onChange={(e) => set("rag", { ...form.rag, speculative: e.target.checked })} />
             Search while the caller is still speaking
           </label>
+        </Section>
+        <Section title="Recording" sub="The caller and the agent in one stereo file, played back on the call's page.">
+          <div className="grid-3">
+            <label className="check">
+              <input type="checkbox" checked={form.recording.enabled} onChange={(e) => set("recording", { ...form.recording, enabled: e.target.checked })} />
+              Record calls
+            </label>
+            <Field label="Keep recordings for (days)" htmlFor="rec-days" path="recording.retention_days" error={err}>
+              <input id="rec-days" className="input" type="number" min={1} max={3650} disabled={!form.recording.enabled} value={form.recording.retention_days} onChange={(e) => set("recording", { ...form.recording, retention_days: Number(e.target.value) })} />
+            </Field>
+          </div>
         </Section>
         <Section title="Voicemail" sub="On outbound calls: listen to who answers before greeting.">
           <label className="check">

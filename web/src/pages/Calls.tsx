@@ -1,9 +1,10 @@
-import { Fragment, useState } from "react";
+import { Fragment, useRef, useState } from "react";
 import { Link, useNavigate, useParams } from "react-router";
 
 import { download } from "../api/client";
-import { type SessionFilters, sessionParams, useAgent, useAgents, useSession, useSessions } from "../api/queries";
+import { type SessionFilters, sessionParams, useAgent, useAgents, useRecording, useSession, useSessions } from "../api/queries";
 import type { SessionWithTurns } from "../api/types";
+import { type PlayerHandle, RecordingPlayer } from "../components/RecordingPlayer";
 import { TurnFigures, Waterfall } from "../components/Waterfall";
 import { Empty, ErrorAlert, Loading, PageHead, QueryList, StatusBadge, formatDate, formatDuration } from "../components/ui";
 
@@ -157,6 +158,9 @@ export function CallDetailPage() {
   const { id } = useParams();
   const session = useSession(id, "until-ended");
   const agent = useAgent(session.data?.agent_id);
+  const recording = useRecording(id, session.data?.ended_at);
+  const player = useRef<PlayerHandle>(null);
+  const [playingTurn, setPlayingTurn] = useState<number | null>(null);
   const crumbs = <Link to="/calls">Calls</Link>;
   if (session.error) {
     return (
@@ -182,6 +186,9 @@ export function CallDetailPage() {
       ) : (
         <div className="split">
           <div className="stack">
+            {recording.data && (
+              <RecordingPlayer ref={player} recording={recording.data} turns={s.turns} onActiveTurn={setPlayingTurn} />
+            )}
             <div className="card">
               <div className="card-head">
                 <h2>Transcript</h2>
@@ -190,7 +197,26 @@ export function CallDetailPage() {
               <div className="transcript" style={{ maxHeight: "none" }} data-testid="call-transcript">
                 {!s.turns.length && <div className="muted small">Nothing was said in this call.</div>}
                 {s.turns.map((t) => (
-                  <div key={t.id} className={`bubble ${t.role === "user" ? "user" : "agent"}`} data-speaker={t.role}>
+                  <div
+                    key={t.id}
+                    className={`bubble ${t.role === "user" ? "user" : "agent"}${recording.data && t.started_at ? " seekable" : ""}${playingTurn === t.id ? " playing" : ""}`}
+                    data-speaker={t.role}
+                    aria-current={playingTurn === t.id ? "true" : undefined}
+                    {...(recording.data && t.started_at
+                      ? {
+                          role: "button",
+                          tabIndex: 0,
+                          title: "Play the recording from this turn",
+                          onClick: () => player.current?.playTurn(t.id),
+                          onKeyDown: (e: React.KeyboardEvent) => {
+                            if (e.key === "Enter" || e.key === " ") {
+                              e.preventDefault();
+                              player.current?.playTurn(t.id);
+                            }
+                          },
+                        }
+                      : {})}
+                  >
                     <div className="who">
                       {t.role === "user" ? (s.channel === "phone" ? "Caller" : "User") : "Agent"}
                       {t.interrupted && " · interrupted"}

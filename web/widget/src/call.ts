@@ -60,9 +60,13 @@ export class WidgetCall {
           streamInfo: { id: reader.info.id, timestamp: reader.info.timestamp, attributes: reader.info.attributes },
         };
         this.streams.push(stream);
-        for await (const chunk of reader) {
-          stream.text += chunk;
-          this.publishCaptions();
+        try {
+          for await (const chunk of reader) {
+            stream.text += chunk;
+            this.publishCaptions();
+          }
+        } catch {
+          // the room went away mid-caption (a hang-up while the agent speaks): what arrived stays
         }
         this.publishCaptions();
       });
