@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import secrets
 import time
@@ -218,6 +219,35 @@ class LiveKit:
             except LiveKitRejected:  # not_found: the room is gone
                 return False
         return any(p.kind == models.ParticipantInfo.Kind.AGENT for p in found.participants)
+
+    async def sip_call_active(self, room: str, identity: str) -> bool:
+        """Whether the phone participant ``identity`` in ``room`` is in an answered call
+        (livekit-sip's ``sip.callStatus`` is ``active``; it is in the room from the dial on)."""
+        async with api.LiveKitAPI(
+            self._url, self._api_key, self._api_secret, timeout=self._timeout
+        ) as lkapi:
+            try:
+                found = await self._call(
+                    "list the room's participants",
+                    lkapi.room.list_participants(api.ListParticipantsRequest(room=room)),
+                )
+            except LiveKitRejected:  # not_found: the room is gone
+                return False
+        return any(
+            p.identity == identity and p.attributes.get("sip.callStatus") == "active"
+            for p in found.participants
+        )
+
+    async def delete_room(self, room: str) -> None:
+        """Close ``room``: its participants (an agent waiting there) leave; a missing room is
+        fine."""
+        async with api.LiveKitAPI(
+            self._url, self._api_key, self._api_secret, timeout=self._timeout
+        ) as lkapi:
+            with contextlib.suppress(LiveKitRejected):
+                await self._call(
+                    "delete the room", lkapi.room.delete_room(api.DeleteRoomRequest(room=room))
+                )
 
     def participant_token(
         self, room: str, identity: str, ttl: timedelta | None = None

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import time
 from collections.abc import AsyncIterator
 from datetime import datetime
 from pathlib import Path
@@ -49,6 +50,10 @@ class SessionTakenError(ControlPlaneError):
 DEFAULT_URL = "http://127.0.0.1:8000"
 """The control plane ``STIMM_CONTROL_PLANE_URL`` names when unset (the local stack's)."""
 
+CONTROL_PLANE_WAIT_S = 30.0
+"""How long a job waits for a control plane that cannot be reached (restarting) before it gives
+up on its session."""
+
 KEEPALIVE_EXPIRY = 2.0
 """Seconds an idle connection to the control plane is reused: well under the server's own
 keep-alive timeout (uvicorn: 5 s), so the server never closes one the client is about to use."""
@@ -64,6 +69,8 @@ class ControlPlaneClient:
     Args:
         base_url: The control plane's root URL; ``STIMM_CONTROL_PLANE_URL`` by default.
         token: The worker credential; ``STIMM_WORKER_TOKEN`` by default.
+        wait_s: How long a job waits for an unreachable control plane to claim its session
+            and load its agent.
         transport: An httpx transport, for tests.
     """
 
@@ -73,8 +80,10 @@ class ControlPlaneClient:
         token: str | None = None,
         *,
         timeout: float = 5.0,
+        wait_s: float = CONTROL_PLANE_WAIT_S,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
+        self.wait_s = wait_s
         base_url = base_url or os.environ.get("STIMM_CONTROL_PLANE_URL", DEFAULT_URL)
         token = token or os.environ.get("STIMM_WORKER_TOKEN", "")
         self._http = httpx.AsyncClient(
@@ -93,12 +102,39 @@ class ControlPlaneClient:
     async def aclose(self) -> None:
         await self._http.aclose()
 
+    async def _send(self, method: str, path: str, body: str | None = None) -> httpx.Response:
+        """A request a job needs before it can answer its caller, tried again (backoff up to
+        2 s) while the control plane cannot be reached or is overloaded, for ``wait_s``: a
+        control plane restarting must not leave a caller with nobody on the line.
+
+        Raises ``ControlPlaneError`` when it still cannot be reached.
+        """
+        deadline = time.monotonic() + self.wait_s
+        delay = 0.25
+        while True:
+            try:
+                resp = await self._http.request(
+                    method,
+                    path,
+                    content=body,
+                    headers={"Content-Type": "application/json"} if body is not None else None,
+                )
+            except httpx.HTTPError as e:
+                problem = f"control plane unreachable: {e!r}"
+            else:
+                if resp.status_code < 500 and resp.status_code not in _RETRY_STATUSES:
+                    return resp
+                problem = f"{path}: {_detail(resp)}"
+            if time.monotonic() + delay > deadline:
+                raise ControlPlaneError(problem)
+            logger.warning("%s; trying again in %.2g s", problem, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 2.0)
+
     async def get_agent(self, agent_id: str) -> WorkerAgentConfig:
-        """Load an agent's config. Raises AgentNotFoundError or ControlPlaneError."""
-        try:
-            resp = await self._http.get(f"/api/worker/agents/{agent_id}")
-        except httpx.HTTPError as e:
-            raise ControlPlaneError(f"control plane unreachable: {e!r}") from e
+        """Load an agent's config, waiting up to ``wait_s`` for a control plane that is
+        restarting. Raises AgentNotFoundError or ControlPlaneError."""
+        resp = await self._send("GET", f"/api/worker/agents/{agent_id}")
         if resp.status_code == 404:
             raise AgentNotFoundError(f"agent {agent_id} not found")
         if resp.status_code != 200:
@@ -133,12 +169,7 @@ class ControlPlaneClient:
         ``ControlPlaneError`` when the control plane cannot be asked.
         """
         path = f"/api/worker/sessions/{session_id}/claim"
-        try:
-            resp = await self._http.post(
-                path, content=claim.model_dump_json(), headers={"Content-Type": "application/json"}
-            )
-        except httpx.HTTPError as e:
-            raise ControlPlaneError(f"control plane unreachable: {e!r}") from e
+        resp = await self._send("POST", path, claim.model_dump_json())
         if resp.status_code == 409:
             raise SessionTakenError(_detail(resp))
         if resp.status_code != 200:

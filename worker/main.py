@@ -131,19 +131,27 @@ async def entrypoint(ctx: JobContext) -> None:
             config = await load_agent(meta, session_id, client)
             built = build_pipeline(ctx, config, session_id)
         except LeaveRoom as e:
-            await leave(ctx, e, session_id, client)
+            await leave(ctx, e, session_id, client, phone_call)
             return
         await converse(ctx, session_id, config, built, client, phone_call)
 
 
 async def leave(
-    ctx: JobContext, e: LeaveRoom, session_id: str | None, client: ControlPlaneClient
+    ctx: JobContext,
+    e: LeaveRoom,
+    session_id: str | None,
+    client: ControlPlaneClient,
+    phone_call: telephony.PhoneCall | None = None,
 ) -> None:
-    """End the job before the conversation: record the failure when the session is known."""
+    """End the job before the conversation: record the failure when the session is known, and
+    hang up a phone call that nobody will answer (rather than leave the caller in silence)."""
     if e.failure is not None and session_id is not None:
         await client.post_event(session_id, SessionEvent(status="failed", reason=e.failure))
     await client.aclose()
-    ctx.shutdown(reason=e.reason)
+    if e.failure is not None and phone_call is not None:
+        telephony.hang_up(ctx)
+    else:
+        ctx.shutdown(reason=e.reason)
 
 
 def read_metadata(ctx: JobContext) -> JobMetadata | None:
@@ -168,7 +176,8 @@ async def take_phone_leg(
         return await telephony.join_call(ctx, meta, client)
     except telephony.CallSetupError as e:
         logger.error("job %s: %s", ctx.job.id, e)
-        raise LeaveRoom(str(e)) from e
+        # an outbound call's session exists: it fails with the reason instead of staying open
+        raise LeaveRoom(str(e), failure=str(e)) from e
 
 
 async def claim_session(

@@ -14,6 +14,7 @@ from typing import Any
 
 from livekit import rtc
 from livekit.agents import AgentSession, JobContext
+from livekit.agents.utils.participant import wait_for_participant_attribute
 from pydantic import ValidationError
 
 from stimm.schema import JobMetadata, PhoneSessionCreate
@@ -22,7 +23,12 @@ from worker.control_plane_client import ControlPlaneClient, ControlPlaneError
 logger = logging.getLogger("stimm.worker")
 
 JOIN_TIMEOUT_S = 60.0
-"""How long a phone job waits for the call leg to be in the room (an outbound call rings)."""
+"""How long a phone job waits for the call leg to be in the room."""
+ANSWER_TIMEOUT_S = 180.0
+"""How long an outbound job waits for the callee to answer (beyond the longest ringing time;
+livekit-sip removes the callee from the room when it gives up or the dial is cancelled)."""
+SIP_CALL_STATUS = "sip.callStatus"
+"""livekit-sip's attribute for where a call is: ``dialing``, ``ringing``, ``active``, ..."""
 DTMF_QUIET_S = 1.0
 """Keypad digits pressed within this long of each other are one input."""
 
@@ -64,6 +70,23 @@ async def join_call(ctx: JobContext, meta: JobMetadata, client: ControlPlaneClie
         )
     except TimeoutError as e:
         raise CallSetupError("the phone participant never joined the room") from e
+    except RuntimeError as e:  # livekit-agents: "room disconnected while waiting ..."
+        raise CallSetupError("the room closed before the phone participant joined") from e
+    if meta.outbound:
+        # livekit-sip puts the callee in the room as soon as it dials: the call starts when they
+        # answer (a dial cancelled, refused or unanswered takes them out of the room)
+        try:
+            await asyncio.wait_for(
+                wait_for_participant_attribute(
+                    ctx.room,
+                    identity=participant.identity,
+                    attribute=SIP_CALL_STATUS,
+                    value="active",
+                ),
+                timeout=ANSWER_TIMEOUT_S,
+            )
+        except (RuntimeError, TimeoutError) as e:
+            raise CallSetupError("the call was not answered") from e
     attrs = participant.attributes
     remote = attrs.get("sip.phoneNumber") or meta.caller
     ours = attrs.get("sip.trunkPhoneNumber")

@@ -1,7 +1,8 @@
 """The campaign runner: a background task of every control plane that places campaigns' calls.
 
 Each tick, for every running campaign: rows whose lease expired (their control plane stopped
-mid-call) are taken over and their last attempt watched to its end, never dialled again; then
+mid-call) are taken over and their last attempt watched to its end, never dialled again unless
+nobody could answer it (livekit-server cancels a dial whose requester went away); then
 due rows inside their calling window are leased, up to the campaign's concurrency, and called.
 An attempt is recorded (unique key ``<row>:<n>``) before its call is placed and bound to the
 call's session as soon as that exists, so a restart finds every call it placed. The outcome of
@@ -23,6 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from control_plane import crud as control_plane_crud
 from control_plane.campaigns import crud
 from control_plane.campaigns.models import AttemptOutcome, Campaign, CampaignAttempt, CampaignRow
 from control_plane.campaigns.rows import in_window
@@ -31,12 +33,15 @@ from control_plane.livekit import LiveKit
 from control_plane.models import Session, utcnow
 from control_plane.telephony import crud as phone_crud
 from control_plane.telephony import service
-from control_plane.telephony.config import TelephonySettings
 from control_plane.telephony.models import Call
 
 logger = logging.getLogger("stimm.control_plane")
 
 WATCH_S = 1.0
+DIAL_CANCELLED = "the dial was cancelled: the control plane placing it stopped"
+
+Result = tuple[AttemptOutcome, str | None]
+"""An attempt's outcome and, for a failed one, why."""
 
 
 class CampaignRunner:
@@ -94,6 +99,8 @@ class CampaignRunner:
         now = utcnow()
         until = now + timedelta(seconds=self.lease_s)
         for row in await crud.stale_rows(db, campaign.id, now):
+            if row.id in self._calls:  # ours, its renewal late (a busy loop): still being called
+                continue
             if await crud.lease_row(
                 db, row, owner=self.owner, until=until, from_status="calling", now=now
             ):
@@ -154,7 +161,10 @@ class CampaignRunner:
                     await self._resume(row_id)
                     return
                 outcome = await self._call(db, campaign, row, attempt)
-            await self._finish(row_id, attempt.id, outcome)
+            if outcome is None:
+                await self._undo(row_id, attempt.id)
+            else:
+                await self._finish(row_id, attempt.id, outcome)
         except Exception:
             logger.exception("campaign %s: a row's call failed unexpectedly", campaign_id)
         finally:
@@ -162,8 +172,8 @@ class CampaignRunner:
 
     async def _call(
         self, db: AsyncSession, campaign: Campaign, row: CampaignRow, attempt: CampaignAttempt
-    ) -> tuple[AttemptOutcome, str | None]:
-        telephony = TelephonySettings()
+    ) -> Result | None:
+        telephony = self.settings.telephony
         if not telephony.outbound_address:
             return "failed", "outbound calling is not configured (STIMM_SIP_OUTBOUND_ADDRESS)"
 
@@ -186,34 +196,67 @@ class CampaignRunner:
             )
         except service.CallNotPlaced as e:
             return _dial_outcome(e.call.outcome), str(e)
-        return await self._watch(session.id, telephony)
+        return await self._watch(session.id)
 
-    async def _watch(
-        self, session_id: str, telephony: TelephonySettings
-    ) -> tuple[AttemptOutcome, str | None]:
-        """Wait for a placed call to end; its outcome."""
-        ringing_limit = timedelta(seconds=telephony.ringing_timeout_s + 30.0)
+    async def _watch(self, session_id: str) -> Result | None:
+        """Wait for a placed call to end; its outcome, or ``None`` for a dial its control plane
+        took down with it (nobody could answer it: it is placed again)."""
         while True:
             async with self.sessionmaker() as db:
                 found = await phone_crud.get_call_by_session(db, session_id)
             if found is None:
                 return "failed", "the call record is gone"
             call, session = found
-            if call.outcome in ("busy", "no-answer", "failed") and session.started_at is None:
+            if call.outcome == "ringing":  # dialled by a control plane that stopped
+                if not await self._settle_dial(call, session):
+                    return None
+            elif call.outcome in ("busy", "no-answer", "failed") and session.started_at is None:
                 return _dial_outcome(call.outcome), call.failure_reason
-            if session.status in ("completed", "failed", "abandoned"):
+            elif session.status in ("completed", "failed", "abandoned"):
                 if call.answered_by == "machine":
                     return "voicemail", None
                 if session.started_at is None:
                     return "failed", session.failure_reason
                 return "answered", None
-            if call.outcome == "ringing" and utcnow() - call.created_at > ringing_limit:
-                # its control plane stopped while dialling and nobody answered
-                return "no-answer", "the dial was interrupted and not answered"
             await asyncio.sleep(WATCH_S)
 
+    async def _settle_dial(self, call: Call, session: Session) -> bool:
+        """Record how a dial whose control plane stopped ended; False once it is known that
+        nobody answered it.
+
+        livekit-server cancels a dial whose requester went away, so such a dial was either
+        answered before (the agent's session started, or the callee's call is active) or
+        cancelled, perhaps before it even rang: after the longest time the dial could have
+        taken, it is recorded as failed and its room closed.
+        """
+        telephony = self.settings.telephony
+        dial_over = utcnow() - call.created_at > timedelta(
+            seconds=self.settings.pool.dispatch_timeout_s + telephony.ringing_timeout_s + 5.0
+        )
+        if session.started_at is None and not dial_over:
+            return True
+        answered = session.started_at is not None or await self.livekit.sip_call_active(
+            session.room, service.CALLEE_IDENTITY
+        )
+        reason = None if answered else DIAL_CANCELLED
+        async with self.sessionmaker() as db:
+            found = await phone_crud.get_call_by_session(db, session.id)
+            if found is None:
+                return True
+            call, session = found
+            call.outcome = "answered" if answered else "failed"
+            call.failure_reason = reason
+            db.add(call)
+            if not answered and session.status not in ("completed", "failed", "abandoned"):
+                await control_plane_crud.mark_session_failed(db, session, DIAL_CANCELLED)
+            await db.commit()
+        if not answered:
+            await self.livekit.delete_room(session.room)  # the agent waiting there leaves
+        return answered
+
     async def _resume(self, row_id: str) -> None:
-        """Take over a row whose control plane stopped: finish its last attempt, never redial it."""
+        """Take over a row whose control plane stopped: finish its last attempt; redial it only
+        when nobody could have answered it."""
         lease = asyncio.create_task(self._keep_lease(row_id))
         try:
             async with self.sessionmaker() as db:
@@ -223,28 +266,40 @@ class CampaignRunner:
                     return
                 if attempt is None or (attempt.session_id is None and attempt.outcome is None):
                     # stopped before any call existed: nobody was dialled
-                    if attempt is not None:
-                        await db.delete(attempt)
-                        row.attempts -= 1
-                    row.status, row.lease_owner = "pending", None
-                    db.add(row)
-                    await db.commit()
+                    await self._undo(row_id, attempt.id if attempt is not None else None)
                     return
                 attempt_id, session_id, outcome = attempt.id, attempt.session_id, attempt.outcome
-            if outcome is not None:
-                result: tuple[AttemptOutcome, str | None] = (outcome, None)
-            else:
+            result: Result | None = (outcome, None) if outcome is not None else None
+            if result is None:
                 assert session_id is not None
-                result = await self._watch(session_id, TelephonySettings())
-            await self._finish(row_id, attempt_id, result)
+                result = await self._watch(session_id)
+            if result is None:
+                await self._undo(row_id, attempt_id)
+            else:
+                await self._finish(row_id, attempt_id, result)
         except Exception:
             logger.exception("campaigns: resuming row %s failed", row_id)
         finally:
             lease.cancel()
 
-    async def _finish(
-        self, row_id: str, attempt_id: str, result: tuple[AttemptOutcome, str | None]
-    ) -> None:
+    async def _undo(self, row_id: str, attempt_id: str | None) -> None:
+        """Forget an attempt nobody could answer (never dialled, or cancelled with its control
+        plane): the row is called again at once, the attempt not counted."""
+        async with self.sessionmaker() as db:
+            row = await db.get(CampaignRow, row_id)
+            if row is None:
+                return
+            attempt = await db.get(CampaignAttempt, attempt_id) if attempt_id else None
+            if attempt is not None:
+                await db.delete(attempt)
+                row.attempts -= 1
+            row.status, row.lease_owner, row.lease_expires_at = "pending", None, None
+            db.add(row)
+            await db.commit()
+        logger.info("campaign row %d: its interrupted call is placed again", row.position)
+        self.wake()
+
+    async def _finish(self, row_id: str, attempt_id: str, result: Result) -> None:
         outcome, reason = result
         now = utcnow()
         async with self.sessionmaker() as db:

@@ -32,6 +32,8 @@ from stimm.schema import JobMetadata
 logger = logging.getLogger("stimm.control_plane")
 
 REQUEST_TIMEOUT_S = 10.0
+RINGING_TIMED_OUT = 408
+"""The HTTP status of livekit's answer to a dial that nobody answered (Twirp ``canceled``)."""
 
 
 @dataclass
@@ -133,6 +135,12 @@ async def dial(
             )
             reason = f"the call was not answered: SIP {status or '?'} {e.sip_status or e.message}"
             raise DialFailed(outcome=outcome, sip_status=status, reason=reason.strip()) from e
+        except api.TwirpError as e:
+            if e.status != RINGING_TIMED_OUT:
+                raise
+            # livekit-sip gave up ringing: Twirp "canceled" (HTTP 408), no SIP status
+            reason = f"the call was not answered within {telephony.ringing_timeout_s:g} s"
+            raise DialFailed(outcome="no-answer", sip_status=None, reason=reason) from e
 
 
 CALLEE_IDENTITY = "phone-callee"

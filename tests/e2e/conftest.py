@@ -15,8 +15,10 @@ from stimm.stack import LocalStack, StackOptions
 from stimm.stack.postgres import drop_database, ensure_database
 from stimm.stack.process import free_udp_port
 from tests.e2e.console import chromium, console_page
+from tests.fakes.openai_server import FakeOpenAIServer
 from tests.support.caller import Caller
 from tests.support.sipp import sipp_binary
+from tests.support.voicemail import AMD_RULES
 
 
 @pytest.fixture(autouse=True)
@@ -43,12 +45,24 @@ def sip_stack(run_dir: Path) -> Iterator[LocalStack]:
             workers=1,
             sip=True,
             sip_outbound_address=f"127.0.0.1:{free_udp_port()}",
+            # short enough for a campaign test: an unanswered dial gives up after 5 s, and a
+            # killed control plane's campaign rows are taken over 5 s after its last renewal
+            env={"STIMM_SIP_RINGING_TIMEOUT": "5", "STIMM_CAMPAIGN_LEASE_S": "5"},
         )
     )
     s.start()
     yield s
     s.stop()
     drop_database(db_name)
+
+
+@pytest.fixture(scope="module")
+async def amd_llm() -> AsyncIterator[str]:
+    """An agent's LLM that classifies callees for livekit's answering-machine detection (a
+    ``save_prediction`` tool call: a greeting that mentions a message is a machine) and answers
+    a person."""
+    async with FakeOpenAIServer(AMD_RULES, default_reply="Glad to reach you.") as server:
+        yield server.base_url
 
 
 @pytest.fixture

@@ -5,53 +5,22 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import httpx
-import numpy as np
 import pytest
 
 from stimm.stack import LocalStack
-from tests.fakes.openai_server import FakeOpenAIServer
 from tests.support.audio import synthesize, transcribe
 from tests.support.rtp import RATE, RtpReceiver, speech_pcap
 from tests.support.sipp import SippRun, callee_scenario, run_sipp
+from tests.support.voicemail import machine_audio
 
 pytestmark = pytest.mark.e2e
 
-AMD_PROMPT_WORDS = "classify the call greeting"  # livekit's AMD system prompt
 GREETING = "Hello, this is the Stimm test agent calling about your order."
 MESSAGE = "This is the Stimm test agent. Your order is ready for pickup. Goodbye."
-MACHINE = (
-    "Hi, you have reached Sam. I cannot take your call. Please leave a message after the tone."
-)
-BEEP_S = 0.6
-GAP_S = 0.7
-
-
-@pytest.fixture(scope="module")
-async def amd_llm() -> AsyncIterator[str]:
-    """The agent's LLM: it classifies greetings for livekit's AMD (a ``save_prediction`` tool
-    call) and answers the person."""
-    rules: list[Any] = [
-        (
-            "message",
-            {"tool": "save_prediction", "arguments": {"label": "machine-vm"}},
-            AMD_PROMPT_WORDS,
-        ),
-        ("", {"tool": "save_prediction", "arguments": {"label": "human"}}, AMD_PROMPT_WORDS),
-    ]
-    async with FakeOpenAIServer(rules, default_reply="Glad to reach you.") as server:
-        yield server.base_url
-
-
-def machine_audio() -> np.ndarray[Any, np.dtype[np.int16]]:
-    t = np.arange(int(BEEP_S * RATE)) / RATE
-    beep = (8000 * np.sin(2 * np.pi * 1000 * t)).astype(np.int16)
-    gap = np.zeros(int(GAP_S * RATE), dtype=np.int16)
-    return np.concatenate([synthesize(MACHINE, RATE), gap, beep])
 
 
 async def call(

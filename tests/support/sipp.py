@@ -14,6 +14,7 @@ import subprocess
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Literal
 
 
 def sipp_binary() -> str | None:
@@ -193,6 +194,118 @@ def callee_scenario(steps: list[Step], *, hang_up: bool = True) -> str:
     ``steps`` are ``("pause", seconds)`` or ``("play", pcap path)``. With ``hang_up=False`` the
     callee sends no BYE: it waits for the far end's (an answering machine the agent hangs up).
     """
+    answer = _answer(steps, hang_up=hang_up)  # checks the steps first
+    # SIPp refuses a scenario that sets a variable it never uses
+    remember_from = _REMEMBER_FROM if hang_up else ""
+    return f"""<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="stimm callee">
+  <recv request="INVITE" crlf="true" rrs="true">
+{remember_from}
+  </recv>
+{answer}
+</scenario>
+"""
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A callee that answers, runs ``steps`` and hangs up (or waits for the far end's BYE)."""
+
+    steps: tuple[Step, ...] = ()
+    hang_up: bool = True
+    ring_s: float = 0.0
+    """How long it rings (180) before answering."""
+
+
+Callee = Answer | Literal["busy", "no-answer"]
+"""What a called number does: answer, refuse with 486 Busy Here, or ring until cancelled."""
+
+
+def callee_router(routes: dict[str, Callee]) -> str:
+    """A UAS for many calls at once, each doing what its called number's route says.
+
+    The number is the user part of the INVITE's Request-URI (what livekit-sip dials). ``busy``
+    answers 486 Busy Here; ``no-answer`` rings (180) until the far end's CANCEL, then 487; an
+    ``Answer`` answers. A number without a route gets 404 Not Found.
+    """
+    kinds = list(dict.fromkeys(routes.values()))
+    tests, branches = [], []
+    for i, kind in enumerate(kinds):
+        numbers = "|".join(re.escape(n) for n, k in routes.items() if k == kind)
+        tests.append(
+            f'      <ereg regexp="^INVITE sip:({numbers})@" search_in="msg" assign_to="route{i}"/>'
+        )
+        if kind == "busy":
+            body = _final("486 Busy Here") + '\n  <recv request="ACK"/>'
+        elif kind == "no-answer":
+            body = _NO_ANSWER
+        else:
+            body = _answer(list(kind.steps), hang_up=kind.hang_up, ring_s=kind.ring_s)
+        branches.append(f'  <label id="route{i}"/>\n{body}\n  <nop next="end"/>')
+    if any(isinstance(k, Answer) and k.hang_up for k in kinds):
+        tests.append(_FROM_EREG)
+    if "no-answer" in kinds:
+        tests.append(_REMEMBER_CSEQ)
+    jumps = "\n".join(f'  <nop test="route{i}" next="route{i}"/>' for i in range(len(kinds)))
+    return f"""<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="stimm callee router">
+  <recv request="INVITE" crlf="true" rrs="true">
+    <action>
+{chr(10).join(tests)}
+    </action>
+  </recv>
+{jumps}
+{_final("404 Not Found")}
+  <recv request="ACK"/>
+  <nop next="end"/>
+{chr(10).join(branches)}
+  <label id="end"/>
+</scenario>
+"""
+
+
+def _final(status: str) -> str:
+    """The callee's final (non-2xx) response to the INVITE it received last."""
+    return f"""  <send>
+    <![CDATA[
+SIP/2.0 {status}
+[last_Via:]
+[last_From:]
+[last_To:];tag=[pid]SIPpTag01[call_number]
+[last_Call-ID:]
+[last_CSeq:]
+Content-Length: 0
+
+    ]]>
+  </send>"""
+
+
+_REMEMBER_CSEQ = (
+    '      <ereg regexp="[0-9]+" search_in="hdr" header="CSeq:" assign_to="invite_cseq"/>'
+)
+
+# Ring until the caller gives up: 200 to its CANCEL, then 487 to the INVITE (RFC 3261 §9.2).
+_NO_ANSWER = f"""{_final("180 Ringing")}
+  <recv request="CANCEL"/>
+{_final("200 OK")}
+  <send>
+    <![CDATA[
+SIP/2.0 487 Request Terminated
+[last_Via:]
+[last_From:]
+[last_To:];tag=[pid]SIPpTag01[call_number]
+[last_Call-ID:]
+CSeq: [$invite_cseq] INVITE
+Content-Length: 0
+
+    ]]>
+  </send>
+  <recv request="ACK"/>"""
+
+
+def _answer(steps: list[Step], *, hang_up: bool, ring_s: float = 0.0) -> str:
+    """180, ``ring_s`` later 200 with SDP, the caller's ACK, ``steps``, then BYE (or the far
+    end's BYE)."""
     lines = []
     for kind, value in steps:
         if kind == "pause":
@@ -203,14 +316,8 @@ def callee_scenario(steps: list[Step], *, hang_up: bool = True) -> str:
             raise ValueError(f"unknown callee step {(kind, value)!r}")
     actions = "\n".join(lines)
     ending = _CALLEE_BYE if hang_up else _answer_bye()
-    # SIPp refuses a scenario that sets a variable it never uses
-    remember_from = _REMEMBER_FROM if hang_up else ""
-    return f"""<?xml version="1.0" encoding="ISO-8859-1" ?>
-<scenario name="stimm callee">
-  <recv request="INVITE" crlf="true" rrs="true">
-{remember_from}
-  </recv>
-  <send>
+    ring = f'  <pause milliseconds="{int(ring_s * 1000)}"/>' if ring_s else ""
+    return f"""  <send>
     <![CDATA[
 SIP/2.0 180 Ringing
 [last_Via:]
@@ -223,6 +330,7 @@ Content-Length: 0
 
     ]]>
   </send>
+{ring}
   <send retrans="500">
     <![CDATA[
 SIP/2.0 200 OK
@@ -240,13 +348,12 @@ Content-Length: [len]
   </send>
   <recv request="ACK" rtd="true" crlf="true"/>
 {actions}
-{ending}
-</scenario>
-"""
+{ending}"""
 
 
-_REMEMBER_FROM = """    <action>
-      <ereg regexp=".*" search_in="hdr" header="From:" assign_to="remote_from"/>
+_FROM_EREG = '      <ereg regexp=".*" search_in="hdr" header="From:" assign_to="remote_from"/>'
+_REMEMBER_FROM = f"""    <action>
+{_FROM_EREG}
     </action>"""
 
 _CALLEE_BYE = """  <send retrans="500">
@@ -324,6 +431,68 @@ class SippRun:
         """The ``method`` requests (``REFER``, ``BYE``, ...) SIPp received, in order."""
         return [m for m in self.log() if not m.sent and m.method == method]
 
+    def dialogs(self) -> list[SipDialog]:
+        """Every call SIPp received (one per Call-ID), in the order their INVITEs came."""
+        by_id: dict[str, list[SipMessage]] = {}
+        for m in self.log():
+            if (call_id := m.header("Call-ID")) is not None:
+                by_id.setdefault(call_id, []).append(m)
+        out = []
+        for messages in by_id.values():
+            invite = next((m for m in messages if not m.sent and m.method == "INVITE"), None)
+            if invite is None:
+                continue
+            found = _REQUEST_USER.match(invite.first_line)
+            out.append(
+                SipDialog(
+                    number=found.group(1) if found else "",
+                    messages=[m for m in messages if m.at >= invite.at],
+                )
+            )
+        return sorted(out, key=lambda d: d.started_at)
+
+
+_REQUEST_USER = re.compile(r"^\w+ sips?:([^@;> ]+)@")
+
+
+@dataclass(frozen=True)
+class SipDialog:
+    """One call as SIPp saw it: the number called and its messages, from the INVITE on."""
+
+    number: str
+    messages: list[SipMessage]
+
+    @property
+    def started_at(self) -> float:
+        return self.messages[0].at
+
+    @property
+    def ended_at(self) -> float:
+        return self.messages[-1].at
+
+    @property
+    def final_status(self) -> int | None:
+        """The status of SIPp's final response to the INVITE (200, 486, 487, ...)."""
+        for m in self.messages:
+            if m.sent and m.is_response and (m.header("CSeq") or "").endswith("INVITE"):
+                code = int(m.first_line.split()[1])
+                if code >= 200:
+                    return code
+        return None
+
+
+def most_at_once(dialogs: list[SipDialog]) -> int:
+    """The most calls that were under way at the same moment."""
+    edges = sorted(
+        [(d.started_at, 1) for d in dialogs] + [(d.ended_at, -1) for d in dialogs],
+        key=lambda e: (e[0], e[1]),  # a call that ends as another starts does not overlap it
+    )
+    most = now = 0
+    for _, step in edges:
+        now += step
+        most = max(most, now)
+    return most
+
 
 _TRACE_ENTRY = re.compile(r"^(?:UDP|TCP|TLS|SCTP) message (sent|received)\b")
 
@@ -375,8 +544,12 @@ def run_sipp(
     local_port: int = 0,
     media_port: int = 0,
     timeout_s: float = 60.0,
+    calls: int | None = 1,
 ) -> SippRun:
-    """Start SIPp (one call) with ``scenario`` in ``workdir``; logs land there too."""
+    """Start SIPp with ``scenario`` in ``workdir``; logs land there too.
+
+    It ends after ``calls`` calls, or (``None``) when ``timeout_s`` has passed or it is stopped.
+    """
     binary = sipp_binary()
     if binary is None:
         raise RuntimeError("sipp is not installed (apt-get install sip-tester)")
@@ -392,8 +565,7 @@ def run_sipp(
         *([remote] if remote else []),
         "-sf",
         str(xml),
-        "-m",
-        "1",
+        *(["-m", str(calls)] if calls is not None else []),
         "-i",
         "127.0.0.1",
         "-p",

@@ -444,6 +444,7 @@ async def test_a_job_that_loses_the_claim_is_told_why() -> None:
     client = ControlPlaneClient(
         "http://control-plane",
         "token",
+        wait_s=0.5,
         transport=httpx.MockTransport(lambda req: answers[req.url.path.split("/")[-2]]),
     )
     claim = SessionClaim(job_id="AJ_1", worker_id="AW_1")
@@ -453,3 +454,32 @@ async def test_a_job_that_loses_the_claim_is_told_why() -> None:
     with pytest.raises(ControlPlaneError, match="HTTP 503"):
         await client.claim_session("s-down", claim)
     await client.aclose()
+
+
+async def test_a_job_waits_for_a_restarting_control_plane_to_load_its_agent() -> None:
+    from worker.control_plane_client import ControlPlaneError
+
+    calls: list[str] = []
+    agent = {**config(["http://llm.invalid/v1"]).model_dump(mode="json"), "id": "agent-1"}
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        calls.append(request.url.path)
+        if len(calls) == 1:
+            raise httpx.ConnectError("connection refused", request=request)
+        if len(calls) == 2:
+            return httpx.Response(503, json={"detail": "The database is unreachable"})
+        return httpx.Response(200, json=agent)
+
+    client = ControlPlaneClient("http://cp", "token", transport=httpx.MockTransport(handle))
+    loaded = await client.get_agent("agent-1")
+    assert loaded.id == agent["id"] and len(calls) == 3
+    gone = ControlPlaneClient(
+        "http://cp",
+        "token",
+        wait_s=0.3,
+        transport=httpx.MockTransport(lambda r: httpx.Response(502, text="bad gateway")),
+    )
+    with pytest.raises(ControlPlaneError, match="HTTP 502"):
+        await gone.get_agent("agent-1")
+    await client.aclose()
+    await gone.aclose()
