@@ -1,12 +1,16 @@
-.PHONY: dev test check install api-types
+.PHONY: dev test check install install-test api-types
 
 install:
 	./scripts/install.sh
 
+# what only the tests use, too: toxiproxy (network faults) and MinIO (the S3 recordings store)
+install-test:
+	./scripts/install.sh --test-tools
+
 dev: install
 	.venv/bin/stimm dev
 
-test: install
+test: install-test
 	cd web && npm test
 	.venv/bin/pytest -ra
 

@@ -4,6 +4,9 @@
 # Idempotent: a second run only checks.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# --test-tools: also build what only the tests use (toxiproxy, MinIO); `make test` passes it
+test_tools=false
+[ "${1:-}" = "--test-tools" ] && test_tools=true
 
 # livekit-sip is built with CGO (opus, soxr); sip-tester (SIPp) places the test calls;
 # chromium runs the web console tests (Playwright drives it; no browser download); libgomp1 is
@@ -43,17 +46,20 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   touch "$stamp"
 fi
 
-echo "==> LiveKit, toxiproxy, Traefik and MinIO binaries"
+echo "==> LiveKit and Traefik binaries"
 .venv/bin/stimm setup
 .venv/bin/python -c 'from stimm.stack import LIVEKIT_SIP, ensure_binary; print("livekit-sip:", ensure_binary(LIVEKIT_SIP))'
-# toxiproxy injects the network faults of tests/e2e/test_faults.py and bench/faults.py
-.venv/bin/python -c 'from stimm.stack import TOXIPROXY, ensure_binary; print("toxiproxy:", ensure_binary(TOXIPROXY))'
-# MinIO: the S3-compatible bucket tests/integration/test_recordings_s3.py stores recordings in
-# (a 150 MB binary; the first build takes several minutes)
-.venv/bin/python -c 'from stimm.stack.binaries import MINIO, ensure_binary; print("minio:", ensure_binary(MINIO))'
 # Traefik serves `stimm dev --public-host` over HTTPS (tests/e2e/test_https.py); its first build
 # takes several minutes
 .venv/bin/python -c 'from stimm.stack.binaries import TRAEFIK, ensure_binary; print("traefik:", ensure_binary(TRAEFIK))'
+if $test_tools; then
+  echo "==> test tools: toxiproxy and MinIO"
+  # toxiproxy injects the network faults of tests/e2e/test_faults.py and bench/faults.py
+  .venv/bin/python -c 'from stimm.stack import TOXIPROXY, ensure_binary; print("toxiproxy:", ensure_binary(TOXIPROXY))'
+  # MinIO: the S3-compatible bucket tests/integration/test_recordings_s3.py stores recordings
+  # in (a 150 MB binary; the first build takes several minutes)
+  .venv/bin/python -c 'from stimm.stack.binaries import MINIO, ensure_binary; print("minio:", ensure_binary(MINIO))'
+fi
 
 # The web console and the embeddable widget (web/dist, index.html and widget.js, served by the
 # control plane), rebuilt only when their sources changed.
