@@ -29,7 +29,9 @@ from tests.integration.control_plane_env import (
 
 pytestmark = pytest.mark.integration
 
-PUBLIC_PATHS = {"/health"}
+# /health, and the recordings audio route: a short-lived signed URL is its credential (checked by
+# tests/integration/test_recordings.py: a bad or expired signature gets 403)
+PUBLIC_PATHS = {"/health", "/api/recordings/{session_id}"}
 
 
 @pytest_asyncio.fixture(scope="module")
