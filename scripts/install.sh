@@ -59,6 +59,12 @@ if $test_tools; then
   # MinIO: the S3-compatible bucket tests/integration/test_recordings_s3.py stores recordings
   # in (a 150 MB binary; the first build takes several minutes)
   .venv/bin/python -c 'from stimm.stack.binaries import MINIO, ensure_binary; print("minio:", ensure_binary(MINIO))'
+  # wrk: the HTTP load generator of bench/api_load.py
+  if ! command -v wrk >/dev/null; then
+    SUDO=$([ "$(id -u)" = 0 ] && echo "" || echo sudo)
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq wrk >/dev/null
+  fi
 fi
 
 # The web console and the embeddable widget (web/dist, index.html and widget.js, served by the

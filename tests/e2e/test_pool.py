@@ -164,7 +164,7 @@ async def test_twelve_sessions_fill_three_workers_and_a_full_pool_refuses_clearl
         # (on a saturated machine a sentence can arrive cut, so one clean one is enough)
         assert all(len(g.pcm) > 0 for g in greetings)
         heard = [transcribe(g.pcm) for g in greetings[:3]]
-        assert any("stimm test agent" in h or "how can i help" in h for h in heard), heard
+        assert any("test agent" in h or "how can i help" in h for h in heard), heard
 
         # spread by load: each worker holds exactly its MAX_SESSIONS, none more
         workers = await wait_workers(

@@ -131,7 +131,7 @@ async def test_a_recorded_call_holds_both_sides_and_plays_in_the_console(
     await record_calls.uncheck()
     await expect(page.get_by_label("Keep recordings for (days)")).to_be_disabled()
     await page.get_by_role("button", name="Save changes").click()
-    await expect(page.get_by_text("Saved")).to_be_visible()
+    await expect(page.get_by_text("Saved", exact=True)).to_be_visible()
     async with httpx.AsyncClient(
         base_url=stack.control_plane_url, headers=stack.api_headers
     ) as http:

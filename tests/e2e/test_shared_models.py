@@ -34,7 +34,7 @@ CALLS = {
 }
 RULES = [
     {"match": "ticket", "reply": CALLS["How much is a ticket?"][0]},
-    {"match": "cafe", "reply": CALLS["Where is the cafe?"][0]},
+    {"match": "caf", "reply": CALLS["Where is the cafe?"][0]},
     {"match": "dog", "reply": CALLS["Can I bring my dog?"][0]},
     {"match": "open", "reply": CALLS["When is the museum open?"][0]},
 ]

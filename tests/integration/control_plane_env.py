@@ -90,8 +90,20 @@ async def fresh_database(base_url: str) -> AsyncIterator[str]:
         await asyncio.to_thread(run_migrations, test_url)
         yield test_url
     finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await _drop_database(admin, name)
         await admin.close()
+
+
+async def _drop_database(admin: asyncpg.Connection, name: str) -> None:
+    # WITH (FORCE) may not terminate an autovacuum worker busy in the database
+    # (it has no role the test role is a member of): wait for it to finish.
+    for _ in range(40):
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            return
+        except asyncpg.InsufficientPrivilegeError:
+            await asyncio.sleep(0.25)
+    await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 async def new_api_key(app: FastAPI, name: str = "test") -> tuple[str, str]:

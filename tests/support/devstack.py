@@ -116,15 +116,31 @@ class DevStack:
         self.proc = None
 
     def service_pid(self, name: str) -> int:
-        """The pid of one of the stack's services by what its command line holds, e.g.
-        ``"stimm llm"``."""
-        for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit():
-                continue
+        """The pid of one of this stack's services by what its command line holds, e.g.
+        ``"stimm llm"``. Only this stack's own processes count: another stack started by
+        an earlier test may still run the same programs."""
+        assert self.proc is not None, "the stack is not running"
+        for pid in self._descendants(self.proc.pid):
             try:
-                cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+                cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
             except OSError:
                 continue
             if name in cmdline:
-                return int(entry.name)
+                return pid
         raise AssertionError(f"no process running {name!r}")
+
+    @staticmethod
+    def _descendants(root: int) -> list[int]:
+        found: list[int] = []
+        todo = [root]
+        while todo:
+            pid = todo.pop(0)
+            for task in Path(f"/proc/{pid}/task").glob("*"):
+                try:
+                    children = (task / "children").read_text().split()
+                except OSError:
+                    continue
+                for child in map(int, children):
+                    found.append(child)
+                    todo.append(child)
+        return found

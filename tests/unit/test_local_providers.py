@@ -60,8 +60,9 @@ async def test_speech_longer_than_the_short_window_is_transcribed_whole(
 
     text = (await whisper.recognize(frames)).alternatives[0].text.lower()
 
+    # the first sentence and the end of the second: nothing was cut
     assert "book a table" in text
-    assert "planetarium" in text
+    assert "planetar" in text and "sunday afternoon" in text
 
 
 async def test_round_trip_through_48khz_resampling(piper: PiperTTS, whisper: WhisperSTT) -> None:

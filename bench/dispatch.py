@@ -1,0 +1,336 @@
+"""Session request → agent in the room, under a burst of concurrent requests.
+
+A local stack with two Stimm workers whose free slots outnumber the burst, an agent on the
+instant providers (streaming fakes of Deepgram and ElevenLabs, the scripted LLM: no model work),
+and ``--rounds`` bursts of ``--burst`` simultaneous ``POST /api/sessions``. Each request's caller
+joins the room it was given without a microphone and notes when the agent arrives. Then, for
+comparison, the same bursts against a plain livekit-agents worker (``bench/plain_worker.py``,
+rooms created and dispatched through the LiveKit API as livekit's docs do it).
+
+Per worker kind and executor: dispatch p50/p95/p99/max (request sent → the agent participant seen
+by the caller), the ``POST /api/sessions`` answer time alone, dispatches lost (no agent within
+``--timeout`` s), and rooms holding more than one agent (counted from each caller's room after
+the burst settled). bench/results/dispatch.json. With ``--profile``, py-spy samples the
+control plane during the first executor's bursts: the functions under ``create_session`` (the
+``POST /api/sessions`` route) with their share of its samples, in the same file (the collapsed
+stacks stay in the run folder, for a flame graph).
+
+    .venv/bin/python bench/dispatch.py [--burst 20] [--rounds 3] [--executors process,thread]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+from livekit import rtc
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.capacity import PLAIN_AGENT, agent_for, calls_ended, start_plain  # noqa: E402
+from bench.plain_worker import GREETING, open_room  # noqa: E402
+from bench.roundtrip import INSTANT_REPLY, INSTANT_TTS_RATE, QUESTIONS  # noqa: E402
+from bench.stats import pct  # noqa: E402
+from stimm.stack import LocalStack, StackOptions  # noqa: E402
+from tests.fakes.openai_server import serve_in_process  # noqa: E402
+from tests.fakes.speech_server import FakeSpeechServer, synthesized  # noqa: E402
+from tests.support.caller import Caller  # noqa: E402
+
+WORKERS = 2
+
+
+class Listener(Caller):
+    """A caller without a microphone: the burst measures dispatch, not twenty VADs."""
+
+    async def join(self, url: str, token: str) -> None:
+        self.room.on("participant_connected", self._on_participant)
+        await self.connect(url, token)
+
+
+@dataclass
+class Burst:
+    dispatch_ms: list[float] = field(default_factory=list)
+    request_ms: list[float] = field(default_factory=list)
+    lost: int = 0
+    refused: list[str] = field(default_factory=list)
+    rooms_with_two_agents: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        def ms(values: list[float], q: float) -> float | None:
+            return round(pct(values, q), 1) if values else None
+
+        return {
+            "requests": len(self.dispatch_ms) + self.lost + len(self.refused),
+            "dispatched": len(self.dispatch_ms),
+            "lost": self.lost,
+            "refused": self.refused[:5],
+            "rooms_with_two_agents": self.rooms_with_two_agents,
+            "dispatch_p50_ms": (
+                round(statistics.median(self.dispatch_ms), 1) if self.dispatch_ms else None
+            ),
+            "dispatch_p95_ms": ms(self.dispatch_ms, 0.95),
+            "dispatch_p99_ms": ms(self.dispatch_ms, 0.99),
+            "dispatch_max_ms": round(max(self.dispatch_ms), 1) if self.dispatch_ms else None,
+            "request_p50_ms": (
+                round(statistics.median(self.request_ms), 1) if self.request_ms else None
+            ),
+            "request_p99_ms": ms(self.request_ms, 0.99),
+        }
+
+
+def agents_in(room: rtc.Room) -> int:
+    return sum(
+        1
+        for p in room.remote_participants.values()
+        if p.kind == rtc.ParticipantKind.PARTICIPANT_KIND_AGENT
+    )
+
+
+async def burst(
+    kind: str, stack: LocalStack, http: httpx.AsyncClient, target: str, n: int, timeout: float
+) -> Burst:
+    """``n`` simultaneous session requests for ``target`` (an agent id, or the plain worker's
+    agent name); the callers leave once every agent has arrived and the rooms settled."""
+    result = Burst()
+    listeners: list[Listener] = []
+
+    async def one() -> None:
+        sent = time.monotonic()
+        if kind == "stimm":
+            resp = await http.post("/api/sessions", json={"agent_id": target})
+            if resp.status_code != 201:
+                result.refused.append(f"{resp.status_code} {resp.text[:160]}")
+                return
+            url, token = resp.json()["livekit_url"], resp.json()["token"]
+        else:
+            url, token = await open_room(stack, target)
+        result.request_ms.append((time.monotonic() - sent) * 1000)
+        listener = Listener()
+        listeners.append(listener)
+        await listener.join(url, token)
+        try:
+            await asyncio.wait_for(listener.agent_joined.wait(), timeout)
+        except TimeoutError:
+            result.lost += 1
+            return
+        assert listener.agent_joined_at is not None
+        result.dispatch_ms.append((listener.agent_joined_at - sent) * 1000)
+
+    try:
+        await asyncio.gather(*(one() for _ in range(n)))
+        await asyncio.sleep(3)  # a second agent dispatched into a room would have arrived
+        result.rooms_with_two_agents = sum(1 for lst in listeners if agents_in(lst.room) > 1)
+    finally:
+        await asyncio.gather(*(lst.leave() for lst in listeners), return_exceptions=True)
+    return result
+
+
+async def run_kind(
+    kind: str, stack: LocalStack, target: str, args: argparse.Namespace
+) -> dict[str, Any]:
+    total = Burst()
+    rounds = []
+    async with httpx.AsyncClient(
+        base_url=stack.control_plane_url, headers=stack.api_headers, timeout=60
+    ) as http:
+        # one session first: the first dispatch of a worker pays one-time costs
+        await burst(kind, stack, http, target, 1, args.timeout)
+        await calls_ended(stack, kind)
+        for r in range(args.rounds):
+            b = await burst(kind, stack, http, target, args.burst, args.timeout)
+            rounds.append(b.as_dict())
+            print(f"  {kind} round {r + 1}: {json.dumps(b.as_dict())}", flush=True)
+            total.dispatch_ms += b.dispatch_ms
+            total.request_ms += b.request_ms
+            total.lost += b.lost
+            total.refused += b.refused
+            total.rooms_with_two_agents += b.rooms_with_two_agents
+            await calls_ended(stack, kind)
+    return {**total.as_dict(), "rounds": rounds}
+
+
+ROUTE = "create_session"
+
+
+class Profile:
+    """py-spy sampling the control plane: collapsed stacks, then a flame graph."""
+
+    def __init__(self, pid: int, raw: Path) -> None:
+        self.raw = raw
+        self.proc = subprocess.Popen(
+            ["py-spy", "record", "--pid", str(pid), "--rate", "250", "--idle"]
+            + ["--format", "raw", "--output", str(self.raw)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+
+    def stop(self) -> dict[str, Any]:
+        self.proc.send_signal(signal.SIGINT)
+        self.proc.wait(timeout=60)
+        stacks = [
+            (line.rsplit(" ", 1)[0].split(";"), int(line.rsplit(" ", 1)[1]))
+            for line in self.raw.read_text().splitlines()
+            if line.strip()
+        ]
+        in_route = [(frames, n) for frames, n in stacks if any(ROUTE in f for f in frames)]
+        total = sum(n for _, n in in_route)
+        inclusive: Counter[str] = Counter()
+        for frames, n in in_route:
+            start = next(i for i, f in enumerate(frames) if ROUTE in f)
+            for f in dict.fromkeys(_short(f) for f in frames[start:]):
+                inclusive[f] += n
+        return {
+            "samples_in_route": total,
+            "samples_total": sum(n for _, n in stacks),
+            "top_inclusive": [
+                {"function": f, "share": round(n / total, 3)} for f, n in inclusive.most_common(30)
+            ]
+            if total
+            else [],
+        }
+
+
+def _short(frame: str) -> str:
+    """``create_session (control_plane/api/routes/sessions.py:64)`` without the line number and
+    with the path cut to the project or the package."""
+    name, _, where = frame.partition(" (")
+    path = where.rstrip(")").rsplit(":", 1)[0]
+    for marker in ("site-packages/", str(ROOT) + "/"):
+        if marker in path:
+            path = path.split(marker, 1)[1]
+    return f"{name} ({path})"
+
+
+async def main(args: argparse.Namespace) -> dict[str, Any]:
+    run_dir = Path(args.run_dir)
+    shutil.rmtree(run_dir, ignore_errors=True)
+    results: dict[str, Any] = {}
+    profiled: dict[str, Any] | None = None
+    slots = args.burst // WORKERS + 2
+    with serve_in_process(run_dir / "logs", reply=INSTANT_REPLY) as llm_url:
+        async with FakeSpeechServer(
+            canned_transcript=QUESTIONS[0], endpoint_silence_s=None
+        ) as speech:
+            for text in (INSTANT_REPLY, GREETING):
+                await asyncio.to_thread(synthesized, text, INSTANT_TTS_RATE)
+            for executor in args.executors:
+                stack = LocalStack(
+                    StackOptions(
+                        run_dir=run_dir / f"stack-{executor}",
+                        workers=WORKERS,
+                        worker_env={
+                            "STIMM_WORKER_MAX_SESSIONS": str(slots),
+                            "STIMM_WORKER_IDLE_PROCESSES": str(args.idle),
+                            "STIMM_WORKER_EXECUTOR": executor,
+                            "STIMM_WORKER_LATENCY_SLO": "0",
+                            "STIMM_WORKER_CPU_LIMIT": "0",
+                        },
+                    )
+                )
+                try:
+                    stack.start()
+                    async with httpx.AsyncClient(
+                        base_url=stack.control_plane_url, headers=stack.api_headers, timeout=30
+                    ) as http:
+                        resp = await http.post(
+                            "/api/agents", json=agent_for("instant", llm_url, speech.url)
+                        )
+                        resp.raise_for_status()
+                        agent_id = resp.json()["id"]
+                    await asyncio.sleep(args.settle)
+                    print(f"stimm ({executor} executor, {WORKERS} workers x {slots} slots):")
+                    profile = None
+                    if args.profile and executor == args.executors[0]:
+                        cp = stack.process("control-plane")
+                        assert cp.pid is not None
+                        profile = Profile(cp.pid, run_dir / "session_request.collapsed")
+                    results[f"stimm-{executor}"] = await run_kind("stimm", stack, agent_id, args)
+                    if profile is not None:
+                        profiled = profile.stop()
+                    if executor == args.executors[-1] and not args.no_plain:
+                        for w in stack.workers:
+                            w.stop()
+                        print("plain livekit-agents worker:", flush=True)
+                        plain = start_plain(
+                            "instant", stack, run_dir / f"plain-{executor}", llm_url, speech.url
+                        )
+                        try:
+                            await asyncio.sleep(args.settle)
+                            results["plain"] = await run_kind(
+                                "plain", stack, f"{PLAIN_AGENT}-instant", args
+                            )
+                        finally:
+                            plain.stop()
+                finally:
+                    stack.stop()
+    return {
+        "benchmark": "dispatch",
+        "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "load_average_at_end": [round(x, 1) for x in os.getloadavg()],
+        },
+        "burst": args.burst,
+        "rounds": args.rounds,
+        "workers": WORKERS,
+        "slots_per_worker": slots,
+        "idle_processes_per_worker": args.idle,
+        "providers": "fake Deepgram + fake ElevenLabs (canned) + scripted LLM; callers listen",
+        "results": results,
+        "session_request_profile": profiled,
+    }
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--burst", type=int, default=20, help="simultaneous session requests")
+    parser.add_argument("--rounds", type=int, default=3, help="bursts per worker kind")
+    parser.add_argument(
+        "--executors",
+        type=lambda v: [e for e in v.split(",") if e],
+        default=["process", "thread"],
+        help="Stimm job executors to measure: process, thread",
+    )
+    parser.add_argument(
+        "--idle", type=int, default=2, help="prewarmed job processes per Stimm worker"
+    )
+    parser.add_argument("--timeout", type=float, default=30.0, help="seconds to wait per agent")
+    parser.add_argument("--settle", type=float, default=8.0, help="seconds after workers start")
+    parser.add_argument("--no-plain", action="store_true", help="skip the plain worker")
+    parser.add_argument(
+        "--profile", action="store_true", help="py-spy the control plane during the bursts"
+    )
+    parser.add_argument(
+        "--run-dir", default=str(ROOT / ".stimm" / "bench-dispatch"), help="logs and data"
+    )
+    return parser.parse_args()
+
+
+if __name__ == "__main__":
+    cli_args = parse_args()
+    report = asyncio.run(main(cli_args))
+    for name, r in report["results"].items():
+        print(
+            f"{name:14s}: dispatch p50 {r['dispatch_p50_ms']} / p99 {r['dispatch_p99_ms']} ms "
+            f"(request p50 {r['request_p50_ms']} ms), lost {r['lost']}, "
+            f"refused {len(r['refused'])}, rooms with two agents {r['rooms_with_two_agents']}"
+        )
+    out = ROOT / "bench" / "results" / "dispatch.json"
+    out.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"wrote {out.relative_to(ROOT)}")
