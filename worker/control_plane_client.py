@@ -3,6 +3,7 @@
 Everything in the worker that talks to the control plane goes through ``ControlPlaneClient``:
 the job (claim, agent config, phone-call registration, turns and events, retrieval) and the
 pool member (heartbeats, leaving the pool). Every payload is a type of ``stimm.schema``.
+Over 300 lines on purpose: one client, one method per worker-only endpoint, is the point.
 """
 
 from __future__ import annotations

@@ -21,6 +21,7 @@ import contextlib
 import json
 import logging
 import multiprocessing as mp
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -58,6 +59,16 @@ def serve_from_inference_process(enabled: bool = True) -> None:
 def shared_models() -> bool:
     """Whether the offline engines of this process go through the inference process."""
     return _shared
+
+
+def preload_models() -> bool:
+    """Whether the inference process loads Whisper and Piper as it starts
+    (``STIMM_WORKER_PRELOAD_MODELS``, on by default) or at the first call that uses them: a
+    pool whose agents all use hosted speech providers turns it off and never holds them."""
+    value = os.environ.get("STIMM_WORKER_PRELOAD_MODELS", "1").strip().lower()
+    if value not in ("1", "true", "yes", "0", "false", "no"):
+        raise ValueError(f"STIMM_WORKER_PRELOAD_MODELS must be 1 or 0, got {value!r}")
+    return value in ("1", "true", "yes")
 
 
 def register(*runners: type[_InferenceRunner]) -> None:

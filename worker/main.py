@@ -2,7 +2,8 @@
 
 ``entrypoint`` follows ARCHITECTURE.md's "one session", one named step each: read the job's
 metadata, take the phone leg (phone jobs), claim the session, load the agent, build the
-``AgentSession``, then join the room, report the session active and greet.
+``AgentSession``, then join the room, report the session active and greet. A little over 300
+lines: each step is a small function here, so the entrypoint reads top to bottom in one file.
 """
 
 from __future__ import annotations
@@ -89,6 +90,9 @@ def create_server(*, health_port: int | None = None) -> AgentServer:
     )
     member.attach(server)
     # Whisper and Piper are loaded once, in the worker's inference process, for every job
+    # (as it starts, or at the first call that uses them: read here so a bad value stops the
+    # worker rather than its inference process)
+    inference.preload_models()
     inference.register(WhisperRunner, PiperRunner)
     server.on("worker_started", lambda: inference.install(server))
     server.rtc_session(entrypoint, agent_name=AGENT_NAME, on_request=member.on_request)

@@ -17,7 +17,8 @@ stays in one room and who hears whom is set per track:
   leg when one of them hangs up (LiveKit would keep a lone phone leg in the room).
 
 The colleague is phoned by the control plane (``POST /api/worker/sessions/{id}/transfer-legs``)
-so the outbound trunk's credentials never reach the worker.
+so the outbound trunk's credentials never reach the worker. Over 300 lines on purpose: the
+consultation, the per-track permissions and both outcomes are one state machine.
 """
 
 from __future__ import annotations

@@ -54,3 +54,20 @@ async def test_a_crash_fails_the_request_in_flight_and_the_next_one_is_answered(
         assert shared.is_alive()
     finally:
         await shared.aclose()
+
+
+def test_a_pool_of_hosted_speech_agents_can_leave_the_offline_models_unloaded(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from worker.providers import local_stt, local_tts
+
+    monkeypatch.setattr(local_stt, "_models", {})
+    monkeypatch.setattr(local_tts, "_voices", {})
+    monkeypatch.setenv("STIMM_WORKER_PRELOAD_MODELS", "0")
+    local_stt.WhisperRunner().initialize()
+    local_tts.PiperRunner().initialize()
+    assert local_stt._models == {} and local_tts._voices == {}
+
+    monkeypatch.setenv("STIMM_WORKER_PRELOAD_MODELS", "maybe")
+    with pytest.raises(ValueError, match="STIMM_WORKER_PRELOAD_MODELS must be 1 or 0"):
+        local_stt.WhisperRunner().initialize()

@@ -4,7 +4,8 @@ Whisper is not a streaming recognizer. The session's VAD segments the user's spe
 pause (``pause_stt.PauseEndpointingAdapter``) and each segment is transcribed here in one call.
 In the Stimm worker the model lives in the worker's inference process (``WhisperRunner``,
 ``worker/inference.py``) and a job sends it the segment's 16-kHz PCM; elsewhere (tests,
-benchmarks) it is loaded in the calling process and run in a worker thread.
+benchmarks) it is loaded in the calling process and run in a worker thread. Over 300 lines:
+the recognizer, its inference runner and the audio preparation they share stay together.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from livekit.agents.inference_runner import _InferenceRunner
 from livekit.agents.types import NOT_GIVEN, APIConnectOptions, NotGivenOr
 from livekit.agents.utils import AudioBuffer
 
-from worker.inference import infer, pack, shared_models, unpack
+from worker.inference import infer, pack, preload_models, shared_models, unpack
 
 if TYPE_CHECKING:
     from faster_whisper import WhisperModel
@@ -234,14 +235,16 @@ class WhisperSTT(stt.STT[Never]):
 class WhisperRunner(_InferenceRunner):
     """Whisper in the worker's inference process: 16-kHz PCM in, a transcript out.
 
-    The bundled model is loaded when the process starts; an agent's own ``model_path`` or
-    ``compute_type`` on first use (kept for the next calls).
+    The bundled model is loaded when the process starts (``inference.preload_models``), or
+    else on first use; an agent's own ``model_path`` or ``compute_type`` on first use (kept for
+    the next calls).
     """
 
     INFERENCE_METHOD = "stimm_whisper"
 
     def initialize(self) -> None:
-        load_whisper_model()
+        if preload_models():
+            load_whisper_model()
 
     def run(self, data: bytes) -> bytes | None:
         header, body = unpack(data)

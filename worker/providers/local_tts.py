@@ -23,7 +23,7 @@ from livekit.agents import APIError, tts, utils
 from livekit.agents.inference_runner import _InferenceRunner
 from livekit.agents.types import DEFAULT_API_CONNECT_OPTIONS, APIConnectOptions
 
-from worker.inference import infer, pack, shared_models, unpack
+from worker.inference import infer, pack, preload_models, shared_models, unpack
 
 if TYPE_CHECKING:
     from piper import PiperVoice
@@ -224,13 +224,15 @@ def pcm_chunks(voice: str, length_scale: float, text: str) -> Iterator[bytes]:
 class PiperRunner(_InferenceRunner):
     """Piper in the worker's inference process: a text in, its 16-bit PCM out.
 
-    The default voice is loaded when the process starts.
+    The default voice is loaded when the process starts (``inference.preload_models``), or
+    else on first use.
     """
 
     INFERENCE_METHOD = "stimm_piper"
 
     def initialize(self) -> None:
-        load_piper_voice(DEFAULT_VOICE)
+        if preload_models():
+            load_piper_voice(DEFAULT_VOICE)
 
     def run(self, data: bytes) -> bytes | None:
         header, _ = unpack(data)

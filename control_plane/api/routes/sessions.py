@@ -1,4 +1,8 @@
-"""Sessions: start a conversation with an agent and read its transcript."""
+"""Sessions: start a conversation with an agent and read its transcript.
+
+A little over 300 lines: starting a session (quota, room, dispatch, token) and reading it
+back (list, filters, export, detail, delete) are one resource of the API.
+"""
 
 from __future__ import annotations
 
