@@ -112,6 +112,10 @@ class Caller:
             await asyncio.sleep(0.01)
         return self.speech_ended_at
 
+    def loudest(self) -> float:
+        """The highest RMS of any frame heard so far (0: only silence)."""
+        return max((rms(pcm) for _, pcm in self._heard), default=0.0)
+
     def skip_heard(self) -> None:
         """Forget everything heard so far."""
         self._cursor = len(self._heard)
