@@ -32,11 +32,15 @@ CALLS = {
     "Can I bring my dog?": ("Dogs are welcome in the garden.", r"dog|garden"),
     "When is the museum open?": ("The museum is open every Sunday afternoon.", r"museum|sunday"),
 }
+# each question by more than one of its words: four Whispers at once on two cores mishear some
+KEYS = {
+    "How much is a ticket?": ("ticket", "how much"),
+    "Where is the cafe?": ("caf", "where"),
+    "Can I bring my dog?": ("dog", "bring"),
+    "When is the museum open?": ("open", "when"),
+}
 RULES = [
-    {"match": "ticket", "reply": CALLS["How much is a ticket?"][0]},
-    {"match": "caf", "reply": CALLS["Where is the cafe?"][0]},
-    {"match": "dog", "reply": CALLS["Can I bring my dog?"][0]},
-    {"match": "open", "reply": CALLS["When is the museum open?"][0]},
+    {"match": key, "reply": CALLS[question][0]} for question, keys in KEYS.items() for key in keys
 ]
 
 
