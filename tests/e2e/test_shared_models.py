@@ -95,7 +95,14 @@ async def call(http: httpx.AsyncClient, agent_id: str, question: str) -> str:
     try:
         await hear_greeting(caller)
         await caller.say(synthesize(question))
-        return transcribe((await caller.next_utterance(timeout=90)).pcm)
+        # the first words heard after the question (a blip that transcribes to nothing is not)
+        deadline = time.monotonic() + 90
+        while True:
+            heard = transcribe(
+                (await caller.next_utterance(timeout=deadline - time.monotonic())).pcm
+            )
+            if re.search(r"\w", heard):
+                return heard
     finally:
         await caller.leave()
 
