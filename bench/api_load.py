@@ -17,8 +17,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import platform
 import re
 import shutil
 import subprocess
@@ -33,6 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.roundtrip import agent_body  # noqa: E402
+from bench.stats import machine  # noqa: E402
 from stimm.stack import LocalStack, StackOptions  # noqa: E402
 from stimm.stack.postgres import ensure_database  # noqa: E402
 
@@ -112,11 +111,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "benchmark": "api_load",
         "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "machine": {
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
-            "load_average_at_end": [round(x, 1) for x in os.getloadavg()],
-        },
+        "machine": machine(),
         "generator": f"wrk, 1 thread, {args.connections} connections, {args.duration} s each",
         "database": "PostgreSQL (local), Redis",
         "agents": args.agents,

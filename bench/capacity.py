@@ -31,8 +31,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import platform
 import shutil
 import statistics
 import subprocess
@@ -51,7 +49,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.plain_worker import GREETING, open_room  # noqa: E402
 from bench.roundtrip import INSTANT_REPLY, INSTANT_TTS_RATE, QUESTIONS, agent_body  # noqa: E402
-from bench.stats import pct  # noqa: E402
+from bench.stats import machine, pct  # noqa: E402
 from stimm.stack import LocalStack, ManagedProcess, StackOptions  # noqa: E402
 from tests.fakes.openai_server import serve_in_process  # noqa: E402
 from tests.fakes.speech_server import FakeSpeechServer, synthesized  # noqa: E402
@@ -345,11 +343,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "benchmark": "capacity",
         "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "machine": {
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
-            "load_average_at_end": [round(x, 1) for x in os.getloadavg()],
-        },
+        "machine": machine(),
         "providers": {
             "offline": "whisper tiny.en + piper en_US-joe-medium + silero; scripted LLM",
             "instant": "fake Deepgram + fake ElevenLabs (canned) + silero; scripted LLM",

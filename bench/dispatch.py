@@ -23,8 +23,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import platform
 import shutil
 import signal
 import statistics
@@ -45,7 +43,7 @@ sys.path.insert(0, str(ROOT))
 from bench.capacity import PLAIN_AGENT, agent_for, calls_ended, start_plain  # noqa: E402
 from bench.plain_worker import GREETING, open_room  # noqa: E402
 from bench.roundtrip import INSTANT_REPLY, INSTANT_TTS_RATE, QUESTIONS  # noqa: E402
-from bench.stats import pct  # noqa: E402
+from bench.stats import machine, pct  # noqa: E402
 from stimm.stack import LocalStack, StackOptions  # noqa: E402
 from tests.fakes.openai_server import serve_in_process  # noqa: E402
 from tests.fakes.speech_server import FakeSpeechServer, synthesized  # noqa: E402
@@ -281,11 +279,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "benchmark": "dispatch",
         "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "machine": {
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
-            "load_average_at_end": [round(x, 1) for x in os.getloadavg()],
-        },
+        "machine": machine(),
         "burst": args.burst,
         "rounds": args.rounds,
         "workers": WORKERS,
