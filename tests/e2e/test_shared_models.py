@@ -84,25 +84,25 @@ async def hear_greeting(caller: Caller) -> None:
                 f"no greeting heard, only {heard}; agent in the room: "
                 f"{caller.agent_joined.is_set()}, loudest rms heard: {caller.loudest():.0f}"
             ) from None
-        heard.append(transcribe(utterance.pcm))
+        heard.append(await asyncio.to_thread(transcribe, utterance.pcm))
 
 
-async def call(http: httpx.AsyncClient, agent_id: str, question: str) -> str:
-    """One call: wait for the greeting, ask ``question``, return what the caller heard."""
+async def call(http: httpx.AsyncClient, agent_id: str, question: str) -> tuple[str, str]:
+    """One call: wait for the greeting, ask ``question``; what the caller heard, and the
+    session's id."""
     sess = await start_session(http, agent_id)
     caller = Caller()
     await caller.join(sess["livekit_url"], sess["token"])
     try:
         await hear_greeting(caller)
-        await caller.say(synthesize(question))
+        await caller.say(await asyncio.to_thread(synthesize, question))
         # the first words heard after the question (a blip that transcribes to nothing is not)
         deadline = time.monotonic() + 90
         while True:
-            heard = transcribe(
-                (await caller.next_utterance(timeout=deadline - time.monotonic())).pcm
-            )
+            utterance = await caller.next_utterance(timeout=deadline - time.monotonic())
+            heard = await asyncio.to_thread(transcribe, utterance.pcm)
             if re.search(r"\w", heard):
-                return heard
+                return heard, sess["session_id"]
     finally:
         await caller.leave()
 
@@ -115,10 +115,17 @@ async def test_four_concurrent_callers_each_hear_their_own_answer(
     ) as http:
         agent = (await http.post("/api/agents", json=desk_agent(desk_llm_url))).json()
         heard = await asyncio.gather(*(call(http, agent["id"], q) for q in CALLS))
-    for (question, (_, own)), answer in zip(CALLS.items(), heard, strict=True):
-        assert re.search(own, answer), (question, answer)
-        others = [words for q, (_, words) in CALLS.items() if q != question]
-        assert not any(re.search(words, answer) for words in others), (question, answer)
+        for (question, (_, own)), (answer, session_id) in zip(CALLS.items(), heard, strict=True):
+            # what the agent transcribed, to tell its hearing from the caller's
+            record = (await http.get(f"/api/sessions/{session_id}")).json()
+            agent_heard = [t["text"] for t in record.get("turns", []) if t["role"] == "user"]
+            assert re.search(own, answer), (question, answer, agent_heard)
+            others = [words for q, (_, words) in CALLS.items() if q != question]
+            assert not any(re.search(words, answer) for words in others), (
+                question,
+                answer,
+                agent_heard,
+            )
 
 
 def inference_pid(log: str) -> int:
@@ -149,7 +156,9 @@ async def test_a_killed_inference_process_is_replaced_and_the_next_turn_answered
 
             # the same call goes on: its next turn is transcribed and spoken by the new process
             await caller.say(synthesize("Can I bring my dog?"))
-            answer = transcribe((await caller.next_utterance(timeout=90)).pcm)
+            answer = await asyncio.to_thread(
+                transcribe, (await caller.next_utterance(timeout=90)).pcm
+            )
             assert "garden" in answer, answer
         finally:
             await caller.leave()
