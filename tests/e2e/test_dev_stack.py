@@ -232,7 +232,7 @@ async def test_a_phone_calls_the_printed_number_and_talks_to_the_default_agent(
         await expect(status).to_contain_text(address)
         await expect(page.get_by_test_id("dial-uri")).to_have_text([uri])
         await shot(page, "dev-phone-numbers")
-        await nav(page, "Calls")
+        await nav(page, "Sessions")
         await page.get_by_label("Channel").select_option("phone")
         await page.locator(".badge", has_text="Phone").first.wait_for()
 
