@@ -27,15 +27,15 @@ import pytest
 from playwright.async_api import expect
 
 from stimm.stack.binaries import REPO_ROOT
+from testkit.audio import rms, synthesize, transcribe
+from testkit.caller import Caller
+from testkit.rtp import RATE, RtpReceiver, speech_pcap
+from testkit.sipp import caller_scenario, run_sipp
 from tests.e2e.console import chromium, console_page, nav, shot, sign_in
 from tests.e2e.test_rag_roundtrip import upload_document
 from tests.e2e.test_roundtrip import wait_for_session
 from tests.e2e.test_sip import wait_for_call
-from tests.support.audio import rms, synthesize, transcribe
-from tests.support.caller import Caller
 from tests.support.devstack import DevStack
-from tests.support.rtp import RATE, RtpReceiver, speech_pcap
-from tests.support.sipp import caller_scenario, run_sipp
 
 pytestmark = pytest.mark.e2e
 

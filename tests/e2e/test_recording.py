@@ -17,10 +17,10 @@ import pytest
 from playwright.async_api import Page, expect
 
 from stimm.stack import LocalStack
+from testkit.audio import SAMPLE_RATE, synthesize, transcribe
+from testkit.caller import SPEECH_RMS, Caller
 from tests.e2e.console import shot, sign_in
 from tests.e2e.test_roundtrip import QUESTION, agent_body, wait_for_session
-from tests.support.audio import SAMPLE_RATE, synthesize, transcribe
-from tests.support.caller import SPEECH_RMS, Caller
 from tests.support.recording import read_ogg
 
 pytestmark = pytest.mark.e2e

@@ -23,7 +23,7 @@ from fastapi import FastAPI
 
 from control_plane import crud
 from control_plane.postcall import crud as postcall_crud
-from tests.fakes.openai_server import FakeOpenAIServer
+from testkit.fakes.openai_server import FakeOpenAIServer
 from tests.integration.control_plane_env import (
     DATABASE_URL,
     WORKER_HEADERS,

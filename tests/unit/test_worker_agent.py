@@ -18,8 +18,8 @@ from livekit.plugins import silero
 
 from stimm.egress import LOOPBACK, EgressPolicy, egress_client
 from stimm.schema import AgentConfig
-from tests.fakes.mcp_server import PLANETARIUM_HOURS, FakeMcpServer
-from tests.fakes.openai_server import TOOL_RESULT_PREFIX, FakeOpenAIServer
+from testkit.fakes.mcp_server import PLANETARIUM_HOURS, FakeMcpServer
+from testkit.fakes.openai_server import TOOL_RESULT_PREFIX, FakeOpenAIServer
 from worker.control_plane_client import ControlPlaneClient
 from worker.mcp_tools import mcp_tools, unavailable_notice
 from worker.recorder import APOLOGY, SessionRecorder
