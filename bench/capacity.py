@@ -5,7 +5,7 @@ Two provider sets, each on two workers, on one local stack, one after the other:
 - ``offline``: the default agent's engines: Whisper STT, Piper TTS, Silero VAD, a scripted
   OpenAI-compatible LLM. Stimm loads Whisper and Piper once per worker, in its inference process
   (``worker/inference.py``); the plain worker loads them in every job process;
-- ``instant``: streaming fakes of Deepgram and ElevenLabs (``tests/fakes/speech_server.py``:
+- ``instant``: streaming fakes of Deepgram and ElevenLabs (``testkit/fakes/speech_server.py``:
   a canned transcript, pre-synthesized speech) and the scripted LLM: no model work, what is left
   is each worker's own cost.
 
@@ -51,8 +51,8 @@ from bench.plain_worker import GREETING, open_room  # noqa: E402
 from bench.roundtrip import INSTANT_REPLY, INSTANT_TTS_RATE, QUESTIONS, agent_body  # noqa: E402
 from bench.stats import machine, pct  # noqa: E402
 from stimm.stack import LocalStack, ManagedProcess, StackOptions  # noqa: E402
-from tests.fakes.openai_server import serve_in_process  # noqa: E402
-from tests.fakes.speech_server import FakeSpeechServer, synthesized  # noqa: E402
+from testkit.fakes.openai_server import serve_in_process  # noqa: E402
+from testkit.fakes.speech_server import FakeSpeechServer, synthesized  # noqa: E402
 
 PLAIN_AGENT = "plain-capacity-bench"
 SLO_S = {"offline": 5.0, "instant": 1.5}
@@ -160,8 +160,8 @@ class Level:
 
 
 async def converse(url: str, token: str, requested_at: float, turns: int, level: Level) -> None:
-    from tests.support.audio import synthesize
-    from tests.support.caller import Caller
+    from testkit.audio import synthesize
+    from testkit.caller import Caller
 
     caller = Caller()
     try:

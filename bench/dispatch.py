@@ -45,9 +45,9 @@ from bench.plain_worker import GREETING, open_room  # noqa: E402
 from bench.roundtrip import INSTANT_REPLY, INSTANT_TTS_RATE, QUESTIONS  # noqa: E402
 from bench.stats import machine, pct  # noqa: E402
 from stimm.stack import LocalStack, StackOptions  # noqa: E402
-from tests.fakes.openai_server import serve_in_process  # noqa: E402
-from tests.fakes.speech_server import FakeSpeechServer, synthesized  # noqa: E402
-from tests.support.caller import Caller  # noqa: E402
+from testkit.caller import Caller  # noqa: E402
+from testkit.fakes.openai_server import serve_in_process  # noqa: E402
+from testkit.fakes.speech_server import FakeSpeechServer, synthesized  # noqa: E402
 
 WORKERS = 2
 

@@ -34,9 +34,9 @@ sys.path.insert(0, str(ROOT))
 
 from stimm.stack import LocalStack, StackOptions  # noqa: E402
 from stimm.stack.postgres import drop_database, ensure_database  # noqa: E402
-from tests.conftest import LLM_DEFAULT_REPLY, LLM_RULES  # noqa: E402
-from tests.fakes.openai_server import serve_in_process  # noqa: E402
-from tests.support.faults import FAULTS, Outcome, agent_body, call_through  # noqa: E402
+from testkit.fakes.openai_server import serve_in_process  # noqa: E402
+from testkit.fakes.script import LLM_DEFAULT_REPLY, LLM_RULES  # noqa: E402
+from testkit.faults import FAULTS, Outcome, agent_body, call_through  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "faults.json"
 

@@ -30,7 +30,7 @@ from livekit.agents import tokenize, tts  # noqa: E402
 
 from bench.stats import pct  # noqa: E402
 from stimm.schema import ProviderSpec  # noqa: E402
-from tests.support.audio import rms, transcribe, write_wav  # noqa: E402
+from testkit.audio import rms, transcribe, write_wav  # noqa: E402
 from worker.clauses import ClauseFirstTokenizer  # noqa: E402
 from worker.providers import build_tts  # noqa: E402
 

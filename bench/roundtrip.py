@@ -63,10 +63,10 @@ from bench.plain_worker import GREETING, open_room  # noqa: E402
 from bench.stats import pct  # noqa: E402
 from stimm.devseed import default_agent  # noqa: E402
 from stimm.stack import LocalStack, ManagedProcess, StackOptions  # noqa: E402
-from tests.fakes.openai_server import serve_in_process  # noqa: E402
-from tests.fakes.speech_server import FakeSpeechServer, synthesized  # noqa: E402
-from tests.support.audio import synthesize  # noqa: E402
-from tests.support.caller import Caller  # noqa: E402
+from testkit.audio import synthesize  # noqa: E402
+from testkit.caller import Caller  # noqa: E402
+from testkit.fakes.openai_server import serve_in_process  # noqa: E402
+from testkit.fakes.speech_server import FakeSpeechServer, synthesized  # noqa: E402
 
 QUESTIONS = ["When is the museum open?", "Is the museum open on Sunday?"]
 LONG_QUESTIONS = ["What is on show at the exhibition?", "Tell me about the exhibition."]

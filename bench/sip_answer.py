@@ -30,9 +30,9 @@ sys.path.insert(0, str(ROOT))
 
 from bench.stats import pct  # noqa: E402
 from stimm.stack import LocalStack, StackOptions  # noqa: E402
-from tests.fakes.openai_server import serve_in_process  # noqa: E402
-from tests.support.rtp import RtpReceiver  # noqa: E402
-from tests.support.sipp import caller_scenario, run_sipp  # noqa: E402
+from testkit.fakes.openai_server import serve_in_process  # noqa: E402
+from testkit.rtp import RtpReceiver  # noqa: E402
+from testkit.sipp import caller_scenario, run_sipp  # noqa: E402
 
 NUMBER = "+15550100"
 

@@ -30,7 +30,7 @@ from livekit.plugins import silero
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.support.audio import SAMPLE_RATE, synthesize  # noqa: E402
+from testkit.audio import SAMPLE_RATE, synthesize  # noqa: E402
 from worker.providers.local_stt import WhisperSTT  # noqa: E402
 from worker.providers.pause_stt import PauseEndpointingAdapter  # noqa: E402
 

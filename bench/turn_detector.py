@@ -1,6 +1,6 @@
 """What the offline end-of-turn model makes of our test speech, and what it costs per turn.
 
-Two measurements, both on Piper speech (``tests.support.audio.synthesize``, the voice of the
+Two measurements, both on Piper speech (``testkit.audio.synthesize``, the voice of the
 e2e caller and of bench/roundtrip.py):
 
 1. ``probabilities``: the model's P(end of turn) for complete questions, complete statements
@@ -50,7 +50,7 @@ from livekit.plugins import silero  # noqa: E402
 
 from bench.stats import pct  # noqa: E402
 from stimm.schema import TurnTaking  # noqa: E402
-from tests.support.audio import synthesize  # noqa: E402
+from testkit.audio import synthesize  # noqa: E402
 from worker.providers import WhisperSTT  # noqa: E402
 from worker.turn_taking import load_turn_detector, turn_handling  # noqa: E402
 
@@ -275,7 +275,7 @@ def main() -> None:
             "min": defaults.min_endpointing_delay,
             "max": defaults.max_endpointing_delay,
         },
-        "voice": "piper en_US-joe-medium (tests.support.audio.synthesize)",
+        "voice": "piper en_US-joe-medium (testkit.audio.synthesize)",
         "probabilities": probabilities(threshold),
     }
     print(f"{detector.model}: end of turn when P >= {threshold} (en), else wait max_delay")

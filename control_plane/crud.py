@@ -23,8 +23,8 @@ from control_plane.errors import (
 from control_plane.models import (
     Agent,
     AgentUpdate,
-    Session,
     Turn,
+    VoiceSession,
     new_id,
     utcnow,
 )
@@ -100,7 +100,9 @@ async def duplicate_agent(db: AsyncSession, agent: Agent, name: str | None) -> A
 
 async def delete_agent(db: AsyncSession, agent: Agent) -> None:
     """Delete an agent that no session refers to; raises ``AgentInUse`` otherwise."""
-    sessions = (await db.exec(select(func.count()).where(col(Session.agent_id) == agent.id))).one()
+    sessions = (
+        await db.exec(select(func.count()).where(col(VoiceSession.agent_id) == agent.id))
+    ).one()
     if sessions:
         raise AgentInUse(
             f"Agent {agent.id} has {sessions} recorded session(s); their history refers to it"
@@ -150,9 +152,9 @@ async def create_session(
     participant_identity: str | None,
     api_key_id: str | None = None,
     publishable_key_id: str | None = None,
-) -> Session:
+) -> VoiceSession:
     session_id = new_id()
-    call = Session(
+    voice_session = VoiceSession(
         id=session_id,
         agent_id=agent_id,
         room=f"stimm-{session_id}",
@@ -162,9 +164,9 @@ async def create_session(
         api_key_id=api_key_id,
         publishable_key_id=publishable_key_id,
     )
-    db.add(call)
+    db.add(voice_session)
     await db.commit()
-    return call
+    return voice_session
 
 
 async def count_open_sessions(
@@ -179,27 +181,30 @@ async def count_open_sessions(
     whatever its record says)."""
     joinable_since = utcnow() - timedelta(seconds=join_window_s)
     started_by = (
-        col(Session.publishable_key_id) == publishable_key_id
+        col(VoiceSession.publishable_key_id) == publishable_key_id
         if publishable_key_id is not None
-        else col(Session.api_key_id) == api_key_id
+        else col(VoiceSession.api_key_id) == api_key_id
     )
     query = select(func.count()).where(
         started_by,
         or_(
-            col(Session.status) == "active",
-            and_(col(Session.status) == "created", col(Session.created_at) >= joinable_since),
+            col(VoiceSession.status) == "active",
+            and_(
+                col(VoiceSession.status) == "created",
+                col(VoiceSession.created_at) >= joinable_since,
+            ),
         ),
     )
     return (await db.exec(query)).one()
 
 
-async def get_session(db: AsyncSession, session_id: str) -> Session | None:
-    return await db.get(Session, session_id)
+async def get_session(db: AsyncSession, session_id: str) -> VoiceSession | None:
+    return await db.get(VoiceSession, session_id)
 
 
-async def delete_session(db: AsyncSession, call: Session) -> None:
+async def delete_session(db: AsyncSession, voice_session: VoiceSession) -> None:
     """Delete a session; its turns (and recording row) go with it (``ON DELETE CASCADE``)."""
-    await db.delete(call)
+    await db.delete(voice_session)
     await db.commit()
 
 
@@ -214,41 +219,45 @@ async def list_sessions(
     where: Sequence[ColumnElement[bool]] = (),
     limit: int,
     offset: int,
-) -> tuple[list[Session], int]:
+) -> tuple[list[VoiceSession], int]:
     """Sessions created in ``[since, until)`` matching the filters (and ``where``), newest
     first."""
     conditions: list[ColumnElement[bool]] = list(where)
     if agent_id is not None:
-        conditions.append(col(Session.agent_id) == agent_id)
+        conditions.append(col(VoiceSession.agent_id) == agent_id)
     if channel is not None:
-        conditions.append(col(Session.channel) == channel)
+        conditions.append(col(VoiceSession.channel) == channel)
     if status is not None:
-        conditions.append(col(Session.status) == status)
+        conditions.append(col(VoiceSession.status) == status)
     if since is not None:
-        conditions.append(col(Session.created_at) >= since)
+        conditions.append(col(VoiceSession.created_at) >= since)
     if until is not None:
-        conditions.append(col(Session.created_at) < until)
-    count_query = select(func.count()).select_from(Session).where(*conditions)
-    query = select(Session).where(*conditions)
+        conditions.append(col(VoiceSession.created_at) < until)
+    count_query = select(func.count()).select_from(VoiceSession).where(*conditions)
+    query = select(VoiceSession).where(*conditions)
     count = (await db.exec(count_query)).one()
     rows = await db.exec(
-        query.order_by(col(Session.created_at).desc(), col(Session.id).desc())
+        query.order_by(col(VoiceSession.created_at).desc(), col(VoiceSession.id).desc())
         .limit(limit)
         .offset(offset)
     )
     return list(rows.all()), count
 
 
-async def mark_session_failed(db: AsyncSession, call: Session, reason: str) -> Session:
-    call.status = "failed"
-    call.failure_reason = reason
-    call.ended_at = utcnow()
-    db.add(call)
+async def mark_session_failed(
+    db: AsyncSession, voice_session: VoiceSession, reason: str
+) -> VoiceSession:
+    voice_session.status = "failed"
+    voice_session.failure_reason = reason
+    voice_session.ended_at = utcnow()
+    db.add(voice_session)
     await db.commit()
-    return call
+    return voice_session
 
 
-async def claim_session(db: AsyncSession, session_id: str, claim: SessionClaim) -> Session | None:
+async def claim_session(
+    db: AsyncSession, session_id: str, claim: SessionClaim
+) -> VoiceSession | None:
     """Give the session to ``claim.job_id`` unless another job has it; ``None`` if no session.
 
     One conditional UPDATE, so two jobs claiming at once cannot both win. Claiming again with
@@ -259,37 +268,39 @@ async def claim_session(db: AsyncSession, session_id: str, claim: SessionClaim) 
     if claim.worker_id:
         values["worker_id"] = claim.worker_id
     result = await db.exec(
-        update(Session)
+        update(VoiceSession)
         .where(
-            col(Session.id) == session_id,
-            col(Session.status).in_(("created", "active")),
-            or_(col(Session.job_id).is_(None), col(Session.job_id) == claim.job_id),
+            col(VoiceSession.id) == session_id,
+            col(VoiceSession.status).in_(("created", "active")),
+            or_(col(VoiceSession.job_id).is_(None), col(VoiceSession.job_id) == claim.job_id),
             or_(
-                col(Session.dispatch_token).is_(None),
-                col(Session.dispatch_token) == claim.dispatch,
+                col(VoiceSession.dispatch_token).is_(None),
+                col(VoiceSession.dispatch_token) == claim.dispatch,
             ),
         )
         .values(values)
     )
     await db.commit()
-    call = await db.get(Session, session_id, populate_existing=True)
-    if call is None or result.rowcount == 1:
-        return call
-    if call.status not in ("created", "active"):
-        raise SessionClaimed(f"Session {session_id} is {call.status}; no job may answer it")
-    if call.dispatch_token is not None and call.dispatch_token != claim.dispatch:
+    voice_session = await db.get(VoiceSession, session_id, populate_existing=True)
+    if voice_session is None or result.rowcount == 1:
+        return voice_session
+    if voice_session.status not in ("created", "active"):
+        raise SessionClaimed(
+            f"Session {session_id} is {voice_session.status}; no job may answer it"
+        )
+    if voice_session.dispatch_token is not None and voice_session.dispatch_token != claim.dispatch:
         raise SessionClaimed(
             f"Session {session_id} was dispatched again; this job's dispatch ended"
         )
-    raise SessionClaimed(f"Session {session_id} is already answered by job {call.job_id}")
+    raise SessionClaimed(f"Session {session_id} is already answered by job {voice_session.job_id}")
 
 
-async def set_session_dispatch(db: AsyncSession, call: Session, token: str) -> None:
+async def set_session_dispatch(db: AsyncSession, voice_session: VoiceSession, token: str) -> None:
     """Record the session's new dispatch before it is sent: from now on only a job of that
     dispatch may claim it, even if a job of the previous one claimed it already."""
-    call.dispatch_token = token
-    call.job_id = None
-    db.add(call)
+    voice_session.dispatch_token = token
+    voice_session.job_id = None
+    db.add(voice_session)
     await db.commit()
 
 
@@ -302,34 +313,36 @@ _NEXT_STATUSES = {
 }
 
 
-async def apply_session_event(db: AsyncSession, call: Session, event: SessionEvent) -> Session:
+async def apply_session_event(
+    db: AsyncSession, voice_session: VoiceSession, event: SessionEvent
+) -> VoiceSession:
     """Move a session along its lifecycle; repeating the current status is a no-op.
 
     Raises ``SessionStateConflict`` for a move out of a finished session.
     """
     if event.turn_detection:
-        call.turn_detection = event.turn_detection
+        voice_session.turn_detection = event.turn_detection
     if event.worker_id:
-        call.worker_id = event.worker_id
-    if event.status == call.status:
-        db.add(call)
+        voice_session.worker_id = event.worker_id
+    if event.status == voice_session.status:
+        db.add(voice_session)
         await db.commit()
-        return call
-    if event.status not in _NEXT_STATUSES[call.status]:
+        return voice_session
+    if event.status not in _NEXT_STATUSES[voice_session.status]:
         raise SessionStateConflict(
-            f"Session {call.id} is {call.status}; it cannot become {event.status}"
+            f"Session {voice_session.id} is {voice_session.status}; it cannot become {event.status}"
         )
     now = utcnow()
-    call.status = event.status
+    voice_session.status = event.status
     if event.status == "active":
-        call.started_at = now
+        voice_session.started_at = now
     else:
-        call.ended_at = now
+        voice_session.ended_at = now
         if event.status in ("failed", "abandoned"):
-            call.failure_reason = event.reason
-    db.add(call)
+            voice_session.failure_reason = event.reason
+    db.add(voice_session)
     await db.commit()
-    return call
+    return voice_session
 
 
 # --- turns ------------------------------------------------------------------------------------
@@ -366,7 +379,9 @@ async def _turn_by_key(db: AsyncSession, session_id: str, turn_in: TurnIn) -> Tu
 
 async def _append_turn(db: AsyncSession, session_id: str, turn_in: TurnIn) -> Turn | None:
     # On PostgreSQL the row lock serialises appends to one session.
-    locked = await db.exec(select(Session).where(col(Session.id) == session_id).with_for_update())
+    locked = await db.exec(
+        select(VoiceSession).where(col(VoiceSession.id) == session_id).with_for_update()
+    )
     if locked.first() is None:
         return None
     last_seq = (

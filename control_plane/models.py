@@ -154,8 +154,11 @@ class SessionBase(SQLModel):
     ended_at: AwareDatetime | None = None
 
 
-class Session(SessionBase, table=True):
-    """One conversation: a LiveKit room with the agent in it."""
+class VoiceSession(SessionBase, table=True):
+    """One conversation with an agent, from a browser or a phone: a LiveKit room with the
+    agent in it. The API calls it a session (``/api/sessions``)."""
+
+    __tablename__ = "session"
 
     __table_args__ = (UniqueConstraint("room", name="uq_session_room"),)
 

@@ -7,39 +7,21 @@ import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from stimm.egress import ALLOW_ENV, LOOPBACK
 from stimm.stack import LocalStack, StackOptions
 from stimm.stack.postgres import drop_database, ensure_database
-from tests.fakes.openai_server import serve_in_process
-from tests.fakes.otlp_receiver import OtlpReceiver
+from testkit.fakes.openai_server import serve_in_process
+from testkit.fakes.otlp_receiver import OtlpReceiver
+from testkit.fakes.script import LLM_DEFAULT_REPLY, LLM_RULES
 
 ARTIFACTS = Path(__file__).parent / "artifacts"
 
 # The fake providers and webhooks the tests build agents against listen on loopback, which the
 # egress policy refuses unless allowed, as `stimm dev` allows it for its worker.
 os.environ.setdefault(ALLOW_ENV, LOOPBACK)
-
-# What the scripted LLM answers, keyed by a word the (transcribed) user turn contains.
-LLM_RULES: list[dict[str, Any]] = [
-    # the MCP tool of tests.fakes.mcp_server; its answer is read out after "The tool answered:"
-    {
-        "match": "planetarium",
-        "reply": {"tool": "planetarium_hours", "arguments": {"day": "Sunday"}},
-    },
-    {"match": "museum", "reply": "The museum is open every Sunday afternoon."},
-    # the post-call analysis of a call that mentions it (tests/e2e/test_web_post_call.py)
-    {
-        "match": "dishwasher",
-        "reply": '{"summary": "Ada reported a leaking dishwasher.", "caller_name": "Ada", '
-        '"resolved": false}',
-    },
-    {"match": "open", "reply": "The museum is open every Sunday afternoon."},
-]
-LLM_DEFAULT_REPLY = "Sorry, I only know about the museum."
 
 
 @pytest.fixture(scope="session")

@@ -30,7 +30,7 @@ from worker.providers.local_stt import WhisperRunner
 from worker.providers.local_tts import PiperRunner
 from worker.recorder import SessionRecorder
 from worker.recording import record_options, upload_recording
-from worker.session import BuiltSession, build_agent, build_session
+from worker.session import BuiltAgentSession, build_agent, build_agent_session
 from worker.turn_taking import load_turn_detector
 from worker.warm_transfer import TransferLine
 
@@ -216,11 +216,13 @@ async def load_agent(
     return config
 
 
-def build_pipeline(ctx: JobContext, config: WorkerAgentConfig, session_id: str) -> BuiltSession:
+def build_pipeline(
+    ctx: JobContext, config: WorkerAgentConfig, session_id: str
+) -> BuiltAgentSession:
     """The ``AgentSession`` (``worker/session.py``); a session whose providers cannot be built
     (unknown provider, missing key, bad option) fails with the reason."""
     try:
-        return build_session(
+        return build_agent_session(
             config,
             vad_model=ctx.proc.userdata["vad"],
             turn_detector=turn_detector(ctx.proc, config),
@@ -245,12 +247,12 @@ async def converse(
     ctx: JobContext,
     session_id: str,
     config: WorkerAgentConfig,
-    built: BuiltSession,
+    built: BuiltAgentSession,
     client: ControlPlaneClient,
     phone_call: telephony.PhoneCall | None,
 ) -> None:
     """Join the room, report the session active, greet; record every turn until it ends."""
-    session = built.session
+    agent_session = built.agent_session
     webhooks = egress_client()  # only where STIMM_EGRESS_ALLOW lets agents' webhooks go
     line = (
         TransferLine(client, session_id, phone_call.participant.identity)
@@ -259,21 +261,21 @@ async def converse(
     )
     agent = build_agent(config, http=webhooks, control_plane=client, line=line)
     recorder = SessionRecorder(client, session_id, retrieval_time=agent.pop_retrieval_time)
-    recorder.attach(session)
+    recorder.attach(agent_session)
     if phone_call is not None:  # keypad digits, hang-up ends the job
-        telephony.attach(ctx, session, phone_call)
+        telephony.attach(ctx, agent_session, phone_call)
 
     async def on_shutdown(reason: str) -> None:
         # one callback, so the outcome is posted before the client closes
         await recorder.finished()
         if config.recording.enabled and not recorder.abandoned:
-            await upload_recording(ctx, session, client, session_id)
+            await upload_recording(ctx, agent_session, client, session_id)
         await webhooks.aclose()
         await client.aclose()
 
     ctx.add_shutdown_callback(on_shutdown)
 
-    await session.start(
+    await agent_session.start(
         agent=agent,
         room=ctx.room,
         room_options=room_io.RoomOptions(
@@ -284,13 +286,13 @@ async def converse(
     await recorder.started(turn_detection=built.turn_detection, worker_id=ctx.worker_id)
     logger.info("session %s started for agent %s", session_id, config.id)
     if phone_call is not None and phone_call.outbound and config.voicemail.detect:
-        if not await screen_answer(ctx, session, phone_call, config, recorder):
+        if not await screen_answer(ctx, agent_session, phone_call, config, recorder):
             return  # a machine: the message is left or the call hung up
     if config.greeting:
-        session.say(config.greeting, allow_interruptions=True)
+        agent_session.say(config.greeting, allow_interruptions=True)
     if notice := unavailable_notice(agent.tool_servers):
         logger.warning("session %s: %s", session_id, notice)
-        session.say(notice, allow_interruptions=True)
+        agent_session.say(notice, allow_interruptions=True)
     # a phone caller is in the room already; a web caller may never come
     if phone_call is None and not await caller_joined(ctx, config.turn_taking.no_show_timeout_s):
         logger.info("session %s: %s; leaving the room", session_id, NO_SHOW)
@@ -319,7 +321,7 @@ def with_variables(config: WorkerAgentConfig, values: dict[str, str]) -> WorkerA
 
 async def screen_answer(
     ctx: JobContext,
-    session: AgentSession[Any],
+    agent_session: AgentSession[Any],
     phone_call: telephony.PhoneCall,
     config: WorkerAgentConfig,
     recorder: SessionRecorder,
@@ -328,15 +330,15 @@ async def screen_answer(
 
     For a machine, the agent leaves its message after the beep or hangs up, and the call ends.
     """
-    verdict, beep = await voicemail.screen(session, phone_call.participant, config.voicemail)
+    verdict, beep = await voicemail.screen(agent_session, phone_call.participant, config.voicemail)
     recorder.answered(verdict)
     try:
         if verdict != "machine":
             # the greeting answers their "Hello?", not a reply queued while AMD listened
-            await session.interrupt(force=True)
+            await agent_session.interrupt(force=True)
             return True
         if config.voicemail.on_machine == "leave_message" and config.voicemail.message:
-            await voicemail.leave_message(session, config.voicemail.message, beep)
+            await voicemail.leave_message(agent_session, config.voicemail.message, beep)
         logger.info("session %s: answered by a machine; hanging up", phone_call.session_id)
         telephony.hang_up(ctx)
         return False

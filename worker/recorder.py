@@ -84,10 +84,10 @@ class SessionRecorder:
         self.failure: str | None = None
         self.abandoned: str | None = None
 
-    def attach(self, session: AgentSession[Any]) -> None:
-        session.on("conversation_item_added", self._on_item)
-        session.on("error", lambda ev: self._on_error(session, ev))
-        session.on("close", self._on_close)
+    def attach(self, agent_session: AgentSession[Any]) -> None:
+        agent_session.on("conversation_item_added", self._on_item)
+        agent_session.on("error", lambda ev: self._on_error(agent_session, ev))
+        agent_session.on("close", self._on_close)
 
     def _on_item(self, ev: ConversationItemAddedEvent) -> None:
         if not isinstance(ev.item, llm.ChatMessage):
@@ -106,7 +106,7 @@ class SessionRecorder:
     def _post_event(self, event: SessionEvent) -> None:
         self.outbox.put(f"/api/worker/sessions/{self._session_id}/events", event.model_dump_json())
 
-    def _on_error(self, session: AgentSession[Any], ev: ErrorEvent) -> None:
+    def _on_error(self, agent_session: AgentSession[Any], ev: ErrorEvent) -> None:
         error = ev.error
         if getattr(error, "recoverable", True):
             return
@@ -114,7 +114,7 @@ class SessionRecorder:
         self.failure = f"{kind}: {getattr(error, 'error', error)}"[:500]
         logger.error("session %s: provider failure (%s)", self._session_id, kind)
         if kind != "tts_error":
-            session.say(APOLOGY, allow_interruptions=False, add_to_chat_ctx=True)
+            agent_session.say(APOLOGY, allow_interruptions=False, add_to_chat_ctx=True)
 
     def _on_close(self, ev: CloseEvent) -> None:
         if ev.error is not None and self.failure is None:

@@ -31,13 +31,13 @@ def record_options(policy: RecordingPolicy) -> RecordingOptions:
 
 
 async def upload_recording(
-    ctx: JobContext, session: AgentSession[Any], client: ControlPlaneClient, session_id: str
+    ctx: JobContext, agent_session: AgentSession[Any], client: ControlPlaneClient, session_id: str
 ) -> bool:
-    """Upload the finished recording of ``session``; False when there is none or it failed.
+    """Upload the finished recording of ``agent_session``; False when there is none or it failed.
 
     Call once the session has closed (a shutdown callback): the recorder is closed with it.
     """
-    report = ctx.make_session_report(session)
+    report = ctx.make_session_report(agent_session)
     path, started = report.audio_recording_path, report.audio_recording_started_at
     if path is None or started is None or not path.is_file() or path.stat().st_size == 0:
         logger.warning("session %s: no recording was made", session_id)

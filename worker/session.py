@@ -149,15 +149,15 @@ def _last_user_index(chat_ctx: llm.ChatContext) -> int | None:
 
 
 @dataclass
-class BuiltSession:
-    """A session ready to start, and what it was built with.
+class BuiltAgentSession:
+    """An ``AgentSession`` ready to start, and what it was built with.
 
     Attributes:
-        session: The ``AgentSession``.
+        agent_session: The ``AgentSession``.
         turn_detection: ``"model"`` or ``"vad"``, for the session record.
     """
 
-    session: AgentSession[None]
+    agent_session: AgentSession[None]
     turn_detection: TurnDetection
 
 
@@ -178,13 +178,13 @@ def _clause_first(engine: tts.TTS[Any]) -> tts.TTS[Any]:
     return tts.StreamAdapter(tts=engine, sentence_tokenizer=ClauseFirstTokenizer())
 
 
-def build_session(
+def build_agent_session(
     config: AgentConfig,
     *,
     vad_model: vad.VAD,
     turn_detector: TurnDetector | None = None,
     secrets: Mapping[str, str] | None = None,
-) -> BuiltSession:
+) -> BuiltAgentSession:
     """An ``AgentSession`` with the configured STT, LLM and TTS plugins and Silero VAD.
 
     Several providers for one role become a livekit ``FallbackAdapter`` in the listed order;
@@ -213,7 +213,7 @@ def build_session(
         # a non-streaming TTS (Piper) starts on the reply's first clause, not its first sentence
         ttss = [_clause_first(t) for t in ttss]
     handling, detection = turn_handling(config.turn_taking, turn_detector)
-    session: AgentSession[None] = AgentSession(
+    agent_session: AgentSession[None] = AgentSession(
         stt=stts[0] if len(stts) == 1 else stt.FallbackAdapter(stts, vad=vad_model),
         llm=build_agent_llm(config, secrets=secrets),
         tts=ttss[0] if len(ttss) == 1 else tts.FallbackAdapter(ttss, max_retry_per_tts=TTS_RETRIES),
@@ -221,7 +221,7 @@ def build_session(
         turn_handling=handling,
         conn_options=llm_connect_options(config),
     )
-    return BuiltSession(session=session, turn_detection=detection)
+    return BuiltAgentSession(agent_session=agent_session, turn_detection=detection)
 
 
 def build_agent_llm(

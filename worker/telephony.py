@@ -125,12 +125,12 @@ class KeypadInput:
 
     def __init__(
         self,
-        session: AgentSession[Any],
+        agent_session: AgentSession[Any],
         *,
         quiet_s: float = DTMF_QUIET_S,
         identity: str | None = None,
     ) -> None:
-        self._session = session
+        self._agent_session = agent_session
         self._identity = identity
         self._quiet_s = quiet_s
         self._digits: list[str] = []
@@ -153,12 +153,12 @@ class KeypadInput:
         self._flush = None
         digits, self._digits = "".join(self._digits), []
         if digits:
-            self._session.generate_reply(user_input=f"Keypad input: {digits}")
+            self._agent_session.generate_reply(user_input=f"Keypad input: {digits}")
 
 
-def attach(ctx: JobContext, session: AgentSession[Any], call: PhoneCall) -> None:
+def attach(ctx: JobContext, agent_session: AgentSession[Any], call: PhoneCall) -> None:
     """Deliver keypad digits to the agent, and end the job when the call ends."""
-    keypad = KeypadInput(session, identity=call.participant.identity)
+    keypad = KeypadInput(agent_session, identity=call.participant.identity)
     ctx.room.on("sip_dtmf_received", keypad.on_dtmf)
 
     def on_disconnected(participant: rtc.RemoteParticipant) -> None:

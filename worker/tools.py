@@ -119,12 +119,12 @@ def end_call_tool(spec: EndCallTool) -> Tool:
     }
 
     async def end_call(raw_arguments: dict[str, Any], context: RunContext[Any]) -> None:
-        session = context.session
+        agent_session = context.session
 
         def hang_up(_: SpeechHandle) -> None:
-            session.shutdown()
+            agent_session.shutdown()
 
-        session.once("close", _delete_room_on_close)
+        agent_session.once("close", _delete_room_on_close)
         context.speech_handle.add_done_callback(hang_up)
         logger.info("end_call: the agent ends the session")
         return None

@@ -101,17 +101,17 @@ def _audio_track(participant: rtc.RemoteParticipant) -> rtc.Track | None:
 
 
 async def screen(
-    session: AgentSession[Any],
+    agent_session: AgentSession[Any],
     participant: rtc.RemoteParticipant,
     options: VoicemailOptions,
 ) -> tuple[AnsweredBy, BeepDetector | None]:
     """Listen to who answered: returns the verdict and the beep detector (still listening).
 
-    Call right after ``session.start``: the agent stays silent until the verdict.
+    Call right after ``agent_session.start``: the agent stays silent until the verdict.
     """
     beep: BeepDetector | None = None
     detector = AMD(
-        session,
+        agent_session,
         llm=None,  # the agent's own LLM
         stt=None,  # the session's transcripts
         participant_identity=participant.identity,
@@ -139,9 +139,9 @@ async def screen(
 
 
 async def leave_message(
-    session: AgentSession[Any], message: str, beep: BeepDetector | None
+    agent_session: AgentSession[Any], message: str, beep: BeepDetector | None
 ) -> None:
     """Say ``message`` once the beep has played (or after ``BEEP_WAIT_S`` without one)."""
     if beep is not None and not await beep.wait(BEEP_WAIT_S):
         logger.info("no voicemail beep heard; leaving the message anyway")
-    await session.say(message, allow_interruptions=False)
+    await agent_session.say(message, allow_interruptions=False)

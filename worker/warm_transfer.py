@@ -126,7 +126,8 @@ class Consultation:
 
     Args:
         job: The job (room, LiveKit API).
-        session: The agent's session (its LLM summarizes, its TTS and STT talk to the colleague).
+        agent_session: The agent's ``AgentSession`` (its LLM summarizes, its TTS and STT talk
+            to the colleague).
         caller: The caller's SIP participant.
         spec: The tool's config.
         line: The session and the control plane.
@@ -135,14 +136,14 @@ class Consultation:
     def __init__(
         self,
         job: JobContext,
-        session: AgentSession[Any],
+        agent_session: AgentSession[Any],
         caller: rtc.RemoteParticipant,
         spec: WarmTransferTool,
         line: TransferLine,
     ) -> None:
         self._job = job
         self._room = job.room
-        self._session = session
+        self._agent_session = agent_session
         self._caller = caller
         self._spec = spec
         self._line = line
@@ -155,8 +156,8 @@ class Consultation:
 
     async def run(self) -> Decision:
         """Consult the colleague; ``accepted`` leaves the caller with them."""
-        summary = asyncio.create_task(summarize(self._session))
-        self._session.input.set_audio_enabled(False)  # the caller on hold is not listened to
+        summary = asyncio.create_task(summarize(self._agent_session))
+        self._agent_session.input.set_audio_enabled(False)  # the caller on hold is not listened to
         self._room.on("track_published", self._on_track_published)
         self._room.on("participant_disconnected", self._on_caller_left)
         try:
@@ -280,7 +281,7 @@ class Consultation:
 
     @property
     def _tts(self) -> tts.TTS[Any]:
-        engine = self._session.tts
+        engine = self._agent_session.tts
         if engine is None:
             raise ToolError("The agent has no voice to brief a colleague with.")
         return engine
@@ -334,7 +335,7 @@ class Consultation:
 
     async def _listen(self) -> None:
         """The colleague's words, through the agent's own STT, for "yes" or "no"."""
-        engine = self._session.stt
+        engine = self._agent_session.stt
         colleague = self._room.remote_participants.get(self._colleague)
         if engine is None or colleague is None:
             return
@@ -371,13 +372,13 @@ class Consultation:
 
     async def _back_to_caller(self, decision: Decision) -> Decision:
         await self._end_hold()
-        self._session.input.set_audio_enabled(True)
+        self._agent_session.input.set_audio_enabled(True)
         return decision
 
     async def _connect(self) -> None:
         await self._say_to_colleague(CONNECTING)
         await self._end_hold()
-        self._session.output.set_audio_enabled(False)
+        self._agent_session.output.set_audio_enabled(False)
         colleague = self._room.remote_participants.get(self._colleague)
         if colleague is not None:
             await self._subscribe(
@@ -396,12 +397,12 @@ class Consultation:
         self._room.on("participant_disconnected", on_left)
 
 
-async def summarize(session: AgentSession[Any]) -> str:
+async def summarize(agent_session: AgentSession[Any]) -> str:
     """The conversation so far, summarized by the agent's LLM for the colleague (one request)."""
-    model = session.llm
+    model = agent_session.llm
     lines = [
         f"{'Caller' if item.role == 'user' else 'Agent'}: {item.text_content}"
-        for item in session.history.messages()
+        for item in agent_session.history.messages()
         if item.role in ("user", "assistant") and item.text_content
     ]
     if not isinstance(model, llm.LLM) or not lines:

@@ -15,7 +15,7 @@ from control_plane import credentials
 from control_plane.cache import AgentConfigCache
 from control_plane.campaigns.runner import CampaignRunner
 from control_plane.core.config import Settings
-from control_plane.core.db import get_session
+from control_plane.core.db import get_db
 from control_plane.knowledge import crud as knowledge_crud
 from control_plane.knowledge.models import KnowledgeBase
 from control_plane.knowledge.service import KnowledgeService
@@ -73,7 +73,7 @@ def get_postcall(request: Request) -> PostCall:
     return cast(PostCall, request.app.state.postcall)
 
 
-SessionDep = Annotated[AsyncSession, Depends(get_session)]
+DbDep = Annotated[AsyncSession, Depends(get_db)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 LiveKitDep = Annotated[LiveKit, Depends(get_livekit)]
 CampaignRunnerDep = Annotated[CampaignRunner, Depends(get_campaign_runner)]
@@ -86,7 +86,7 @@ KnowledgeDep = Annotated[KnowledgeService, Depends(get_knowledge)]
 RegistryDep = Annotated[WorkerRegistry, Depends(get_registry)]
 
 
-async def get_knowledge_base(db: SessionDep, kb_id: str) -> KnowledgeBase:
+async def get_knowledge_base(db: DbDep, kb_id: str) -> KnowledgeBase:
     """The knowledge base of the path's ``kb_id``, or 404."""
     kb = await knowledge_crud.get_knowledge_base(db, kb_id)
     if kb is None:
@@ -123,7 +123,7 @@ def too_many_requests(detail: str, retry_after: float) -> HTTPException:
 
 async def require_api_key(
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_api_key_bearer)],
-    db: SessionDep,
+    db: DbDep,
     settings: SettingsDep,
     limiter: RateLimiterDep,
 ) -> ApiKey:

@@ -27,7 +27,7 @@ from control_plane.api.routes import (
     telephony,
     webhooks,
     widget,
-    worker,
+    worker_api,
     workers,
 )
 
@@ -64,4 +64,4 @@ recordings_audio_router = recordings.audio_router
 api_router.include_router(webhooks.router)
 
 worker_router = APIRouter(prefix="/api")
-worker_router.include_router(worker.router)
+worker_router.include_router(worker_api.router)

@@ -31,10 +31,10 @@ from control_plane.campaigns.models import AttemptOutcome, Campaign, CampaignAtt
 from control_plane.campaigns.rows import in_window
 from control_plane.core.config import Settings
 from control_plane.livekit import LiveKit
-from control_plane.models import Session, utcnow
+from control_plane.models import VoiceSession, utcnow
 from control_plane.telephony import crud as phone_crud
 from control_plane.telephony import service
-from control_plane.telephony.models import Call
+from control_plane.telephony.models import PhoneCall
 
 logger = logging.getLogger("stimm.control_plane")
 
@@ -178,13 +178,13 @@ class CampaignRunner:
         if not telephony.outbound_address:
             return "failed", "outbound calling is not configured (STIMM_SIP_OUTBOUND_ADDRESS)"
 
-        async def bind(call: Call, session: Session) -> None:
-            attempt.call_id, attempt.session_id = call.id, session.id
+        async def bind(call: PhoneCall, voice_session: VoiceSession) -> None:
+            attempt.call_id, attempt.session_id = call.id, voice_session.id
             db.add(attempt)
             await db.commit()
 
         try:
-            _, session = await service.place_call(
+            _, voice_session = await service.place_call(
                 db,
                 self.settings,
                 self.livekit,
@@ -197,7 +197,7 @@ class CampaignRunner:
             )
         except service.CallNotPlaced as e:
             return _dial_outcome(e.call.outcome), str(e)
-        return await self._watch(session.id)
+        return await self._watch(voice_session.id)
 
     async def _watch(self, session_id: str) -> Result | None:
         """Wait for a placed call to end; its outcome, or ``None`` for a dial its control plane
@@ -207,21 +207,23 @@ class CampaignRunner:
                 found = await phone_crud.get_call_by_session(db, session_id)
             if found is None:
                 return "failed", "the call record is gone"
-            call, session = found
+            call, voice_session = found
             if call.outcome == "ringing":  # dialled by a control plane that stopped
-                if not await self._settle_dial(call, session):
+                if not await self._settle_dial(call, voice_session):
                     return None
-            elif call.outcome in ("busy", "no-answer", "failed") and session.started_at is None:
+            elif (
+                call.outcome in ("busy", "no-answer", "failed") and voice_session.started_at is None
+            ):
                 return _dial_outcome(call.outcome), call.failure_reason
-            elif session.status in ("completed", "failed", "abandoned"):
+            elif voice_session.status in ("completed", "failed", "abandoned"):
                 if call.answered_by == "machine":
                     return "voicemail", None
-                if session.started_at is None:
-                    return "failed", session.failure_reason
+                if voice_session.started_at is None:
+                    return "failed", voice_session.failure_reason
                 return "answered", None
             await asyncio.sleep(WATCH_S)
 
-    async def _settle_dial(self, call: Call, session: Session) -> bool:
+    async def _settle_dial(self, call: PhoneCall, voice_session: VoiceSession) -> bool:
         """Record how a dial whose control plane stopped ended; False once it is known that
         nobody answered it.
 
@@ -234,25 +236,25 @@ class CampaignRunner:
         dial_over = utcnow() - call.created_at > timedelta(
             seconds=self.settings.pool.dispatch_timeout_s + telephony.ringing_timeout_s + 5.0
         )
-        if session.started_at is None and not dial_over:
+        if voice_session.started_at is None and not dial_over:
             return True
-        answered = session.started_at is not None or await self.livekit.sip_call_active(
-            session.room, service.CALLEE_IDENTITY
+        answered = voice_session.started_at is not None or await self.livekit.sip_call_active(
+            voice_session.room, service.CALLEE_IDENTITY
         )
         reason = None if answered else DIAL_CANCELLED
         async with self.sessionmaker() as db:
-            found = await phone_crud.get_call_by_session(db, session.id)
+            found = await phone_crud.get_call_by_session(db, voice_session.id)
             if found is None:
                 return True
-            call, session = found
+            call, voice_session = found
             call.outcome = "answered" if answered else "failed"
             call.failure_reason = reason
             db.add(call)
-            if not answered and session.status not in ("completed", "failed", "abandoned"):
-                await control_plane_crud.mark_session_failed(db, session, DIAL_CANCELLED)
+            if not answered and voice_session.status not in ("completed", "failed", "abandoned"):
+                await control_plane_crud.mark_session_failed(db, voice_session, DIAL_CANCELLED)
             await db.commit()
         if not answered:
-            await self.livekit.delete_room(session.room)  # the agent waiting there leaves
+            await self.livekit.delete_room(voice_session.room)  # the agent waiting there leaves
         return answered
 
     async def _resume(self, row_id: str) -> None:

@@ -82,12 +82,12 @@ def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]
     return async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)
 
 
-async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+async def get_db(request: Request) -> AsyncIterator[AsyncSession]:
     """FastAPI dependency: one database session per request."""
     sessionmaker = cast("async_sessionmaker[AsyncSession]", request.app.state.sessionmaker)
-    async with sessionmaker() as session:
+    async with sessionmaker() as db:
         try:
-            yield session
+            yield db
         except _UNREACHABLE as e:
             logger.error(
                 "database unreachable during %s %s: %r", request.method, request.url.path, e

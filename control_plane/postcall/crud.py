@@ -9,7 +9,7 @@ from sqlalchemy import ColumnElement, func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from control_plane.models import Agent, Session, SessionPublic, Turn, new_id, utcnow
+from control_plane.models import Agent, SessionPublic, Turn, VoiceSession, new_id, utcnow
 from control_plane.postcall.models import (
     SessionAnalysis,
     WebhookDelivery,
@@ -139,11 +139,11 @@ async def resend(db: AsyncSession, delivery: WebhookDelivery) -> WebhookDelivery
 # --- event payloads ---------------------------------------------------------------------------
 
 
-async def session_data(db: AsyncSession, call: Session) -> dict[str, Any]:
-    return SessionPublic.model_validate(call, from_attributes=True).model_dump(mode="json")
+async def session_data(db: AsyncSession, voice_session: VoiceSession) -> dict[str, Any]:
+    return SessionPublic.model_validate(voice_session, from_attributes=True).model_dump(mode="json")
 
 
-async def session_ended_data(db: AsyncSession, call: Session) -> dict[str, Any]:
+async def session_ended_data(db: AsyncSession, voice_session: VoiceSession) -> dict[str, Any]:
     """What ``session.ended`` carries: the session and its outcome, the transcript, the
     analysis (``null`` when the agent has none) and the recording link.
 
@@ -153,12 +153,14 @@ async def session_ended_data(db: AsyncSession, call: Session) -> dict[str, Any]:
     not record.
     """
     turns = (
-        await db.exec(select(Turn).where(col(Turn.session_id) == call.id).order_by(col(Turn.seq)))
+        await db.exec(
+            select(Turn).where(col(Turn.session_id) == voice_session.id).order_by(col(Turn.seq))
+        )
     ).all()
-    analysis = await get_analysis(db, call.id)
+    analysis = await get_analysis(db, voice_session.id)
     return {
-        "session": await session_data(db, call),
-        "outcome": {"status": call.status, "reason": call.failure_reason},
+        "session": await session_data(db, voice_session),
+        "outcome": {"status": voice_session.status, "reason": voice_session.failure_reason},
         "transcript": [
             {
                 "seq": t.seq,
@@ -171,7 +173,9 @@ async def session_ended_data(db: AsyncSession, call: Session) -> dict[str, Any]:
         ],
         "analysis": analysis_public(analysis).model_dump(mode="json") if analysis else None,
         "recording_url": (
-            f"/api/sessions/{call.id}/recording" if await _records(db, call.agent_id) else None
+            f"/api/sessions/{voice_session.id}/recording"
+            if await _records(db, voice_session.agent_id)
+            else None
         ),
     }
 
@@ -205,7 +209,7 @@ def analysis_filter(
             conditions.append(func.lower(item.as_string()).contains(value.lower()))
     if not conditions:
         return None
-    return col(Session.id).in_(select(SessionAnalysis.session_id).where(*conditions))
+    return col(VoiceSession.id).in_(select(SessionAnalysis.session_id).where(*conditions))
 
 
 def _is_number(value: str) -> bool:

@@ -7,7 +7,7 @@ import io
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from control_plane.models import Session
+from control_plane.models import VoiceSession
 from control_plane.postcall.models import SessionAnalysis
 
 SESSION_COLUMNS = (
@@ -32,7 +32,9 @@ def _cell(value: Any) -> str:
     return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
-def sessions_csv(calls: Sequence[Session], analyses: Mapping[str, SessionAnalysis]) -> str:
+def sessions_csv(
+    voice_sessions: Sequence[VoiceSession], analyses: Mapping[str, SessionAnalysis]
+) -> str:
     """One row per session; the analysis fields of all of them as columns, in first-seen order."""
     fields: dict[str, None] = {}
     for done in analyses.values():
@@ -40,12 +42,12 @@ def sessions_csv(calls: Sequence[Session], analyses: Mapping[str, SessionAnalysi
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow([*SESSION_COLUMNS, "analysis_status", "analysis_error", "summary", *fields])
-    for call in calls:
-        analysis = analyses.get(call.id)
+    for voice_session in voice_sessions:
+        analysis = analyses.get(voice_session.id)
         data = (analysis.data if analysis else None) or {}
         writer.writerow(
             [
-                *(_cell(getattr(call, c)) for c in SESSION_COLUMNS),
+                *(_cell(getattr(voice_session, c)) for c in SESSION_COLUMNS),
                 _cell(analysis.status if analysis else None),
                 _cell(analysis.last_error if analysis else None),
                 _cell(analysis.summary if analysis else None),

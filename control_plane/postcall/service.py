@@ -22,7 +22,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from control_plane import credentials
 from control_plane.agent_secrets import inline_secrets, secret_refs
 from control_plane.jobs import Fail, Finish, JobQueue, Retry
-from control_plane.models import Agent, Session, Turn, utcnow
+from control_plane.models import Agent, Turn, VoiceSession, utcnow
 from control_plane.postcall import analysis as llm_analysis
 from control_plane.postcall import crud
 from control_plane.postcall.config import PostCallSettings
@@ -90,29 +90,36 @@ class PostCall:
         await self.deliveries.aclose()
         await self.http.aclose()
 
-    async def session_reported(self, db: AsyncSession, call: Session) -> None:
+    async def session_reported(self, db: AsyncSession, voice_session: VoiceSession) -> None:
         """Queue what the session's current status calls for. Safe to call again for the same
         status (the worker retries its reports): each event is queued once."""
-        if call.status == "active":
-            data = await crud.session_data(db, call)
+        if voice_session.status == "active":
+            data = await crud.session_data(db, voice_session)
             await self._commit_once(
-                db, lambda: crud.add_deliveries(db, "session.started", call.id, data)
+                db, lambda: crud.add_deliveries(db, "session.started", voice_session.id, data)
             )
-        elif call.status in ENDED:
-            agent = await db.get(Agent, call.agent_id)
+        elif voice_session.status in ENDED:
+            agent = await db.get(Agent, voice_session.agent_id)
             config = agent.to_config() if agent is not None else None
             has_turns = (
-                await db.exec(select(Turn.id).where(col(Turn.session_id) == call.id).limit(1))
+                await db.exec(
+                    select(Turn.id).where(col(Turn.session_id) == voice_session.id).limit(1)
+                )
             ).first() is not None
-            if config and config.analysis.enabled and call.status in ANALYSED and has_turns:
-                if await crud.get_analysis(db, call.id) is None:
-                    db.add(SessionAnalysis(session_id=call.id))
+            if (
+                config
+                and config.analysis.enabled
+                and voice_session.status in ANALYSED
+                and has_turns
+            ):
+                if await crud.get_analysis(db, voice_session.id) is None:
+                    db.add(SessionAnalysis(session_id=voice_session.id))
                     await self._commit_once(db, None)
                 self.analyses.wake()
                 return
-            data = await crud.session_ended_data(db, call)
+            data = await crud.session_ended_data(db, voice_session)
             await self._commit_once(
-                db, lambda: crud.add_deliveries(db, "session.ended", call.id, data)
+                db, lambda: crud.add_deliveries(db, "session.ended", voice_session.id, data)
             )
         self.deliveries.wake()
 
@@ -138,16 +145,18 @@ class _Analyser:
     async def run(self, job: SessionAnalysis) -> Finish:
         p = self.postcall
         async with p.sessionmaker() as db:
-            call = await db.get(Session, job.session_id)
-            agent = await db.get(Agent, call.agent_id) if call else None
-            if call is None or agent is None:
+            voice_session = await db.get(VoiceSession, job.session_id)
+            agent = await db.get(Agent, voice_session.agent_id) if voice_session else None
+            if voice_session is None or agent is None:
                 raise Fail("The session or its agent no longer exists")
             config = agent.to_config()
             needed = secret_names(config) | set(secret_refs(config))
             values = await credentials.decrypt_secrets(db, p.box, needed)
             turns = (
                 await db.exec(
-                    select(Turn).where(col(Turn.session_id) == call.id).order_by(col(Turn.seq))
+                    select(Turn)
+                    .where(col(Turn.session_id) == voice_session.id)
+                    .order_by(col(Turn.seq))
                 )
             ).all()
         try:
@@ -189,14 +198,18 @@ class _Analyser:
 
 
 async def _queue_ended(db: AsyncSession, job: SessionAnalysis, *, analysed: bool) -> None:
-    call = await db.get(Session, job.session_id)
-    if call is None:
+    voice_session = await db.get(VoiceSession, job.session_id)
+    if voice_session is None:
         return
-    data = await crud.session_ended_data(db, call)
+    data = await crud.session_ended_data(db, voice_session)
     if analysed:
-        completed = {"session_id": call.id, "agent_id": call.agent_id, "analysis": data["analysis"]}
-        await crud.add_deliveries(db, "analysis.completed", call.id, completed)
-    await crud.add_deliveries(db, "session.ended", call.id, data)
+        completed = {
+            "session_id": voice_session.id,
+            "agent_id": voice_session.agent_id,
+            "analysis": data["analysis"],
+        }
+        await crud.add_deliveries(db, "analysis.completed", voice_session.id, completed)
+    await crud.add_deliveries(db, "session.ended", voice_session.id, data)
 
 
 class _Deliverer:

@@ -6,8 +6,8 @@ from sqlalchemy import func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from control_plane.models import Session, new_id
-from control_plane.telephony.models import Call, Direction, PhoneNumber
+from control_plane.models import VoiceSession, new_id
+from control_plane.telephony.models import Direction, PhoneCall, PhoneNumber
 from stimm.schema import AnsweredBy
 
 
@@ -36,10 +36,10 @@ async def create_phone_call(
     sip_call_id: str | None = None,
     participant_identity: str | None = None,
     campaign_id: str | None = None,
-) -> tuple[Session, Call]:
+) -> tuple[VoiceSession, PhoneCall]:
     """A session with channel ``phone`` and its call record, committed together."""
     session_id = new_id()
-    session = Session(
+    voice_session = VoiceSession(
         id=session_id,
         agent_id=agent_id,
         room=room or f"stimm-{session_id}",
@@ -47,7 +47,7 @@ async def create_phone_call(
         status="created",
         participant_identity=participant_identity,
     )
-    call = Call(
+    call = PhoneCall(
         session_id=session_id,
         direction=direction,
         caller=caller,
@@ -56,49 +56,51 @@ async def create_phone_call(
         campaign_id=campaign_id,
         outcome="answered" if direction == "inbound" else "ringing",
     )
-    db.add(session)
+    db.add(voice_session)
     await db.flush()
     db.add(call)
     await db.commit()
-    return session, call
+    return voice_session, call
 
 
 async def set_answered_by(db: AsyncSession, session_id: str, answered_by: AnsweredBy) -> None:
-    call = (await db.exec(select(Call).where(col(Call.session_id) == session_id))).first()
+    call = (await db.exec(select(PhoneCall).where(col(PhoneCall.session_id) == session_id))).first()
     if call is not None:
         call.answered_by = answered_by
         db.add(call)
         await db.commit()
 
 
-async def get_call(db: AsyncSession, call_id: str) -> tuple[Call, Session] | None:
+async def get_call(db: AsyncSession, call_id: str) -> tuple[PhoneCall, VoiceSession] | None:
     row = (
         await db.exec(
-            select(Call, Session)
-            .join(Session, col(Session.id) == col(Call.session_id))
-            .where(col(Call.id) == call_id)
+            select(PhoneCall, VoiceSession)
+            .join(VoiceSession, col(VoiceSession.id) == col(PhoneCall.session_id))
+            .where(col(PhoneCall.id) == call_id)
         )
     ).first()
     return (row[0], row[1]) if row else None
 
 
-async def get_call_by_session(db: AsyncSession, session_id: str) -> tuple[Call, Session] | None:
+async def get_call_by_session(
+    db: AsyncSession, session_id: str
+) -> tuple[PhoneCall, VoiceSession] | None:
     row = (
         await db.exec(
-            select(Call, Session)
-            .join(Session, col(Session.id) == col(Call.session_id))
-            .where(col(Session.id) == session_id)
+            select(PhoneCall, VoiceSession)
+            .join(VoiceSession, col(VoiceSession.id) == col(PhoneCall.session_id))
+            .where(col(VoiceSession.id) == session_id)
         )
     ).first()
     return (row[0], row[1]) if row else None
 
 
-async def get_call_by_room(db: AsyncSession, room: str) -> tuple[Call, Session] | None:
+async def get_call_by_room(db: AsyncSession, room: str) -> tuple[PhoneCall, VoiceSession] | None:
     row = (
         await db.exec(
-            select(Call, Session)
-            .join(Session, col(Session.id) == col(Call.session_id))
-            .where(col(Session.room) == room)
+            select(PhoneCall, VoiceSession)
+            .join(VoiceSession, col(VoiceSession.id) == col(PhoneCall.session_id))
+            .where(col(VoiceSession.room) == room)
         )
     ).first()
     return (row[0], row[1]) if row else None
@@ -106,18 +108,22 @@ async def get_call_by_room(db: AsyncSession, room: str) -> tuple[Call, Session] 
 
 async def list_calls(
     db: AsyncSession, *, agent_id: str | None, limit: int, offset: int
-) -> tuple[list[tuple[Call, Session]], int]:
-    query = select(Call, Session).join(Session, col(Session.id) == col(Call.session_id))
+) -> tuple[list[tuple[PhoneCall, VoiceSession]], int]:
+    query = select(PhoneCall, VoiceSession).join(
+        VoiceSession, col(VoiceSession.id) == col(PhoneCall.session_id)
+    )
     count_query = (
         select(func.count())
-        .select_from(Call)
-        .join(Session, col(Session.id) == col(Call.session_id))
+        .select_from(PhoneCall)
+        .join(VoiceSession, col(VoiceSession.id) == col(PhoneCall.session_id))
     )
     if agent_id is not None:
-        query = query.where(col(Session.agent_id) == agent_id)
-        count_query = count_query.where(col(Session.agent_id) == agent_id)
+        query = query.where(col(VoiceSession.agent_id) == agent_id)
+        count_query = count_query.where(col(VoiceSession.agent_id) == agent_id)
     count = (await db.exec(count_query)).one()
     rows = await db.exec(
-        query.order_by(col(Call.created_at).desc(), col(Call.id).desc()).limit(limit).offset(offset)
+        query.order_by(col(PhoneCall.created_at).desc(), col(PhoneCall.id).desc())
+        .limit(limit)
+        .offset(offset)
     )
     return [(c, s) for c, s in rows.all()], count

@@ -1,7 +1,7 @@
 """Phone numbers and calls: tables and HTTP shapes.
 
-A call is a session with channel ``phone``; its ``Call`` row adds who called whom, the
-direction and how the call went. The transcript is the session's turns.
+A phone call is a voice session with channel ``phone``; its ``PhoneCall`` row adds who called
+whom, the direction and how the call went. The transcript is the session's turns.
 """
 
 from __future__ import annotations
@@ -124,8 +124,10 @@ class PhoneNumbersPublic(BaseModel):
 # --- calls ------------------------------------------------------------------------------------
 
 
-class Call(SQLModel, table=True):
-    """The phone side of a session: who called whom and how it went."""
+class PhoneCall(SQLModel, table=True):
+    """The phone side of a voice session: who called whom and how it went."""
+
+    __tablename__ = "phone_call"
 
     id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
     session_id: str = Field(
@@ -183,30 +185,32 @@ class CallsPublic(BaseModel):
     count: int
 
 
-def call_public(call: Call, session: Any, turns: list[TurnPublic] | None = None) -> CallPublic:
+def call_public(
+    call: PhoneCall, voice_session: Any, turns: list[TurnPublic] | None = None
+) -> CallPublic:
     return CallPublic(
         id=call.id,
         session_id=call.session_id,
-        agent_id=session.agent_id,
-        room=session.room,
-        channel=session.channel,
+        agent_id=voice_session.agent_id,
+        room=voice_session.room,
+        channel=voice_session.channel,
         direction=call.direction,
         caller=call.caller,
         callee=call.callee,
-        outcome=_outcome(call, session.status),
+        outcome=_outcome(call, voice_session.status),
         sip_status=call.sip_status,
-        failure_reason=call.failure_reason or session.failure_reason,
+        failure_reason=call.failure_reason or voice_session.failure_reason,
         answered_by=call.answered_by,
         campaign_id=call.campaign_id,
-        status=session.status,
+        status=voice_session.status,
         created_at=call.created_at,
-        started_at=session.started_at,
-        ended_at=session.ended_at,
+        started_at=voice_session.started_at,
+        ended_at=voice_session.ended_at,
         turns=turns,
     )
 
 
-def _outcome(call: Call, status: str) -> CallOutcome:
+def _outcome(call: PhoneCall, status: str) -> CallOutcome:
     """A call that was answered ends as its session does."""
     if call.outcome == "answered" and status in ("completed", "failed"):
         return "completed" if status == "completed" else "failed"

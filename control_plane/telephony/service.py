@@ -20,11 +20,11 @@ from control_plane import crud
 from control_plane.core.config import Settings
 from control_plane.errors import LiveKitError
 from control_plane.livekit import LiveKit, livekit_error
-from control_plane.models import Session
+from control_plane.models import VoiceSession
 from control_plane.security import SecretBox
 from control_plane.telephony import crud as phone_crud
 from control_plane.telephony.config import TelephonySettings
-from control_plane.telephony.models import Call, CallOutcome, PhoneNumber
+from control_plane.telephony.models import CallOutcome, PhoneCall, PhoneNumber
 from sip import provisioning
 from stimm import tracing
 from stimm.schema import JobMetadata
@@ -150,7 +150,7 @@ CALLEE_IDENTITY = "phone-callee"
 class CallNotPlaced(Exception):
     """The call record exists (outcome and reason set, session failed), but nobody answered."""
 
-    call: Call
+    call: PhoneCall
     error: LiveKitError | DialFailed
 
     def __str__(self) -> str:
@@ -167,15 +167,15 @@ async def place_call(
     to: str,
     variables: dict[str, str] | None = None,
     campaign_id: str | None = None,
-    on_created: Callable[[Call, Session], Awaitable[None]] | None = None,
-) -> tuple[Call, Session]:
+    on_created: Callable[[PhoneCall, VoiceSession], Awaitable[None]] | None = None,
+) -> tuple[PhoneCall, VoiceSession]:
     """Record the call, dispatch the agent to its room and dial ``to``; returns once answered.
 
     ``on_created`` runs once the call record exists, before anything is dialled.
 
     Raises ``CallNotPlaced`` (with the failed call record) when it was not answered.
     """
-    session, call = await phone_crud.create_phone_call(
+    voice_session, call = await phone_crud.create_phone_call(
         db,
         agent_id=agent_id,
         direction="outbound",
@@ -184,12 +184,12 @@ async def place_call(
         participant_identity=CALLEE_IDENTITY,
         campaign_id=campaign_id,
     )
-    tracing.tag_current_span(session.id, agent_id)
+    tracing.tag_current_span(voice_session.id, agent_id)
     if on_created is not None:
-        await on_created(call, session)
+        await on_created(call, voice_session)
     metadata = JobMetadata(
         agent_id=agent_id,
-        session_id=session.id,
+        session_id=voice_session.id,
         channel="phone",
         caller=to,
         outbound=True,
@@ -197,25 +197,27 @@ async def place_call(
     )
     try:
         await livekit.create_room_and_dispatch(
-            session.room,
+            voice_session.room,
             metadata,
-            on_dispatch=lambda token: crud.set_session_dispatch(db, session, token),
+            on_dispatch=lambda token: crud.set_session_dispatch(db, voice_session, token),
         )
-        info = await dial(settings, telephony, to=to, room=session.room, identity=CALLEE_IDENTITY)
+        info = await dial(
+            settings, telephony, to=to, room=voice_session.room, identity=CALLEE_IDENTITY
+        )
     except (LiveKitError, DialFailed) as e:
         logger.warning("call %s failed: %s", call.id, e)
         call.outcome = e.outcome if isinstance(e, DialFailed) else "failed"
         call.sip_status = e.sip_status if isinstance(e, DialFailed) else None
         call.failure_reason = str(e)
         db.add(call)
-        await crud.mark_session_failed(db, session, str(e))
+        await crud.mark_session_failed(db, voice_session, str(e))
         raise CallNotPlaced(call=call, error=e) from e
     call.outcome = "answered"
     call.sip_call_id = info.sip_call_id or None
     db.add(call)
     await db.commit()
-    logger.info("call %s answered (session %s)", call.id, session.id)
-    return call, session
+    logger.info("call %s answered (session %s)", call.id, voice_session.id)
+    return call, voice_session
 
 
 async def sync_numbers(

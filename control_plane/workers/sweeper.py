@@ -25,7 +25,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from control_plane import crud
 from control_plane.errors import LiveKitError
-from control_plane.models import Session, utcnow
+from control_plane.models import VoiceSession, utcnow
 from control_plane.workers.registry import RegistryUnavailable, WorkerRegistry
 
 logger = logging.getLogger("stimm.control_plane")
@@ -39,7 +39,7 @@ async def sweep_once(
     *,
     ttl_s: float,
     agent_in_room: Callable[[str], Awaitable[bool]] | None = None,
-) -> list[Session]:
+) -> list[VoiceSession]:
     """Mark failed the active sessions of workers not live any more; returns them.
 
     A session is only judged once it has been active for ``ttl_s``, so a worker that took a
@@ -49,28 +49,30 @@ async def sweep_once(
     live = {w.worker_id for w in await registry.live()}
     started_before = utcnow() - timedelta(seconds=ttl_s)
     rows = await db.exec(
-        select(Session).where(
-            col(Session.status) == "active",
-            col(Session.worker_id).is_not(None),
-            col(Session.started_at) < started_before,
+        select(VoiceSession).where(
+            col(VoiceSession.status) == "active",
+            col(VoiceSession.worker_id).is_not(None),
+            col(VoiceSession.started_at) < started_before,
         )
     )
     lost = []
-    for call in rows.all():
-        if call.worker_id in live:
+    for voice_session in rows.all():
+        if voice_session.worker_id in live:
             continue
         if agent_in_room is not None:
             try:
-                if await agent_in_room(call.room):
+                if await agent_in_room(voice_session.room):
                     continue
             except LiveKitError as e:
-                logger.warning("session %s: cannot check its room, judged later: %s", call.id, e)
+                logger.warning(
+                    "session %s: cannot check its room, judged later: %s", voice_session.id, e
+                )
                 continue
-        lost.append(call)
-    for call in lost:
-        reason = LOST_REASON.format(worker_id=call.worker_id)
-        logger.warning("session %s: %s", call.id, reason)
-        await crud.mark_session_failed(db, call, reason)
+        lost.append(voice_session)
+    for voice_session in lost:
+        reason = LOST_REASON.format(worker_id=voice_session.worker_id)
+        logger.warning("session %s: %s", voice_session.id, reason)
+        await crud.mark_session_failed(db, voice_session, reason)
     return lost
 
 

@@ -14,10 +14,10 @@ from playwright.async_api import Page
 from stimm.stack import LocalStack, StackOptions
 from stimm.stack.postgres import drop_database, ensure_database
 from stimm.stack.process import free_udp_port
+from testkit.caller import Caller
+from testkit.fakes.openai_server import FakeOpenAIServer
+from testkit.sipp import sipp_binary
 from tests.e2e.console import chromium, console_page
-from tests.fakes.openai_server import FakeOpenAIServer
-from tests.support.caller import Caller
-from tests.support.sipp import sipp_binary
 from tests.support.voicemail import AMD_RULES
 
 

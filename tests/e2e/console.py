@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from playwright.async_api import Browser, Page, async_playwright
 
+from testkit.audio import SAMPLE_RATE, synthesize, write_wav
 from tests.conftest import ARTIFACTS
-from tests.support.audio import SAMPLE_RATE, synthesize, write_wav
 
 CHROMIUM = "/usr/bin/chromium"
 SCREENSHOTS = ARTIFACTS / "screenshots"

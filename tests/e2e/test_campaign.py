@@ -18,9 +18,9 @@ import httpx
 import pytest
 
 from stimm.stack import LocalStack
-from tests.support.audio import synthesize
-from tests.support.rtp import RATE, RtpReceiver, speech_pcap
-from tests.support.sipp import (
+from testkit.audio import synthesize
+from testkit.rtp import RATE, RtpReceiver, speech_pcap
+from testkit.sipp import (
     Answer,
     Callee,
     SippRun,

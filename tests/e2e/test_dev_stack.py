@@ -27,15 +27,15 @@ import pytest
 from playwright.async_api import expect
 
 from stimm.stack.binaries import REPO_ROOT
+from testkit.audio import rms, synthesize, transcribe
+from testkit.caller import Caller
+from testkit.rtp import RATE, RtpReceiver, speech_pcap
+from testkit.sipp import caller_scenario, run_sipp
 from tests.e2e.console import chromium, console_page, nav, shot, sign_in
 from tests.e2e.test_rag_roundtrip import upload_document
 from tests.e2e.test_roundtrip import wait_for_session
 from tests.e2e.test_sip import wait_for_call
-from tests.support.audio import rms, synthesize, transcribe
-from tests.support.caller import Caller
 from tests.support.devstack import DevStack
-from tests.support.rtp import RATE, RtpReceiver, speech_pcap
-from tests.support.sipp import caller_scenario, run_sipp
 
 pytestmark = pytest.mark.e2e
 
@@ -232,7 +232,7 @@ async def test_a_phone_calls_the_printed_number_and_talks_to_the_default_agent(
         await expect(status).to_contain_text(address)
         await expect(page.get_by_test_id("dial-uri")).to_have_text([uri])
         await shot(page, "dev-phone-numbers")
-        await nav(page, "Calls")
+        await nav(page, "Sessions")
         await page.get_by_label("Channel").select_option("phone")
         await page.locator(".badge", has_text="Phone").first.wait_for()
 

@@ -11,10 +11,10 @@ import pytest
 
 from stimm.stack import LocalStack
 from stimm.stack.process import free_port
+from testkit.audio import synthesize, transcribe
+from testkit.caller import Caller
+from testkit.fakes.openai_server import FakeOpenAIServer
 from tests.e2e.test_roundtrip import QUESTION, agent_body, wait_for_session
-from tests.fakes.openai_server import FakeOpenAIServer
-from tests.support.audio import synthesize, transcribe
-from tests.support.caller import Caller
 
 pytestmark = pytest.mark.e2e
 

@@ -14,7 +14,7 @@ import pytest
 
 from stimm.stack import LocalStack, StackOptions
 from stimm.stack.postgres import drop_database, ensure_database
-from tests.support.faults import ANSWER, EXPECTED_ROLES, FAULTS, agent_body, call_through
+from testkit.faults import ANSWER, EXPECTED_ROLES, FAULTS, agent_body, call_through
 
 pytestmark = pytest.mark.e2e
 

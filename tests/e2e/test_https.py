@@ -18,8 +18,8 @@ import pytest
 from playwright.async_api import expect
 
 from stimm.stack.process import free_port, port_free
+from testkit.audio import SAMPLE_RATE, transcribe, write_wav
 from tests.e2e.console import chromium, console_page, nav, shot, sign_in
-from tests.support.audio import SAMPLE_RATE, transcribe, write_wav
 from tests.support.devstack import DevStack
 
 pytestmark = pytest.mark.e2e

@@ -17,9 +17,9 @@ import pytest
 
 from stimm.stack import LocalStack, StackOptions
 from stimm.stack.postgres import drop_database, ensure_database
+from testkit.audio import synthesize, transcribe
 from tests.e2e.test_pool import live_workers, museum_agent, start_call, wait_workers
 from tests.e2e.test_roundtrip import QUESTION, wait_for_session
-from tests.support.audio import synthesize, transcribe
 
 pytestmark = pytest.mark.e2e
 

@@ -11,8 +11,8 @@ import httpx
 import pytest
 
 from stimm.stack import LocalStack
+from testkit.caller import Caller
 from tests.e2e.test_roundtrip import agent_body, wait_for_session
-from tests.support.caller import Caller
 
 pytestmark = pytest.mark.e2e
 

@@ -22,9 +22,9 @@ import pytest
 
 from stimm.stack import LocalStack, ManagedProcess, StackOptions
 from stimm.stack.postgres import drop_database, ensure_database
+from testkit.audio import synthesize, transcribe
+from testkit.caller import Caller
 from tests.e2e.test_roundtrip import QUESTION, agent_body, wait_for_session
-from tests.support.audio import synthesize, transcribe
-from tests.support.caller import Caller
 
 pytestmark = pytest.mark.e2e
 

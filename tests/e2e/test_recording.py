@@ -17,10 +17,10 @@ import pytest
 from playwright.async_api import Page, expect
 
 from stimm.stack import LocalStack
+from testkit.audio import SAMPLE_RATE, synthesize, transcribe
+from testkit.caller import SPEECH_RMS, Caller
 from tests.e2e.console import shot, sign_in
 from tests.e2e.test_roundtrip import QUESTION, agent_body, wait_for_session
-from tests.support.audio import SAMPLE_RATE, synthesize, transcribe
-from tests.support.caller import SPEECH_RMS, Caller
 from tests.support.recording import read_ogg
 
 pytestmark = pytest.mark.e2e
@@ -105,13 +105,13 @@ async def test_a_recorded_call_holds_both_sides_and_plays_in_the_console(
     # the console plays it: a click on the answer seeks there, highlights it, plays to the end
     await sign_in(page, stack.api_key)
     await expect(page.get_by_role("heading", name="Agents", exact=True)).to_be_visible()
-    await page.goto(f"/calls/{sess['session_id']}")
+    await page.goto(f"/sessions/{sess['session_id']}")
     player = page.get_by_test_id("recording-player")
     await expect(player).to_have_attribute("data-state", "paused")
     await expect(page.get_by_test_id("recording-time")).to_contain_text(
         f"/ 0:{int(rec['duration_s']):02d}"
     )
-    bubble = page.get_by_test_id("call-transcript").locator(
+    bubble = page.get_by_test_id("session-transcript").locator(
         '[data-speaker="assistant"]', has_text="Sunday afternoon"
     )
     await bubble.click()
@@ -125,10 +125,10 @@ async def test_a_recorded_call_holds_both_sides_and_plays_in_the_console(
 
     # the agent's page shows its recording policy, and turns it off
     await page.goto(f"/agents/{agent['id']}")
-    record_calls = page.get_by_label("Record calls")
-    await expect(record_calls).to_be_checked()
+    record_sessions = page.get_by_label("Record sessions")
+    await expect(record_sessions).to_be_checked()
     await expect(page.get_by_label("Keep recordings for (days)")).to_have_value("1")
-    await record_calls.uncheck()
+    await record_sessions.uncheck()
     await expect(page.get_by_label("Keep recordings for (days)")).to_be_disabled()
     await page.get_by_role("button", name="Save changes").click()
     await expect(page.get_by_text("Saved", exact=True)).to_be_visible()

@@ -12,9 +12,9 @@ import pytest
 from livekit import api
 
 from stimm.stack import LocalStack
-from tests.fakes.mcp_server import FakeMcpServer
-from tests.support.audio import synthesize, transcribe
-from tests.support.caller import Caller
+from testkit.audio import synthesize, transcribe
+from testkit.caller import Caller
+from testkit.fakes.mcp_server import FakeMcpServer
 
 pytestmark = pytest.mark.e2e
 

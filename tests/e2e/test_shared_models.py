@@ -18,10 +18,10 @@ import httpx
 import pytest
 
 from stimm.stack import LocalStack
+from testkit.audio import synthesize, transcribe
+from testkit.caller import Caller
+from testkit.fakes.openai_server import serve_in_process
 from tests.e2e.test_roundtrip import agent_body, wait_for_session
-from tests.fakes.openai_server import serve_in_process
-from tests.support.audio import synthesize, transcribe
-from tests.support.caller import Caller
 
 pytestmark = pytest.mark.e2e
 

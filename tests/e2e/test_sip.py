@@ -18,10 +18,10 @@ import pytest
 from livekit import api
 
 from stimm.stack import LocalStack
-from tests.fakes.openai_server import FakeOpenAIServer, Reply
-from tests.support.audio import rms, synthesize, transcribe
-from tests.support.rtp import RATE, RtpReceiver, dtmf_pcap, speech_pcap
-from tests.support.sipp import SippRun, callee_scenario, caller_scenario, run_sipp
+from testkit.audio import rms, synthesize, transcribe
+from testkit.fakes.openai_server import FakeOpenAIServer, Reply
+from testkit.rtp import RATE, RtpReceiver, dtmf_pcap, speech_pcap
+from testkit.sipp import SippRun, callee_scenario, caller_scenario, run_sipp
 
 pytestmark = pytest.mark.e2e
 

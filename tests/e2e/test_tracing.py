@@ -13,10 +13,10 @@ import httpx
 import pytest
 
 from stimm.stack import LocalStack
+from testkit.audio import synthesize
+from testkit.caller import Caller
+from testkit.fakes.otlp_receiver import OtlpReceiver, ReceivedSpan
 from tests.e2e.test_roundtrip import agent_body, wait_for_session
-from tests.fakes.otlp_receiver import OtlpReceiver, ReceivedSpan
-from tests.support.audio import synthesize
-from tests.support.caller import Caller
 
 pytestmark = pytest.mark.e2e
 

@@ -12,9 +12,9 @@ import httpx
 import pytest
 
 from stimm.stack import LocalStack
-from tests.support.audio import synthesize, transcribe
-from tests.support.rtp import RATE, RtpReceiver, speech_pcap
-from tests.support.sipp import SippRun, callee_scenario, run_sipp
+from testkit.audio import synthesize, transcribe
+from testkit.rtp import RATE, RtpReceiver, speech_pcap
+from testkit.sipp import SippRun, callee_scenario, run_sipp
 from tests.support.voicemail import machine_audio
 
 pytestmark = pytest.mark.e2e

@@ -142,17 +142,17 @@ async def test_build_an_agent_with_knowledge_talk_to_it_and_find_the_call(
     await page.get_by_role("button", name="Hang up").click()
     await expect(page.get_by_role("heading", name="Call ended")).to_be_visible()
 
-    # --- the call, with its transcript, in Calls ---------------------------------------------
-    await nav(page, "Calls")
-    # the Talk page has an "Agent" select too: pick the agent only once Calls is shown
-    await expect(page).to_have_url(re.compile(r"/calls$"))
+    # --- the session, with its transcript, in Sessions ---------------------------------------
+    await nav(page, "Sessions")
+    # the Talk page has an "Agent" select too: pick the agent only once Sessions is shown
+    await expect(page).to_have_url(re.compile(r"/sessions$"))
     await page.get_by_label("Agent").select_option(label="Museum guide")
-    calls = page.get_by_test_id("call-row")
-    await expect(calls).to_have_count(1)
-    await expect(calls.first).to_contain_text("Web")
-    await shot(page, "07-calls")
-    await calls.first.click()
-    record = page.get_by_test_id("call-transcript")
+    sessions = page.get_by_test_id("session-row")
+    await expect(sessions).to_have_count(1)
+    await expect(sessions.first).to_contain_text("Web")
+    await shot(page, "07-sessions")
+    await sessions.first.click()
+    record = page.get_by_test_id("session-transcript")
     await expect(record.locator('[data-speaker="assistant"]').first).to_contain_text(
         "How can I help"
     )
@@ -162,4 +162,4 @@ async def test_build_an_agent_with_knowledge_talk_to_it_and_find_the_call(
     await expect(record).to_contain_text("Sunday afternoon")
     await expect(page.get_by_test_id("waterfall-row").first).to_be_visible()
     await expect(page.get_by_text("completed").first).to_be_visible(timeout=30_000)
-    await shot(page, "08-call-detail")
+    await shot(page, "08-session-detail")

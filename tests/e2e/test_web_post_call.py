@@ -94,25 +94,25 @@ async def test_analysis_on_the_call_page_and_a_resent_webhook(
             response = await api.post(f"{base}/{path}", json=body, headers=worker)
             assert response.status_code in (200, 201), response.text
 
-    await nav(page, "Calls")
+    await nav(page, "Sessions")
     await page.get_by_label("Field").fill("resolved")
     await page.get_by_label("Value").fill("false")
-    rows = page.get_by_test_id("call-row")
+    rows = page.get_by_test_id("session-row")
     await expect(rows).to_have_count(1)
     async with page.expect_download() as download:
         await page.get_by_role("button", name="Export CSV").click()
-    saved = tmp_path / "calls.csv"
+    saved = tmp_path / "sessions.csv"
     await (await download.value).save_as(saved)
     [row] = list(csv.DictReader(io.StringIO(saved.read_text())))
     assert (row["id"], row["caller_name"], row["resolved"]) == (session_id, "Ada", "false")
 
     await rows.first.click()
-    analysis = page.get_by_test_id("call-analysis")
+    analysis = page.get_by_test_id("session-analysis")
     await expect(analysis).to_have_attribute("data-status", "succeeded")
     await expect(analysis).to_contain_text("Ada reported a leaking dishwasher.")
     await expect(analysis.locator("[data-field=caller_name]")).to_have_text("Ada")
     await expect(analysis.locator("[data-field=resolved]")).to_have_text("false")
-    await shot(page, "14-call-analysis")
+    await shot(page, "14-session-analysis")
 
     await nav(page, "Webhooks")
     deliveries = page.get_by_test_id("delivery-row")

@@ -16,8 +16,8 @@ import pytest
 from playwright.async_api import Page, expect
 
 from stimm.stack import LocalStack
+from testkit.fakes.openai_server import FakeOpenAIServer
 from tests.e2e.console import shot, sign_in
-from tests.fakes.openai_server import FakeOpenAIServer
 
 pytestmark = pytest.mark.e2e
 

@@ -13,7 +13,7 @@ import pytest
 import pytest_asyncio
 from fastapi import FastAPI
 
-from tests.fakes.openai_server import FakeOpenAIServer
+from testkit.fakes.openai_server import FakeOpenAIServer
 from tests.integration.control_plane_env import (
     DATABASE_URL,
     app_client,

@@ -125,13 +125,17 @@ async def test_a_call_interrupted_by_a_restart_is_finished_not_redialled(
     ).json()
     sessionmaker = app.state.sessionmaker
     async with sessionmaker() as db:
-        session, call = await phone_crud.create_phone_call(
+        voice_session, call = await phone_crud.create_phone_call(
             db, agent_id=agent_id, direction="outbound", callee="+14155550101"
         )
         call.outcome, call.answered_by = "answered", "machine"
-        session.status, session.started_at, session.ended_at = "completed", utcnow(), utcnow()
+        voice_session.status, voice_session.started_at, voice_session.ended_at = (
+            "completed",
+            utcnow(),
+            utcnow(),
+        )
         db.add(call)
-        db.add(session)
+        db.add(voice_session)
         row = (await http.get(f"/api/campaigns/{campaign['id']}/rows")).json()["items"][0]
         stored = await db.get(CampaignRow, row["id"])
         assert stored is not None
@@ -145,7 +149,7 @@ async def test_a_call_interrupted_by_a_restart_is_finished_not_redialled(
                 number=1,
                 key=f"{stored.id}:1",
                 call_id=call.id,
-                session_id=session.id,
+                session_id=voice_session.id,
             )
         )
         await db.commit()

@@ -24,7 +24,7 @@ from control_plane import crud
 from control_plane.core.config import Settings
 from control_plane.core.db import run_migrations
 from control_plane.main import create_app
-from control_plane.models import Session
+from control_plane.models import VoiceSession
 from stimm.schema import WorkerAgentConfig
 from tests.integration.control_plane_env import (
     WORKER_HEADERS,
@@ -52,10 +52,10 @@ async def create_agent(client: httpx.AsyncClient, **overrides: Any) -> dict[str,
 async def create_session_row(app: FastAPI, agent_id: str) -> str:
     """A session in state "created", as POST /api/sessions leaves it once LiveKit accepted it."""
     async with app.state.sessionmaker() as db:
-        call: Session = await crud.create_session(
+        voice_session: VoiceSession = await crud.create_session(
             db, agent_id=agent_id, channel="web", participant_identity="web-test"
         )
-        return call.id
+        return voice_session.id
 
 
 def error_locations(response: httpx.Response) -> list[list[Any]]:
@@ -500,9 +500,9 @@ async def test_only_the_first_job_to_claim_a_session_answers_it(
     # dispatched again (the first dispatch looked unassigned): its job wins over the job of
     # the withdrawn dispatch, even one that claimed first
     async with app.state.sessionmaker() as db:
-        call = await crud.get_session(db, session_id)
-        assert call is not None
-        await crud.set_session_dispatch(db, call, "second-dispatch")
+        voice_session = await crud.get_session(db, session_id)
+        assert voice_session is not None
+        await crud.set_session_dispatch(db, voice_session, "second-dispatch")
     stale = await client.post(
         claim, json={"job_id": winner_job, "dispatch": "first-dispatch"}, headers=WORKER_HEADERS
     )

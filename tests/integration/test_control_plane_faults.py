@@ -14,7 +14,7 @@ from fastapi import FastAPI
 from sqlalchemy.engine import make_url
 
 from control_plane import crud
-from control_plane.models import Session
+from control_plane.models import VoiceSession
 from stimm.stack.toxiproxy import Toxiproxy, start_toxiproxy
 from tests.integration.control_plane_env import (
     DATABASE_URL,
@@ -59,10 +59,10 @@ async def new_session(app: FastAPI, client: httpx.AsyncClient) -> str:
     )
     assert agent.status_code == 201, agent.text
     async with app.state.sessionmaker() as db:
-        call: Session = await crud.create_session(
+        voice_session: VoiceSession = await crud.create_session(
             db, agent_id=agent.json()["id"], channel="web", participant_identity="web-test"
         )
-        return call.id
+        return voice_session.id
 
 
 async def test_retried_turn_is_stored_once(

@@ -9,7 +9,7 @@ import httpx
 import pytest
 import pytest_asyncio
 
-from tests.fakes.mcp_server import FakeMcpServer
+from testkit.fakes.mcp_server import FakeMcpServer
 from tests.integration.control_plane_env import (
     DATABASE_URL,
     app_client,

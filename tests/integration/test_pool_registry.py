@@ -12,7 +12,7 @@ import pytest_asyncio
 from fastapi import FastAPI
 
 from control_plane import crud
-from control_plane.models import Session, utcnow
+from control_plane.models import VoiceSession, utcnow
 from control_plane.workers.registry import RedisRegistry
 from control_plane.workers.sweeper import sweep_once
 from stimm.schema import WorkerHeartbeat
@@ -96,14 +96,14 @@ async def test_sessions_of_a_silent_worker_fail_but_not_while_its_agent_is_in_th
     ids = {}
     async with app.state.sessionmaker() as db:
         for worker_id in ("AW_alive", "AW_dead", "AW_slow"):
-            call = await crud.create_session(
+            voice_session = await crud.create_session(
                 db, agent_id=agent.json()["id"], channel="web", participant_identity="x"
             )
-            call.status, call.worker_id = "active", worker_id
-            call.started_at = utcnow() - timedelta(seconds=30)
-            db.add(call)
+            voice_session.status, voice_session.worker_id = "active", worker_id
+            voice_session.started_at = utcnow() - timedelta(seconds=30)
+            db.add(voice_session)
             await db.commit()
-            ids[worker_id] = call.id
+            ids[worker_id] = voice_session.id
     await registry.put(WorkerHeartbeat.model_validate(beat("AW_dead")))
     await registry.put(WorkerHeartbeat.model_validate(beat("AW_slow")))
     await asyncio.sleep(0.7)  # both expire; AW_alive keeps beating
@@ -117,7 +117,7 @@ async def test_sessions_of_a_silent_worker_fail_but_not_while_its_agent_is_in_th
     async with app.state.sessionmaker() as db:
         lost = await sweep_once(db, registry, ttl_s=0.5, agent_in_room=agent_in_room)
         assert [s.id for s in lost] == [ids["AW_dead"]]
-        rows = {wid: await db.get(Session, sid) for wid, sid in ids.items()}
+        rows = {wid: await db.get(VoiceSession, sid) for wid, sid in ids.items()}
     await registry.aclose()
     assert rows["AW_dead"] is not None and rows["AW_dead"].status == "failed"
     assert "worker lost" in (rows["AW_dead"].failure_reason or "")

@@ -23,7 +23,7 @@ from fastapi import FastAPI
 
 from control_plane import crud
 from control_plane.postcall import crud as postcall_crud
-from tests.fakes.openai_server import FakeOpenAIServer
+from testkit.fakes.openai_server import FakeOpenAIServer
 from tests.integration.control_plane_env import (
     DATABASE_URL,
     WORKER_HEADERS,
@@ -114,10 +114,10 @@ async def make_agent(client: httpx.AsyncClient, llm_url: str, **extra: Any) -> s
 async def finished_call(app: FastAPI, client: httpx.AsyncClient, agent_id: str, said: str) -> str:
     """A session the worker reports from start to end, with a two-turn transcript."""
     async with app.state.sessionmaker() as db:
-        call = await crud.create_session(
+        voice_session = await crud.create_session(
             db, agent_id=agent_id, channel="phone", participant_identity="sip-test"
         )
-    base = f"/api/worker/sessions/{call.id}"
+    base = f"/api/worker/sessions/{voice_session.id}"
     for path, body in [
         ("events", {"status": "active"}),
         ("turns", {"role": "assistant", "text": "Repairs desk, how can I help?", "key": "j:1"}),
@@ -126,7 +126,7 @@ async def finished_call(app: FastAPI, client: httpx.AsyncClient, agent_id: str, 
     ]:
         response = await client.post(f"{base}/{path}", json=body, headers=WORKER_HEADERS)
         assert response.status_code in (200, 201), response.text
-    return call.id
+    return voice_session.id
 
 
 async def until(check: Callable[[], Awaitable[Any]], timeout: float = 30.0) -> Any:
@@ -234,9 +234,11 @@ async def test_analysis_fills_the_fields_filters_and_exports(
         record = await analysed(client, good)
         assert record["analysis"]["status"] == "succeeded"
         async with app.state.sessionmaker() as db:  # the agent does not record
-            call = await crud.get_session(db, good)
-            assert call is not None
-            assert (await postcall_crud.session_ended_data(db, call))["recording_url"] is None
+            voice_session = await crud.get_session(db, good)
+            assert voice_session is not None
+            assert (await postcall_crud.session_ended_data(db, voice_session))[
+                "recording_url"
+            ] is None
         assert record["analysis"]["data"]["callback_number"] == "+1 555 010 2345"
         assert record["analysis"]["data"]["resolved"] is False
         assert record["analysis"]["summary"].startswith("Ada called")

@@ -11,7 +11,7 @@ import pytest
 from fastapi import FastAPI
 
 from control_plane import crud
-from control_plane.models import Session, utcnow
+from control_plane.models import VoiceSession, utcnow
 from tests.integration.control_plane_env import (
     app_client,
     make_settings,
@@ -62,14 +62,14 @@ async def test_replicas_count_one_key_together_through_redis(
 
 async def open_session(app: FastAPI, agent_id: str, key_id: str, *, age_s: float = 0) -> str:
     async with app.state.sessionmaker() as db:
-        call = await crud.create_session(
+        voice_session = await crud.create_session(
             db, agent_id=agent_id, channel="web", participant_identity="web-x", api_key_id=key_id
         )
         if age_s:
-            call.created_at = utcnow() - timedelta(seconds=age_s)
-            db.add(call)
+            voice_session.created_at = utcnow() - timedelta(seconds=age_s)
+            db.add(voice_session)
             await db.commit()
-        return call.id
+        return voice_session.id
 
 
 async def test_sessions_beyond_the_per_minute_limit_get_429(database_url: str) -> None:
@@ -104,8 +104,8 @@ async def test_sessions_beyond_the_concurrent_quota_get_429(database_url: str) -
         assert other.status_code == 503, other.text
 
         async with app.state.sessionmaker() as db:
-            call = await db.get(Session, first)
-            assert call is not None
-            await crud.mark_session_failed(db, call, "ended")
+            voice_session = await db.get(VoiceSession, first)
+            assert voice_session is not None
+            await crud.mark_session_failed(db, voice_session, "ended")
         allowed = await client.post("/api/sessions", json=body, headers=headers)
         assert allowed.status_code == 503, allowed.text  # past the quota; LiveKit is down

@@ -44,13 +44,13 @@ def tone(seconds: float, hz: float) -> np.ndarray[Any, np.dtype[np.int16]]:
 
 async def ended_session(app: FastAPI, agent_id: str) -> str:
     async with app.state.sessionmaker() as db:
-        call = await crud.create_session(
+        voice_session = await crud.create_session(
             db, agent_id=agent_id, channel="web", participant_identity=None
         )
-        call.status = "completed"
-        db.add(call)
+        voice_session.status = "completed"
+        db.add(voice_session)
         await db.commit()
-        return call.id
+        return voice_session.id
 
 
 async def test_upload_play_seek_and_delete_with_the_session(

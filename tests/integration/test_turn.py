@@ -18,7 +18,7 @@ import pytest
 from livekit import api, rtc
 
 from stimm.stack import LocalStack, StackOptions
-from tests.support.audio import rms
+from testkit.audio import rms
 
 pytestmark = pytest.mark.integration
 

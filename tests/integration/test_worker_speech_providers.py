@@ -14,8 +14,8 @@ from livekit.agents import stt, utils
 
 from stimm.catalog import TTS
 from stimm.schema import AgentConfig
-from tests.fakes.speech_server import SPEECH_RMS, FakeSpeechServer
-from tests.support.audio import rms, synthesize, transcribe
+from testkit.audio import rms, synthesize, transcribe
+from testkit.fakes.speech_server import SPEECH_RMS, FakeSpeechServer
 from worker.providers import build_stt, build_tts
 
 pytestmark = pytest.mark.integration

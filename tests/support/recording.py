@@ -8,7 +8,7 @@ import av
 import numpy as np
 from numpy.typing import NDArray
 
-from .audio import SAMPLE_RATE
+from testkit.audio import SAMPLE_RATE
 
 
 def write_ogg(path: Path, left: NDArray[np.int16], right: NDArray[np.int16]) -> Path:

@@ -7,8 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from tests.support.audio import synthesize
-from tests.support.rtp import RATE
+from testkit.audio import synthesize
+from testkit.rtp import RATE
 
 AMD_PROMPT_WORDS = "classify the call greeting"  # livekit's AMD system prompt
 MACHINE = (

@@ -12,7 +12,7 @@ import pytest
 
 from stimm.scenarios import ScenarioFileError, ScenarioSuite, parse_scenarios
 from stimm.schema import AgentConfig
-from tests.fakes.openai_server import FakeOpenAIServer
+from testkit.fakes.openai_server import FakeOpenAIServer
 from worker.scenarios import run_suite
 
 pytestmark = pytest.mark.unit

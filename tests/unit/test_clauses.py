@@ -11,7 +11,7 @@ from livekit.plugins import silero
 
 from stimm.schema import AgentConfig
 from worker.clauses import ClauseFirstTokenizer, first_clause_end
-from worker.session import build_session
+from worker.session import build_agent_session
 
 pytestmark = pytest.mark.unit
 
@@ -90,15 +90,15 @@ def config(**turn_taking: bool) -> AgentConfig:
 
 
 async def test_offline_voice_speaks_the_first_clause_first() -> None:
-    built = build_session(config(), vad_model=silero.VAD.load())
-    engine = built.session.tts
+    built = build_agent_session(config(), vad_model=silero.VAD.load())
+    engine = built.agent_session.tts
     assert isinstance(engine, tts.StreamAdapter)
     assert isinstance(engine._sentence_tokenizer, ClauseFirstTokenizer)
-    await built.session.aclose()
+    await built.agent_session.aclose()
 
 
 async def test_agents_can_keep_whole_sentences() -> None:
-    built = build_session(config(early_first_clause=False), vad_model=silero.VAD.load())
+    built = build_agent_session(config(early_first_clause=False), vad_model=silero.VAD.load())
     # livekit then wraps the voice with its own sentence tokenizer
-    assert not built.session.tts or not built.session.tts.capabilities.streaming
-    await built.session.aclose()
+    assert not built.agent_session.tts or not built.agent_session.tts.capabilities.streaming
+    await built.agent_session.aclose()

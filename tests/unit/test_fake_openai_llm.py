@@ -13,7 +13,7 @@ import pytest
 from livekit.agents import Agent, AgentSession, RunResult, llm
 from livekit.plugins import openai
 
-from tests.fakes.openai_server import FakeOpenAIServer, split_reply
+from testkit.fakes.openai_server import FakeOpenAIServer, split_reply
 
 pytestmark = pytest.mark.unit
 
@@ -106,7 +106,7 @@ async def test_standalone_process_prints_base_url(tmp_path: Path) -> None:
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "tests.fakes.openai_server",
+        "testkit.fakes.openai_server",
         "--port",
         "0",
         "--reply",

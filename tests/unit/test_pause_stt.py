@@ -12,7 +12,7 @@ from livekit.agents import LanguageCode, stt, utils
 from livekit.agents.types import NOT_GIVEN, APIConnectOptions, NotGivenOr
 from livekit.plugins import silero
 
-from tests.support.audio import SAMPLE_RATE, synthesize
+from testkit.audio import SAMPLE_RATE, synthesize
 from worker.providers.pause_stt import PauseEndpointingAdapter
 
 pytestmark = pytest.mark.unit

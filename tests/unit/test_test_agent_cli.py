@@ -25,7 +25,7 @@ SUITE = """scenarios:
 
 @pytest.fixture(scope="module")
 def llm_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    from tests.fakes.openai_server import serve_in_process
+    from testkit.fakes.openai_server import serve_in_process
 
     rules = [{"match": "open", "reply": "Open on Sunday.", "instructions": "opening hours"}]
     with serve_in_process(tmp_path_factory.mktemp("llm"), rules=rules, reply="Hello!") as url:

@@ -22,7 +22,7 @@ from livekit.agents.inference import TurnDetector
 from livekit.agents.inference.eot.base import MIN_SILENCE_DURATION_MS
 from numpy.typing import NDArray
 
-from tests.support.audio import synthesize
+from testkit.audio import synthesize
 from worker.turn_taking import load_turn_detector
 
 pytestmark = pytest.mark.unit

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from stimm.placeholders import fill, placeholders
-from tests.support.audio import synthesize
+from testkit.audio import synthesize
 from worker.voicemail import BEEP_MIN_S, BEEP_RATE, is_tone
 
 pytestmark = pytest.mark.unit

@@ -18,12 +18,12 @@ from livekit.plugins import silero
 
 from stimm.egress import LOOPBACK, EgressPolicy, egress_client
 from stimm.schema import AgentConfig
-from tests.fakes.mcp_server import PLANETARIUM_HOURS, FakeMcpServer
-from tests.fakes.openai_server import TOOL_RESULT_PREFIX, FakeOpenAIServer
+from testkit.fakes.mcp_server import PLANETARIUM_HOURS, FakeMcpServer
+from testkit.fakes.openai_server import TOOL_RESULT_PREFIX, FakeOpenAIServer
 from worker.control_plane_client import ControlPlaneClient
 from worker.mcp_tools import mcp_tools, unavailable_notice
 from worker.recorder import APOLOGY, SessionRecorder
-from worker.session import StimmAgent, build_agent, build_session
+from worker.session import StimmAgent, build_agent, build_agent_session
 
 pytestmark = pytest.mark.unit
 
@@ -84,10 +84,10 @@ async def run_turn(
     http: httpx.AsyncClient | None = None,
 ) -> tuple[RunResult[None], AgentSession[None], StimmAgent]:
     stub = stub or ControlPlaneStub()
-    built = build_session(cfg, vad_model=vad_model)
+    built = build_agent_session(cfg, vad_model=vad_model)
     http = http or httpx.AsyncClient()
     agent = build_agent(cfg, http=http, control_plane=stub.client)
-    session = built.session
+    session = built.agent_session
     await session.start(agent)
     if before is not None:
         before(session, agent)
@@ -126,8 +126,8 @@ async def test_all_llms_down_is_apologised_for_and_recorded(vad_model: vad.VAD) 
         cfg = config([first.base_url, second.base_url])
         stub = ControlPlaneStub()
         recorder = SessionRecorder(stub.client, "session-1")
-        built = build_session(cfg, vad_model=vad_model)
-        session = built.session
+        built = build_agent_session(cfg, vad_model=vad_model)
+        session = built.agent_session
         recorder.attach(session)
         await session.start(build_agent(cfg, http=httpx.AsyncClient(), control_plane=stub.client))
         await asyncio.wait_for(session.run(user_input=QUESTION), timeout=30)

@@ -14,7 +14,7 @@ from prometheus_client import REGISTRY
 from stimm.schema import AgentConfig, ProviderSpec, TurnIn, TurnMetrics, TurnTaking
 from worker.metrics import observe_turn
 from worker.providers import MissingApiKeyError, build_llm, build_stt, build_tts
-from worker.session import build_session
+from worker.session import build_agent_session
 from worker.turn_taking import load_turn_detector, turn_handling
 
 pytestmark = pytest.mark.unit
@@ -138,12 +138,12 @@ async def test_session_reports_its_turn_detection_and_failover(detector: TurnDet
             "turn_taking": {"turn_detection": "auto", "min_endpointing_delay": 0.3},
         }
     )
-    built = build_session(config, vad_model=silero.VAD.load(), turn_detector=detector)
+    built = build_agent_session(config, vad_model=silero.VAD.load(), turn_detector=detector)
     assert built.turn_detection == "model"
-    assert isinstance(built.session.llm, llm.FallbackAdapter)
-    assert built.session.llm._attempt_timeout == 12.0
-    assert built.session.options.endpointing["min_delay"] == 0.3
-    await built.session.aclose()
+    assert isinstance(built.agent_session.llm, llm.FallbackAdapter)
+    assert built.agent_session.llm._attempt_timeout == 12.0
+    assert built.agent_session.options.endpointing["min_delay"] == 0.3
+    await built.agent_session.aclose()
 
 
 # --- metrics -----------------------------------------------------------------------------

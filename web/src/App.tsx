@@ -1,16 +1,16 @@
 import { useQueryClient } from "@tanstack/react-query";
 import { Suspense, lazy, useEffect, useState } from "react";
-import { Navigate, NavLink, Outlet, Route, Routes, useLocation } from "react-router";
+import { Navigate, NavLink, Outlet, Route, Routes, useLocation, useParams } from "react-router";
 
 import { getApiKey, onUnauthorized, setApiKey } from "./api/client";
 import { Loading } from "./components/ui";
 import { AgentEditPage } from "./pages/AgentEdit";
 import { AgentsPage } from "./pages/Agents";
-import { CallDetailPage, CallsPage } from "./pages/Calls";
 import { CampaignsPage } from "./pages/Campaigns";
 import { KnowledgeBasePage, KnowledgeBasesPage } from "./pages/KnowledgeBases";
 import { PhoneNumbersPage } from "./pages/PhoneNumbers";
 import { PublishableKeysPage } from "./pages/PublishableKeys";
+import { SessionDetailPage, SessionsPage } from "./pages/Sessions";
 import { SignInPage } from "./pages/SignIn";
 import { WebhooksPage } from "./pages/Webhooks";
 import { WorkersPage } from "./pages/Workers";
@@ -49,13 +49,16 @@ export function App() {
         <Route
           path="talk"
           element={
-            <Suspense fallback={<Loading what="the call page" />}>
+            <Suspense fallback={<Loading what="the Talk page" />}>
               <TalkPage />
             </Suspense>
           }
         />
-        <Route path="calls" element={<CallsPage />} />
-        <Route path="calls/:id" element={<CallDetailPage />} />
+        <Route path="sessions" element={<SessionsPage />} />
+        <Route path="sessions/:id" element={<SessionDetailPage />} />
+        {/* the page's address before it was named Sessions: old links still open it */}
+        <Route path="calls" element={<Navigate to="/sessions" replace />} />
+        <Route path="calls/:id" element={<CallRedirect />} />
         <Route path="phone-numbers" element={<PhoneNumbersPage />} />
         <Route path="campaigns" element={<CampaignsPage />} />
         <Route path="workers" element={<WorkersPage />} />
@@ -67,11 +70,16 @@ export function App() {
   );
 }
 
+function CallRedirect() {
+  const { id } = useParams();
+  return <Navigate to={`/sessions/${id ?? ""}`} replace />;
+}
+
 const NAV = [
   { to: "/agents", label: "Agents", icon: "M12 3a4 4 0 110 8 4 4 0 010-8zm-7 17a7 7 0 0114 0" },
   { to: "/knowledge", label: "Knowledge bases", icon: "M4 5a2 2 0 012-2h12v16H6a2 2 0 00-2 2V5zm0 16h14" },
   { to: "/talk", label: "Talk", icon: "M12 3a3 3 0 013 3v6a3 3 0 01-6 0V6a3 3 0 013-3zm-7 9a7 7 0 0014 0M12 19v3" },
-  { to: "/calls", label: "Calls", icon: "M4 6h16M4 12h16M4 18h10" },
+  { to: "/sessions", label: "Sessions", icon: "M4 6h16M4 12h16M4 18h10" },
   { to: "/phone-numbers", label: "Phone numbers", icon: "M5 4h4l2 5-3 2a11 11 0 005 5l2-3 5 2v4a2 2 0 01-2 2A17 17 0 013 6a2 2 0 012-2" },
   { to: "/campaigns", label: "Campaigns", icon: "M3 11l15-6v14L3 13zM7 13v5" },
   { to: "/workers", label: "Workers", icon: "M4 4h16v6H4zM4 14h16v6H4zM8 7h.01M8 17h.01" },

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from control_plane import crud
 from control_plane.agent_secrets import store_secrets
-from control_plane.api.deps import CacheDep, Offset, SecretBoxDep, SessionDep
+from control_plane.api.deps import CacheDep, DbDep, Offset, SecretBoxDep
 from control_plane.errors import AgentInUse, DefaultAgentConflict
 from control_plane.models import Agent, AgentCreate, AgentPublic, AgentsPublic, AgentUpdate
 from control_plane.validation import as_body_errors, ensure_valid
@@ -38,7 +38,7 @@ def _public(agent: Agent) -> AgentPublic:
     return AgentPublic.model_validate(agent, from_attributes=True)
 
 
-async def _existing(db: SessionDep, agent_id: str) -> Agent:
+async def _existing(db: DbDep, agent_id: str) -> Agent:
     agent = await crud.get_agent(db, agent_id)
     if agent is None:
         raise agent_not_found(agent_id)
@@ -46,7 +46,7 @@ async def _existing(db: SessionDep, agent_id: str) -> Agent:
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)
-async def create_agent(db: SessionDep, box: SecretBoxDep, agent_in: AgentCreate) -> AgentPublic:
+async def create_agent(db: DbDep, box: SecretBoxDep, agent_in: AgentCreate) -> AgentPublic:
     """Create an agent; the first one becomes the default. API keys and webhook header values
     are stored as secrets, and the agent keeps ``{"secret": NAME}`` references to them."""
     await ensure_valid(db, agent_in)
@@ -57,7 +57,7 @@ async def create_agent(db: SessionDep, box: SecretBoxDep, agent_in: AgentCreate)
 
 @router.get("")
 async def list_agents(
-    db: SessionDep,
+    db: DbDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     offset: Offset = 0,
 ) -> AgentsPublic:
@@ -67,7 +67,7 @@ async def list_agents(
 
 
 @router.get("/default", responses={404: {"description": "There is no agent yet"}})
-async def get_default_agent(db: SessionDep) -> AgentPublic:
+async def get_default_agent(db: DbDep) -> AgentPublic:
     """The agent that answers when none is named."""
     agent = await crud.get_default_agent(db)
     if agent is None:
@@ -76,14 +76,14 @@ async def get_default_agent(db: SessionDep) -> AgentPublic:
 
 
 @router.get("/{agent_id}", responses={404: {"description": "No such agent"}})
-async def get_agent(db: SessionDep, agent_id: str) -> AgentPublic:
+async def get_agent(db: DbDep, agent_id: str) -> AgentPublic:
     """Get one agent."""
     return _public(await _existing(db, agent_id))
 
 
 @router.patch("/{agent_id}", responses={404: {"description": "No such agent"}})
 async def update_agent(
-    db: SessionDep, cache: CacheDep, box: SecretBoxDep, agent_id: str, agent_in: AgentUpdate
+    db: DbDep, cache: CacheDep, box: SecretBoxDep, agent_id: str, agent_in: AgentUpdate
 ) -> AgentPublic:
     """Change some fields of an agent; calls already running keep the old config. Send a
     ``{"secret": NAME}`` reference back as it was read to keep a stored key."""
@@ -107,7 +107,7 @@ async def update_agent(
         409: {"description": "Sessions refer to the agent"},
     },
 )
-async def delete_agent(db: SessionDep, cache: CacheDep, agent_id: str) -> Response:
+async def delete_agent(db: DbDep, cache: CacheDep, agent_id: str) -> Response:
     """Delete an agent that has no recorded sessions."""
     agent = await _existing(db, agent_id)
     try:
@@ -125,7 +125,7 @@ async def delete_agent(db: SessionDep, cache: CacheDep, agent_id: str) -> Respon
     responses={404: {"description": "No such agent"}},
 )
 async def duplicate_agent(
-    db: SessionDep, agent_id: str, body: AgentDuplicate | None = None
+    db: DbDep, agent_id: str, body: AgentDuplicate | None = None
 ) -> AgentPublic:
     """Copy an agent under a new id (named "<name> (copy)" unless a name is given)."""
     agent = await _existing(db, agent_id)
@@ -141,7 +141,7 @@ async def duplicate_agent(
         409: {"description": "Other requests are changing the default at the same time"},
     },
 )
-async def make_default_agent(db: SessionDep, agent_id: str) -> AgentPublic:
+async def make_default_agent(db: DbDep, agent_id: str) -> AgentPublic:
     """Make this agent the default (and no other)."""
     try:
         agent = await crud.set_default_agent(db, await _existing(db, agent_id))

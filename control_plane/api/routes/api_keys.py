@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query, status
 
 from control_plane import credentials
-from control_plane.api.deps import Offset, SessionDep
+from control_plane.api.deps import DbDep, Offset
 from control_plane.errors import LastActiveApiKey
 from control_plane.models import ApiKeyCreate, ApiKeyCreated, ApiKeyPublic, ApiKeysPublic
 
@@ -18,7 +18,7 @@ router = APIRouter(prefix="/api-keys", tags=["api-keys"])
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)
-async def create_api_key(db: SessionDep, key_in: ApiKeyCreate) -> ApiKeyCreated:
+async def create_api_key(db: DbDep, key_in: ApiKeyCreate) -> ApiKeyCreated:
     """Create a key. The response is the only time the key itself is shown."""
     row, key = await credentials.create_api_key(db, key_in.name)
     logger.info("API key %s (%s) created", row.id, row.prefix)
@@ -27,7 +27,7 @@ async def create_api_key(db: SessionDep, key_in: ApiKeyCreate) -> ApiKeyCreated:
 
 @router.get("")
 async def list_api_keys(
-    db: SessionDep,
+    db: DbDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     offset: Offset = 0,
 ) -> ApiKeysPublic:
@@ -43,7 +43,7 @@ async def list_api_keys(
         409: {"description": "It is the last active key; create another one first"},
     },
 )
-async def revoke_api_key(db: SessionDep, key_id: str) -> ApiKeyPublic:
+async def revoke_api_key(db: DbDep, key_id: str) -> ApiKeyPublic:
     """Revoke a key: requests using it are refused from now on. The last active key stays."""
     row = await credentials.get_api_key(db, key_id)
     if row is None:

@@ -1,5 +1,5 @@
 """Phone calls: place an outbound call, read call records (the worker registers inbound calls
-through ``worker.py``)."""
+through ``worker_api.py``)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query, status
 
 from control_plane import crud
-from control_plane.api.deps import LiveKitDep, Offset, SessionDep, SettingsDep
+from control_plane.api.deps import DbDep, LiveKitDep, Offset, SettingsDep
 from control_plane.api.routes.agents import agent_not_found
 from control_plane.errors import LiveKitUnavailable
 from control_plane.models import TurnPublic
@@ -41,7 +41,7 @@ def _call_not_found(call_id: str) -> HTTPException:
     },
 )
 async def create_call(
-    db: SessionDep, settings: SettingsDep, livekit: LiveKitDep, call_in: CallCreate
+    db: DbDep, settings: SettingsDep, livekit: LiveKitDep, call_in: CallCreate
 ) -> CallPublic:
     """Have an agent phone ``to``: returns once the callee answered (the agent greets them)."""
     telephony = settings.telephony
@@ -54,7 +54,7 @@ async def create_call(
     if agent is None:
         raise agent_not_found(call_in.agent_id)
     try:
-        call, session = await service.place_call(
+        call, voice_session = await service.place_call(
             db, settings, livekit, telephony, agent_id=agent.id, to=call_in.to
         )
     except service.CallNotPlaced as e:
@@ -65,12 +65,12 @@ async def create_call(
             ),
             detail=f"Could not place the call: {e}",
         ) from e
-    return call_public(call, session)
+    return call_public(call, voice_session)
 
 
 @router.get("")
 async def list_calls(
-    db: SessionDep,
+    db: DbDep,
     agent_id: str | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     offset: Offset = 0,
@@ -81,13 +81,13 @@ async def list_calls(
 
 
 @router.get("/{call_id}", responses={404: {"description": "No such call"}})
-async def get_call(db: SessionDep, call_id: str) -> CallPublic:
+async def get_call(db: DbDep, call_id: str) -> CallPublic:
     """One call: caller, callee, outcome and the transcript."""
     found = await phone_crud.get_call(db, call_id)
     if found is None:
         raise _call_not_found(call_id)
-    call, session = found
-    turns = await crud.list_turns(db, session.id)
+    call, voice_session = found
+    turns = await crud.list_turns(db, voice_session.id)
     return call_public(
-        call, session, [TurnPublic.model_validate(t, from_attributes=True) for t in turns]
+        call, voice_session, [TurnPublic.model_validate(t, from_attributes=True) for t in turns]
     )

@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, status
 
 from control_plane import crud
-from control_plane.api.deps import CampaignRunnerDep, SessionDep
+from control_plane.api.deps import CampaignRunnerDep, DbDep
 from control_plane.api.routes.agents import agent_not_found
 from control_plane.campaigns import crud as campaign_crud
 from control_plane.campaigns.models import (
@@ -64,7 +64,7 @@ def _unprocessable(problems: list[str]) -> HTTPException:
     responses={422: {"description": "A row or the header is wrong; each problem has its line"}},
 )
 async def create_campaign(
-    db: SessionDep, runner: CampaignRunnerDep, body: CampaignCreate
+    db: DbDep, runner: CampaignRunnerDep, body: CampaignCreate
 ) -> CampaignPublic:
     """Create a campaign from a CSV and start it (calls begin inside the calling window)."""
     agent = await crud.get_agent(db, body.agent_id)
@@ -108,7 +108,7 @@ async def create_campaign(
 
 
 @router.get("")
-async def list_campaigns(db: SessionDep) -> CampaignsPublic:
+async def list_campaigns(db: DbDep) -> CampaignsPublic:
     """Campaigns, newest first, with their progress."""
     rows = await campaign_crud.list_campaigns(db)
     items = [await campaign_crud.campaign_public(db, c) for c in rows]
@@ -116,7 +116,7 @@ async def list_campaigns(db: SessionDep) -> CampaignsPublic:
 
 
 @router.get("/{campaign_id}", responses={404: {"description": "No such campaign"}})
-async def get_campaign(db: SessionDep, campaign_id: str) -> CampaignPublic:
+async def get_campaign(db: DbDep, campaign_id: str) -> CampaignPublic:
     """One campaign and its progress."""
     campaign = await campaign_crud.get_campaign(db, campaign_id)
     if campaign is None:
@@ -125,7 +125,7 @@ async def get_campaign(db: SessionDep, campaign_id: str) -> CampaignPublic:
 
 
 @router.get("/{campaign_id}/rows", responses={404: {"description": "No such campaign"}})
-async def list_campaign_rows(db: SessionDep, campaign_id: str) -> CampaignRowsPublic:
+async def list_campaign_rows(db: DbDep, campaign_id: str) -> CampaignRowsPublic:
     """Each row: its number, variables, status, outcome and the calls placed for it."""
     if await campaign_crud.get_campaign(db, campaign_id) is None:
         raise _not_found(campaign_id)
@@ -142,7 +142,7 @@ _MOVES: dict[str, tuple[tuple[CampaignStatus, ...], CampaignStatus]] = {
 
 
 async def _move(
-    db: SessionDep, runner: CampaignRunnerDep, campaign_id: str, action: str
+    db: DbDep, runner: CampaignRunnerDep, campaign_id: str, action: str
 ) -> CampaignPublic:
     campaign = await campaign_crud.get_campaign(db, campaign_id)
     if campaign is None:
@@ -166,32 +166,24 @@ _MOVE_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 
 @router.post("/{campaign_id}/start", responses=_MOVE_RESPONSES)
-async def start_campaign(
-    db: SessionDep, runner: CampaignRunnerDep, campaign_id: str
-) -> CampaignPublic:
+async def start_campaign(db: DbDep, runner: CampaignRunnerDep, campaign_id: str) -> CampaignPublic:
     """Start a draft campaign."""
     return await _move(db, runner, campaign_id, "start")
 
 
 @router.post("/{campaign_id}/pause", responses=_MOVE_RESPONSES)
-async def pause_campaign(
-    db: SessionDep, runner: CampaignRunnerDep, campaign_id: str
-) -> CampaignPublic:
+async def pause_campaign(db: DbDep, runner: CampaignRunnerDep, campaign_id: str) -> CampaignPublic:
     """Place no new calls (calls under way finish)."""
     return await _move(db, runner, campaign_id, "pause")
 
 
 @router.post("/{campaign_id}/resume", responses=_MOVE_RESPONSES)
-async def resume_campaign(
-    db: SessionDep, runner: CampaignRunnerDep, campaign_id: str
-) -> CampaignPublic:
+async def resume_campaign(db: DbDep, runner: CampaignRunnerDep, campaign_id: str) -> CampaignPublic:
     """Place calls again."""
     return await _move(db, runner, campaign_id, "resume")
 
 
 @router.post("/{campaign_id}/cancel", responses=_MOVE_RESPONSES)
-async def cancel_campaign(
-    db: SessionDep, runner: CampaignRunnerDep, campaign_id: str
-) -> CampaignPublic:
+async def cancel_campaign(db: DbDep, runner: CampaignRunnerDep, campaign_id: str) -> CampaignPublic:
     """Stop for good: rows not called yet are cancelled (calls under way finish)."""
     return await _move(db, runner, campaign_id, "cancel")

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Request, Response, status
 from sqlalchemy import literal
 from sqlmodel import select
 
-from control_plane.api.deps import CacheDep, SessionDep, SettingsDep
+from control_plane.api.deps import CacheDep, DbDep, SettingsDep
 from control_plane.models import HealthStatus
 
 logger = logging.getLogger("stimm.control_plane")
@@ -29,7 +29,7 @@ KNOWLEDGE_STORE_STATE = "knowledge_store"
     responses={503: {"model": HealthStatus, "description": "The database is unreachable"}},
 )
 async def health(
-    db: SessionDep, settings: SettingsDep, cache: CacheDep, request: Request, response: Response
+    db: DbDep, settings: SettingsDep, cache: CacheDep, request: Request, response: Response
 ) -> HealthStatus:
     """Whether each dependency is reachable; 503 when the database is not."""
     database, redis, qdrant, livekit = await asyncio.gather(
@@ -59,7 +59,7 @@ async def _check(probe: Any) -> str:
         return f"error: {_describe(e)}"
 
 
-async def _database(db: SessionDep) -> str:
+async def _database(db: DbDep) -> str:
     await db.exec(select(literal(1)))
     return "ok"
 

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Query, UploadFile, status
 from fastapi.exceptions import RequestValidationError
 
-from control_plane.api.deps import KnowledgeBaseDep, KnowledgeDep, Offset, SessionDep
+from control_plane.api.deps import DbDep, KnowledgeBaseDep, KnowledgeDep, Offset
 from control_plane.knowledge import crud
 from control_plane.knowledge.errors import (
     KnowledgeError,
@@ -71,7 +71,7 @@ def _public(kb: KnowledgeBase, document_count: int) -> KnowledgeBasePublic:
 
 @router.post("", status_code=status.HTTP_201_CREATED)
 async def create_knowledge_base(
-    db: SessionDep, knowledge: KnowledgeDep, kb_in: KnowledgeBaseCreate
+    db: DbDep, knowledge: KnowledgeDep, kb_in: KnowledgeBaseCreate
 ) -> KnowledgeBasePublic:
     """Create a knowledge base; its vectors use the control plane's embedding model."""
     kb = await crud.create_knowledge_base(
@@ -83,7 +83,7 @@ async def create_knowledge_base(
 
 @router.get("")
 async def list_knowledge_bases(
-    db: SessionDep,
+    db: DbDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     offset: Offset = 0,
 ) -> KnowledgeBasesPublic:
@@ -95,7 +95,7 @@ async def list_knowledge_bases(
 
 
 @router.get("/{kb_id}", responses=_NOT_FOUND)
-async def get_knowledge_base(db: SessionDep, kb: KnowledgeBaseDep) -> KnowledgeBasePublic:
+async def get_knowledge_base(db: DbDep, kb: KnowledgeBaseDep) -> KnowledgeBasePublic:
     """Get one knowledge base."""
     counts = await crud.document_counts(db, [kb.id])
     return _public(kb, counts.get(kb.id, 0))
@@ -103,7 +103,7 @@ async def get_knowledge_base(db: SessionDep, kb: KnowledgeBaseDep) -> KnowledgeB
 
 @router.patch("/{kb_id}", responses=_NOT_FOUND)
 async def update_knowledge_base(
-    db: SessionDep, kb: KnowledgeBaseDep, kb_in: KnowledgeBaseUpdate
+    db: DbDep, kb: KnowledgeBaseDep, kb_in: KnowledgeBaseUpdate
 ) -> KnowledgeBasePublic:
     """Rename or re-describe a knowledge base, or change how new uploads are chunked."""
     size = kb_in.chunk_size if kb_in.chunk_size is not None else kb.chunk_size
@@ -129,9 +129,7 @@ async def update_knowledge_base(
         503: {"model": Problem, "description": "The vector store is unavailable"},
     },
 )
-async def delete_knowledge_base(
-    db: SessionDep, knowledge: KnowledgeDep, kb: KnowledgeBaseDep
-) -> None:
+async def delete_knowledge_base(db: DbDep, knowledge: KnowledgeDep, kb: KnowledgeBaseDep) -> None:
     """Delete a knowledge base, its documents and their vectors; refused (409) while agents
     use it."""
     agents = await crud.agents_using(db, kb.id)
@@ -166,7 +164,7 @@ async def delete_knowledge_base(
     },
 )
 async def upload_document(
-    db: SessionDep, knowledge: KnowledgeDep, kb: KnowledgeBaseDep, file: UploadFile
+    db: DbDep, knowledge: KnowledgeDep, kb: KnowledgeBaseDep, file: UploadFile
 ) -> DocumentPublic:
     """Upload a TXT, Markdown, PDF, DOCX or HTML file; it is ingested in the background
     (watch ``status`` and ``chunks_embedded``/``chunks_total``)."""
@@ -198,7 +196,7 @@ async def upload_document(
     return DocumentPublic.model_validate(document)
 
 
-async def _check_queue_room(db: SessionDep, knowledge: KnowledgeService, kb: KnowledgeBase) -> None:
+async def _check_queue_room(db: DbDep, knowledge: KnowledgeService, kb: KnowledgeBase) -> None:
     pending, in_kb = await crud.pending_counts(db, kb.id)
     settings = knowledge.settings
     if in_kb >= settings.max_queued_per_kb:
@@ -241,7 +239,7 @@ def _model_mismatch(kb: KnowledgeBase, knowledge: KnowledgeService) -> str:
 
 @router.get("/{kb_id}/documents", responses=_NOT_FOUND)
 async def list_documents(
-    db: SessionDep,
+    db: DbDep,
     kb: KnowledgeBaseDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     offset: Offset = 0,
@@ -252,7 +250,7 @@ async def list_documents(
 
 
 @router.get("/{kb_id}/documents/{document_id}", responses=_NOT_FOUND)
-async def get_document(db: SessionDep, kb: KnowledgeBaseDep, document_id: str) -> DocumentPublic:
+async def get_document(db: DbDep, kb: KnowledgeBaseDep, document_id: str) -> DocumentPublic:
     """Get one document and its ingestion status and progress."""
     document = await crud.get_document(db, kb.id, document_id)
     if document is None:
@@ -269,7 +267,7 @@ async def get_document(db: SessionDep, kb: KnowledgeBaseDep, document_id: str) -
     },
 )
 async def delete_document(
-    db: SessionDep, knowledge: KnowledgeDep, kb: KnowledgeBaseDep, document_id: str
+    db: DbDep, knowledge: KnowledgeDep, kb: KnowledgeBaseDep, document_id: str
 ) -> None:
     """Delete a document and its vectors (stopping its ingestion if it is still running)."""
     document = await crud.get_document(db, kb.id, document_id)

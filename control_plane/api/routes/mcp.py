@@ -16,7 +16,7 @@ from mcp.client.streamable_http import streamable_http_client
 from pydantic import BaseModel
 
 from control_plane import credentials
-from control_plane.api.deps import SecretBoxDep, SessionDep
+from control_plane.api.deps import DbDep, SecretBoxDep
 from stimm.egress import EgressPolicy, EgressRefused
 from stimm.schema import McpServerTool
 
@@ -73,7 +73,7 @@ def _reason(error: BaseException) -> str:
 
 
 @router.post("/tools", responses=UPSTREAM_FAILED)
-async def list_mcp_tools(db: SessionDep, box: SecretBoxDep, server: McpServerTool) -> McpTools:
+async def list_mcp_tools(db: DbDep, box: SecretBoxDep, server: McpServerTool) -> McpTools:
     """Connect to an agent's MCP server as the worker will and list the tools it offers.
 
     Header values may be ``{"secret": NAME}`` references (what agents return); the request goes

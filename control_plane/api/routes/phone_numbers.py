@@ -7,7 +7,7 @@ import logging
 from fastapi import APIRouter, HTTPException, Response, status
 
 from control_plane import crud
-from control_plane.api.deps import SecretBoxDep, SessionDep, SettingsDep
+from control_plane.api.deps import DbDep, SecretBoxDep, SettingsDep
 from control_plane.api.routes.agents import agent_not_found
 from control_plane.errors import LiveKitError, LiveKitUnavailable
 from control_plane.models import utcnow
@@ -62,7 +62,7 @@ def _check_auth(username: str | None, password: str | None) -> None:
     responses={409: {"description": "The number is already assigned"}, **_LIVEKIT_ERRORS},
 )
 async def create_phone_number(
-    db: SessionDep, settings: SettingsDep, box: SecretBoxDep, number_in: PhoneNumberCreate
+    db: DbDep, settings: SettingsDep, box: SecretBoxDep, number_in: PhoneNumberCreate
 ) -> PhoneNumberPublic:
     """Assign a number to an agent; calls to it ring that agent from now on."""
     if await crud.get_agent(db, number_in.agent_id) is None:
@@ -90,14 +90,14 @@ async def create_phone_number(
 
 
 @router.get("")
-async def list_phone_numbers(db: SessionDep) -> PhoneNumbersPublic:
+async def list_phone_numbers(db: DbDep) -> PhoneNumbersPublic:
     """All phone numbers and the agents they ring."""
     rows = await phone_crud.list_phone_numbers(db)
     return PhoneNumbersPublic(items=[PhoneNumberPublic.of(r) for r in rows], count=len(rows))
 
 
 @router.get("/{number_id}", responses={404: {"description": "No such phone number"}})
-async def get_phone_number(db: SessionDep, number_id: str) -> PhoneNumberPublic:
+async def get_phone_number(db: DbDep, number_id: str) -> PhoneNumberPublic:
     """One phone number."""
     row = await phone_crud.get_phone_number(db, number_id)
     if row is None:
@@ -109,7 +109,7 @@ async def get_phone_number(db: SessionDep, number_id: str) -> PhoneNumberPublic:
     "/{number_id}", responses={404: {"description": "No such phone number"}, **_LIVEKIT_ERRORS}
 )
 async def update_phone_number(
-    db: SessionDep,
+    db: DbDep,
     settings: SettingsDep,
     box: SecretBoxDep,
     number_id: str,
@@ -146,7 +146,7 @@ async def update_phone_number(
     status_code=status.HTTP_204_NO_CONTENT,
     responses={404: {"description": "No such phone number"}, **_LIVEKIT_ERRORS},
 )
-async def delete_phone_number(db: SessionDep, settings: SettingsDep, number_id: str) -> Response:
+async def delete_phone_number(db: DbDep, settings: SettingsDep, number_id: str) -> Response:
     """Release a number: calls to it are refused from now on."""
     row = await phone_crud.get_phone_number(db, number_id)
     if row is None:

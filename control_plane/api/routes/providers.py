@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from control_plane import credentials
-from control_plane.api.deps import SessionDep
+from control_plane.api.deps import DbDep
 from control_plane.models import (
     ProviderOptionPublic,
     ProviderPublic,
@@ -41,7 +41,7 @@ def _public(provider: Provider, stored: set[str]) -> ProviderPublic:
 
 
 @router.get("")
-async def list_providers(db: SessionDep) -> ProvidersPublic:
+async def list_providers(db: DbDep) -> ProvidersPublic:
     """Every provider per role, with its models, options and whether its secrets are set."""
     stored = {s.name for s in await credentials.list_secrets(db)}
     return ProvidersPublic(

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query, status
 
 from control_plane import crud
-from control_plane.api.deps import Offset, SessionDep
+from control_plane.api.deps import DbDep, Offset
 from control_plane.api.routes.agents import agent_not_found
 from control_plane.widget import crud as widget_crud
 from control_plane.widget.models import (
@@ -27,9 +27,7 @@ router = APIRouter(prefix="/publishable-keys", tags=["publishable-keys"])
     status_code=status.HTTP_201_CREATED,
     responses={404: {"description": "One of the agents does not exist"}},
 )
-async def create_publishable_key(
-    db: SessionDep, key_in: PublishableKeyCreate
-) -> PublishableKeyPublic:
+async def create_publishable_key(db: DbDep, key_in: PublishableKeyCreate) -> PublishableKeyPublic:
     """Create a key the widget can start sessions with, for these agents and origins only."""
     for agent_id in key_in.agent_ids:
         if await crud.get_agent(db, agent_id) is None:
@@ -41,7 +39,7 @@ async def create_publishable_key(
 
 @router.get("")
 async def list_publishable_keys(
-    db: SessionDep,
+    db: DbDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     offset: Offset = 0,
 ) -> PublishableKeysPublic:
@@ -53,7 +51,7 @@ async def list_publishable_keys(
 
 
 @router.delete("/{key_id}", responses={404: {"description": "No such key"}})
-async def revoke_publishable_key(db: SessionDep, key_id: str) -> PublishableKeyPublic:
+async def revoke_publishable_key(db: DbDep, key_id: str) -> PublishableKeyPublic:
     """Revoke a key: widgets using it can start no session from now on."""
     row = await widget_crud.get_publishable_key(db, key_id)
     if row is None:

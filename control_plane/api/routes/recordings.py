@@ -15,7 +15,7 @@ from fastapi import APIRouter, Header, HTTPException, Query, status
 from fastapi.responses import StreamingResponse
 
 from control_plane import crud
-from control_plane.api.deps import RecordingsDep, SessionDep
+from control_plane.api.deps import DbDep, RecordingsDep
 from control_plane.api.routes.sessions import session_not_found
 from control_plane.errors import RecordingStoreError
 from control_plane.recordings.logging import AUDIO_PATH
@@ -41,9 +41,7 @@ def store_unavailable(e: RecordingStoreError) -> HTTPException:
 
 
 @router.get("/{session_id}/recording", responses={404: {"description": "No such recording"}})
-async def get_recording(
-    db: SessionDep, recordings: RecordingsDep, session_id: str
-) -> RecordingPublic:
+async def get_recording(db: DbDep, recordings: RecordingsDep, session_id: str) -> RecordingPublic:
     """The session's recording, with a short-lived URL that plays it."""
     if await crud.get_session(db, session_id) is None:
         raise session_not_found(session_id)
@@ -96,7 +94,7 @@ def byte_range(header: str | None, size: int) -> tuple[int, int] | None:
     },
 )
 async def play_recording(
-    db: SessionDep,
+    db: DbDep,
     recordings: RecordingsDep,
     session_id: str,
     expires: Annotated[int, Query(ge=0, le=2**40)],

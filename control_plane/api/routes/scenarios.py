@@ -9,7 +9,7 @@ from fastapi import APIRouter, HTTPException, status
 from fastapi.exceptions import RequestValidationError
 
 from control_plane import crud
-from control_plane.api.deps import ScenarioRunnerDep, SecretBoxDep, SessionDep
+from control_plane.api.deps import DbDep, ScenarioRunnerDep, SecretBoxDep
 from control_plane.api.routes.agents import agent_not_found
 from control_plane.errors import (
     ScenarioAgentUnbuildable,
@@ -44,7 +44,7 @@ _RUN_ERRORS: dict[type[ScenarioRunError], int] = {
 }
 
 
-async def _agent(db: SessionDep, agent_id: str) -> Agent:
+async def _agent(db: DbDep, agent_id: str) -> Agent:
     agent = await crud.get_agent(db, agent_id)
     if agent is None:
         raise agent_not_found(agent_id)
@@ -72,14 +72,14 @@ def _file_errors(error: ScenarioFileError) -> RequestValidationError:
 
 
 @router.get("", responses={404: {"description": "No such agent"}})
-async def get_scenarios(db: SessionDep, agent_id: str) -> ScenariosPublic:
+async def get_scenarios(db: DbDep, agent_id: str) -> ScenariosPublic:
     """The agent's scenario file (empty if none is saved) and the result of its last run."""
     await _agent(db, agent_id)
     return _public(agent_id, await scenario_crud.get_scenarios(db, agent_id))
 
 
 @router.put("", responses={404: {"description": "No such agent"}})
-async def save_scenarios(db: SessionDep, agent_id: str, body: ScenariosIn) -> ScenariosPublic:
+async def save_scenarios(db: DbDep, agent_id: str, body: ScenariosIn) -> ScenariosPublic:
     """Save the agent's scenario file; a file that is not a valid suite gets 422 saying where."""
     await _agent(db, agent_id)
     try:
@@ -101,7 +101,7 @@ async def save_scenarios(db: SessionDep, agent_id: str, body: ScenariosIn) -> Sc
     },
 )
 async def run_scenarios(
-    db: SessionDep, box: SecretBoxDep, runner: ScenarioRunnerDep, agent_id: str
+    db: DbDep, box: SecretBoxDep, runner: ScenarioRunnerDep, agent_id: str
 ) -> SuiteResult:
     """Run the saved scenarios against the agent's current config, in text mode (its LLM and
     tools, no audio); the result is kept as the last run."""
@@ -125,9 +125,7 @@ async def run_scenarios(
     return result
 
 
-async def _job(
-    db: SessionDep, box: SecretBoxDep, agent: Agent, suite: ScenarioSuite
-) -> ScenarioJob:
+async def _job(db: DbDep, box: SecretBoxDep, agent: Agent, suite: ScenarioSuite) -> ScenarioJob:
     """The agent's config as the worker would get it, and the suite with the judge's key."""
     judge = suite.judge_llm
     judge_key = judge.options.get("api_key") if judge is not None else None

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Path, Response, status
 
 from control_plane import credentials
-from control_plane.api.deps import SecretBoxDep, SessionDep
+from control_plane.api.deps import DbDep, SecretBoxDep
 from control_plane.models import SecretIn, SecretsPublic, SecretStatus
 from stimm.catalog import CATALOG, SECRET_NAMES
 from stimm.schema import SECRET_NAME_PATTERN
@@ -37,7 +37,7 @@ def _used_by(name: str) -> list[str]:
 
 
 @router.get("")
-async def list_secrets(db: SessionDep) -> SecretsPublic:
+async def list_secrets(db: DbDep) -> SecretsPublic:
     """Every secret a provider needs plus any other stored one, with whether it is set."""
     stored = {s.name: s for s in await credentials.list_secrets(db)}
     names = sorted(set(SECRET_NAMES) | set(stored))
@@ -56,7 +56,7 @@ async def list_secrets(db: SessionDep) -> SecretsPublic:
 
 @router.put("/{name}")
 async def put_secret(
-    db: SessionDep, box: SecretBoxDep, name: SecretName, secret_in: SecretIn
+    db: DbDep, box: SecretBoxDep, name: SecretName, secret_in: SecretIn
 ) -> SecretStatus:
     """Set or replace a secret. The value can never be read back through the API."""
     row = await credentials.put_secret(db, box, name, secret_in.value)
@@ -69,7 +69,7 @@ async def put_secret(
     status_code=status.HTTP_204_NO_CONTENT,
     responses={404: {"description": "The secret is not set"}},
 )
-async def delete_secret(db: SessionDep, name: SecretName) -> Response:
+async def delete_secret(db: DbDep, name: SecretName) -> Response:
     """Remove a secret."""
     row = await credentials.get_secret(db, name)
     if row is None:

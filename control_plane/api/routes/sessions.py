@@ -17,11 +17,11 @@ from pydantic import AwareDatetime
 from control_plane import crud
 from control_plane.api.deps import (
     CurrentApiKey,
+    DbDep,
     LiveKitDep,
     Offset,
     RateLimiterDep,
     RecordingsDep,
-    SessionDep,
     SettingsDep,
     too_many_requests,
 )
@@ -66,7 +66,7 @@ router = APIRouter(prefix="/sessions", tags=["sessions"])
     },
 )
 async def create_session(
-    db: SessionDep,
+    db: DbDep,
     settings: SettingsDep,
     livekit: LiveKitDep,
     limiter: RateLimiterDep,
@@ -86,7 +86,7 @@ async def create_session(
 
 
 async def start_web_session(
-    db: SessionDep,
+    db: DbDep,
     settings: SettingsDep,
     livekit: LiveKitDep,
     agent: Agent,
@@ -98,7 +98,7 @@ async def start_web_session(
     room-scoped join token (the same for the API and the widget)."""
     identity = f"web-{secrets.token_hex(6)}"
     # Committed before the dispatch, so the worker finds the session when it reports on it.
-    call = await crud.create_session(
+    voice_session = await crud.create_session(
         db,
         agent_id=agent.id,
         channel="web",
@@ -106,17 +106,17 @@ async def start_web_session(
         api_key_id=api_key_id,
         publishable_key_id=publishable_key_id,
     )
-    tracing.tag_current_span(call.id, agent.id)
-    metadata = JobMetadata(agent_id=agent.id, session_id=call.id, channel="web")
+    tracing.tag_current_span(voice_session.id, agent.id)
+    metadata = JobMetadata(agent_id=agent.id, session_id=voice_session.id, channel="web")
     try:
         await livekit.create_room_and_dispatch(
-            call.room,
+            voice_session.room,
             metadata,
-            on_dispatch=lambda token: crud.set_session_dispatch(db, call, token),
+            on_dispatch=lambda token: crud.set_session_dispatch(db, voice_session, token),
         )
     except LiveKitError as e:
-        logger.warning("session %s failed to start: %s", call.id, e)
-        await crud.mark_session_failed(db, call, str(e))
+        logger.warning("session %s failed to start: %s", voice_session.id, e)
+        await crud.mark_session_failed(db, voice_session, str(e))
         unavailable = isinstance(e, LiveKitUnavailable)
         raise HTTPException(
             status_code=(
@@ -125,11 +125,13 @@ async def start_web_session(
             detail=f"Could not start the session: {e}",
             headers={"Retry-After": "5"} if unavailable else None,
         ) from e
-    token = livekit.participant_token(call.room, identity)
-    logger.info("session %s started for agent %s in room %s", call.id, agent.id, call.room)
+    token = livekit.participant_token(voice_session.room, identity)
+    logger.info(
+        "session %s started for agent %s in room %s", voice_session.id, agent.id, voice_session.room
+    )
     return SessionCreated(
-        session_id=call.id,
-        room=call.room,
+        session_id=voice_session.id,
+        room=voice_session.room,
         livekit_url=settings.livekit_public_url,
         token=token.jwt,
         expires_at=token.expires_at,
@@ -137,11 +139,11 @@ async def start_web_session(
 
 
 QUOTA_RETRY_S = 30
-"""Retry-After when a key has its maximum of sessions open: calls last minutes, not seconds."""
+"""Retry-After when a key has its maximum of sessions open: sessions last minutes, not seconds."""
 
 
 async def _within_quota(
-    db: SessionDep, settings: SettingsDep, limiter: RateLimiterDep, key_id: str
+    db: DbDep, settings: SettingsDep, limiter: RateLimiterDep, key_id: str
 ) -> None:
     """Refuse a session beyond the key's per-minute rate or concurrent-session quota (429)."""
     rate = settings.sessions_per_minute_per_key
@@ -221,16 +223,16 @@ SessionFiltersDep = Annotated[SessionFilters, Depends(_session_filters)]
 
 @router.get("")
 async def list_sessions(
-    db: SessionDep,
+    db: DbDep,
     filters: SessionFiltersDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     offset: Offset = 0,
 ) -> SessionsPublic:
     """List sessions, newest first, filtered by agent, channel, status, creation time and
     analysis."""
-    calls, count = await crud.list_sessions(db, **filters, limit=limit, offset=offset)  # type: ignore[arg-type]
+    sessions, count = await crud.list_sessions(db, **filters, limit=limit, offset=offset)  # type: ignore[arg-type]
     return SessionsPublic(
-        items=[SessionPublic.model_validate(c, from_attributes=True) for c in calls], count=count
+        items=[SessionPublic.model_validate(c, from_attributes=True) for c in sessions], count=count
     )
 
 
@@ -243,33 +245,33 @@ EXPORT_LIMIT = 10_000
     responses={200: {"content": {"text/csv": {}}, "description": "One row per session"}},
 )
 async def export_sessions(
-    db: SessionDep,
+    db: DbDep,
     filters: SessionFiltersDep,
     limit: Annotated[int, Query(ge=1, le=EXPORT_LIMIT)] = EXPORT_LIMIT,
 ) -> Response:
     """The filtered sessions as CSV, newest first: outcome, analysis summary and one column
     per analysis field."""
-    calls, _ = await crud.list_sessions(db, **filters, limit=limit, offset=0)  # type: ignore[arg-type]
-    analyses = await postcall_crud.analyses_of(db, [c.id for c in calls])
+    sessions, _ = await crud.list_sessions(db, **filters, limit=limit, offset=0)  # type: ignore[arg-type]
+    analyses = await postcall_crud.analyses_of(db, [c.id for c in sessions])
     return Response(
-        content=sessions_csv(calls, analyses),
+        content=sessions_csv(sessions, analyses),
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": 'attachment; filename="sessions.csv"'},
     )
 
 
 @router.get("/{session_id}", responses={404: {"description": "No such session"}})
-async def get_session(db: SessionDep, session_id: str) -> SessionPublicWithAnalysis:
+async def get_session(db: DbDep, session_id: str) -> SessionPublicWithAnalysis:
     """One session: outcome, transcript turns in order, each with its latency metrics, and
     its post-call analysis."""
-    call = await crud.get_session(db, session_id)
-    if call is None:
+    voice_session = await crud.get_session(db, session_id)
+    if voice_session is None:
         raise session_not_found(session_id)
     turns = await crud.list_turns(db, session_id)
     analysis = await postcall_crud.get_analysis(db, session_id)
     return SessionPublicWithAnalysis.model_validate(
         {
-            **call.model_dump(),
+            **voice_session.model_dump(),
             "turns": [TurnPublic.model_validate(t, from_attributes=True) for t in turns],
             "analysis": analysis_public(analysis) if analysis is not None else None,
         }
@@ -281,15 +283,17 @@ async def get_session(db: SessionDep, session_id: str) -> SessionPublicWithAnaly
     status_code=status.HTTP_204_NO_CONTENT,
     responses={404: {"description": "No such session"}, 409: {"description": "Still running"}},
 )
-async def delete_session(db: SessionDep, recordings: RecordingsDep, session_id: str) -> None:
+async def delete_session(db: DbDep, recordings: RecordingsDep, session_id: str) -> None:
     """Delete an ended session: its transcript and its recording with it."""
-    call = await crud.get_session(db, session_id)
-    if call is None:
+    voice_session = await crud.get_session(db, session_id)
+    if voice_session is None:
         raise session_not_found(session_id)
-    if call.status in ("created", "active"):
+    if voice_session.status in ("created", "active"):
         raise HTTPException(
             status_code=status.HTTP_409_CONFLICT,
-            detail=f"Session {session_id} is still {call.status}; delete it once it has ended",
+            detail=(
+                f"Session {session_id} is still {voice_session.status}; delete it once it has ended"
+            ),
         )
     recording = await recordings.get(db, session_id)
     if recording is not None:
@@ -301,7 +305,7 @@ async def delete_session(db: SessionDep, recordings: RecordingsDep, session_id: 
                 detail=f"The recording could not be deleted ({e}); try again in a moment",
                 headers={"Retry-After": "5"},
             ) from e
-    await crud.delete_session(db, call)
+    await crud.delete_session(db, voice_session)
     logger.info("session %s deleted", session_id)
 
 

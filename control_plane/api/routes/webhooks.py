@@ -12,7 +12,7 @@ from fastapi import APIRouter, HTTPException, Query, Response, status
 from fastapi.exceptions import RequestValidationError
 
 from control_plane import credentials
-from control_plane.api.deps import Offset, PostCallDep, SecretBoxDep, SessionDep
+from control_plane.api.deps import DbDep, Offset, PostCallDep, SecretBoxDep
 from control_plane.models import utcnow
 from control_plane.postcall import crud
 from control_plane.postcall.models import (
@@ -77,7 +77,7 @@ def _delivery_public(row: WebhookDelivery) -> WebhookDeliveryPublic:
 
 @router.post("", status_code=status.HTTP_201_CREATED, responses=_REFUSED)
 async def create_webhook(
-    db: SessionDep, box: SecretBoxDep, endpoint_in: WebhookEndpointCreate
+    db: DbDep, box: SecretBoxDep, endpoint_in: WebhookEndpointCreate
 ) -> WebhookEndpointCreated:
     """Add an endpoint; the response is the only one that shows its signing secret."""
     await _check_egress(endpoint_in.url)
@@ -100,7 +100,7 @@ async def create_webhook(
 
 @router.get("")
 async def list_webhooks(
-    db: SessionDep,
+    db: DbDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     offset: Offset = 0,
 ) -> WebhookEndpointsPublic:
@@ -112,7 +112,7 @@ async def list_webhooks(
 
 
 @router.get("/{endpoint_id}", responses=_NOT_FOUND)
-async def get_webhook(db: SessionDep, endpoint_id: str) -> WebhookEndpointPublic:
+async def get_webhook(db: DbDep, endpoint_id: str) -> WebhookEndpointPublic:
     """One endpoint (never its secret)."""
     endpoint = await crud.get_endpoint(db, endpoint_id)
     if endpoint is None:
@@ -122,7 +122,7 @@ async def get_webhook(db: SessionDep, endpoint_id: str) -> WebhookEndpointPublic
 
 @router.patch("/{endpoint_id}", responses={**_NOT_FOUND, **_REFUSED})
 async def update_webhook(
-    db: SessionDep, box: SecretBoxDep, endpoint_id: str, endpoint_in: WebhookEndpointUpdate
+    db: DbDep, box: SecretBoxDep, endpoint_id: str, endpoint_in: WebhookEndpointUpdate
 ) -> WebhookEndpointPublic:
     """Change an endpoint's URL, events, description, state or signing secret."""
     endpoint = await crud.get_endpoint(db, endpoint_id)
@@ -146,7 +146,7 @@ async def update_webhook(
 
 
 @router.delete("/{endpoint_id}", status_code=status.HTTP_204_NO_CONTENT, responses=_NOT_FOUND)
-async def delete_webhook(db: SessionDep, endpoint_id: str) -> Response:
+async def delete_webhook(db: DbDep, endpoint_id: str) -> Response:
     """Delete an endpoint, its secret and its delivery log."""
     endpoint = await crud.get_endpoint(db, endpoint_id)
     if endpoint is None:
@@ -161,7 +161,7 @@ async def delete_webhook(db: SessionDep, endpoint_id: str) -> Response:
 
 @router.get("/{endpoint_id}/deliveries", responses=_NOT_FOUND)
 async def list_deliveries(
-    db: SessionDep,
+    db: DbDep,
     endpoint_id: str,
     delivery_status: Annotated[DeliveryStatus | None, Query(alias="status")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
@@ -182,7 +182,7 @@ async def list_deliveries(
     responses=_NOT_FOUND,
 )
 async def resend_delivery(
-    db: SessionDep, postcall: PostCallDep, endpoint_id: str, delivery_id: str
+    db: DbDep, postcall: PostCallDep, endpoint_id: str, delivery_id: str
 ) -> WebhookDeliveryPublic:
     """Send a delivery's event again (same body and event id) as a new delivery."""
     delivery = await crud.get_delivery(db, endpoint_id, delivery_id)

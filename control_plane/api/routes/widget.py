@@ -16,9 +16,9 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from control_plane import crud
 from control_plane.api.deps import (
+    DbDep,
     LiveKitDep,
     RateLimiterDep,
-    SessionDep,
     SettingsDep,
     too_many_requests,
 )
@@ -47,7 +47,7 @@ def _cors(origin: str) -> dict[str, str]:
 
 
 @router.options("/sessions", include_in_schema=False)
-async def preflight(request: Request, db: SessionDep) -> Response:
+async def preflight(request: Request, db: DbDep) -> Response:
     """CORS preflight: allowed for origins an active publishable key lists, refused otherwise."""
     origin = request.headers.get("origin", "")
     try:
@@ -69,7 +69,7 @@ async def preflight(request: Request, db: SessionDep) -> Response:
 
 async def require_publishable_key(
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_publishable_bearer)],
-    db: SessionDep,
+    db: DbDep,
 ) -> PublishableKey:
     if bearer is None:
         raise HTTPException(
@@ -101,7 +101,7 @@ async def require_publishable_key(
 async def create_widget_session(
     request: Request,
     response: Response,
-    db: SessionDep,
+    db: DbDep,
     settings: SettingsDep,
     livekit: LiveKitDep,
     limiter: RateLimiterDep,
@@ -137,7 +137,7 @@ async def create_widget_session(
 
 
 async def _within_widget_limits(
-    db: SessionDep,
+    db: DbDep,
     settings: SettingsDep,
     limiter: RateLimiterDep,
     key: PublishableKey,

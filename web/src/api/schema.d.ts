@@ -419,11 +419,11 @@ export interface paths {
   "/api/worker/agents/{agent_id}": {
     /**
      * Get Agent Config
-     * @description The config the worker runs a call with, and the decrypted secrets its providers need.
+     * @description The config the worker runs a session with, and the decrypted secrets its providers need.
      *
      * The only route that returns secret values: the config's ``{"secret": NAME}`` references
      * (API keys, webhook header values) come back as the values themselves. The worker fetches
-     * it once per call, so an update reaches the next call only.
+     * it once per session, so an update reaches the next session only.
      */
     get: operations["get_agent_config_api_worker_agents__agent_id__get"];
   };
@@ -463,7 +463,7 @@ export interface paths {
   "/api/worker/sessions/{session_id}/recording": {
     /**
      * Put Recording
-     * @description Upload a finished call's recording (Ogg/Opus body, streamed); replaces an earlier one.
+     * @description Upload a finished session's recording (Ogg/Opus body, streamed); replaces an earlier one.
      */
     put: operations["put_recording_api_worker_sessions__session_id__recording_put"];
   };
@@ -4965,11 +4965,11 @@ export interface operations {
   };
   /**
    * Get Agent Config
-   * @description The config the worker runs a call with, and the decrypted secrets its providers need.
+   * @description The config the worker runs a session with, and the decrypted secrets its providers need.
    *
    * The only route that returns secret values: the config's ``{"secret": NAME}`` references
    * (API keys, webhook header values) come back as the values themselves. The worker fetches
-   * it once per call, so an update reaches the next call only.
+   * it once per session, so an update reaches the next session only.
    */
   get_agent_config_api_worker_agents__agent_id__get: {
     parameters: {
@@ -5137,7 +5137,7 @@ export interface operations {
   };
   /**
    * Put Recording
-   * @description Upload a finished call's recording (Ogg/Opus body, streamed); replaces an earlier one.
+   * @description Upload a finished session's recording (Ogg/Opus body, streamed); replaces an earlier one.
    */
   put_recording_api_worker_sessions__session_id__recording_put: {
     parameters: {

@@ -133,7 +133,7 @@ export function ProviderPicker(props: {
             </div>
             {missing.length > 0 && (
               <div className="alert warning small">
-                Needs the secret {missing.join(", ")}, which is not set — calls on this provider will
+                Needs the secret {missing.join(", ")}, which is not set — sessions on this provider will
                 fail until it is.
               </div>
             )}

@@ -62,7 +62,7 @@ export function Waterfall({ turns }: { turns: Turn[] }) {
   );
 }
 
-/** Stage figures of one turn as a compact line (the Calls transcript). */
+/** Stage figures of one turn as a compact line (a session's transcript). */
 export function TurnFigures({ turn }: { turn: Turn }) {
   const m = turn.metrics;
   const parts: [string, number | null][] =

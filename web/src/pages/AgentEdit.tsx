@@ -244,11 +244,11 @@ function AgentForm(props: { id?: string; title: string; initial: AgentConfig; pr
             Search while the caller is still speaking
           </label>
         </Section>
-        <Section title="Recording" sub="The caller and the agent in one stereo file, played back on the call's page.">
+        <Section title="Recording" sub="The caller and the agent in one stereo file, played back on the session's page.">
           <div className="grid-3">
             <label className="check">
               <input type="checkbox" checked={form.recording.enabled} onChange={(e) => set("recording", { ...form.recording, enabled: e.target.checked })} />
-              Record calls
+              Record sessions
             </label>
             <Field label="Keep recordings for (days)" htmlFor="rec-days" path="recording.retention_days" error={err}>
               <input id="rec-days" className="input" type="number" min={1} max={3650} disabled={!form.recording.enabled} value={form.recording.retention_days} onChange={(e) => set("recording", { ...form.recording, retention_days: Number(e.target.value) })} />

@@ -114,7 +114,7 @@ function DeleteAgent({ agent, onClose }: { agent: Agent; onClose: () => void }) 
       pending={del.isPending}
       error={del.error}
     >
-      The agent and its settings are removed. Calls in progress keep running.
+      The agent and its settings are removed. Sessions in progress keep running.
     </ConfirmDialog>
   );
 }

@@ -64,7 +64,7 @@ export function OutboundCallCard({ agents }: { agents: Agent[] }) {
         {call.data && !call.isPending && (
           <div className="alert info" role="status">
             {call.data.callee} answered; the agent is on the line.{" "}
-            <Link to={`/calls/${call.data.session_id}`}>Open the call</Link>
+            <Link to={`/sessions/${call.data.session_id}`}>Open its session</Link>
           </div>
         )}
       </form>

@@ -27,7 +27,7 @@ export function PublishableKeysPage() {
     <>
       <PageHead
         title="Publishable keys"
-        sub="Put an agent on your website: a key for the widget that can only start calls with its agents, from its sites."
+        sub="Put an agent on your website: a key for the widget that can only start sessions with its agents, from its sites."
         actions={
           <button className="btn primary" onClick={() => setCreating(true)}>
             New publishable key
@@ -157,7 +157,7 @@ function CreateKey(props: { agents: Agent[]; onClose: () => void; onCreated: (k:
           path="agent_ids"
           prefix
           error={err}
-          hint={agents.length ? "The widget can start calls with these agents only; the first is its default." : <Link to="/agents/new">Create an agent first</Link>}
+          hint={agents.length ? "The widget can start sessions with these agents only; the first is its default." : <Link to="/agents/new">Create an agent first</Link>}
         >
           <div className="stack" style={{ gap: 4 }}>
             {agents.map((a) => (
@@ -242,7 +242,7 @@ function RevokeKey({ publishableKey, onClose }: { publishableKey: PublishableKey
       }
     >
       <p style={{ margin: 0 }}>
-        Widgets with this key can start no call from now on. Calls in progress keep running.
+        Widgets with this key can start no session from now on. Sessions in progress keep running.
       </p>
       <ErrorAlert error={revoke.error} />
     </Modal>

@@ -69,8 +69,8 @@ export function TalkPage() {
           )}
           <span className="spacer" />
           {ended && (
-            <Link className="btn" to={`/calls/${ended}`}>
-              View this call
+            <Link className="btn" to={`/sessions/${ended}`}>
+              View this session
             </Link>
           )}
         </div>

@@ -27,7 +27,7 @@ export function WebhooksPage() {
     <>
       <PageHead
         title="Webhooks"
-        sub="Your servers hear about calls: each event is posted as JSON, signed with the endpoint's secret, and retried until it is accepted."
+        sub="Your servers hear about sessions: each event is posted as JSON, signed with the endpoint's secret, and retried until it is accepted."
         actions={
           <button className="btn primary" onClick={() => setCreating(true)}>
             New endpoint
@@ -40,7 +40,7 @@ export function WebhooksPage() {
           what="webhook endpoints"
           empty={
             <Empty title="No webhook endpoints yet">
-              <p>Add the URL of a server that should hear when calls start and end.</p>
+              <p>Add the URL of a server that should hear when sessions start and end.</p>
             </Empty>
           }
         >
@@ -111,7 +111,7 @@ function DeliveryLog({ endpointId }: { endpointId: string }) {
         what="deliveries"
         empty={
           <Empty title="Nothing sent yet">
-            <p>Events appear here as calls start and end.</p>
+            <p>Events appear here as sessions start and end.</p>
           </Empty>
         }
       >

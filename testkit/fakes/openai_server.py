@@ -14,7 +14,7 @@ In-process::
 
 As a process (prints its base URL as the first line of stdout)::
 
-    python -m tests.fakes.openai_server --port 0 --reply "Hello." --rules rules.json
+    python -m testkit.fakes.openai_server --port 0 --reply "Hello." --rules rules.json
 
 where ``rules.json`` is ``[{"match": "book", "reply": "For how many people?"}]``.
 
@@ -324,7 +324,7 @@ def serve_in_process(
     from stimm.stack.process import free_port, http_ok
 
     log_dir.mkdir(parents=True, exist_ok=True)
-    argv = [sys.executable, "-m", "tests.fakes.openai_server", "--port", str(port := free_port())]
+    argv = [sys.executable, "-m", "testkit.fakes.openai_server", "--port", str(port := free_port())]
     if rules:
         rules_file = log_dir / f"llm-rules-{port}.json"
         rules_file.write_text(json.dumps(list(rules)))

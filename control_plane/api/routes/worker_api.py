@@ -18,13 +18,13 @@ from starlette.requests import ClientDisconnect
 from control_plane import crud
 from control_plane.api.deps import (
     CacheDep,
+    DbDep,
     KnowledgeBaseDep,
     KnowledgeDep,
     PostCallDep,
     RecordingsDep,
     RegistryDep,
     SecretBoxDep,
-    SessionDep,
     SettingsDep,
     WorkerAuthDep,
 )
@@ -74,13 +74,13 @@ router = APIRouter(prefix="/worker", tags=["worker"], dependencies=[WorkerAuthDe
 
 @router.get("/agents/{agent_id}")
 async def get_agent_config(
-    db: SessionDep, cache: CacheDep, box: SecretBoxDep, agent_id: str
+    db: DbDep, cache: CacheDep, box: SecretBoxDep, agent_id: str
 ) -> WorkerAgentConfig:
-    """The config the worker runs a call with, and the decrypted secrets its providers need.
+    """The config the worker runs a session with, and the decrypted secrets its providers need.
 
     The only route that returns secret values: the config's ``{"secret": NAME}`` references
     (API keys, webhook header values) come back as the values themselves. The worker fetches
-    it once per call, so an update reaches the next call only.
+    it once per session, so an update reaches the next session only.
     """
     config = await cache.get(agent_id)
     if config is None:
@@ -103,39 +103,41 @@ async def get_agent_config(
     "/sessions/{session_id}/claim",
     responses={409: {"description": "Another job answers the session, or it has ended"}},
 )
-async def claim_session(db: SessionDep, session_id: str, claim: SessionClaim) -> SessionPublic:
+async def claim_session(db: DbDep, session_id: str, claim: SessionClaim) -> SessionPublic:
     """Let a job answer a session: the first job to claim it does, any other must leave."""
     try:
-        call = await crud.claim_session(db, session_id, claim)
+        voice_session = await crud.claim_session(db, session_id, claim)
     except SessionClaimed as e:
         logger.warning("job %s refused: %s", claim.job_id, e)
         raise HTTPException(status_code=status.HTTP_409_CONFLICT, detail=str(e)) from e
-    if call is None:
+    if voice_session is None:
         raise session_not_found(session_id)
-    return SessionPublic.model_validate(call, from_attributes=True)
+    return SessionPublic.model_validate(voice_session, from_attributes=True)
 
 
 @router.post("/sessions/{session_id}/events")
 async def post_session_event(
-    db: SessionDep, postcall: PostCallDep, session_id: str, event: SessionEvent
+    db: DbDep, postcall: PostCallDep, session_id: str, event: SessionEvent
 ) -> SessionPublic:
     """Report that a session became active, completed or failed (which queues its webhooks and
     its analysis)."""
-    call = await crud.get_session(db, session_id)
-    if call is None:
+    voice_session = await crud.get_session(db, session_id)
+    if voice_session is None:
         raise session_not_found(session_id)
-    previous = call.status
+    previous = voice_session.status
     try:
-        call = await crud.apply_session_event(db, call, event)
+        voice_session = await crud.apply_session_event(db, voice_session, event)
     except SessionStateConflict as e:
         raise HTTPException(status_code=status.HTTP_409_CONFLICT, detail=str(e)) from e
     if event.answered_by is not None:
         await phone_crud.set_answered_by(db, session_id, event.answered_by)
-    if call.status != previous:
-        logger.info("session %s: %s -> %s", session_id, previous, call.status)
-    public = SessionPublic.model_validate(call, from_attributes=True)
-    if call.status == event.status:  # a repeated report too: whatever was not queued yet is
-        await postcall.session_reported(db, call)
+    if voice_session.status != previous:
+        logger.info("session %s: %s -> %s", session_id, previous, voice_session.status)
+    public = SessionPublic.model_validate(voice_session, from_attributes=True)
+    if (
+        voice_session.status == event.status
+    ):  # a repeated report too: whatever was not queued yet is
+        await postcall.session_reported(db, voice_session)
     return public
 
 
@@ -150,18 +152,18 @@ async def post_session_event(
     },
 )
 async def create_transfer_leg(
-    db: SessionDep, settings: SettingsDep, session_id: str, leg: TransferLegCreate
+    db: DbDep, settings: SettingsDep, session_id: str, leg: TransferLegCreate
 ) -> TransferLeg:
     """Phone a warm transfer's target into the session's room; returns once they answer."""
-    call = await crud.get_session(db, session_id)
-    if call is None:
+    voice_session = await crud.get_session(db, session_id)
+    if voice_session is None:
         raise session_not_found(session_id)
-    if call.channel != "phone" or call.status not in ("created", "active"):
+    if voice_session.channel != "phone" or voice_session.status not in ("created", "active"):
         raise HTTPException(
             status_code=status.HTTP_409_CONFLICT,
             detail=f"Session {session_id} is not a live phone call",
         )
-    agent = await crud.get_agent(db, call.agent_id)
+    agent = await crud.get_agent(db, voice_session.agent_id)
     tools = agent.to_config().tools if agent is not None else []
     tool = next(
         (t for t in tools if isinstance(t, WarmTransferTool) and t.target == leg.target), None
@@ -182,7 +184,7 @@ async def create_transfer_leg(
             settings,
             telephony,
             to=leg.target,
-            room=call.room,
+            room=voice_session.room,
             identity=leg.participant_identity,
             ringing_timeout_s=tool.ringing_timeout_s,
         )
@@ -209,19 +211,17 @@ async def create_transfer_leg(
     status_code=status.HTTP_201_CREATED,
     responses={200: {"description": "A turn with this key was already recorded; it is returned"}},
 )
-async def post_turn(
-    db: SessionDep, session_id: str, turn_in: TurnIn, response: Response
-) -> TurnPublic:
+async def post_turn(db: DbDep, session_id: str, turn_in: TurnIn, response: Response) -> TurnPublic:
     """Record a finished turn; it gets the next sequence number of the session.
 
     Posting a turn again with the same ``key`` (a retry) stores nothing and answers 200. An
     agent with ``redact_pii`` has its turns stored with phone numbers, emails and card numbers
     masked.
     """
-    call = await crud.get_session(db, session_id)
-    if call is None:
+    voice_session = await crud.get_session(db, session_id)
+    if voice_session is None:
         raise session_not_found(session_id)
-    agent = await crud.get_agent(db, call.agent_id)
+    agent = await crud.get_agent(db, voice_session.agent_id)
     if agent is not None and agent.redact_pii:
         turn_in = turn_in.model_copy(update={"text": redact(turn_in.text)})
     turn, created = await crud.add_turn(db, session_id, turn_in)
@@ -246,7 +246,7 @@ async def post_turn(
     },
 )
 async def put_recording(
-    db: SessionDep,
+    db: DbDep,
     recordings: RecordingsDep,
     request: Request,
     session_id: str,
@@ -254,16 +254,16 @@ async def put_recording(
         AwareDatetime, Query(description="Wall time of the file's first sample (ISO 8601)")
     ],
 ) -> None:
-    """Upload a finished call's recording (Ogg/Opus body, streamed); replaces an earlier one."""
-    call = await crud.get_session(db, session_id)
-    if call is None:
+    """Upload a finished session's recording (Ogg/Opus body, streamed); replaces an earlier one."""
+    voice_session = await crud.get_session(db, session_id)
+    if voice_session is None:
         raise session_not_found(session_id)
-    agent = await crud.get_agent(db, call.agent_id)
+    agent = await crud.get_agent(db, voice_session.agent_id)
     policy = RecordingPolicy.model_validate(agent.recording if agent else {})
     if not policy.enabled:
         raise HTTPException(
             status_code=status.HTTP_409_CONFLICT,
-            detail=f"Agent {call.agent_id} does not record its calls",
+            detail=f"Agent {voice_session.agent_id} does not record its calls",
         )
     if request.headers.get("content-type", "").split(";")[0].strip().lower() != CONTENT_TYPE:
         raise HTTPException(
@@ -292,14 +292,14 @@ async def put_recording(
 
 
 @router.post("/sessions", status_code=status.HTTP_201_CREATED)
-async def register_phone_session(db: SessionDep, body: PhoneSessionCreate) -> PhoneSessionCreated:
+async def register_phone_session(db: DbDep, body: PhoneSessionCreate) -> PhoneSessionCreated:
     """Register a call that a SIP dispatch rule routed to an agent; idempotent per room."""
     if await crud.get_agent(db, body.agent_id) is None:
         raise agent_not_found(body.agent_id)
     existing = await phone_crud.get_call_by_room(db, body.room)
     if existing is None:
         try:
-            session, call = await phone_crud.create_phone_call(
+            voice_session, call = await phone_crud.create_phone_call(
                 db,
                 agent_id=body.agent_id,
                 direction="inbound",
@@ -315,10 +315,10 @@ async def register_phone_session(db: SessionDep, body: PhoneSessionCreate) -> Ph
                 status_code=status.HTTP_409_CONFLICT,
                 detail=f"Room {body.room} already has a session",
             ) from e
-        logger.info("inbound call %s registered (session %s)", call.id, session.id)
+        logger.info("inbound call %s registered (session %s)", call.id, voice_session.id)
     else:
-        call, session = existing
-    return PhoneSessionCreated(session_id=session.id, call_id=call.id)
+        call, voice_session = existing
+    return PhoneSessionCreated(session_id=voice_session.id, call_id=call.id)
 
 
 @router.post("/knowledge-bases/{kb_id}/query", responses=QUERY_RESPONSES)

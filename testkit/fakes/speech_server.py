@@ -43,7 +43,7 @@ import numpy as np
 from aiohttp import WSMsgType, web
 from numpy.typing import NDArray
 
-from tests.support.audio import rms, synthesize, transcribe
+from testkit.audio import rms, synthesize, transcribe
 
 CHUNK_S = 0.1
 """Audio is streamed back in chunks of this many seconds."""

@@ -19,8 +19,8 @@ import httpx
 
 from stimm.stack import LocalStack
 from stimm.stack.toxiproxy import Toxiproxy
-from tests.support.audio import synthesize, transcribe
-from tests.support.caller import Caller
+from testkit.audio import synthesize, transcribe
+from testkit.caller import Caller
 
 GREETING = "Hello, this is the Stimm test agent. How can I help you?"
 QUESTIONS = ("When is the museum open?", "Is the museum open on Sunday?")

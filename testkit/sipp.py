@@ -1,7 +1,7 @@
 """A real SIP peer for tests: SIPp scenarios, SIPp runs and the SIP messages they logged.
 
 SIPp does the signalling and plays the caller's audio (``play_pcap_audio`` of a pcap written by
-``tests.support.rtp``). The SDP it offers points the far end's RTP at the small Python receiver
+``testkit.rtp``). The SDP it offers points the far end's RTP at the small Python receiver
 there, so a test can decode (µ-law) and transcribe what the agent said.
 """
 

@@ -10,7 +10,7 @@ import { Empty, ErrorAlert, Loading, PageHead, QueryList, StatusBadge, formatDat
 
 const SINCE: Record<string, number | null> = { any: null, hour: 3600, day: 86400, week: 7 * 86400 };
 
-export function CallsPage() {
+export function SessionsPage() {
   const [filters, setFilters] = useState({
     agent_id: "",
     channel: "",
@@ -40,12 +40,12 @@ export function CallsPage() {
     setFilters((f) => ({ ...f, [k]: e.target.value }));
   const exportCsv = () => {
     setExportError(null);
-    download(`/api/sessions/export.csv?${sessionParams(query)}`, "calls.csv").catch(setExportError);
+    download(`/api/sessions/export.csv?${sessionParams(query)}`, "sessions.csv").catch(setExportError);
   };
 
   return (
     <>
-      <PageHead title="Calls" sub="Every web and phone session, with its transcript and latency." />
+      <PageHead title="Sessions" sub="Every web and phone session, with its transcript and latency." />
       <div className="card">
         <div className="filters">
           <div className="field">
@@ -105,7 +105,7 @@ export function CallsPage() {
             <input id="f-value" className="input" placeholder="true, 42 or text" disabled={!filters.analysis_field.trim()} value={filters.analysis_value} onChange={set("analysis_value")} />
           </div>
           <span className="spacer" />
-          {sessions.data && <span className="muted small">{sessions.data.count} {sessions.data.count === 1 ? "call" : "calls"}</span>}
+          {sessions.data && <span className="muted small">{sessions.data.count} {sessions.data.count === 1 ? "session" : "sessions"}</span>}
           <button className="btn sm" onClick={exportCsv}>
             Export CSV
           </button>
@@ -113,9 +113,9 @@ export function CallsPage() {
         <ErrorAlert error={exportError} />
         <QueryList
           query={sessions}
-          what="calls"
+          what="sessions"
           empty={
-            <Empty title="No calls match">
+            <Empty title="No sessions match">
               <p>Start one from the Talk page.</p>
             </Empty>
           }
@@ -133,7 +133,7 @@ export function CallsPage() {
               </thead>
               <tbody>
                 {items.map((s) => (
-                  <tr key={s.id} className="clickable" data-testid="call-row" onClick={() => navigate(`/calls/${s.id}`)}>
+                  <tr key={s.id} className="clickable" data-testid="session-row" onClick={() => navigate(`/sessions/${s.id}`)}>
                     <td>{formatDate(s.created_at)}</td>
                     <td className="cell-title">{agentName(s.agent_id)}</td>
                     <td>
@@ -154,18 +154,18 @@ export function CallsPage() {
   );
 }
 
-export function CallDetailPage() {
+export function SessionDetailPage() {
   const { id } = useParams();
   const session = useSession(id, "until-ended");
   const agent = useAgent(session.data?.agent_id);
   const recording = useRecording(id, session.data?.ended_at);
   const player = useRef<PlayerHandle>(null);
   const [playingTurn, setPlayingTurn] = useState<number | null>(null);
-  const crumbs = <Link to="/calls">Calls</Link>;
+  const crumbs = <Link to="/sessions">Sessions</Link>;
   if (session.error) {
     return (
       <>
-        <PageHead title="Call" crumbs={crumbs} />
+        <PageHead title="Session" crumbs={crumbs} />
         <ErrorAlert error={session.error} />
       </>
     );
@@ -174,14 +174,14 @@ export function CallDetailPage() {
   return (
     <>
       <PageHead
-        title={s ? `Call with ${agent.data?.name ?? "agent"}` : "Call"}
+        title={s ? `Session with ${agent.data?.name ?? "agent"}` : "Session"}
         sub={s ? formatDate(s.created_at) : undefined}
         crumbs={crumbs}
         actions={s && <StatusBadge status={s.status} />}
       />
       {!s ? (
         <div className="card">
-          <Loading what="the call" />
+          <Loading what="the session" />
         </div>
       ) : (
         <div className="split">
@@ -194,8 +194,8 @@ export function CallDetailPage() {
                 <h2>Transcript</h2>
                 <span className="muted small">{s.turns.length} turns</span>
               </div>
-              <div className="transcript" style={{ maxHeight: "none" }} data-testid="call-transcript">
-                {!s.turns.length && <div className="muted small">Nothing was said in this call.</div>}
+              <div className="transcript" style={{ maxHeight: "none" }} data-testid="session-transcript">
+                {!s.turns.length && <div className="muted small">Nothing was said in this session.</div>}
                 {s.turns.map((t) => (
                   <div
                     key={t.id}
@@ -280,7 +280,7 @@ function AnalysisCard({ session }: { session: SessionWithTurns }) {
   const a = session.analysis!;
   const color = a.status === "succeeded" ? "green" : a.status === "failed" ? "red" : "amber";
   return (
-    <div className="card card-body" data-testid="call-analysis" data-status={a.status}>
+    <div className="card card-body" data-testid="session-analysis" data-status={a.status}>
       <div className="card-head" style={{ padding: 0, marginBottom: 8 }}>
         <h2>Analysis</h2>
         <span className={`badge ${color}`}>

@@ -1,0 +1,1 @@
+"""Local servers speaking the protocols of the services Stimm talks to (``testkit``)."""
