@@ -3,6 +3,7 @@
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 
 import { api } from "./client";
+import { useRefreshingMutation } from "./mutations";
 import type {
   Call,
   CallCreate,
@@ -22,22 +23,15 @@ export function usePhoneNumbers() {
 }
 
 export function useSavePhoneNumber(id: string | undefined) {
-  const qc = useQueryClient();
-  return useMutation({
-    mutationFn: (body: PhoneNumberCreate | PhoneNumberUpdate) =>
-      id
-        ? api.patch<PhoneNumber>(`/api/phone-numbers/${id}`, body)
-        : api.post<PhoneNumber>("/api/phone-numbers", body),
-    onSuccess: () => qc.invalidateQueries({ queryKey: phoneNumbersKey }),
-  });
+  return useRefreshingMutation(phoneNumbersKey, (body: PhoneNumberCreate | PhoneNumberUpdate) =>
+    id
+      ? api.patch<PhoneNumber>(`/api/phone-numbers/${id}`, body)
+      : api.post<PhoneNumber>("/api/phone-numbers", body),
+  );
 }
 
 export function useDeletePhoneNumber() {
-  const qc = useQueryClient();
-  return useMutation({
-    mutationFn: (id: string) => api.delete(`/api/phone-numbers/${id}`),
-    onSuccess: () => qc.invalidateQueries({ queryKey: phoneNumbersKey }),
-  });
+  return useRefreshingMutation(phoneNumbersKey, (id: string) => api.delete(`/api/phone-numbers/${id}`));
 }
 
 /** Have an agent phone `to`; resolves once the callee answered. */

@@ -1,8 +1,9 @@
 // Publishable keys of the embeddable widget (control_plane/widget/models.py) and their hooks.
 
-import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+import { useQuery } from "@tanstack/react-query";
 
 import { api } from "./client";
+import { useRefreshingMutation } from "./mutations";
 import type { PublishableKey, PublishableKeyCreate, PublishableKeysPage } from "./types";
 
 export type { PublishableKey, PublishableKeyCreate };
@@ -17,17 +18,11 @@ export function usePublishableKeys() {
 }
 
 export function useCreatePublishableKey() {
-  const qc = useQueryClient();
-  return useMutation({
-    mutationFn: (body: PublishableKeyCreate) => api.post<PublishableKey>("/api/publishable-keys", body),
-    onSuccess: () => qc.invalidateQueries({ queryKey: publishableKeysKey }),
-  });
+  return useRefreshingMutation(publishableKeysKey, (body: PublishableKeyCreate) =>
+    api.post<PublishableKey>("/api/publishable-keys", body),
+  );
 }
 
 export function useRevokePublishableKey() {
-  const qc = useQueryClient();
-  return useMutation({
-    mutationFn: (id: string) => api.delete(`/api/publishable-keys/${id}`),
-    onSuccess: () => qc.invalidateQueries({ queryKey: publishableKeysKey }),
-  });
+  return useRefreshingMutation(publishableKeysKey, (id: string) => api.delete(`/api/publishable-keys/${id}`));
 }

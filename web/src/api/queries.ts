@@ -4,6 +4,7 @@ import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 
 import { ApiError } from "../lib/errors";
 import { api } from "./client";
+import { useRefreshingMutation } from "./mutations";
 import type {
   Agent,
   AgentCreate,
@@ -82,27 +83,17 @@ export function useSaveScenarios(agentId: string) {
 
 /** Runs the saved scenarios against the agent as saved; the answer is the run's result. */
 export function useRunScenarios(agentId: string) {
-  const qc = useQueryClient();
-  return useMutation({
-    mutationFn: () => api.post<SuiteResult>(`/api/agents/${agentId}/scenarios/run`),
-    onSuccess: () => qc.invalidateQueries({ queryKey: keys.scenarios(agentId) }),
-  });
+  return useRefreshingMutation(keys.scenarios(agentId), () =>
+    api.post<SuiteResult>(`/api/agents/${agentId}/scenarios/run`),
+  );
 }
 
 export function useDuplicateAgent() {
-  const qc = useQueryClient();
-  return useMutation({
-    mutationFn: (id: string) => api.post<Agent>(`/api/agents/${id}/duplicate`),
-    onSuccess: () => qc.invalidateQueries({ queryKey: keys.agents }),
-  });
+  return useRefreshingMutation(keys.agents, (id: string) => api.post<Agent>(`/api/agents/${id}/duplicate`));
 }
 
 export function useDeleteAgent() {
-  const qc = useQueryClient();
-  return useMutation({
-    mutationFn: (id: string) => api.delete(`/api/agents/${id}`),
-    onSuccess: () => qc.invalidateQueries({ queryKey: keys.agents }),
-  });
+  return useRefreshingMutation(keys.agents, (id: string) => api.delete(`/api/agents/${id}`));
 }
 
 export function useKnowledgeBases() {
@@ -117,20 +108,13 @@ export function useKnowledgeBase(id: string) {
 }
 
 export function useCreateKnowledgeBase() {
-  const qc = useQueryClient();
-  return useMutation({
-    mutationFn: (body: KnowledgeBaseCreate) =>
-      api.post<KnowledgeBase>("/api/knowledge-bases", body),
-    onSuccess: () => qc.invalidateQueries({ queryKey: keys.kbs }),
-  });
+  return useRefreshingMutation(keys.kbs, (body: KnowledgeBaseCreate) =>
+    api.post<KnowledgeBase>("/api/knowledge-bases", body),
+  );
 }
 
 export function useDeleteKnowledgeBase() {
-  const qc = useQueryClient();
-  return useMutation({
-    mutationFn: (id: string) => api.delete(`/api/knowledge-bases/${id}`),
-    onSuccess: () => qc.invalidateQueries({ queryKey: keys.kbs }),
-  });
+  return useRefreshingMutation(keys.kbs, (id: string) => api.delete(`/api/knowledge-bases/${id}`));
 }
 
 const INGESTING = new Set(["queued", "processing"]);

@@ -1,8 +1,9 @@
 // Webhook endpoints and their delivery log (control_plane/postcall/models.py) and their hooks.
 
-import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+import { useQuery } from "@tanstack/react-query";
 
 import { api } from "./client";
+import { useRefreshingMutation } from "./mutations";
 import type {
   WebhookDeliveriesPage,
   WebhookDelivery,
@@ -20,27 +21,19 @@ export function useWebhooks() {
 }
 
 export function useCreateWebhook() {
-  const qc = useQueryClient();
-  return useMutation({
-    mutationFn: (body: WebhookEndpointCreate) => api.post<WebhookEndpointCreated>("/api/webhooks", body),
-    onSuccess: () => qc.invalidateQueries({ queryKey: endpointsKey }),
-  });
+  return useRefreshingMutation(endpointsKey, (body: WebhookEndpointCreate) =>
+    api.post<WebhookEndpointCreated>("/api/webhooks", body),
+  );
 }
 
 export function useUpdateWebhook() {
-  const qc = useQueryClient();
-  return useMutation({
-    mutationFn: ({ id, ...body }: { id: string; enabled: boolean }) => api.patch<WebhookEndpoint>(`/api/webhooks/${id}`, body),
-    onSuccess: () => qc.invalidateQueries({ queryKey: endpointsKey }),
-  });
+  return useRefreshingMutation(endpointsKey, ({ id, ...body }: { id: string; enabled: boolean }) =>
+    api.patch<WebhookEndpoint>(`/api/webhooks/${id}`, body),
+  );
 }
 
 export function useDeleteWebhook() {
-  const qc = useQueryClient();
-  return useMutation({
-    mutationFn: (id: string) => api.delete(`/api/webhooks/${id}`),
-    onSuccess: () => qc.invalidateQueries({ queryKey: endpointsKey }),
-  });
+  return useRefreshingMutation(endpointsKey, (id: string) => api.delete(`/api/webhooks/${id}`));
 }
 
 /** The endpoint's delivery log, refreshed while deliveries are pending. */
@@ -54,10 +47,7 @@ export function useDeliveries(endpointId: string | undefined) {
 }
 
 export function useResend(endpointId: string) {
-  const qc = useQueryClient();
-  return useMutation({
-    mutationFn: (deliveryId: string) =>
-      api.post<WebhookDelivery>(`/api/webhooks/${endpointId}/deliveries/${deliveryId}/resend`),
-    onSuccess: () => qc.invalidateQueries({ queryKey: deliveriesKey(endpointId) }),
-  });
+  return useRefreshingMutation(deliveriesKey(endpointId), (deliveryId: string) =>
+    api.post<WebhookDelivery>(`/api/webhooks/${endpointId}/deliveries/${deliveryId}/resend`),
+  );
 }
