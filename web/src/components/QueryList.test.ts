@@ -5,7 +5,7 @@ import { renderToStaticMarkup } from "react-dom/server";
 import { describe, expect, it } from "vitest";
 
 import { ApiError } from "../lib/errors";
-import { Empty, type ListQuery, QueryList } from "./ui";
+import { Empty, type ListQuery, QueryList, QueryTable } from "./ui";
 
 interface Row {
   id: string;
@@ -93,5 +93,49 @@ describe("QueryList", () => {
     const { text, html } = render({ isPending: false, error: DOWN, data: { items: [] } }, true);
     expect(text).toContain("No workers running");
     expect(alerts(html)).toBe(1);
+  });
+});
+
+function renderTable(query: ListQuery<Row>): { text: string; html: string } {
+  const html = renderToStaticMarkup(
+    createElement(QueryTable<Row>, {
+      query,
+      what: "workers",
+      empty: createElement(Empty, { title: "No workers running" }),
+      columns: ["Worker", "Name", ""],
+      children: (r: Row) =>
+        createElement(
+          "tr",
+          { key: r.id, "data-testid": "row" },
+          createElement("td", null, r.id),
+          createElement("td", null, r.name),
+          createElement("td", null, createElement("button", null, "Delete")),
+        ),
+    }),
+  );
+  return { html, text: html.replace(/<[^>]*>/g, "") };
+}
+
+describe("QueryTable", () => {
+  it("heads the table with the columns, the unnamed one empty, and draws a row per item", () => {
+    const { html } = renderTable({ isPending: false, error: null, data: { items: ROWS } });
+    expect(html).toContain('<table class="table"><thead><tr><th>Worker</th><th>Name</th><th></th></tr></thead><tbody>');
+    expect(rows(html)).toBe(2);
+    expect(html.indexOf("worker-one")).toBeLessThan(html.indexOf("worker-two"));
+    expect(html.match(/<button>Delete<\/button>/g)?.length).toBe(2);
+  });
+
+  it("draws no table while loading, when empty or when the load failed", () => {
+    const cases: [ListQuery<Row>, string][] = [
+      [{ isPending: true, error: null, data: undefined }, "Loading workers…"],
+      [{ isPending: false, error: null, data: { items: [] } }, "No workers running"],
+      [{ isPending: false, error: DOWN, data: { items: ROWS } }, "Control plane unreachable"],
+    ];
+    for (const [query, says] of cases) {
+      const { html, text } = renderTable(query);
+      expect(text).toContain(says);
+      expect(html).not.toContain("<table");
+      expect(html).not.toContain("<th>Worker</th>");
+    }
   });
 });

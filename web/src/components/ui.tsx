@@ -115,6 +115,46 @@ export function QueryList<T>(props: {
 }
 
 /**
+ * A `QueryList` drawn as the console's table: a heading per column ("" for the row actions
+ * column), then the row `children` draws for each item, keyed by the caller.
+ */
+export function QueryTable<T>(props: {
+  query: ListQuery<T>;
+  what: string;
+  empty: ReactNode;
+  keepStaleOnError?: boolean;
+  columns: string[];
+  children: (item: T) => ReactNode;
+}) {
+  const { columns, children: row, ...list } = props;
+  return (
+    <QueryList {...list}>
+      {(items) => (
+        <table className="table">
+          <thead>
+            <tr>
+              {columns.map((c, i) => (
+                <th key={i}>{c}</th>
+              ))}
+            </tr>
+          </thead>
+          <tbody>{items.map((item) => row(item))}</tbody>
+        </table>
+      )}
+    </QueryList>
+  );
+}
+
+/** A table row's last cell, its buttons; clicks there do not reach a clickable row. */
+export function RowActions({ children }: { children: ReactNode }) {
+  return (
+    <td className="actions" onClick={(e) => e.stopPropagation()}>
+      {children}
+    </td>
+  );
+}
+
+/**
  * A modal dialog on the browser's own `<dialog>`: the page behind it is inert, Tab stays inside,
  * Escape or a click on the backdrop closes it, and focus goes back where it was when it closes.
  * `initialFocus` takes the focus when it opens (by default the first control inside does).
