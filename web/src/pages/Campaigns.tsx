@@ -1,37 +1,11 @@
 import { useState } from "react";
-import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 
-import { api } from "../api/client";
+import { useCampaignAction, useCampaignRows, useCampaigns, useCreateCampaign } from "../api/campaigns";
 import { useAgents } from "../api/queries";
-import type { Campaign, CampaignCreate, CampaignRows, CampaignsPage } from "../api/types";
-import { Empty, ErrorAlert, Field, PageHead, QueryList, formatDate } from "../components/ui";
+import type { CampaignCreate } from "../api/types";
+import { Empty, ErrorAlert, Field, PageHead, QueryTable, formatDate } from "../components/ui";
 
 const RETRY_ON = ["busy", "no-answer", "voicemail"] as const;
-
-function useCampaigns() {
-  return useQuery({
-    queryKey: ["campaigns"],
-    queryFn: () => api.get<CampaignsPage>("/api/campaigns"),
-    refetchInterval: 2000,
-  });
-}
-
-function useCampaignRows(id: string | null) {
-  return useQuery({
-    queryKey: ["campaigns", id, "rows"],
-    queryFn: () => api.get<CampaignRows>(`/api/campaigns/${id}/rows`),
-    enabled: !!id,
-    refetchInterval: 2000,
-  });
-}
-
-function useCampaignAction() {
-  const qc = useQueryClient();
-  return useMutation({
-    mutationFn: ({ id, action }: { id: string; action: string }) => api.post<Campaign>(`/api/campaigns/${id}/${action}`),
-    onSuccess: () => qc.invalidateQueries({ queryKey: ["campaigns"] }),
-  });
-}
 
 export function CampaignsPage() {
   const campaigns = useCampaigns();
@@ -43,51 +17,40 @@ export function CampaignsPage() {
       <NewCampaign />
       <div className="card">
         <ErrorAlert error={action.error} />
-        <QueryList query={campaigns} what="campaigns" empty={<Empty title="No campaigns yet" />}>
-          {(items) => (
-            <table className="table">
-              <thead>
-                <tr>
-                  <th>Name</th>
-                  <th>Status</th>
-                  <th>Progress</th>
-                  <th>Outcomes</th>
-                  <th>Created</th>
-                  <th />
-                </tr>
-              </thead>
-              <tbody>
-                {items.map((c) => (
-                  <tr key={c.id} data-testid="campaign-row">
-                    <td className="cell-title">
-                      <button className="btn ghost" onClick={() => setOpen(open === c.id ? null : c.id)}>
-                        {c.name}
-                      </button>
-                    </td>
-                    <td>
-                      <span className="badge" data-testid="campaign-status">{c.status}</span>
-                    </td>
-                    <td data-testid="campaign-progress">
-                      {c.progress.done} / {c.progress.total} done · {c.progress.calling} calling · {c.progress.calls} calls
-                    </td>
-                    <td>
-                      {Object.entries(c.progress.outcomes)
-                        .map(([k, v]) => `${k}: ${v}`)
-                        .join(", ")}
-                    </td>
-                    <td>{formatDate(c.created_at)}</td>
-                    <td>
-                      {c.status === "draft" && <Action id={c.id} action="start" run={action.mutate} />}
-                      {c.status === "running" && <Action id={c.id} action="pause" run={action.mutate} />}
-                      {c.status === "paused" && <Action id={c.id} action="resume" run={action.mutate} />}
-                      {["draft", "running", "paused"].includes(c.status) && <Action id={c.id} action="cancel" run={action.mutate} />}
-                    </td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
+        <QueryTable
+          query={campaigns}
+          what="campaigns"
+          empty={<Empty title="No campaigns yet" />}
+          columns={["Name", "Status", "Progress", "Outcomes", "Created", ""]}
+        >
+          {(c) => (
+            <tr key={c.id} data-testid="campaign-row">
+              <td className="cell-title">
+                <button className="btn ghost" onClick={() => setOpen(open === c.id ? null : c.id)}>
+                  {c.name}
+                </button>
+              </td>
+              <td>
+                <span className="badge" data-testid="campaign-status">{c.status}</span>
+              </td>
+              <td data-testid="campaign-progress">
+                {c.progress.done} / {c.progress.total} done · {c.progress.calling} calling · {c.progress.calls} calls
+              </td>
+              <td>
+                {Object.entries(c.progress.outcomes)
+                  .map(([k, v]) => `${k}: ${v}`)
+                  .join(", ")}
+              </td>
+              <td>{formatDate(c.created_at)}</td>
+              <td>
+                {c.status === "draft" && <Action id={c.id} action="start" run={action.mutate} />}
+                {c.status === "running" && <Action id={c.id} action="pause" run={action.mutate} />}
+                {c.status === "paused" && <Action id={c.id} action="resume" run={action.mutate} />}
+                {["draft", "running", "paused"].includes(c.status) && <Action id={c.id} action="cancel" run={action.mutate} />}
+              </td>
+            </tr>
           )}
-        </QueryList>
+        </QueryTable>
       </div>
       {open && <RowsCard id={open} />}
     </>
@@ -107,45 +70,33 @@ function RowsCard({ id }: { id: string }) {
   return (
     <div className="card">
       <h2>Rows</h2>
-      <QueryList query={rows} what="rows" empty={<Empty title="No rows" />}>
-        {(items) => (
-          <table className="table">
-            <thead>
-              <tr>
-                <th>Line</th>
-                <th>Number</th>
-                <th>Variables</th>
-                <th>Status</th>
-                <th>Outcome</th>
-                <th>Calls</th>
-              </tr>
-            </thead>
-            <tbody>
-              {items.map((r) => (
-                <tr key={r.id} data-testid="campaign-line">
-                  <td>{r.position}</td>
-                  <td>{r.number}</td>
-                  <td className="small">
-                    {Object.entries(r.variables)
-                      .map(([k, v]) => `${k}=${v}`)
-                      .join(", ")}
-                  </td>
-                  <td>{r.status}</td>
-                  <td>{r.outcome ?? "—"}</td>
-                  <td>{r.calls.map((c) => c.outcome ?? "…").join(" → ")}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
+      <QueryTable
+        query={rows}
+        what="rows"
+        empty={<Empty title="No rows" />}
+        columns={["Line", "Number", "Variables", "Status", "Outcome", "Calls"]}
+      >
+        {(r) => (
+          <tr key={r.id} data-testid="campaign-line">
+            <td>{r.position}</td>
+            <td>{r.number}</td>
+            <td className="small">
+              {Object.entries(r.variables)
+                .map(([k, v]) => `${k}=${v}`)
+                .join(", ")}
+            </td>
+            <td>{r.status}</td>
+            <td>{r.outcome ?? "—"}</td>
+            <td>{r.calls.map((c) => c.outcome ?? "…").join(" → ")}</td>
+          </tr>
         )}
-      </QueryList>
+      </QueryTable>
     </div>
   );
 }
 
 function NewCampaign() {
   const agents = useAgents();
-  const qc = useQueryClient();
   const [form, setForm] = useState({
     name: "",
     agent_id: "",
@@ -158,13 +109,7 @@ function NewCampaign() {
     retry_delay_s: 300,
     retry_on: ["busy", "no-answer"] as string[],
   });
-  const create = useMutation({
-    mutationFn: (body: CampaignCreate) => api.post<Campaign>("/api/campaigns", body),
-    onSuccess: () => {
-      setForm((f) => ({ ...f, name: "", csv: "" }));
-      qc.invalidateQueries({ queryKey: ["campaigns"] });
-    },
-  });
+  const create = useCreateCampaign();
   const set = (k: keyof typeof form) => (e: React.ChangeEvent<HTMLInputElement | HTMLSelectElement>) =>
     setForm((f) => ({ ...f, [k]: e.target.type === "number" ? Number(e.target.value) : e.target.value }));
   const onFile = async (e: React.ChangeEvent<HTMLInputElement>) => {
@@ -179,7 +124,10 @@ function NewCampaign() {
       className="card"
       onSubmit={(e) => {
         e.preventDefault();
-        create.mutate({ ...form, retry_on: form.retry_on as CampaignCreate["retry_on"] });
+        create.mutate(
+          { ...form, retry_on: form.retry_on as CampaignCreate["retry_on"] },
+          { onSuccess: () => setForm((f) => ({ ...f, name: "", csv: "" })) },
+        );
       }}
     >
       <h2>New campaign</h2>

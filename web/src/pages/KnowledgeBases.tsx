@@ -14,8 +14,8 @@ import {
   useQueryKnowledgeBase,
 } from "../api/queries";
 import type { KbDocument } from "../api/types";
-import { ConfirmDialog } from "../components/ConfirmDialog";
-import { Empty, ErrorAlert, Field, Modal, PageHead, QueryList, formatBytes, formatDate } from "../components/ui";
+import { useConfirm } from "../components/ConfirmDialog";
+import { Empty, ErrorAlert, Field, Modal, PageHead, QueryTable, formatBytes, formatDate } from "../components/ui";
 import { unplacedMessages } from "../lib/errors";
 
 export function KnowledgeBasesPage() {
@@ -34,7 +34,7 @@ export function KnowledgeBasesPage() {
         }
       />
       <div className="card">
-        <QueryList
+        <QueryTable
           query={kbs}
           what="knowledge bases"
           empty={
@@ -42,33 +42,20 @@ export function KnowledgeBasesPage() {
               <p>Create one, upload documents, then attach it to an agent.</p>
             </Empty>
           }
+          columns={["Name", "Documents", "Embeddings", "Created"]}
         >
-          {(items) => (
-            <table className="table">
-              <thead>
-                <tr>
-                  <th>Name</th>
-                  <th>Documents</th>
-                  <th>Embeddings</th>
-                  <th>Created</th>
-                </tr>
-              </thead>
-              <tbody>
-                {items.map((k) => (
-                  <tr key={k.id} className="clickable" onClick={() => navigate(`/knowledge/${k.id}`)}>
-                    <td>
-                      <div className="cell-title">{k.name}</div>
-                      {k.description && <div className="cell-sub">{k.description}</div>}
-                    </td>
-                    <td>{k.document_count}</td>
-                    <td className="muted">{k.embedding_model}</td>
-                    <td className="muted">{formatDate(k.created_at)}</td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
+          {(k) => (
+            <tr key={k.id} className="clickable" onClick={() => navigate(`/knowledge/${k.id}`)}>
+              <td>
+                <div className="cell-title">{k.name}</div>
+                {k.description && <div className="cell-sub">{k.description}</div>}
+              </td>
+              <td>{k.document_count}</td>
+              <td className="muted">{k.embedding_model}</td>
+              <td className="muted">{formatDate(k.created_at)}</td>
+            </tr>
           )}
-        </QueryList>
+        </QueryTable>
       </div>
       {creating && <CreateKnowledgeBase onClose={() => setCreating(false)} />}
     </>
@@ -154,13 +141,21 @@ export function KnowledgeBasePage() {
   const kb = useKnowledgeBase(id);
   const docs = useDocuments(id);
   const del = useDeleteDocument(id);
-  const delKb = useDeleteKnowledgeBase();
   const qc = useQueryClient();
   const navigate = useNavigate();
+  const remove = useConfirm(
+    useDeleteKnowledgeBase(),
+    (kbId: string) => ({
+      title: "Delete this knowledge base?",
+      confirm: "Delete",
+      text: "Its documents and their embeddings are deleted.",
+      variables: kbId,
+    }),
+    () => navigate("/knowledge"),
+  );
   const input = useRef<HTMLInputElement>(null);
   const [uploads, setUploads] = useState<UploadState[]>([]);
   const [over, setOver] = useState(false);
-  const [confirmDelete, setConfirmDelete] = useState(false);
 
   async function send(files: FileList | File[]) {
     for (const file of Array.from(files)) {
@@ -195,7 +190,7 @@ export function KnowledgeBasePage() {
         sub={kb.data?.description ?? undefined}
         crumbs={crumbs}
         actions={
-          <button className="btn danger" onClick={() => setConfirmDelete(true)}>
+          <button className="btn danger" onClick={() => remove.ask(id)}>
             Delete knowledge base
           </button>
         }
@@ -252,41 +247,32 @@ export function KnowledgeBasePage() {
               </div>
             ))}
           </div>
-          <QueryList query={docs} what="documents" empty={<Empty title="No documents yet" />}>
-            {(items) => (
-              <table className="table">
-                <thead>
-                  <tr>
-                    <th>Document</th>
-                    <th>Status</th>
-                    <th>Chunks</th>
-                    <th />
-                  </tr>
-                </thead>
-                <tbody>
-                  {items.map((d) => (
-                    <tr key={d.id} data-testid="document-row">
-                      <td>
-                        <div className="cell-title">{d.filename}</div>
-                        <div className="cell-sub">
-                          {formatBytes(d.size_bytes)} · {formatDate(d.created_at)}
-                        </div>
-                      </td>
-                      <td>
-                        <DocumentStatus doc={d} />
-                      </td>
-                      <td>{d.chunks_total || "—"}</td>
-                      <td className="actions">
-                        <button className="btn sm danger" disabled={del.isPending} onClick={() => del.mutate(d.id)}>
-                          Delete
-                        </button>
-                      </td>
-                    </tr>
-                  ))}
-                </tbody>
-              </table>
+          <QueryTable
+            query={docs}
+            what="documents"
+            empty={<Empty title="No documents yet" />}
+            columns={["Document", "Status", "Chunks", ""]}
+          >
+            {(d) => (
+              <tr key={d.id} data-testid="document-row">
+                <td>
+                  <div className="cell-title">{d.filename}</div>
+                  <div className="cell-sub">
+                    {formatBytes(d.size_bytes)} · {formatDate(d.created_at)}
+                  </div>
+                </td>
+                <td>
+                  <DocumentStatus doc={d} />
+                </td>
+                <td>{d.chunks_total || "—"}</td>
+                <td className="actions">
+                  <button className="btn sm danger" disabled={del.isPending} onClick={() => del.mutate(d.id)}>
+                    Delete
+                  </button>
+                </td>
+              </tr>
             )}
-          </QueryList>
+          </QueryTable>
           {del.error != null && (
             <div className="card-body">
               <ErrorAlert error={del.error} />
@@ -309,18 +295,7 @@ export function KnowledgeBasePage() {
           )}
         </div>
       </div>
-      {confirmDelete && (
-        <ConfirmDialog
-          title="Delete this knowledge base?"
-          confirm="Delete"
-          onConfirm={() => delKb.mutate(id, { onSuccess: () => navigate("/knowledge") })}
-          onCancel={() => setConfirmDelete(false)}
-          pending={delKb.isPending}
-          error={delKb.error}
-        >
-          Its documents and their embeddings are deleted.
-        </ConfirmDialog>
-      )}
+      {remove.dialog}
     </>
   );
 }

@@ -5,8 +5,8 @@ import { useAgents } from "../api/queries";
 import { useDeletePhoneNumber, usePhoneNumbers } from "../api/phoneNumbers";
 import { useTelephony } from "../api/telephony";
 import type { PhoneNumber } from "../api/types";
-import { ConfirmDialog } from "../components/ConfirmDialog";
-import { Empty, PageHead, QueryList, formatDate } from "../components/ui";
+import { useConfirm } from "../components/ConfirmDialog";
+import { Empty, PageHead, QueryTable, RowActions, formatDate } from "../components/ui";
 import { errorMessage } from "../lib/errors";
 import { type SipStatusText, dialUri, sipStatusText } from "../lib/telephony";
 import { OutboundCallCard } from "./PhoneNumbersCall";
@@ -17,7 +17,12 @@ export function PhoneNumbersPage() {
   const agents = useAgents();
   const dialTemplate = useTelephony().data?.dial_uri_template;
   const [editing, setEditing] = useState<PhoneNumber | "new" | null>(null);
-  const [deleting, setDeleting] = useState<PhoneNumber | null>(null);
+  const remove = useConfirm(useDeletePhoneNumber(), (number: PhoneNumber) => ({
+    title: `Delete ${number.number}?`,
+    confirm: "Delete number",
+    text: "Calls to this number are refused from now on; its trunk and dispatch rule are removed from LiveKit. Calls in progress keep running.",
+    variables: number.id,
+  }));
   const agentName = (id: string) => agents.data?.items.find((a) => a.id === id)?.name ?? "…";
 
   return (
@@ -34,7 +39,7 @@ export function PhoneNumbersPage() {
       <div className="stack">
         <SipStatus />
         <div className="card">
-          <QueryList
+          <QueryTable
             query={numbers}
             what="phone numbers"
             empty={
@@ -42,70 +47,55 @@ export function PhoneNumbersPage() {
                 <p>Add the number your SIP provider routes to Stimm, and pick the agent that answers it.</p>
               </Empty>
             }
+            columns={["Number", "Answered by", "Who may call", "LiveKit", "Updated", ""]}
           >
-            {(items) => (
-              <table className="table">
-                <thead>
-                  <tr>
-                    <th>Number</th>
-                    <th>Answered by</th>
-                    <th>Who may call</th>
-                    <th>LiveKit</th>
-                    <th>Updated</th>
-                    <th />
-                  </tr>
-                </thead>
-                <tbody>
-                  {items.map((n) => (
-                    <tr key={n.id} className="clickable" data-testid="phone-number-row" onClick={() => setEditing(n)}>
-                      <td>
-                        <div className="cell-title mono">{n.number}</div>
-                        {n.name && <div className="cell-sub">{n.name}</div>}
-                        {dialTemplate && (
-                          <div
-                            className="cell-sub mono copyable"
-                            data-testid="dial-uri"
-                            title="What a softphone dials to reach this number"
-                            onClick={(e) => e.stopPropagation()}
-                          >
-                            {dialUri(dialTemplate, n.number)}
-                          </div>
-                        )}
-                      </td>
-                      <td onClick={(e) => e.stopPropagation()}>
-                        <Link to={`/agents/${n.agent_id}`}>{agentName(n.agent_id)}</Link>
-                      </td>
-                      <td>
-                        <Access number={n} />
-                      </td>
-                      <td>
-                        {n.trunk_id && n.dispatch_rule_id ? (
-                          <span className="badge green" title={`${n.trunk_id} · ${n.dispatch_rule_id}`}>
-                            <span className="dot" />
-                            Routed
-                          </span>
-                        ) : (
-                          <span className="badge amber">
-                            <span className="dot" />
-                            Not applied
-                          </span>
-                        )}
-                      </td>
-                      <td className="muted">{formatDate(n.updated_at)}</td>
-                      <td className="actions" onClick={(e) => e.stopPropagation()}>
-                        <button className="btn sm" onClick={() => setEditing(n)}>
-                          Edit
-                        </button>{" "}
-                        <button className="btn sm danger" onClick={() => setDeleting(n)}>
-                          Delete
-                        </button>
-                      </td>
-                    </tr>
-                  ))}
-                </tbody>
-              </table>
+            {(n) => (
+              <tr key={n.id} className="clickable" data-testid="phone-number-row" onClick={() => setEditing(n)}>
+                <td>
+                  <div className="cell-title mono">{n.number}</div>
+                  {n.name && <div className="cell-sub">{n.name}</div>}
+                  {dialTemplate && (
+                    <div
+                      className="cell-sub mono copyable"
+                      data-testid="dial-uri"
+                      title="What a softphone dials to reach this number"
+                      onClick={(e) => e.stopPropagation()}
+                    >
+                      {dialUri(dialTemplate, n.number)}
+                    </div>
+                  )}
+                </td>
+                <td onClick={(e) => e.stopPropagation()}>
+                  <Link to={`/agents/${n.agent_id}`}>{agentName(n.agent_id)}</Link>
+                </td>
+                <td>
+                  <Access number={n} />
+                </td>
+                <td>
+                  {n.trunk_id && n.dispatch_rule_id ? (
+                    <span className="badge green" title={`${n.trunk_id} · ${n.dispatch_rule_id}`}>
+                      <span className="dot" />
+                      Routed
+                    </span>
+                  ) : (
+                    <span className="badge amber">
+                      <span className="dot" />
+                      Not applied
+                    </span>
+                  )}
+                </td>
+                <td className="muted">{formatDate(n.updated_at)}</td>
+                <RowActions>
+                  <button className="btn sm" onClick={() => setEditing(n)}>
+                    Edit
+                  </button>{" "}
+                  <button className="btn sm danger" onClick={() => remove.ask(n)}>
+                    Delete
+                  </button>
+                </RowActions>
+              </tr>
             )}
-          </QueryList>
+          </QueryTable>
         </div>
         <OutboundCallCard agents={agents.data?.items ?? []} />
       </div>
@@ -116,7 +106,7 @@ export function PhoneNumbersPage() {
           onClose={() => setEditing(null)}
         />
       )}
-      {deleting && <DeletePhoneNumber number={deleting} onClose={() => setDeleting(null)} />}
+      {remove.dialog}
     </>
   );
 }
@@ -152,22 +142,5 @@ function Access({ number }: { number: PhoneNumber }) {
       )}
       {number.auth && <span className="badge blue">Digest · {number.auth_username}</span>}
     </div>
-  );
-}
-
-function DeletePhoneNumber({ number, onClose }: { number: PhoneNumber; onClose: () => void }) {
-  const del = useDeletePhoneNumber();
-  return (
-    <ConfirmDialog
-      title={`Delete ${number.number}?`}
-      confirm="Delete number"
-      onConfirm={() => del.mutate(number.id, { onSuccess: onClose })}
-      onCancel={onClose}
-      pending={del.isPending}
-      error={del.error}
-    >
-      Calls to this number are refused from now on; its trunk and dispatch rule are removed from
-      LiveKit. Calls in progress keep running.
-    </ConfirmDialog>
   );
 }

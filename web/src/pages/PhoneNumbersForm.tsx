@@ -1,11 +1,11 @@
-import { type FormEvent, useState } from "react";
+import { useState } from "react";
 import { Link } from "react-router";
 
 import { useSavePhoneNumber } from "../api/phoneNumbers";
 import type { Agent, PhoneNumber, PhoneNumberCreate, PhoneNumberUpdate } from "../api/types";
-import { ErrorAlert, Field, Modal } from "../components/ui";
-import { unplacedMessages } from "../lib/errors";
-import { allPlaced, normalizeNumber, numberHint, parseAddresses, placeErrors } from "../lib/phone";
+import { FormModal } from "../components/FormModal";
+import { Field } from "../components/ui";
+import { normalizeNumber, numberHint, parseAddresses, placeErrors } from "../lib/phone";
 
 const SHOWN = ["number", "agent_id", "name", "allowed_addresses", "auth_username", "auth_password"];
 
@@ -41,112 +41,95 @@ export function PhoneNumberForm(props: { number?: PhoneNumber; agents: Agent[]; 
     return { ...common, auth_username: username.trim() || null, ...(password ? { auth_password: password } : {}) };
   }
 
-  function submit(e?: FormEvent) {
-    e?.preventDefault();
-    save.mutate(body(), { onSuccess: onClose });
-  }
-
   const hint = existing ? "A number cannot be changed: delete it and add the new one." : numberHint(number) ?? "International form, e.g. +15550100";
   return (
-    <Modal
+    <FormModal
       title={existing ? `Edit ${existing.number}` : "Add a phone number"}
+      submit={existing ? "Save" : "Add number"}
+      onSubmit={() => save.mutate(body(), { onSuccess: onClose })}
       onClose={onClose}
-      footer={
-        <>
-          <button className="btn" onClick={onClose}>
-            Cancel
-          </button>
-          <button className="btn primary" onClick={() => submit()} disabled={save.isPending}>
-            {save.isPending && <span className="spinner" />}
-            {existing ? "Save" : "Add number"}
-          </button>
-        </>
-      }
+      pending={save.isPending}
+      error={err}
+      shown={SHOWN}
     >
-      <form onSubmit={submit} className="stack" noValidate>
-        <div className="grid-2">
-          <Field label="Number" htmlFor="pn-number" path="number" error={err} hint={hint}>
-            <input
-              id="pn-number"
-              className="input mono"
-              value={number}
-              autoFocus={!existing}
-              disabled={!!existing}
-              placeholder="+15550100"
-              onChange={(e) => setNumber(e.target.value)}
-            />
-          </Field>
-          <Field label="Label" htmlFor="pn-name" path="name" error={err} hint="Optional, e.g. Front desk">
-            <input id="pn-name" className="input" value={name} onChange={(e) => setName(e.target.value)} />
-          </Field>
-        </div>
-        <Field
-          label="Answered by"
-          htmlFor="pn-agent"
-          path="agent_id"
-          error={err}
-          hint={agents.length ? undefined : <Link to="/agents/new">Create an agent first</Link>}
-        >
-          <select id="pn-agent" className="select" value={agentId} onChange={(e) => setAgentId(e.target.value)}>
-            <option value="">Choose an agent…</option>
-            {agents.map((a) => (
-              <option key={a.id} value={a.id}>
-                {a.name}
-              </option>
-            ))}
-          </select>
-        </Field>
-        <Field
-          label="Allowed addresses"
-          htmlFor="pn-addresses"
-          path="allowed_addresses"
-          prefix
-          error={err}
-          hint="IP addresses or CIDR ranges of your SIP provider, one per line. Empty: any address."
-        >
-          <textarea
-            id="pn-addresses"
-            className="textarea mono"
-            rows={3}
-            style={{ minHeight: 64 }}
-            value={addresses}
-            placeholder="203.0.113.0/24"
-            onChange={(e) => setAddresses(e.target.value)}
+      <div className="grid-2">
+        <Field label="Number" htmlFor="pn-number" path="number" error={err} hint={hint}>
+          <input
+            id="pn-number"
+            className="input mono"
+            value={number}
+            autoFocus={!existing}
+            disabled={!!existing}
+            placeholder="+15550100"
+            onChange={(e) => setNumber(e.target.value)}
           />
         </Field>
-        <label className="check">
-          <input type="checkbox" checked={auth} onChange={(e) => setAuth(e.target.checked)} />
-          Require digest authentication
-        </label>
-        {auth && (
-          <div className="grid-2">
-            <Field label="User name" htmlFor="pn-auth-username" path="auth_username" error={err}>
-              <input id="pn-auth-username" className="input" autoComplete="off" value={username} onChange={(e) => setUsername(e.target.value)} />
-            </Field>
-            <Field
-              label="Password"
-              htmlFor="pn-auth-password"
-              path="auth_password"
-              error={err}
-              hint={existing?.auth ? "Stored encrypted, never shown. Type a new one to replace it." : "At least 8 characters."}
-            >
-              <input
-                id="pn-auth-password"
-                className="input"
-                type="password"
-                autoComplete="new-password"
-                value={password}
-                placeholder={existing?.auth ? "••••••••  (unchanged)" : ""}
-                onChange={(e) => setPassword(e.target.value)}
-              />
-            </Field>
-          </div>
-        )}
-        {save.error != null && !allPlaced(err, SHOWN) && (
-          <ErrorAlert error={err} extra={unplacedMessages(err, SHOWN)} />
-        )}
-        <button type="submit" hidden />
-      </form>
-    </Modal>
+        <Field label="Label" htmlFor="pn-name" path="name" error={err} hint="Optional, e.g. Front desk">
+          <input id="pn-name" className="input" value={name} onChange={(e) => setName(e.target.value)} />
+        </Field>
+      </div>
+      <Field
+        label="Answered by"
+        htmlFor="pn-agent"
+        path="agent_id"
+        error={err}
+        hint={agents.length ? undefined : <Link to="/agents/new">Create an agent first</Link>}
+      >
+        <select id="pn-agent" className="select" value={agentId} onChange={(e) => setAgentId(e.target.value)}>
+          <option value="">Choose an agent…</option>
+          {agents.map((a) => (
+            <option key={a.id} value={a.id}>
+              {a.name}
+            </option>
+          ))}
+        </select>
+      </Field>
+      <Field
+        label="Allowed addresses"
+        htmlFor="pn-addresses"
+        path="allowed_addresses"
+        prefix
+        error={err}
+        hint="IP addresses or CIDR ranges of your SIP provider, one per line. Empty: any address."
+      >
+        <textarea
+          id="pn-addresses"
+          className="textarea mono"
+          rows={3}
+          style={{ minHeight: 64 }}
+          value={addresses}
+          placeholder="203.0.113.0/24"
+          onChange={(e) => setAddresses(e.target.value)}
+        />
+      </Field>
+      <label className="check">
+        <input type="checkbox" checked={auth} onChange={(e) => setAuth(e.target.checked)} />
+        Require digest authentication
+      </label>
+      {auth && (
+        <div className="grid-2">
+          <Field label="User name" htmlFor="pn-auth-username" path="auth_username" error={err}>
+            <input id="pn-auth-username" className="input" autoComplete="off" value={username} onChange={(e) => setUsername(e.target.value)} />
+          </Field>
+          <Field
+            label="Password"
+            htmlFor="pn-auth-password"
+            path="auth_password"
+            error={err}
+            hint={existing?.auth ? "Stored encrypted, never shown. Type a new one to replace it." : "At least 8 characters."}
+          >
+            <input
+              id="pn-auth-password"
+              className="input"
+              type="password"
+              autoComplete="new-password"
+              value={password}
+              placeholder={existing?.auth ? "••••••••  (unchanged)" : ""}
+              onChange={(e) => setPassword(e.target.value)}
+            />
+          </Field>
+        </div>
+      )}
+    </FormModal>
   );
 }

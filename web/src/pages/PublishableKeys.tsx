@@ -1,4 +1,4 @@
-import { type FormEvent, useState } from "react";
+import { useState } from "react";
 import { Link } from "react-router";
 
 import {
@@ -9,9 +9,9 @@ import {
 } from "../api/publishableKeys";
 import { useAgents } from "../api/queries";
 import type { Agent } from "../api/types";
-import { Empty, ErrorAlert, Field, Modal, PageHead, QueryList, formatDate } from "../components/ui";
-import { unplacedMessages } from "../lib/errors";
-import { allPlaced } from "../lib/phone";
+import { useConfirm } from "../components/ConfirmDialog";
+import { FormModal } from "../components/FormModal";
+import { Empty, Field, Modal, PageHead, QueryTable, formatDate } from "../components/ui";
 import { parseOrigins, widgetSnippet } from "../lib/widget";
 
 /** Publishable keys: what the embeddable widget starts sessions with, and its snippet. */
@@ -20,7 +20,12 @@ export function PublishableKeysPage() {
   const agents = useAgents();
   const [creating, setCreating] = useState(false);
   const [snippetOf, setSnippetOf] = useState<PublishableKey | null>(null);
-  const [revoking, setRevoking] = useState<PublishableKey | null>(null);
+  const revoke = useConfirm(useRevokePublishableKey(), (k: PublishableKey) => ({
+    title: `Revoke ${k.name}?`,
+    confirm: "Revoke key",
+    text: "Widgets with this key can start no session from now on. Sessions in progress keep running.",
+    variables: k.id,
+  }));
   const agentName = (id: string) => agents.data?.items.find((a) => a.id === id)?.name ?? id.slice(0, 8);
 
   return (
@@ -35,7 +40,7 @@ export function PublishableKeysPage() {
         }
       />
       <div className="card">
-        <QueryList
+        <QueryTable
           query={keys}
           what="publishable keys"
           empty={
@@ -43,58 +48,44 @@ export function PublishableKeysPage() {
               <p>Create one for the sites that embed the talk button; it cannot read or change anything.</p>
             </Empty>
           }
+          columns={["Name", "Agents", "Allowed sites", "Created", ""]}
         >
-          {(items) => (
-            <table className="table">
-              <thead>
-                <tr>
-                  <th>Name</th>
-                  <th>Agents</th>
-                  <th>Allowed sites</th>
-                  <th>Created</th>
-                  <th />
-                </tr>
-              </thead>
-              <tbody>
-                {items.map((k) => (
-                  <tr key={k.id} data-testid="publishable-key-row">
-                    <td>
-                      <div className="cell-title">{k.name}</div>
-                      <div className="cell-sub mono copyable">{k.key}</div>
-                    </td>
-                    <td>
-                      {k.agent_ids.map((id, i) => (
-                        <span key={id}>
-                          {i > 0 && ", "}
-                          <Link to={`/agents/${id}`}>{agentName(id)}</Link>
-                        </span>
-                      ))}
-                    </td>
-                    <td className="mono small">{k.allowed_origins.join(", ")}</td>
-                    <td className="muted">{formatDate(k.created_at)}</td>
-                    <td className="actions">
-                      {k.revoked_at ? (
-                        <span className="badge red" title={formatDate(k.revoked_at)}>
-                          <span className="dot" />
-                          Revoked
-                        </span>
-                      ) : (
-                        <>
-                          <button className="btn sm" onClick={() => setSnippetOf(k)}>
-                            Snippet
-                          </button>{" "}
-                          <button className="btn sm danger" onClick={() => setRevoking(k)}>
-                            Revoke
-                          </button>
-                        </>
-                      )}
-                    </td>
-                  </tr>
+          {(k) => (
+            <tr key={k.id} data-testid="publishable-key-row">
+              <td>
+                <div className="cell-title">{k.name}</div>
+                <div className="cell-sub mono copyable">{k.key}</div>
+              </td>
+              <td>
+                {k.agent_ids.map((id, i) => (
+                  <span key={id}>
+                    {i > 0 && ", "}
+                    <Link to={`/agents/${id}`}>{agentName(id)}</Link>
+                  </span>
                 ))}
-              </tbody>
-            </table>
+              </td>
+              <td className="mono small">{k.allowed_origins.join(", ")}</td>
+              <td className="muted">{formatDate(k.created_at)}</td>
+              <td className="actions">
+                {k.revoked_at ? (
+                  <span className="badge red" title={formatDate(k.revoked_at)}>
+                    <span className="dot" />
+                    Revoked
+                  </span>
+                ) : (
+                  <>
+                    <button className="btn sm" onClick={() => setSnippetOf(k)}>
+                      Snippet
+                    </button>{" "}
+                    <button className="btn sm danger" onClick={() => revoke.ask(k)}>
+                      Revoke
+                    </button>
+                  </>
+                )}
+              </td>
+            </tr>
           )}
-        </QueryList>
+        </QueryTable>
       </div>
       {creating && (
         <CreateKey
@@ -107,7 +98,7 @@ export function PublishableKeysPage() {
         />
       )}
       {snippetOf && <Snippet publishableKey={snippetOf} onClose={() => setSnippetOf(null)} />}
-      {revoking && <RevokeKey publishableKey={revoking} onClose={() => setRevoking(null)} />}
+      {revoke.dialog}
     </>
   );
 }
@@ -124,72 +115,59 @@ function CreateKey(props: { agents: Agent[]; onClose: () => void; onCreated: (k:
   const toggle = (id: string) =>
     setAgentIds((ids) => (ids.includes(id) ? ids.filter((x) => x !== id) : [...ids, id]));
 
-  function submit(e?: FormEvent) {
-    e?.preventDefault();
-    create.mutate(
-      { name: name.trim(), agent_ids: agentIds, allowed_origins: parseOrigins(origins) },
-      { onSuccess: onCreated },
-    );
-  }
-
   return (
-    <Modal
+    <FormModal
       title="New publishable key"
-      onClose={onClose}
-      footer={
-        <>
-          <button className="btn" onClick={onClose}>
-            Cancel
-          </button>
-          <button className="btn primary" onClick={() => submit()} disabled={create.isPending}>
-            {create.isPending && <span className="spinner" />}
-            Create key
-          </button>
-        </>
+      submit="Create key"
+      onSubmit={() =>
+        create.mutate(
+          { name: name.trim(), agent_ids: agentIds, allowed_origins: parseOrigins(origins) },
+          { onSuccess: onCreated },
+        )
       }
+      onClose={onClose}
+      pending={create.isPending}
+      error={err}
+      shown={SHOWN}
     >
-      <form onSubmit={submit} className="stack" noValidate>
-        <Field label="Name" htmlFor="pk-name" path="name" error={err} hint="e.g. Shop website">
-          <input id="pk-name" className="input" value={name} autoFocus onChange={(e) => setName(e.target.value)} />
-        </Field>
-        <Field
-          label="Agents"
-          path="agent_ids"
-          prefix
-          error={err}
-          hint={agents.length ? "The widget can start sessions with these agents only; the first is its default." : <Link to="/agents/new">Create an agent first</Link>}
-        >
-          <div className="stack" style={{ gap: 4 }}>
-            {agents.map((a) => (
-              <label key={a.id} className="row" style={{ gap: 8, fontWeight: 400 }}>
-                <input type="checkbox" checked={agentIds.includes(a.id)} onChange={() => toggle(a.id)} />
-                {a.name}
-              </label>
-            ))}
-          </div>
-        </Field>
-        <Field
-          label="Allowed sites"
-          htmlFor="pk-origins"
-          path="allowed_origins"
-          prefix
-          error={err}
-          hint="Origins of the pages that embed the widget, one per line: scheme, host and port, no path."
-        >
-          <textarea
-            id="pk-origins"
-            className="textarea mono"
-            rows={3}
-            style={{ minHeight: 64 }}
-            value={origins}
-            placeholder="https://www.example.com"
-            onChange={(e) => setOrigins(e.target.value)}
-          />
-        </Field>
-        {err != null && !allPlaced(err, SHOWN) && <ErrorAlert error={err} extra={unplacedMessages(err, SHOWN)} />}
-        <button type="submit" hidden />
-      </form>
-    </Modal>
+      <Field label="Name" htmlFor="pk-name" path="name" error={err} hint="e.g. Shop website">
+        <input id="pk-name" className="input" value={name} autoFocus onChange={(e) => setName(e.target.value)} />
+      </Field>
+      <Field
+        label="Agents"
+        path="agent_ids"
+        prefix
+        error={err}
+        hint={agents.length ? "The widget can start sessions with these agents only; the first is its default." : <Link to="/agents/new">Create an agent first</Link>}
+      >
+        <div className="stack" style={{ gap: 4 }}>
+          {agents.map((a) => (
+            <label key={a.id} className="row" style={{ gap: 8, fontWeight: 400 }}>
+              <input type="checkbox" checked={agentIds.includes(a.id)} onChange={() => toggle(a.id)} />
+              {a.name}
+            </label>
+          ))}
+        </div>
+      </Field>
+      <Field
+        label="Allowed sites"
+        htmlFor="pk-origins"
+        path="allowed_origins"
+        prefix
+        error={err}
+        hint="Origins of the pages that embed the widget, one per line: scheme, host and port, no path."
+      >
+        <textarea
+          id="pk-origins"
+          className="textarea mono"
+          rows={3}
+          style={{ minHeight: 64 }}
+          value={origins}
+          placeholder="https://www.example.com"
+          onChange={(e) => setOrigins(e.target.value)}
+        />
+      </Field>
+    </FormModal>
   );
 }
 
@@ -216,35 +194,6 @@ function Snippet({ publishableKey, onClose }: { publishableKey: PublishableKey; 
         In a React app: <code>{`<StimmWidget server="${window.location.origin}" publishableKey="${publishableKey.key}" />`}</code> from{" "}
         <code>@stimm/widget</code> (web/widget).
       </p>
-    </Modal>
-  );
-}
-
-function RevokeKey({ publishableKey, onClose }: { publishableKey: PublishableKey; onClose: () => void }) {
-  const revoke = useRevokePublishableKey();
-  return (
-    <Modal
-      title={`Revoke ${publishableKey.name}?`}
-      onClose={onClose}
-      footer={
-        <>
-          <button className="btn" onClick={onClose}>
-            Cancel
-          </button>
-          <button
-            className="btn solid-danger"
-            disabled={revoke.isPending}
-            onClick={() => revoke.mutate(publishableKey.id, { onSuccess: onClose })}
-          >
-            Revoke key
-          </button>
-        </>
-      }
-    >
-      <p style={{ margin: 0 }}>
-        Widgets with this key can start no session from now on. Sessions in progress keep running.
-      </p>
-      <ErrorAlert error={revoke.error} />
     </Modal>
   );
 }

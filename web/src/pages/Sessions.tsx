@@ -6,7 +6,7 @@ import { type SessionFilters, sessionParams, useAgent, useAgents, useRecording, 
 import type { SessionWithTurns } from "../api/types";
 import { type PlayerHandle, RecordingPlayer } from "../components/RecordingPlayer";
 import { TurnFigures, Waterfall } from "../components/Waterfall";
-import { Empty, ErrorAlert, Loading, PageHead, QueryList, StatusBadge, formatDate, formatDuration } from "../components/ui";
+import { Empty, ErrorAlert, Loading, PageHead, QueryTable, StatusBadge, formatDate, formatDuration } from "../components/ui";
 
 const SINCE: Record<string, number | null> = { any: null, hour: 3600, day: 86400, week: 7 * 86400 };
 
@@ -111,7 +111,7 @@ export function SessionsPage() {
           </button>
         </div>
         <ErrorAlert error={exportError} />
-        <QueryList
+        <QueryTable
           query={sessions}
           what="sessions"
           empty={
@@ -119,36 +119,22 @@ export function SessionsPage() {
               <p>Start one from the Talk page.</p>
             </Empty>
           }
+          columns={["Started", "Agent", "Channel", "Outcome", "Duration"]}
         >
-          {(items) => (
-            <table className="table">
-              <thead>
-                <tr>
-                  <th>Started</th>
-                  <th>Agent</th>
-                  <th>Channel</th>
-                  <th>Outcome</th>
-                  <th>Duration</th>
-                </tr>
-              </thead>
-              <tbody>
-                {items.map((s) => (
-                  <tr key={s.id} className="clickable" data-testid="session-row" onClick={() => navigate(`/sessions/${s.id}`)}>
-                    <td>{formatDate(s.created_at)}</td>
-                    <td className="cell-title">{agentName(s.agent_id)}</td>
-                    <td>
-                      <span className="badge">{s.channel === "phone" ? "Phone" : "Web"}</span>
-                    </td>
-                    <td>
-                      <StatusBadge status={s.status} />
-                    </td>
-                    <td>{formatDuration(s.started_at, s.ended_at)}</td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
+          {(s) => (
+            <tr key={s.id} className="clickable" data-testid="session-row" onClick={() => navigate(`/sessions/${s.id}`)}>
+              <td>{formatDate(s.created_at)}</td>
+              <td className="cell-title">{agentName(s.agent_id)}</td>
+              <td>
+                <span className="badge">{s.channel === "phone" ? "Phone" : "Web"}</span>
+              </td>
+              <td>
+                <StatusBadge status={s.status} />
+              </td>
+              <td>{formatDuration(s.started_at, s.ended_at)}</td>
+            </tr>
           )}
-        </QueryList>
+        </QueryTable>
       </div>
     </>
   );

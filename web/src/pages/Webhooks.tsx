@@ -1,11 +1,10 @@
-import { type FormEvent, useState } from "react";
+import { useState } from "react";
 
 import type { WebhookEndpoint, WebhookEndpointCreated, WebhookEvent } from "../api/types";
 import { useCreateWebhook, useDeleteWebhook, useDeliveries, useResend, useUpdateWebhook, useWebhooks } from "../api/webhooks";
-import { ConfirmDialog } from "../components/ConfirmDialog";
-import { Empty, ErrorAlert, Field, Modal, PageHead, QueryList, formatDate } from "../components/ui";
-import { unplacedMessages } from "../lib/errors";
-import { allPlaced } from "../lib/phone";
+import { useConfirm } from "../components/ConfirmDialog";
+import { FormModal } from "../components/FormModal";
+import { Empty, ErrorAlert, Field, Modal, PageHead, QueryTable, RowActions, formatDate } from "../components/ui";
 
 const EVENTS: { name: WebhookEvent; what: string }[] = [
   { name: "session.started", what: "a caller is connected to the agent" },
@@ -19,7 +18,12 @@ export function WebhooksPage() {
   const [creating, setCreating] = useState(false);
   const [created, setCreated] = useState<WebhookEndpointCreated | null>(null);
   const [selected, setSelected] = useState<string | null>(null);
-  const [deleting, setDeleting] = useState<WebhookEndpoint | null>(null);
+  const remove = useConfirm(useDeleteWebhook(), (endpoint: WebhookEndpoint) => ({
+    title: "Delete this endpoint?",
+    confirm: "Delete endpoint",
+    text: `${endpoint.url} hears no more events; its secret and delivery log are deleted.`,
+    variables: endpoint.id,
+  }));
   const update = useUpdateWebhook();
   const shown = selected ?? endpoints.data?.items[0]?.id;
 
@@ -35,7 +39,7 @@ export function WebhooksPage() {
         }
       />
       <div className="card">
-        <QueryList
+        <QueryTable
           query={endpoints}
           what="webhook endpoints"
           empty={
@@ -43,41 +47,28 @@ export function WebhooksPage() {
               <p>Add the URL of a server that should hear when sessions start and end.</p>
             </Empty>
           }
+          columns={["URL", "Events", "Created", ""]}
         >
-          {(items) => (
-            <table className="table">
-              <thead>
-                <tr>
-                  <th>URL</th>
-                  <th>Events</th>
-                  <th>Created</th>
-                  <th />
-                </tr>
-              </thead>
-              <tbody>
-                {items.map((w) => (
-                  <tr key={w.id} data-testid="webhook-row" className={w.id === shown ? "selected clickable" : "clickable"} onClick={() => setSelected(w.id)}>
-                    <td>
-                      <div className="cell-title mono">{w.url}</div>
-                      {w.description && <div className="cell-sub">{w.description}</div>}
-                    </td>
-                    <td className="mono small">{w.events.join(", ")}</td>
-                    <td className="muted">{formatDate(w.created_at)}</td>
-                    <td className="actions" onClick={(e) => e.stopPropagation()}>
-                      <label className="check" style={{ display: "inline-flex" }}>
-                        <input type="checkbox" checked={w.enabled} onChange={(e) => update.mutate({ id: w.id, enabled: e.target.checked })} />
-                        Enabled
-                      </label>{" "}
-                      <button className="btn sm danger" onClick={() => setDeleting(w)}>
-                        Delete
-                      </button>
-                    </td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
+          {(w) => (
+            <tr key={w.id} data-testid="webhook-row" className={w.id === shown ? "selected clickable" : "clickable"} onClick={() => setSelected(w.id)}>
+              <td>
+                <div className="cell-title mono">{w.url}</div>
+                {w.description && <div className="cell-sub">{w.description}</div>}
+              </td>
+              <td className="mono small">{w.events.join(", ")}</td>
+              <td className="muted">{formatDate(w.created_at)}</td>
+              <RowActions>
+                <label className="check" style={{ display: "inline-flex" }}>
+                  <input type="checkbox" checked={w.enabled} onChange={(e) => update.mutate({ id: w.id, enabled: e.target.checked })} />
+                  Enabled
+                </label>{" "}
+                <button className="btn sm danger" onClick={() => remove.ask(w)}>
+                  Delete
+                </button>
+              </RowActions>
+            </tr>
           )}
-        </QueryList>
+        </QueryTable>
       </div>
       {shown && <DeliveryLog endpointId={shown} />}
       {creating && (
@@ -91,7 +82,7 @@ export function WebhooksPage() {
         />
       )}
       {created && <SecretShown endpoint={created} onClose={() => setCreated(null)} />}
-      {deleting && <DeleteEndpoint endpoint={deleting} onClose={() => setDeleting(null)} />}
+      {remove.dialog}
     </>
   );
 }
@@ -106,7 +97,7 @@ function DeliveryLog({ endpointId }: { endpointId: string }) {
         {deliveries.data && <span className="muted small">{deliveries.data.count} deliveries</span>}
       </div>
       <ErrorAlert error={resend.error} />
-      <QueryList
+      <QueryTable
         query={deliveries}
         what="deliveries"
         empty={
@@ -114,49 +105,34 @@ function DeliveryLog({ endpointId }: { endpointId: string }) {
             <p>Events appear here as sessions start and end.</p>
           </Empty>
         }
+        columns={["Queued", "Event", "Status", "Attempts", "Last answer", ""]}
       >
-        {(items) => (
-          <table className="table">
-            <thead>
-              <tr>
-                <th>Queued</th>
-                <th>Event</th>
-                <th>Status</th>
-                <th>Attempts</th>
-                <th>Last answer</th>
-                <th />
-              </tr>
-            </thead>
-            <tbody>
-              {items.map((d) => (
-                <tr key={d.id} data-testid="delivery-row" data-status={d.status}>
-                  <td className="muted">{formatDate(d.created_at)}</td>
-                  <td className="mono small">
-                    {d.event}
-                    {d.resent_from && <div className="cell-sub">resent</div>}
-                  </td>
-                  <td>
-                    <DeliveryBadge status={d.status} />
-                    {d.status === "pending" && d.next_attempt_at && d.attempts > 0 && (
-                      <div className="cell-sub">next try {formatDate(d.next_attempt_at)}</div>
-                    )}
-                  </td>
-                  <td>{d.attempts}</td>
-                  <td className="small">
-                    {d.last_status_code != null && <span className="mono">HTTP {d.last_status_code}</span>}
-                    {d.last_error && d.status !== "succeeded" && <div className="cell-sub">{d.last_error}</div>}
-                  </td>
-                  <td className="actions">
-                    <button className="btn sm" disabled={resend.isPending} onClick={() => resend.mutate(d.id)}>
-                      Resend
-                    </button>
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
+        {(d) => (
+          <tr key={d.id} data-testid="delivery-row" data-status={d.status}>
+            <td className="muted">{formatDate(d.created_at)}</td>
+            <td className="mono small">
+              {d.event}
+              {d.resent_from && <div className="cell-sub">resent</div>}
+            </td>
+            <td>
+              <DeliveryBadge status={d.status} />
+              {d.status === "pending" && d.next_attempt_at && d.attempts > 0 && (
+                <div className="cell-sub">next try {formatDate(d.next_attempt_at)}</div>
+              )}
+            </td>
+            <td>{d.attempts}</td>
+            <td className="small">
+              {d.last_status_code != null && <span className="mono">HTTP {d.last_status_code}</span>}
+              {d.last_error && d.status !== "succeeded" && <div className="cell-sub">{d.last_error}</div>}
+            </td>
+            <td className="actions">
+              <button className="btn sm" disabled={resend.isPending} onClick={() => resend.mutate(d.id)}>
+                Resend
+              </button>
+            </td>
+          </tr>
         )}
-      </QueryList>
+      </QueryTable>
     </div>
   );
 }
@@ -189,48 +165,35 @@ function CreateEndpoint(props: { onClose: () => void; onCreated: (w: WebhookEndp
   const toggle = (name: WebhookEvent) =>
     setEvents((list) => (list.includes(name) ? list.filter((x) => x !== name) : [...list, name]));
 
-  function submit(e?: FormEvent) {
-    e?.preventDefault();
-    create.mutate({ url: url.trim(), events, description: description.trim() || null }, { onSuccess: props.onCreated });
-  }
-
   return (
-    <Modal
+    <FormModal
       title="New webhook endpoint"
-      onClose={props.onClose}
-      footer={
-        <>
-          <button className="btn" onClick={props.onClose}>
-            Cancel
-          </button>
-          <button className="btn primary" onClick={() => submit()} disabled={create.isPending}>
-            {create.isPending && <span className="spinner" />}
-            Add endpoint
-          </button>
-        </>
+      submit="Add endpoint"
+      onSubmit={() =>
+        create.mutate({ url: url.trim(), events, description: description.trim() || null }, { onSuccess: props.onCreated })
       }
+      onClose={props.onClose}
+      pending={create.isPending}
+      error={err}
+      shown={SHOWN}
     >
-      <form onSubmit={submit} className="stack" noValidate>
-        <Field label="URL" htmlFor="wh-url" path="url" error={err} hint="Where events are posted (https://…)">
-          <input id="wh-url" className="input mono" value={url} autoFocus onChange={(e) => setUrl(e.target.value)} />
-        </Field>
-        <Field label="Events" path="events" prefix error={err}>
-          <div className="stack" style={{ gap: 4 }}>
-            {EVENTS.map((ev) => (
-              <label key={ev.name} className="row" style={{ gap: 8, fontWeight: 400 }}>
-                <input type="checkbox" checked={events.includes(ev.name)} onChange={() => toggle(ev.name)} />
-                <span className="mono">{ev.name}</span> <span className="muted small">{ev.what}</span>
-              </label>
-            ))}
-          </div>
-        </Field>
-        <Field label="Description" htmlFor="wh-description" path="description" error={err}>
-          <input id="wh-description" className="input" value={description} onChange={(e) => setDescription(e.target.value)} />
-        </Field>
-        {err != null && !allPlaced(err, SHOWN) && <ErrorAlert error={err} extra={unplacedMessages(err, SHOWN)} />}
-        <button type="submit" hidden />
-      </form>
-    </Modal>
+      <Field label="URL" htmlFor="wh-url" path="url" error={err} hint="Where events are posted (https://…)">
+        <input id="wh-url" className="input mono" value={url} autoFocus onChange={(e) => setUrl(e.target.value)} />
+      </Field>
+      <Field label="Events" path="events" prefix error={err}>
+        <div className="stack" style={{ gap: 4 }}>
+          {EVENTS.map((ev) => (
+            <label key={ev.name} className="row" style={{ gap: 8, fontWeight: 400 }}>
+              <input type="checkbox" checked={events.includes(ev.name)} onChange={() => toggle(ev.name)} />
+              <span className="mono">{ev.name}</span> <span className="muted small">{ev.what}</span>
+            </label>
+          ))}
+        </div>
+      </Field>
+      <Field label="Description" htmlFor="wh-description" path="description" error={err}>
+        <input id="wh-description" className="input" value={description} onChange={(e) => setDescription(e.target.value)} />
+      </Field>
+    </FormModal>
   );
 }
 
@@ -255,21 +218,5 @@ function SecretShown({ endpoint, onClose }: { endpoint: WebhookEndpointCreated; 
         <code>Stimm-Event-Id</code>s.
       </p>
     </Modal>
-  );
-}
-
-function DeleteEndpoint({ endpoint, onClose }: { endpoint: WebhookEndpoint; onClose: () => void }) {
-  const del = useDeleteWebhook();
-  return (
-    <ConfirmDialog
-      title="Delete this endpoint?"
-      confirm="Delete endpoint"
-      onConfirm={() => del.mutate(endpoint.id, { onSuccess: onClose })}
-      onCancel={onClose}
-      pending={del.isPending}
-      error={del.error}
-    >
-      {endpoint.url} hears no more events; its secret and delivery log are deleted.
-    </ConfirmDialog>
   );
 }

@@ -2,7 +2,7 @@ import { useEffect, useState } from "react";
 
 import type { Worker, Workers } from "../api/types";
 import { useWorkers } from "../api/workers";
-import { Empty, PageHead, QueryList } from "../components/ui";
+import { Empty, PageHead, QueryTable } from "../components/ui";
 import { formatLatency, heartbeatAge, loadLevel, loadPercent, workerState } from "../lib/workers";
 
 export function WorkersPage() {
@@ -18,7 +18,7 @@ export function WorkersPage() {
         {workers.data && workers.data.count > 0 && <Summary pool={workers.data} />}
         <div className="card">
           {/* Polled: a failed refresh keeps the last rows on screen, with the error under them. */}
-          <QueryList
+          <QueryTable
             query={workers}
             what="workers"
             keepStaleOnError
@@ -30,27 +30,10 @@ export function WorkersPage() {
                 </p>
               </Empty>
             }
+            columns={["Worker", "State", "Load", "Sessions", "p95 latency", "Last heartbeat"]}
           >
-            {(items) => (
-              <table className="table">
-                <thead>
-                  <tr>
-                    <th>Worker</th>
-                    <th>State</th>
-                    <th>Load</th>
-                    <th>Sessions</th>
-                    <th>p95 latency</th>
-                    <th>Last heartbeat</th>
-                  </tr>
-                </thead>
-                <tbody>
-                  {items.map((w) => (
-                    <WorkerRow key={w.worker_id} worker={w} now={now} />
-                  ))}
-                </tbody>
-              </table>
-            )}
-          </QueryList>
+            {(w) => <WorkerRow key={w.worker_id} worker={w} now={now} />}
+          </QueryTable>
         </div>
       </div>
     </>
