@@ -26,6 +26,7 @@ from sqlmodel import Field, SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from control_plane.models import utcnow
+from control_plane.tasks import cancel_and_wait
 
 logger = logging.getLogger("stimm.control_plane")
 
@@ -132,12 +133,7 @@ class JobQueue(Generic[JobT]):
     async def aclose(self) -> None:
         """Stop taking jobs and abandon the running ones (their leases run out; another
         replica, or this one restarted, takes them up again)."""
-        tasks = [t for t in (self._loop, *self._running) if t is not None]
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(self._loop, *self._running)
 
     async def _run(self) -> None:
         while True:

@@ -32,6 +32,7 @@ from control_plane.campaigns.rows import in_window
 from control_plane.core.config import Settings
 from control_plane.livekit import LiveKit
 from control_plane.models import VoiceSession, utcnow
+from control_plane.tasks import cancel_and_wait
 from control_plane.telephony import crud as phone_crud
 from control_plane.telephony import service
 from control_plane.telephony.models import PhoneCall
@@ -74,12 +75,7 @@ class CampaignRunner:
 
     async def aclose(self) -> None:
         """Stop; calls under way are left to their sessions (and to the next runner's lease)."""
-        tasks = [t for t in (self._loop, *self._calls.values()) if t is not None]
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(self._loop, *self._calls.values())
 
     async def _run(self) -> None:
         while True:

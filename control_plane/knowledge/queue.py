@@ -26,6 +26,7 @@ from control_plane.knowledge.ingestion import IngestionJob, fail, ingest
 from control_plane.knowledge.models import Document
 from control_plane.knowledge.store import VectorStore
 from control_plane.models import utcnow
+from control_plane.tasks import cancel_and_wait
 
 logger = logging.getLogger("stimm.control_plane")
 
@@ -75,10 +76,7 @@ class IngestionWorker:
             await asyncio.wait([task])
 
     async def aclose(self) -> None:
-        if self._loop_task is not None:
-            self._loop_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._loop_task
+        await cancel_and_wait(self._loop_task)
 
     async def _run(self) -> None:
         while True:

@@ -4,7 +4,6 @@ with its session, and the retention sweep."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import tempfile
 from collections.abc import AsyncIterator
@@ -22,6 +21,7 @@ from control_plane.recordings.config import RecordingSettings
 from control_plane.recordings.models import Recording
 from control_plane.recordings.signing import UrlSigner
 from control_plane.recordings.store import LocalStore, RecordingStore, create_store
+from control_plane.tasks import cancel_and_wait
 
 logger = logging.getLogger("stimm.control_plane")
 
@@ -153,10 +153,7 @@ class Recordings:
         self._sweeper = asyncio.create_task(self._sweep(), name="stimm_recordings_sweep")
 
     async def aclose(self) -> None:
-        if self._sweeper is not None:
-            self._sweeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._sweeper
+        await cancel_and_wait(self._sweeper)
 
     async def _sweep(self) -> None:
         while True:
