@@ -195,11 +195,7 @@ class LiveKit:
                     worker_id = None
                 if worker_id:
                     return worker_id
-            participants = await self._call(
-                "list the room's participants",
-                lkapi.room.list_participants(api.ListParticipantsRequest(room=room)),
-            )
-            for p in participants.participants:
+            for p in await self._participants(lkapi, room):
                 if p.kind == models.ParticipantInfo.Kind.AGENT:
                     return p.identity
             if time.monotonic() >= until:
@@ -208,35 +204,33 @@ class LiveKit:
 
     async def agent_in_room(self, room: str) -> bool:
         """Whether an agent participant is connected to ``room`` (a missing room has none)."""
-        async with api.LiveKitAPI(
-            self._url, self._api_key, self._api_secret, timeout=self._timeout
-        ) as lkapi:
-            try:
-                found = await self._call(
-                    "list the room's participants",
-                    lkapi.room.list_participants(api.ListParticipantsRequest(room=room)),
-                )
-            except LiveKitRejected:  # not_found: the room is gone
-                return False
-        return any(p.kind == models.ParticipantInfo.Kind.AGENT for p in found.participants)
+        present = await self._participants_if_room(room)
+        return any(p.kind == models.ParticipantInfo.Kind.AGENT for p in present)
 
     async def sip_call_active(self, room: str, identity: str) -> bool:
         """Whether the phone participant ``identity`` in ``room`` is in an answered call
         (livekit-sip's ``sip.callStatus`` is ``active``; it is in the room from the dial on)."""
+        return any(
+            p.identity == identity and p.attributes.get("sip.callStatus") == "active"
+            for p in await self._participants_if_room(room)
+        )
+
+    async def _participants_if_room(self, room: str) -> list[models.ParticipantInfo]:
+        """The participants of ``room``; none when the room is gone."""
         async with api.LiveKitAPI(
             self._url, self._api_key, self._api_secret, timeout=self._timeout
         ) as lkapi:
             try:
-                found = await self._call(
-                    "list the room's participants",
-                    lkapi.room.list_participants(api.ListParticipantsRequest(room=room)),
-                )
+                return await self._participants(lkapi, room)
             except LiveKitRejected:  # not_found: the room is gone
-                return False
-        return any(
-            p.identity == identity and p.attributes.get("sip.callStatus") == "active"
-            for p in found.participants
+                return []
+
+    async def _participants(self, lkapi: api.LiveKitAPI, room: str) -> list[models.ParticipantInfo]:
+        found = await self._call(
+            "list the room's participants",
+            lkapi.room.list_participants(api.ListParticipantsRequest(room=room)),
         )
+        return list(found.participants)
 
     async def delete_room(self, room: str) -> None:
         """Close ``room``: its participants (an agent waiting there) leave; a missing room is
