@@ -399,7 +399,7 @@ async def compare(
             worker.stop()
 
             print(f"{providers}: plain livekit-agents worker:", flush=True)
-            plain_proc = start_plain(providers, stack, run_dir, llm_url, speech_url)
+            plain_proc = start_plain(providers, stack, run_dir, llm_url, speech_url, args.idle)
             try:
                 await asyncio.sleep(args.settle)
                 assert plain_proc.pid is not None
@@ -422,8 +422,15 @@ async def compare(
 
 
 def start_plain(
-    providers: str, stack: LocalStack, run_dir: Path, llm_url: str, speech_url: str
+    providers: str,
+    stack: LocalStack,
+    run_dir: Path,
+    llm_url: str,
+    speech_url: str,
+    idle: int | None = None,
 ) -> ManagedProcess:
+    """The plain livekit-agents worker, registered; ``idle`` prewarmed job processes (livekit's
+    default when None)."""
     proc = ManagedProcess(
         f"plain-worker-{providers}",
         [
@@ -431,6 +438,7 @@ def start_plain(
             str(ROOT / "bench" / "plain_worker.py"),
             *("--agent-name", f"{PLAIN_AGENT}-{providers}", "--llm-url", llm_url),
             *("--speech-url", speech_url, "--providers", providers),
+            *(() if idle is None else ("--idle", str(idle))),
         ],
         log_dir=run_dir / "logs",
         env=stack.service_env(),

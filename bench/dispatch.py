@@ -45,6 +45,7 @@ from bench.plain_worker import GREETING, open_room  # noqa: E402
 from bench.roundtrip import INSTANT_REPLY, INSTANT_TTS_RATE, QUESTIONS  # noqa: E402
 from bench.stats import machine, pct  # noqa: E402
 from stimm.stack import LocalStack, StackOptions  # noqa: E402
+from stimm.stack.postgres import ensure_database  # noqa: E402
 from testkit.caller import Caller  # noqa: E402
 from testkit.fakes.openai_server import serve_in_process  # noqa: E402
 from testkit.fakes.speech_server import FakeSpeechServer, synthesized  # noqa: E402
@@ -163,6 +164,8 @@ async def run_kind(
 
 
 ROUTE = "create_session"
+PY_SPY = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+"""py-spy, a dev dependency: on PATH, or beside this interpreter in the virtualenv."""
 
 
 class Profile:
@@ -171,7 +174,7 @@ class Profile:
     def __init__(self, pid: int, raw: Path) -> None:
         self.raw = raw
         self.proc = subprocess.Popen(
-            ["py-spy", "record", "--pid", str(pid), "--rate", "250", "--idle"]
+            [PY_SPY, "record", "--pid", str(pid), "--rate", "250", "--idle"]
             + ["--format", "raw", "--output", str(self.raw)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -230,6 +233,13 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
                 stack = LocalStack(
                     StackOptions(
                         run_dir=run_dir / f"stack-{executor}",
+                        database_url=(
+                            ensure_database(f"stimm_bench_dispatch_{executor}", fresh=True)
+                            if args.postgres
+                            else None
+                        ),
+                        # the bursts start more sessions a minute than one key may by default
+                        env={"STIMM_SESSIONS_PER_MINUTE_PER_KEY": "100000"},
                         workers=WORKERS,
                         worker_env={
                             "STIMM_WORKER_MAX_SESSIONS": str(slots),
@@ -265,7 +275,13 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
                             w.stop()
                         print("plain livekit-agents worker:", flush=True)
                         plain = start_plain(
-                            "instant", stack, run_dir / f"plain-{executor}", llm_url, speech.url
+                            "instant",
+                            stack,
+                            run_dir / f"plain-{executor}",
+                            llm_url,
+                            speech.url,
+                            # as many warm processes as both Stimm workers hold
+                            idle=args.idle * WORKERS,
                         )
                         try:
                             await asyncio.sleep(args.settle)
@@ -285,6 +301,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         "workers": WORKERS,
         "slots_per_worker": slots,
         "idle_processes_per_worker": args.idle,
+        "database": "postgres" if args.postgres else "sqlite",
         "providers": "fake Deepgram + fake ElevenLabs (canned) + scripted LLM; callers listen",
         "results": results,
         "session_request_profile": profiled,
@@ -307,6 +324,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds to wait per agent")
     parser.add_argument("--settle", type=float, default=8.0, help="seconds after workers start")
     parser.add_argument("--no-plain", action="store_true", help="skip the plain worker")
+    parser.add_argument("--postgres", action="store_true", help="Postgres instead of SQLite")
     parser.add_argument(
         "--profile", action="store_true", help="py-spy the control plane during the bursts"
     )

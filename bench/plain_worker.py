@@ -99,6 +99,9 @@ def main() -> None:
     parser.add_argument("--llm-url", required=True)
     parser.add_argument("--speech-url", default="")
     parser.add_argument("--providers", choices=("instant", "offline"), default="instant")
+    parser.add_argument(
+        "--idle", type=int, default=None, help="prewarmed job processes (livekit's default)"
+    )
     args = parser.parse_args()
     os.environ["BENCH_LLM_URL"] = args.llm_url
     os.environ["BENCH_SPEECH_URL"] = args.speech_url
@@ -115,6 +118,7 @@ def main() -> None:
         port=free_port(),
         initialize_process_timeout=60.0,
         load_threshold=math.inf,
+        **({} if args.idle is None else {"num_idle_processes": args.idle}),
     )
     server.rtc_session(entrypoint, agent_name=args.agent_name)
     sys.argv = ["plain-worker", "start"]

@@ -58,10 +58,18 @@ def ensure_sqlite_directory(database_url: str) -> None:
             private_file(companion)
 
 
-def _enable_sqlite_foreign_keys(dbapi_connection: Any, _record: Any) -> None:
-    # SQLite ignores FOREIGN KEY clauses unless every connection opts in.
+SQLITE_BUSY_TIMEOUT_S = 30.0
+"""Seconds a SQLite write waits for another connection's write to finish. SQLite takes one
+writer at a time; with its default 5 s a burst of session requests on a busy machine answered
+503 "database is locked" (bench/dispatch.py, 20 at once on 2 cores)."""
+
+
+def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
+    # SQLite ignores FOREIGN KEY clauses unless every connection opts in.
     cursor.execute("PRAGMA foreign_keys=ON")
+    # Write-ahead log: readers never wait for the writer, and the writer never for readers.
+    cursor.execute("PRAGMA journal_mode=WAL")
     cursor.close()
 
 
@@ -70,8 +78,8 @@ def create_engine(database_url: str) -> AsyncEngine:
     url = normalize_database_url(database_url)
     if make_url(url).get_backend_name() == "sqlite":
         ensure_sqlite_directory(url)
-        engine = create_async_engine(url)
-        event.listen(engine.sync_engine, "connect", _enable_sqlite_foreign_keys)
+        engine = create_async_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S})
+        event.listen(engine.sync_engine, "connect", _configure_sqlite)
         return engine
     # pre-ping: connections the database dropped (it restarted, the network broke) are replaced
     return create_async_engine(url, pool_pre_ping=True, connect_args={"timeout": CONNECT_TIMEOUT_S})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import jwt
@@ -12,6 +13,7 @@ from livekit import api
 from pydantic import SecretStr
 
 from control_plane.core.config import Settings
+from control_plane.core.db import SQLITE_BUSY_TIMEOUT_S, create_engine
 from control_plane.errors import ConfigError
 from control_plane.livekit import LiveKit
 from control_plane.models import AgentBase, AgentPublic
@@ -207,3 +209,17 @@ def test_stored_agent_fields_are_exactly_the_agent_config() -> None:
         "created_at",
         "updated_at",
     }
+
+
+async def test_sqlite_writers_wait_for_each_other_instead_of_failing(tmp_path: Path) -> None:
+    """A burst of session requests on the SQLite dev database queues its writes (write-ahead
+    log, a 30 s busy wait) instead of answering 503 "database is locked" after SQLite's 5 s."""
+    engine = create_engine(f"sqlite:///{tmp_path / 'stimm.db'}")
+    try:
+        async with engine.connect() as conn:
+            mode = (await conn.exec_driver_sql("PRAGMA journal_mode")).scalar()
+            busy_ms = (await conn.exec_driver_sql("PRAGMA busy_timeout")).scalar()
+    finally:
+        await engine.dispose()
+    assert mode == "wal"
+    assert busy_ms == SQLITE_BUSY_TIMEOUT_S * 1000
