@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import inspect
 import logging
+import ssl
 from typing import Any, Literal
 
 import httpx
@@ -75,9 +77,21 @@ async def _qdrant(request: Request) -> str:
     return "ok" if result in (None, True, "ok") else str(result)
 
 
+@functools.cache
+def _tls() -> ssl.SSLContext:
+    # loading the CA bundle is ~37 ms of CPU: once per process, not once per probe (a fresh
+    # client per /health held the endpoint to ~20 requests/s; bench/api_load.py)
+    return httpx.create_ssl_context()
+
+
+def probe_client(timeout: float) -> httpx.AsyncClient:
+    """A short-lived client for probing a dependency, on the process's one TLS context."""
+    return httpx.AsyncClient(timeout=timeout, verify=_tls())
+
+
 async def _livekit(url: str) -> str:
     http_url = url.replace("wss://", "https://", 1).replace("ws://", "http://", 1)
-    async with httpx.AsyncClient(timeout=CHECK_TIMEOUT_S) as http:
+    async with probe_client(CHECK_TIMEOUT_S) as http:
         resp = await http.get(http_url + "/")
     return "ok" if resp.status_code < 500 else f"error: HTTP {resp.status_code}"
 

@@ -9,6 +9,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from control_plane.api.deps import SettingsDep
+from control_plane.api.routes.health import probe_client
 
 router = APIRouter(prefix="/telephony", tags=["phone numbers"])
 
@@ -30,7 +31,7 @@ async def _sip_health(url: str) -> Literal["up", "down", "unknown"]:
     if not url:
         return "unknown"
     try:
-        async with httpx.AsyncClient(timeout=HEALTH_TIMEOUT_S) as http:
+        async with probe_client(HEALTH_TIMEOUT_S) as http:
             resp = await http.get(url)
     except httpx.HTTPError:
         return "down"
