@@ -119,7 +119,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         "generator": f"wrk, 1 thread, {args.connections} connections, {args.duration} s each",
         "database": "PostgreSQL (local), Redis",
         "agents": args.agents,
-        "agents_listed": len(listed) if isinstance(listed, list) else listed,
+        "agents_listed": len(listed["items"]),  # what one GET /api/agents returns
         "results": results,
     }
 
