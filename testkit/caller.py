@@ -30,6 +30,12 @@ class Utterance:
 class Caller:
     """Joins a room with a token, keeps a live microphone track, records what it hears."""
 
+    heard_frame_ms: ClassVar[int | None] = None
+    """Frames heard, in ms (livekit's 10 when None). Latency is timed to a frame: keep it small
+    for callers that measure; a process hearing many calls at once wants fewer, larger frames,
+    or its event loop falls behind the audio and opens a late-subscribed track after the agent
+    has started speaking into it."""
+
     connected: ClassVar[set[Caller]] = set()
     """Callers in a room right now; the e2e suite makes any a test left behind leave."""
 
@@ -79,7 +85,9 @@ class Caller:
             self._tasks.append(asyncio.create_task(self._record(track)))
 
     async def _record(self, track: rtc.Track) -> None:
-        stream = rtc.AudioStream.from_track(track=track, sample_rate=SAMPLE_RATE, num_channels=1)
+        stream = rtc.AudioStream.from_track(
+            track=track, sample_rate=SAMPLE_RATE, num_channels=1, frame_size_ms=self.heard_frame_ms
+        )
         async for ev in stream:
             pcm = np.frombuffer(ev.frame.data, dtype=np.int16).copy()
             self._heard.append((time.monotonic(), pcm))
