@@ -12,7 +12,7 @@ dev: install
 
 test: install-test
 	cd web && npm test
-	.venv/bin/pytest -ra
+	.venv/bin/pytest -ra --durations=25
 
 check:
 	.venv/bin/ruff format --check .

@@ -285,11 +285,13 @@ async def converse(
     )
     await recorder.started(turn_detection=built.turn_detection, worker_id=ctx.worker_id)
     logger.info("session %s started for agent %s", session_id, config.id)
+    screened = False  # a screened callee's "Hello?" is answered by the greeting, whole
     if phone_call is not None and phone_call.outbound and config.voicemail.detect:
         if not await screen_answer(ctx, agent_session, phone_call, config, recorder):
             return  # a machine: the message is left or the call hung up
+        screened = True
     if config.greeting:
-        agent_session.say(config.greeting, allow_interruptions=True)
+        agent_session.say(config.greeting, allow_interruptions=not screened)
     if notice := unavailable_notice(agent.tool_servers):
         logger.warning("session %s: %s", session_id, notice)
         agent_session.say(notice, allow_interruptions=True)
@@ -334,7 +336,9 @@ async def screen_answer(
     recorder.answered(verdict)
     try:
         if verdict != "machine":
-            # the greeting answers their "Hello?", not a reply queued while AMD listened
+            # the greeting answers their "Hello?": drop the turn AMD listened to (the verdict
+            # can come before its end of turn) and any reply already queued to it
+            agent_session.clear_user_turn()
             await agent_session.interrupt(force=True)
             return True
         if config.voicemail.on_machine == "leave_message" and config.voicemail.message:
