@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-import functools
 import inspect
 import logging
-import ssl
 from typing import Any, Literal
 
-import httpx
 from fastapi import APIRouter, Request, Response, status
 from sqlalchemy import literal
 from sqlmodel import select
 
 from control_plane.api.deps import CacheDep, DbDep, SettingsDep
 from control_plane.models import HealthStatus
+from control_plane.probes import probe_client
 
 logger = logging.getLogger("stimm.control_plane")
 
@@ -75,18 +73,6 @@ async def _qdrant(request: Request) -> str:
     if inspect.isawaitable(result):
         result = await result
     return "ok" if result in (None, True, "ok") else str(result)
-
-
-@functools.cache
-def _tls() -> ssl.SSLContext:
-    # loading the CA bundle is ~37 ms of CPU: once per process, not once per probe (a fresh
-    # client per /health held the endpoint to ~20 requests/s; bench/api_load.py)
-    return httpx.create_ssl_context()
-
-
-def probe_client(timeout: float) -> httpx.AsyncClient:
-    """A short-lived client for probing a dependency, on the process's one TLS context."""
-    return httpx.AsyncClient(timeout=timeout, verify=_tls())
 
 
 async def _livekit(url: str) -> str:

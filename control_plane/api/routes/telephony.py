@@ -9,7 +9,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from control_plane.api.deps import SettingsDep
-from control_plane.api.routes.health import probe_client
+from control_plane.probes import probe_client
 
 router = APIRouter(prefix="/telephony", tags=["phone numbers"])
 
