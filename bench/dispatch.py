@@ -46,19 +46,11 @@ from bench.roundtrip import INSTANT_REPLY, INSTANT_TTS_RATE, QUESTIONS  # noqa: 
 from bench.stats import machine, pct  # noqa: E402
 from stimm.stack import LocalStack, StackOptions  # noqa: E402
 from stimm.stack.postgres import ensure_database  # noqa: E402
-from testkit.caller import Caller  # noqa: E402
+from testkit.caller import Listener  # noqa: E402
 from testkit.fakes.openai_server import serve_in_process  # noqa: E402
 from testkit.fakes.speech_server import FakeSpeechServer, synthesized  # noqa: E402
 
 WORKERS = 2
-
-
-class Listener(Caller):
-    """A caller without a microphone: the burst measures dispatch, not twenty VADs."""
-
-    async def join(self, url: str, token: str) -> None:
-        self.room.on("participant_connected", self._on_participant)
-        await self.connect(url, token)
 
 
 @dataclass
@@ -119,7 +111,7 @@ async def burst(
         else:
             url, token = await open_room(stack, target)
         result.request_ms.append((time.monotonic() - sent) * 1000)
-        listener = Listener()
+        listener = Listener(hears=False)
         listeners.append(listener)
         await listener.join(url, token)
         try:

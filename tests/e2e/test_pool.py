@@ -23,7 +23,7 @@ import pytest
 from stimm.stack import LocalStack, ManagedProcess, StackOptions
 from stimm.stack.postgres import drop_database, ensure_database
 from testkit.audio import synthesize, transcribe
-from testkit.caller import Caller
+from testkit.caller import Caller, Listener
 from tests.e2e.test_roundtrip import QUESTION, agent_body, wait_for_session
 
 pytestmark = pytest.mark.e2e
@@ -130,21 +130,6 @@ async def start_call(
     caller = Listener() if listen_only else Caller()
     await caller.join(sess["livekit_url"], sess["token"])
     return sess, caller
-
-
-class Listener(Caller):
-    """A caller who only listens: no microphone track, so the agent runs no VAD/STT for it.
-
-    Twelve live microphones would cost twelve real-time VADs on a 2-core machine; hearing the
-    greeting is what this test needs. Twelve of them hear in 100 ms frames: in 10 ms ones the
-    test's event loop handled 1,200 audio frames a second and fell behind."""
-
-    heard_frame_ms = 100
-
-    async def join(self, url: str, token: str) -> None:
-        self.room.on("track_subscribed", self._on_track)
-        self.room.on("participant_connected", self._on_participant)
-        await self.connect(url, token)
 
 
 def worker_process(stack: LocalStack, pid: int) -> ManagedProcess:
