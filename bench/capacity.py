@@ -48,6 +48,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.plain_worker import GREETING, open_room  # noqa: E402
+from bench.profile import Profile  # noqa: E402
 from bench.roundtrip import INSTANT_REPLY, INSTANT_TTS_RATE, QUESTIONS, agent_body  # noqa: E402
 from bench.stats import machine, pct  # noqa: E402
 from stimm.stack import LocalStack, ManagedProcess, StackOptions  # noqa: E402
@@ -130,6 +131,7 @@ class Level:
     rss_mb_per_session: float = 0.0
     pss_mb_per_session: float = 0.0
     pss_mb_added_per_session: float = 0.0
+    profile: dict[str, Any] | None = None
 
     @property
     def p95_ms(self) -> float | None:
@@ -156,6 +158,7 @@ class Level:
             "pss_mb_per_session": round(self.pss_mb_per_session, 1),
             "pss_mb_added_per_session": round(self.pss_mb_added_per_session, 1),
             "errors": self.errors[:5],
+            **({"profile": self.profile} if self.profile else {}),
         }
 
 
@@ -190,8 +193,16 @@ async def stimm_session(http: httpx.AsyncClient, agent_id: str) -> tuple[str, st
 
 
 async def run_level(
-    kind: str, stack: LocalStack, worker_pid: int, sessions: int, turns: int, agent_id: str
+    kind: str,
+    stack: LocalStack,
+    worker_pid: int,
+    sessions: int,
+    turns: int,
+    agent_id: str,
+    profile_to: Path | None = None,
 ) -> Level:
+    """``sessions`` callers at once; with ``profile_to``, py-spy samples the worker's process
+    tree meanwhile (where its CPU went, in the level's figures; the stacks in that file)."""
     level = Level(sessions)
     async with httpx.AsyncClient(
         base_url=stack.control_plane_url, headers=stack.api_headers, timeout=60
@@ -209,9 +220,16 @@ async def run_level(
                 return
             await converse(url, token, requested_at, turns, level)
 
-        with TreeSampler(worker_pid) as sampler:
-            _, idle_pss = sampler.memory()
-            await asyncio.gather(*(one(n) for n in range(sessions)))
+        profile = (
+            Profile(worker_pid, profile_to, subprocesses=True, idle=False) if profile_to else None
+        )
+        try:
+            with TreeSampler(worker_pid) as sampler:
+                _, idle_pss = sampler.memory()
+                await asyncio.gather(*(one(n) for n in range(sessions)))
+        finally:
+            if profile is not None:
+                level.profile = profile.stop(top=25)
     level.cpu_cores_per_session = sampler.cpu_s / sampler.wall_s / sessions
     level.rss_mb_per_session = sampler.peak_rss / 2**20 / sessions
     level.pss_mb_per_session = sampler.peak_pss / 2**20 / sessions
@@ -230,7 +248,8 @@ async def ramp(
     levels: list[Level] = []
     best: Level | None = None
     for n in args.levels:
-        level = await run_level(kind, stack, worker_pid, n, args.turns, agent_id)
+        profile_to = Path(args.run_dir) / f"profile-{kind}-{n}.collapsed" if args.profile else None
+        level = await run_level(kind, stack, worker_pid, n, args.turns, agent_id, profile_to)
         levels.append(level)
         print(f"  {kind:5s} {n:2d} sessions: {json.dumps(level.as_dict())}", flush=True)
         await calls_ended(stack, kind)
@@ -505,6 +524,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--idle", type=int, default=1, help="Stimm prewarmed job processes")
     parser.add_argument("--settle", type=float, default=8.0, help="seconds after a worker starts")
     parser.add_argument("--postgres", action="store_true", help="Postgres instead of SQLite")
+    parser.add_argument(
+        "--profile", action="store_true", help="py-spy each worker's process tree per level"
+    )
     parser.add_argument(
         "--run-dir", default=str(ROOT / ".stimm" / "bench-capacity"), help="logs and data"
     )

@@ -24,12 +24,9 @@ import argparse
 import asyncio
 import json
 import shutil
-import signal
 import statistics
-import subprocess
 import sys
 import time
-from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,6 +39,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.capacity import PLAIN_AGENT, agent_for, calls_ended, start_plain  # noqa: E402
 from bench.plain_worker import GREETING, open_room  # noqa: E402
+from bench.profile import Profile  # noqa: E402
 from bench.roundtrip import INSTANT_REPLY, INSTANT_TTS_RATE, QUESTIONS  # noqa: E402
 from bench.stats import machine, pct  # noqa: E402
 from stimm.stack import LocalStack, StackOptions  # noqa: E402
@@ -156,57 +154,6 @@ async def run_kind(
 
 
 ROUTE = "create_session"
-PY_SPY = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
-"""py-spy, a dev dependency: on PATH, or beside this interpreter in the virtualenv."""
-
-
-class Profile:
-    """py-spy sampling the control plane: collapsed stacks, then a flame graph."""
-
-    def __init__(self, pid: int, raw: Path) -> None:
-        self.raw = raw
-        self.proc = subprocess.Popen(
-            [PY_SPY, "record", "--pid", str(pid), "--rate", "250", "--idle"]
-            + ["--format", "raw", "--output", str(self.raw)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-
-    def stop(self) -> dict[str, Any]:
-        self.proc.send_signal(signal.SIGINT)
-        self.proc.wait(timeout=60)
-        stacks = [
-            (line.rsplit(" ", 1)[0].split(";"), int(line.rsplit(" ", 1)[1]))
-            for line in self.raw.read_text().splitlines()
-            if line.strip()
-        ]
-        in_route = [(frames, n) for frames, n in stacks if any(ROUTE in f for f in frames)]
-        total = sum(n for _, n in in_route)
-        inclusive: Counter[str] = Counter()
-        for frames, n in in_route:
-            start = next(i for i, f in enumerate(frames) if ROUTE in f)
-            for f in dict.fromkeys(_short(f) for f in frames[start:]):
-                inclusive[f] += n
-        return {
-            "samples_in_route": total,
-            "samples_total": sum(n for _, n in stacks),
-            "top_inclusive": [
-                {"function": f, "share": round(n / total, 3)} for f, n in inclusive.most_common(30)
-            ]
-            if total
-            else [],
-        }
-
-
-def _short(frame: str) -> str:
-    """``create_session (control_plane/api/routes/sessions.py:64)`` without the line number and
-    with the path cut to the project or the package."""
-    name, _, where = frame.partition(" (")
-    path = where.rstrip(")").rsplit(":", 1)[0]
-    for marker in ("site-packages/", str(ROOT) + "/"):
-        if marker in path:
-            path = path.split(marker, 1)[1]
-    return f"{name} ({path})"
 
 
 async def main(args: argparse.Namespace) -> dict[str, Any]:
@@ -261,7 +208,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
                         profile = Profile(cp.pid, run_dir / "session_request.collapsed")
                     results[f"stimm-{executor}"] = await run_kind("stimm", stack, agent_id, args)
                     if profile is not None:
-                        profiled = profile.stop()
+                        profiled = profile.stop(within=ROUTE)
                     if executor == args.executors[-1] and not args.no_plain:
                         for w in stack.workers:
                             w.stop()
