@@ -262,6 +262,9 @@ async def converse(
     agent = build_agent(config, http=webhooks, control_plane=client, line=line)
     recorder = SessionRecorder(client, session_id, retrieval_time=agent.pop_retrieval_time)
     recorder.attach(agent_session)
+    # the caller left (or the session failed): end the job now, not when LiveKit closes the
+    # agent's now empty room after its departure timeout (20 s holding the worker's slot)
+    agent_session.on("close", lambda ev: ctx.shutdown(reason=f"session closed: {ev.reason.value}"))
     if phone_call is not None:  # keypad digits, hang-up ends the job
         telephony.attach(ctx, agent_session, phone_call)
 
