@@ -262,6 +262,7 @@ async def converse(
     agent = build_agent(config, http=webhooks, control_plane=client, line=line)
     recorder = SessionRecorder(client, session_id, retrieval_time=agent.pop_retrieval_time)
     recorder.attach(agent_session)
+    recorder.attach_room(ctx.room)
     if phone_call is not None:  # keypad digits, hang-up ends the job
         telephony.attach(ctx, agent_session, phone_call)
 
