@@ -54,7 +54,7 @@ router = APIRouter(prefix="/sessions", tags=["sessions"])
     status_code=status.HTTP_201_CREATED,
     responses={
         200: {"description": "The session this Idempotency-Key already started (replayed)"},
-        409: {"description": "This Idempotency-Key's session has ended"},
+        409: {"description": "This Idempotency-Key's session has ended, or was for another agent"},
         429: {
             "description": "The API key started too many sessions this minute, or has too "
             "many open (see Retry-After)"
@@ -95,6 +95,11 @@ async def create_session(
     if idempotency_key is not None:
         known = await crud.session_by_idempotency_key(db, key.id, idempotency_key)
         if known is not None:
+            if known.agent_id != session_in.agent_id:
+                raise HTTPException(
+                    status_code=status.HTTP_409_CONFLICT,
+                    detail="This Idempotency-Key started a session with another agent",
+                )
             return await _replayed(db, settings, livekit, known, response)
     agent = await crud.get_agent(db, session_in.agent_id)
     if agent is None:

@@ -3252,7 +3252,7 @@ export interface operations {
           "application/json": components["schemas"]["SessionCreated"];
         };
       };
-      /** @description This Idempotency-Key's session has ended */
+      /** @description This Idempotency-Key's session has ended, or was for another agent */
       409: {
         content: never;
       };
