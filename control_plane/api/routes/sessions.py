@@ -92,8 +92,9 @@ async def create_session(
     Returns once a worker has taken the job (the dispatch is re-sent while none has), so the
     caller never joins a room nobody will answer.
     """
+    key_id = key.id  # read now: a lost race on the key rolls back, expiring the row
     if idempotency_key is not None:
-        known = await crud.session_by_idempotency_key(db, key.id, idempotency_key)
+        known = await crud.session_by_idempotency_key(db, key_id, idempotency_key)
         if known is not None:
             if known.agent_id != session_in.agent_id:
                 raise HTTPException(
@@ -104,14 +105,14 @@ async def create_session(
     agent = await crud.get_agent(db, session_in.agent_id)
     if agent is None:
         raise agent_not_found(session_in.agent_id)
-    await _within_quota(db, settings, limiter, key.id)
+    await _within_quota(db, settings, limiter, key_id)
     try:
         return await start_web_session(
-            db, settings, livekit, agent, api_key_id=key.id, idempotency_key=idempotency_key
+            db, settings, livekit, agent, api_key_id=key_id, idempotency_key=idempotency_key
         )
     except IdempotencyKeyInUse:  # a concurrent request with the same key recorded it first
         assert idempotency_key is not None
-        known = await crud.session_by_idempotency_key(db, key.id, idempotency_key)
+        known = await crud.session_by_idempotency_key(db, key_id, idempotency_key)
         if known is None:  # released meanwhile: that request failed to start it
             raise HTTPException(
                 status_code=status.HTTP_409_CONFLICT,
