@@ -4,9 +4,13 @@ every 2 s) and ``room_node_map`` (room → node id), written by livekit-server's
 
 A room's media lives on one node for the room's life, so a node that dies takes its calls with
 it. livekit-server treats a node whose stats are 5 s old as unavailable and places no new room
-there; ``sweep_lost_nodes`` marks failed, with the reason, the sessions whose room was on a node
-silent for ``NODE_LOST_AFTER_S`` or gone from the hash. The worker reports its own side (the
-room connection lost) as well; whichever comes first ends the session.
+there; ``sweep_lost_nodes`` records each open session's node (``session.livekit_node``) when it
+first sees the room placed, and marks failed, with the reason, the sessions whose node has been
+silent for ``NODE_LOST_AFTER_S`` or is gone from the hash. The node is recorded rather than read
+again because clients that reconnect after their node died make LiveKit re-create the room on a
+surviving node: the call was still cut (its media and state lived on the dead node). The worker
+reports its own side (the room connection lost) as well; whichever comes first ends the
+session.
 
 The ``Node`` message is internal to LiveKit (``livekit_internal.proto``, not in the Python
 ``livekit-protocol`` package): the few fields read here are declared below with their field
@@ -139,14 +143,21 @@ async def sweep_lost_nodes(
     ).all()
     if not rows:
         return []
-    placed = await nodes.node_of_rooms([s.room for s in rows])
-    if not placed:
+    unplaced = [s for s in rows if s.livekit_node is None]
+    placed = await nodes.node_of_rooms([s.room for s in unplaced])
+    for voice_session in unplaced:
+        if node_id := placed.get(voice_session.room):
+            voice_session.livekit_node = node_id
+            db.add(voice_session)
+    if placed:
+        await db.commit()
+    if all(s.livekit_node is None for s in rows):
         return []
     table = await nodes.nodes()
     now = time.time()
     lost = []
     for voice_session in rows:
-        node_id = placed.get(voice_session.room)
+        node_id = voice_session.livekit_node
         if node_id is None:
             continue
         node = table.get(node_id)

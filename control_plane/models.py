@@ -179,6 +179,9 @@ class VoiceSession(SessionBase, table=True):
     """The client's ``Idempotency-Key``: a retried request with it (and the same API key)
     returns this session. Released (``None``) when the session failed to start, so that a
     retry starts it again."""
+    livekit_node: str | None = Field(default=None, max_length=64)
+    """The LiveKit node its room was placed on, as the node sweep first saw it
+    (``livekit_nodes.py``): the call's media lives there."""
 
 
 class SessionCreate(BaseModel):

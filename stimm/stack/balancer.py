@@ -53,7 +53,10 @@ def haproxy_config(
         "  timeout server 120s",
         # a caller's or agent's signalling websocket lasts the whole call
         "  timeout tunnel 2h",
-        "  default-server inter 1s fall 2 rise 1",
+        # /health probes the database, Redis, Qdrant and LiveKit: on a busy machine it can take
+        # over a second, and a replica marked down for that leaves none to answer (503)
+        "  timeout check 5s",
+        "  default-server inter 1s fall 3 rise 1",
     ]
     if api_port is not None:
         lines += [
