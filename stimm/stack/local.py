@@ -446,7 +446,7 @@ class LocalStack:
             }
         return config
 
-    def _start_livekit(self, index: int) -> None:
+    def _start_livekit(self, index: int = 0) -> None:
         binary = ensure_binary(LIVEKIT_SERVER)
         suffix = f"-{index}" if index else ""
         config_path = self.options.run_dir / f"livekit{suffix}.yaml"
