@@ -59,7 +59,12 @@ def topology(run_dir: Path) -> Iterator[LocalStack]:
             nodes=NODES,
             control_planes=2,
             workers=WORKERS,
-            env={"STIMM_WORKER_SWEEP_INTERVAL": "1", "STIMM_DISPATCH_TIMEOUT": "20"},
+            env={
+                "STIMM_WORKER_SWEEP_INTERVAL": "1",
+                "STIMM_DISPATCH_TIMEOUT": "20",
+                # 33 sessions and their retries within a minute, from one key
+                "STIMM_SESSIONS_PER_MINUTE_PER_KEY": "1000",
+            },
             worker_env={
                 "STIMM_WORKER_EXECUTOR": "thread",
                 "STIMM_WORKER_MAX_SESSIONS": str(MAX_SESSIONS),
