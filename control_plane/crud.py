@@ -17,6 +17,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from control_plane.errors import (
     AgentInUse,
     DefaultAgentConflict,
+    IdempotencyKeyInUse,
     SessionClaimed,
     SessionStateConflict,
 )
@@ -152,7 +153,11 @@ async def create_session(
     participant_identity: str | None,
     api_key_id: str | None = None,
     publishable_key_id: str | None = None,
+    idempotency_key: str | None = None,
 ) -> VoiceSession:
+    """Record a new session. Raises ``IdempotencyKeyInUse`` when a session of the same API key
+    already holds ``idempotency_key`` (the unique constraint decides between concurrent
+    requests, on any replica)."""
     session_id = new_id()
     voice_session = VoiceSession(
         id=session_id,
@@ -163,10 +168,30 @@ async def create_session(
         participant_identity=participant_identity,
         api_key_id=api_key_id,
         publishable_key_id=publishable_key_id,
+        idempotency_key=idempotency_key,
     )
     db.add(voice_session)
-    await db.commit()
+    try:
+        await db.commit()
+    except IntegrityError as e:
+        await db.rollback()
+        if idempotency_key is None:
+            raise
+        raise IdempotencyKeyInUse(f"Idempotency-Key {idempotency_key!r} is in use") from e
     return voice_session
+
+
+async def session_by_idempotency_key(
+    db: AsyncSession, api_key_id: str, idempotency_key: str
+) -> VoiceSession | None:
+    """The session ``api_key_id`` started with ``idempotency_key``, if any."""
+    rows = await db.exec(
+        select(VoiceSession).where(
+            col(VoiceSession.api_key_id) == api_key_id,
+            col(VoiceSession.idempotency_key) == idempotency_key,
+        )
+    )
+    return rows.first()
 
 
 async def count_open_sessions(

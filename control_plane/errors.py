@@ -33,6 +33,11 @@ class SessionStateConflict(ControlPlaneError):
     """A lifecycle event does not apply to the session's current status."""
 
 
+class IdempotencyKeyInUse(ControlPlaneError):
+    """Another session of the same API key holds this ``Idempotency-Key`` (a concurrent
+    request with the same key won)."""
+
+
 class SessionClaimed(ControlPlaneError):
     """Another job already answers the session, or it has ended."""
 

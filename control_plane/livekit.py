@@ -183,24 +183,42 @@ class LiveKit:
     async def _wait_assigned(
         self, lkapi: api.LiveKitAPI, room: str, session_id: str | None, until: float
     ) -> str | None:
-        # livekit-server 1.13 leaves AgentDispatch.state.jobs empty, so assignment is seen
-        # from the worker side: its heartbeat lists the session (sent as soon as the job
-        # launches), or its agent has already joined the room.
         while True:
-            if self._assignment_check is not None and session_id is not None:
-                try:
-                    worker_id = await self._assignment_check(session_id)
-                except ControlPlaneError as e:
-                    logger.debug("worker registry not readable: %s", e)
-                    worker_id = None
-                if worker_id:
-                    return worker_id
-            for p in await self._participants(lkapi, room):
-                if p.kind == models.ParticipantInfo.Kind.AGENT:
-                    return p.identity
+            if worker_id := await self._assigned_now(lkapi, room, session_id):
+                return worker_id
             if time.monotonic() >= until:
                 return None
             await asyncio.sleep(ASSIGNMENT_POLL_S)
+
+    async def _assigned_now(
+        self, lkapi: api.LiveKitAPI, room: str, session_id: str | None
+    ) -> str | None:
+        # livekit-server 1.13 leaves AgentDispatch.state.jobs empty, so assignment is seen
+        # from the worker side: its heartbeat lists the session (sent as soon as the job
+        # launches), or its agent has already joined the room.
+        if self._assignment_check is not None and session_id is not None:
+            try:
+                worker_id = await self._assignment_check(session_id)
+            except ControlPlaneError as e:
+                logger.debug("worker registry not readable: %s", e)
+                worker_id = None
+            if worker_id:
+                return worker_id
+        for p in await self._participants(lkapi, room):
+            if p.kind == models.ParticipantInfo.Kind.AGENT:
+                return p.identity
+        return None
+
+    async def assigned_worker(self, room: str, session_id: str) -> str | None:
+        """The worker (or agent identity) answering ``session_id`` right now, if any: its
+        heartbeat lists the session or its agent is in ``room`` (a missing room has none)."""
+        async with api.LiveKitAPI(
+            self._url, self._api_key, self._api_secret, timeout=self._timeout
+        ) as lkapi:
+            try:
+                return await self._assigned_now(lkapi, room, session_id)
+            except LiveKitRejected:  # not_found: the room is gone
+                return None
 
     async def agent_in_room(self, room: str) -> bool:
         """Whether an agent participant is connected to ``room`` (a missing room has none)."""

@@ -34,6 +34,7 @@ from control_plane.core.config import Settings
 from control_plane.core.db import create_engine, create_sessionmaker, run_migrations
 from control_plane.knowledge.service import KnowledgeService
 from control_plane.livekit import LiveKit
+from control_plane.livekit_nodes import LiveKitNodes
 from control_plane.postcall.service import PostCall
 from control_plane.ratelimit import RateLimiter
 from control_plane.recordings.logging import hide_signed_urls
@@ -112,12 +113,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # the worker pool: heartbeats, dispatch verification, failing the calls of lost workers
     registry = create_registry(settings.redis_url, settings.pool.worker_ttl_s)
     livekit.set_assignment_check(registry.worker_of)
+    # LiveKit's nodes, from the Redis they share with the control plane: a dead node's calls
+    livekit_nodes = LiveKitNodes(settings.redis_url) if settings.redis_url else None
     sweeper = LostWorkerSweeper(
         sessionmaker,
         registry,
         ttl_s=settings.pool.worker_ttl_s,
         interval_s=settings.pool.sweep_interval_s,
         agent_in_room=livekit.agent_in_room,
+        nodes=livekit_nodes,
     )
     campaigns = CampaignRunner(
         sessionmaker,
@@ -160,6 +164,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await recordings.aclose()
         await sweeper.aclose()
         await registry.aclose()
+        if livekit_nodes is not None:
+            await livekit_nodes.aclose()
         await campaigns.aclose()
         await knowledge.aclose()
         await postcall.aclose()

@@ -160,7 +160,10 @@ class VoiceSession(SessionBase, table=True):
 
     __tablename__ = "session"
 
-    __table_args__ = (UniqueConstraint("room", name="uq_session_room"),)
+    __table_args__ = (
+        UniqueConstraint("room", name="uq_session_room"),
+        UniqueConstraint("api_key_id", "idempotency_key", name="uq_session_api_key_idempotency"),
+    )
 
     id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
     created_at: AwareDatetime = Field(default_factory=utcnow, index=True)
@@ -172,6 +175,13 @@ class VoiceSession(SessionBase, table=True):
     dispatch_token: str | None = Field(default=None, max_length=64)
     """The token of the session's current dispatch (``JobMetadata.dispatch``): only a job of
     that dispatch may claim the session. ``None`` for sessions a SIP dispatch rule started."""
+    idempotency_key: str | None = Field(default=None, max_length=128)
+    """The client's ``Idempotency-Key``: a retried request with it (and the same API key)
+    returns this session. Released (``None``) when the session failed to start, so that a
+    retry starts it again."""
+    livekit_node: str | None = Field(default=None, max_length=64)
+    """The LiveKit node its room was placed on, as the node sweep first saw it
+    (``livekit_nodes.py``): the call's media lives there."""
 
 
 class SessionCreate(BaseModel):

@@ -11,7 +11,7 @@ test_tools=false
 # livekit-sip is built with CGO (opus, soxr); sip-tester (SIPp) places the test calls;
 # chromium runs the web console tests (Playwright drives it; no browser download); libgomp1 is
 # the OpenMP runtime of the embedded LLM (xllamacpp)
-APT_PACKAGES=(postgresql redis-server pkg-config libopus-dev libopusfile-dev libsoxr-dev sip-tester chromium libgomp1)
+APT_PACKAGES=(postgresql redis-server pkg-config libopus-dev libopusfile-dev libsoxr-dev sip-tester chromium libgomp1 haproxy)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

@@ -210,6 +210,22 @@ def dev(
         int, typer.Option(help="TURN port (UDP) for callers behind strict NAT (--public-host).")
     ] = 3478,
     workers: Annotated[int, typer.Option(help="Number of worker processes.")] = 1,
+    nodes: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="LiveKit nodes sharing Redis (multi-node), behind HAProxy on --livekit-port; "
+            "worker i registers with node i % nodes.",
+        ),
+    ] = 1,
+    control_planes: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Control-plane replicas on one database and Redis, behind HAProxy on --port "
+            "(set STIMM_DATABASE_URL to a PostgreSQL database for real replicas).",
+        ),
+    ] = 1,
     data_dir: Annotated[Path, typer.Option(help="Where state and logs go.")] = Path(".stimm"),
 ) -> None:
     """Run the whole platform locally on embedded defaults until Ctrl-C."""
@@ -228,7 +244,9 @@ def dev(
         livekit_tcp_port=livekit_port + 1,
         livekit_udp_port=livekit_port + 2,
         redis_port=redis_port,
-        workers=workers,
+        workers=max(workers, nodes),
+        nodes=nodes,
+        control_planes=control_planes,
         api_key=os.environ.get("LIVEKIT_API_KEY", DEV_API_KEY),
         api_secret=os.environ.get("LIVEKIT_API_SECRET", DEV_API_SECRET),
         worker_token=os.environ.get("STIMM_WORKER_TOKEN", "stimm-dev-worker-token"),
@@ -281,6 +299,13 @@ def dev(
     console.print(f"  Console:  [link]{stack.public_url or stack.control_plane_url}/[/link]")
     console.print(f"  API docs: {stack.public_url or stack.control_plane_url}/docs")
     console.print(f"  LiveKit:  {stack.livekit_public_url}  (key {options.api_key})")
+    if stack.balanced:
+        console.print(
+            f"  HAProxy:  round robin over {options.control_planes} control plane(s) "
+            f"({', '.join(stack.replica_url(i) for i in range(options.control_planes))}) and "
+            f"{options.nodes} LiveKit node(s) "
+            f"({', '.join(stack.node_url(i) for i in range(options.nodes))}), one Redis"
+        )
     if stack.certificate is not None:
         console.print(
             f"  HTTPS:    self-signed certificate {stack.certificate.cert} (accept the browser's "

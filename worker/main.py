@@ -266,6 +266,7 @@ async def converse(
     agent = build_agent(config, http=webhooks, control_plane=client, line=line)
     recorder = SessionRecorder(client, session_id, retrieval_time=agent.pop_retrieval_time)
     recorder.attach(agent_session)
+    recorder.attach_room(ctx.room)
     # the caller left (or the session failed): end the job now, not when LiveKit closes the
     # agent's now empty room after its departure timeout (20 s holding the worker's slot)
     agent_session.on("close", lambda ev: ctx.shutdown(reason=f"session closed: {ev.reason.value}"))

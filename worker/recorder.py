@@ -8,6 +8,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from livekit import rtc
 from livekit.agents import AgentSession, llm
 from livekit.agents.voice.events import CloseEvent, ConversationItemAddedEvent, ErrorEvent
 
@@ -55,6 +56,18 @@ def turn_from_message(msg: llm.ChatMessage, *, retrieval: float | None = None) -
     )
 
 
+EXPECTED_DISCONNECTS = frozenset(
+    {
+        rtc.DisconnectReason.CLIENT_INITIATED,  # the job left: the call ended
+        rtc.DisconnectReason.ROOM_DELETED,  # the control plane or a tool closed the room
+        rtc.DisconnectReason.ROOM_CLOSED,
+        rtc.DisconnectReason.PARTICIPANT_REMOVED,
+    }
+)
+"""Room disconnects that end a call normally; any other (the signal closed, the node went
+away and reconnecting failed, a timeout) means LiveKit lost the call."""
+
+
 class SessionRecorder:
     """Posts every finished turn, apologises out loud on provider failure, records the outcome.
 
@@ -88,6 +101,17 @@ class SessionRecorder:
         agent_session.on("conversation_item_added", self._on_item)
         agent_session.on("error", lambda ev: self._on_error(agent_session, ev))
         agent_session.on("close", self._on_close)
+
+    def attach_room(self, room: rtc.Room) -> None:
+        """Fail the session when LiveKit drops the room's connection (its node died, the
+        network went and reconnecting failed) rather than recording it completed."""
+        room.on("disconnected", self._on_room_disconnected)
+
+    def _on_room_disconnected(self, reason: rtc.DisconnectReason.ValueType) -> None:
+        if reason in EXPECTED_DISCONNECTS or self.failure is not None or self.abandoned:
+            return
+        self.failure = f"LiveKit connection lost ({rtc.DisconnectReason.Name(reason)})"
+        logger.error("session %s: %s", self._session_id, self.failure)
 
     def _on_item(self, ev: ConversationItemAddedEvent) -> None:
         if not isinstance(ev.item, llm.ChatMessage):

@@ -9,6 +9,9 @@ still in it) until LiveKit notices the agent's connection is gone, and a webhook
 control plane to be reachable from LiveKit; heartbeats bound the detection to
 ``worker_ttl_s + sweep_interval_s`` with nothing but the worker → control plane path that
 every call already uses.
+
+The same loop fails the sessions whose room lived on a LiveKit node that died
+(``control_plane/livekit_nodes.py``), when LiveKit's Redis is the control plane's.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from control_plane import crud
 from control_plane.errors import LiveKitError
+from control_plane.livekit_nodes import LiveKitNodes, NodesUnavailable, sweep_lost_nodes
 from control_plane.models import VoiceSession, utcnow
 from control_plane.workers.registry import RegistryUnavailable, WorkerRegistry
 
@@ -78,7 +82,8 @@ async def sweep_once(
 
 class LostWorkerSweeper:
     """Runs ``sweep_once`` every ``interval_s`` once the control plane has been up ``ttl_s``
-    (after a restart with the in-memory registry, live workers need one heartbeat first)."""
+    (after a restart with the in-memory registry, live workers need one heartbeat first), and
+    ``sweep_lost_nodes`` when given LiveKit's ``nodes``."""
 
     def __init__(
         self,
@@ -88,8 +93,10 @@ class LostWorkerSweeper:
         ttl_s: float,
         interval_s: float,
         agent_in_room: Callable[[str], Awaitable[bool]] | None = None,
+        nodes: LiveKitNodes | None = None,
     ) -> None:
         self._agent_in_room = agent_in_room
+        self._nodes = nodes
         self._sessionmaker = sessionmaker
         self._registry = registry
         self._ttl_s = ttl_s
@@ -108,6 +115,8 @@ class LostWorkerSweeper:
         started = time.monotonic()
         while True:
             await asyncio.sleep(self._interval_s)
+            if self._nodes is not None:
+                await self._sweep_nodes(self._nodes)
             if time.monotonic() - started < self._ttl_s:
                 continue
             try:
@@ -119,3 +128,12 @@ class LostWorkerSweeper:
                 logger.warning("lost-worker sweep skipped: %s", e)
             except Exception:  # keep sweeping; one bad round must not end detection
                 logger.exception("lost-worker sweep failed")
+
+    async def _sweep_nodes(self, nodes: LiveKitNodes) -> None:
+        try:
+            async with self._sessionmaker() as db:
+                await sweep_lost_nodes(db, nodes)
+        except NodesUnavailable as e:
+            logger.warning("lost-node sweep skipped: %s", e)
+        except Exception:  # keep sweeping
+            logger.exception("lost-node sweep failed")

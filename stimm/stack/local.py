@@ -23,6 +23,7 @@ from stimm.egress import ALLOW_ENV as EGRESS_ALLOW_ENV
 from stimm.egress import LOOPBACK
 from stimm.private_files import private_dir, write_private
 
+from .balancer import Backend, haproxy_binary, haproxy_config
 from .binaries import LIVEKIT_SERVER, LIVEKIT_SIP, REPO_ROOT, TRAEFIK, ensure_binary
 from .https import (
     Certificate,
@@ -77,6 +78,14 @@ class StackOptions:
     livekit_udp_port: int = 0
     redis_port: int = 0
     workers: int = 1
+    nodes: int = 1
+    """livekit-server processes sharing one Redis (LiveKit multi-node), node i announcing
+    127.0.0.(i+1) for media, on its own ports. Above 1, HAProxy serves LiveKit round robin on
+    ``livekit_port`` (the control planes, livekit-sip and callers use it) and worker i
+    registers with node i % nodes directly."""
+    control_planes: int = 1
+    """Control-plane processes on one database and one Redis. Above 1, HAProxy balances them
+    round robin on ``control_plane_port``; 0 runs none (Redis and LiveKit only)."""
     api_key: str = DEV_API_KEY
     api_secret: str = field(default_factory=lambda: secrets.token_urlsafe(36))
     worker_token: str = field(default_factory=lambda: secrets.token_urlsafe(24))
@@ -143,10 +152,30 @@ class LocalStack:
             self.certificate = ensure_certificate(o.run_dir / "tls", o.public_host)
         if o.llm:
             o.llm_port = o.llm_port or free_port()
+        if o.nodes < 1 or o.control_planes < 0:
+            raise StackError("a stack needs at least one LiveKit node")
+        self.balanced = o.nodes > 1 or o.control_planes > 1
+        if self.balanced and (o.public_host is not None or o.toxiproxy):
+            raise StackError(
+                "several nodes or control planes run on loopback only, without toxiproxy"
+            )
+        # (signalling, TCP media, UDP media) per node; behind HAProxy every node has its own
+        self.node_ports: list[tuple[int, int, int]] = (
+            [(free_port(), free_port(), free_udp_port()) for _ in range(o.nodes)]
+            if o.nodes > 1
+            else [(o.livekit_port, o.livekit_tcp_port, o.livekit_udp_port)]
+        )
+        self.control_plane_ports: list[int] = (
+            [free_port() for _ in range(o.control_planes)]
+            if o.control_planes > 1
+            else [o.control_plane_port]
+        )
         if o.database_url is None:
             o.database_url = f"sqlite+aiosqlite:///{o.run_dir / 'stimm.db'}"
         self.processes: list[ManagedProcess] = []
         self.workers: list[ManagedProcess] = []
+        self.livekit_nodes: list[ManagedProcess] = []
+        self.control_planes: list[ManagedProcess] = []
         self.sip_ports: SipPorts | None = (
             pick_ports(o.sip_port, o.rtp_port_start, o.sip_host) if o.sip else None
         )
@@ -166,7 +195,22 @@ class LocalStack:
 
     @property
     def control_plane_url(self) -> str:
+        """The control plane: HAProxy in front of the replicas when there are several."""
         return f"http://127.0.0.1:{self.options.control_plane_port}"
+
+    def node_ip(self, index: int) -> str:
+        """The address LiveKit node ``index`` announces for media (one per node on loopback)."""
+        if self.options.public_host is not None:
+            return node_ip(self.options.public_host)
+        return f"127.0.0.{index + 1}"
+
+    def node_url(self, index: int) -> str:
+        """LiveKit node ``index`` itself (``livekit_url`` is HAProxy's when there are several)."""
+        return f"ws://127.0.0.1:{self.node_ports[index][0]}"
+
+    def replica_url(self, index: int) -> str:
+        """Control-plane replica ``index`` itself, not through HAProxy."""
+        return f"http://127.0.0.1:{self.control_plane_ports[index]}"
 
     @property
     def public_url(self) -> str | None:
@@ -271,12 +315,15 @@ class LocalStack:
             self._start_redis()
             if self.options.toxiproxy:
                 self._start_toxiproxy()
-            self._start_livekit()
+            for index in range(self.options.nodes):
+                self._start_livekit(index)
+            if self.balanced:
+                self._start_balancer()
             if self.options.llm:
                 self._start_llm()
             if self.sip_ports is not None:
                 self._start_sip(self.sip_ports)
-            self._start_control_plane()
+            self._start_control_planes()
             if self.certificate is not None:
                 self._start_https(self.certificate)
             for _ in range(self.options.workers):
@@ -375,12 +422,13 @@ class LocalStack:
         for name, port in links.items():
             self._proxy_ports[name] = self.toxiproxy.create(name, port)
 
-    def livekit_config(self) -> dict[str, Any]:
-        """infra/livekit.yaml with this run's ports, keys and Redis address."""
+    def livekit_config(self, index: int = 0) -> dict[str, Any]:
+        """infra/livekit.yaml with node ``index``'s ports, this run's keys and Redis address."""
         o = self.options
         config: dict[str, Any] = yaml.safe_load((REPO_ROOT / "infra" / "livekit.yaml").read_text())
-        config["port"] = o.livekit_port
-        config["rtc"].update(tcp_port=o.livekit_tcp_port, udp_port=o.livekit_udp_port)
+        port, tcp_port, udp_port = self.node_ports[index]
+        config["port"] = port
+        config["rtc"].update(tcp_port=tcp_port, udp_port=udp_port)
         config["redis"] = {"address": f"127.0.0.1:{o.redis_port}"}
         config["keys"] = {o.api_key: o.api_secret}
         if o.public_host is None:
@@ -398,13 +446,15 @@ class LocalStack:
             }
         return config
 
-    def _start_livekit(self) -> None:
+    def _start_livekit(self, index: int = 0) -> None:
         binary = ensure_binary(LIVEKIT_SERVER)
-        config_path = self.options.run_dir / "livekit.yaml"
-        write_private(config_path, yaml.safe_dump(self.livekit_config()))  # holds the API secret
-        port = self.options.livekit_port
+        suffix = f"-{index}" if index else ""
+        config_path = self.options.run_dir / f"livekit{suffix}.yaml"
+        # holds the API secret
+        write_private(config_path, yaml.safe_dump(self.livekit_config(index)))
+        port = self.node_ports[index][0]
         proc = self._spawn(
-            "livekit-server",
+            f"livekit-server{suffix}",
             [
                 str(binary),
                 "--config",
@@ -412,12 +462,30 @@ class LocalStack:
                 "--bind",
                 "127.0.0.1",
                 "--node-ip",
-                node_ip(self.options.public_host) if self.options.public_host else "127.0.0.1",
+                self.node_ip(index),
             ],
             # it waits for rooms to empty on SIGTERM; every service is stopped by then
             stop_timeout=5.0,
         )
+        self.livekit_nodes.append(proc)
         proc.wait_ready(lambda: http_ok(f"http://127.0.0.1:{port}/"), timeout=30)
+
+    def _start_balancer(self) -> None:
+        o = self.options
+        config_path = o.run_dir / "haproxy.cfg"
+        config_path.write_text(
+            haproxy_config(
+                api_port=o.control_plane_port if o.control_planes > 1 else None,
+                control_planes=[
+                    Backend(f"cp{i}", port) for i, port in enumerate(self.control_plane_ports)
+                ],
+                livekit_port=o.livekit_port if o.nodes > 1 else None,
+                livekit_nodes=[Backend(f"node{i}", p[0]) for i, p in enumerate(self.node_ports)],
+            )
+        )
+        proc = self._spawn("haproxy", [haproxy_binary(), "-db", "-f", str(config_path)])
+        ready = o.livekit_port if o.nodes > 1 else o.control_plane_port
+        proc.wait_ready(lambda: tcp_open(ready), timeout=15)
 
     def _start_https(self, certificate: Certificate) -> None:
         """Traefik on every interface: TLS for the console, the API and LiveKit's websocket."""
@@ -462,10 +530,23 @@ class LocalStack:
         proc = self._spawn("livekit-sip", [str(binary), "--config", str(config_path)], restart=True)
         proc.wait_ready(lambda: http_ok(f"http://127.0.0.1:{ports.health}/"), timeout=30)
 
-    def _start_control_plane(self) -> None:
-        port = self.options.control_plane_port
+    def _start_control_planes(self) -> None:
+        """The first replica migrates the database before the others start (two migrating at
+        once would race); with several, HAProxy must then answer ``/health`` too."""
+        count = self.options.control_planes
+        for index in range(count):
+            self._spawn_control_plane(index)
+            if index == 0:
+                self._wait_control_plane(0)
+        for index in range(1, count):
+            self._wait_control_plane(index)
+        if count > 1:
+            url = f"{self.control_plane_url}/health"
+            self.process("haproxy").wait_ready(lambda: http_ok(url), timeout=15)
+
+    def _spawn_control_plane(self, index: int) -> None:
         proc = self._spawn(
-            "control-plane",
+            f"control-plane-{index}" if index else "control-plane",
             [
                 sys.executable,
                 "-m",
@@ -474,17 +555,24 @@ class LocalStack:
                 "--host",
                 "127.0.0.1",
                 "--port",
-                str(port),
+                str(self.control_plane_ports[index]),
             ],
             env=self.service_env(),
         )
-        proc.wait_ready(lambda: http_ok(f"{self.control_plane_url}/health"), timeout=60)
+        self.control_planes.append(proc)
+
+    def _wait_control_plane(self, index: int) -> None:
+        url = f"{self.replica_url(index)}/health"
+        self.control_planes[index].wait_ready(lambda: http_ok(url), timeout=60)
 
     def add_worker(self) -> ManagedProcess:
         """Start one more worker process and wait until LiveKit has registered it."""
         index = len(self.workers)
         env = {
             **self.service_env(),
+            # each worker registers with one LiveKit node; LiveKit offers it the jobs of rooms
+            # on every node
+            "LIVEKIT_URL": self.node_url(index % self.options.nodes),
             "STIMM_CONTROL_PLANE_URL": self.worker_control_plane_url,
             # several workers (and stacks) share this machine: status servers on free ports
             "STIMM_WORKER_STATUS_PORT": str(free_port()),

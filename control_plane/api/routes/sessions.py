@@ -7,10 +7,9 @@ back (list, filters, export, detail, delete) are one resource of the API.
 from __future__ import annotations
 
 import logging
-import secrets
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Response, status
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, Response, status
 from fastapi.exceptions import RequestValidationError
 from pydantic import AwareDatetime
 
@@ -26,14 +25,15 @@ from control_plane.api.deps import (
     too_many_requests,
 )
 from control_plane.api.routes.agents import agent_not_found
-from control_plane.errors import LiveKitError, LiveKitUnavailable, RecordingStoreError
+from control_plane.api.session_start import replay_web_session, start_web_session
+from control_plane.errors import IdempotencyKeyInUse, RecordingStoreError
 from control_plane.models import (
-    Agent,
     SessionCreate,
     SessionCreated,
     SessionPublic,
     SessionsPublic,
     TurnPublic,
+    VoiceSession,
 )
 from control_plane.postcall import crud as postcall_crud
 from control_plane.postcall.export import sessions_csv
@@ -42,8 +42,7 @@ from control_plane.postcall.models import (
     SessionPublicWithAnalysis,
     analysis_public,
 )
-from stimm import tracing
-from stimm.schema import Channel, JobMetadata, SessionStatus
+from stimm.schema import Channel, SessionStatus
 
 logger = logging.getLogger("stimm.control_plane")
 
@@ -54,6 +53,8 @@ router = APIRouter(prefix="/sessions", tags=["sessions"])
     "",
     status_code=status.HTTP_201_CREATED,
     responses={
+        200: {"description": "The session this Idempotency-Key already started (replayed)"},
+        409: {"description": "This Idempotency-Key's session has ended, or was for another agent"},
         429: {
             "description": "The API key started too many sessions this minute, or has too "
             "many open (see Retry-After)"
@@ -72,70 +73,66 @@ async def create_session(
     limiter: RateLimiterDep,
     key: CurrentApiKey,
     session_in: SessionCreate,
+    response: Response,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            min_length=1,
+            max_length=128,
+            description="Retry with the same key (and API key) to get the session the first "
+            "request started instead of a second one: 200 with Idempotent-Replayed: true, a "
+            "new join token for the same room. A key whose session failed to start is free "
+            "again; one whose session ended is 409.",
+        ),
+    ] = None,
 ) -> SessionCreated:
     """Start a web session: create its room, dispatch the agent, return a join token.
 
     Returns once a worker has taken the job (the dispatch is re-sent while none has), so the
     caller never joins a room nobody will answer.
     """
+    key_id = key.id  # read now: a lost race on the key rolls back, expiring the row
+    if idempotency_key is not None:
+        known = await crud.session_by_idempotency_key(db, key_id, idempotency_key)
+        if known is not None:
+            if known.agent_id != session_in.agent_id:
+                raise HTTPException(
+                    status_code=status.HTTP_409_CONFLICT,
+                    detail="This Idempotency-Key started a session with another agent",
+                )
+            return await _replayed(db, settings, livekit, known, response)
     agent = await crud.get_agent(db, session_in.agent_id)
     if agent is None:
         raise agent_not_found(session_in.agent_id)
-    await _within_quota(db, settings, limiter, key.id)
-    return await start_web_session(db, settings, livekit, agent, api_key_id=key.id)
+    await _within_quota(db, settings, limiter, key_id)
+    try:
+        return await start_web_session(
+            db, settings, livekit, agent, api_key_id=key_id, idempotency_key=idempotency_key
+        )
+    except IdempotencyKeyInUse:  # a concurrent request with the same key recorded it first
+        assert idempotency_key is not None
+        known = await crud.session_by_idempotency_key(db, key_id, idempotency_key)
+        if known is None:  # released meanwhile: that request failed to start it
+            raise HTTPException(
+                status_code=status.HTTP_409_CONFLICT,
+                detail="A request with this Idempotency-Key is failing; retry it",
+                headers={"Retry-After": "1"},
+            ) from None
+        return await _replayed(db, settings, livekit, known, response)
 
 
-async def start_web_session(
+async def _replayed(
     db: DbDep,
     settings: SettingsDep,
     livekit: LiveKitDep,
-    agent: Agent,
-    *,
-    api_key_id: str | None = None,
-    publishable_key_id: str | None = None,
+    voice_session: VoiceSession,
+    response: Response,
 ) -> SessionCreated:
-    """Record a web session, create its room, dispatch the agent and return the caller's
-    room-scoped join token (the same for the API and the widget)."""
-    identity = f"web-{secrets.token_hex(6)}"
-    # Committed before the dispatch, so the worker finds the session when it reports on it.
-    voice_session = await crud.create_session(
-        db,
-        agent_id=agent.id,
-        channel="web",
-        participant_identity=identity,
-        api_key_id=api_key_id,
-        publishable_key_id=publishable_key_id,
-    )
-    tracing.tag_current_span(voice_session.id, agent.id)
-    metadata = JobMetadata(agent_id=agent.id, session_id=voice_session.id, channel="web")
-    try:
-        await livekit.create_room_and_dispatch(
-            voice_session.room,
-            metadata,
-            on_dispatch=lambda token: crud.set_session_dispatch(db, voice_session, token),
-        )
-    except LiveKitError as e:
-        logger.warning("session %s failed to start: %s", voice_session.id, e)
-        await crud.mark_session_failed(db, voice_session, str(e))
-        unavailable = isinstance(e, LiveKitUnavailable)
-        raise HTTPException(
-            status_code=(
-                status.HTTP_503_SERVICE_UNAVAILABLE if unavailable else status.HTTP_502_BAD_GATEWAY
-            ),
-            detail=f"Could not start the session: {e}",
-            headers={"Retry-After": "5"} if unavailable else None,
-        ) from e
-    token = livekit.participant_token(voice_session.room, identity)
-    logger.info(
-        "session %s started for agent %s in room %s", voice_session.id, agent.id, voice_session.room
-    )
-    return SessionCreated(
-        session_id=voice_session.id,
-        room=voice_session.room,
-        livekit_url=settings.livekit_public_url,
-        token=token.jwt,
-        expires_at=token.expires_at,
-    )
+    created = await replay_web_session(db, settings, livekit, voice_session)
+    response.status_code = status.HTTP_200_OK
+    response.headers["Idempotent-Replayed"] = "true"
+    return created
 
 
 QUOTA_RETRY_S = 30

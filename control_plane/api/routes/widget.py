@@ -23,7 +23,8 @@ from control_plane.api.deps import (
     too_many_requests,
 )
 from control_plane.api.routes.agents import agent_not_found
-from control_plane.api.routes.sessions import QUOTA_RETRY_S, start_web_session
+from control_plane.api.routes.sessions import QUOTA_RETRY_S
+from control_plane.api.session_start import start_web_session
 from control_plane.models import SessionCreated
 from control_plane.widget import crud as widget_crud
 from control_plane.widget.models import PublishableKey, WidgetSessionCreate

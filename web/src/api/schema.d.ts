@@ -3230,17 +3230,31 @@ export interface operations {
    * caller never joins a room nobody will answer.
    */
   create_session_api_sessions_post: {
+    parameters: {
+      header?: {
+        /** @description Retry with the same key (and API key) to get the session the first request started instead of a second one: 200 with Idempotent-Replayed: true, a new join token for the same room. A key whose session failed to start is free again; one whose session ended is 409. */
+        "Idempotency-Key"?: string | null;
+      };
+    };
     requestBody: {
       content: {
         "application/json": components["schemas"]["SessionCreate"];
       };
     };
     responses: {
+      /** @description The session this Idempotency-Key already started (replayed) */
+      200: {
+        content: never;
+      };
       /** @description Successful Response */
       201: {
         content: {
           "application/json": components["schemas"]["SessionCreated"];
         };
+      };
+      /** @description This Idempotency-Key's session has ended, or was for another agent */
+      409: {
+        content: never;
       };
       /** @description Validation Error */
       422: {
