@@ -35,13 +35,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.capacity import agent_for, calls_ended  # noqa: E402
-from bench.dispatch import Burst, Listener  # noqa: E402
+from bench.dispatch import Burst  # noqa: E402
 from bench.plain_worker import GREETING  # noqa: E402
 from bench.roundtrip import INSTANT_REPLY, INSTANT_TTS_RATE, QUESTIONS  # noqa: E402
 from bench.stats import machine, pct  # noqa: E402
 from control_plane.livekit_nodes import LiveKitNodes  # noqa: E402
 from stimm.stack import LocalStack, StackOptions  # noqa: E402
 from stimm.stack.postgres import ensure_database  # noqa: E402
+from testkit.caller import Listener  # noqa: E402
 from testkit.fakes.openai_server import serve_in_process  # noqa: E402
 from testkit.fakes.speech_server import FakeSpeechServer, synthesized  # noqa: E402
 
@@ -79,7 +80,7 @@ async def start_calls(
             return
         session = resp.json()
         result.request_ms.append((time.monotonic() - sent) * 1000)
-        listener = Listener()
+        listener = Listener(hears=False)
         listeners.append(listener)
         sessions.append(session)
         await listener.join(session["livekit_url"], session["token"])

@@ -33,8 +33,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from control_plane.livekit_nodes import LiveKitNodes
 from stimm.stack import LocalStack, StackOptions
 from stimm.stack.postgres import drop_database, ensure_database
-from testkit.caller import Caller
-from tests.e2e.test_pool import Listener
+from testkit.caller import Caller, Listener
 from tests.e2e.test_roundtrip import agent_body, wait_for_session
 
 pytestmark = pytest.mark.e2e
@@ -104,14 +103,6 @@ async def agents(http: httpx.AsyncClient, fake_llm_url: str) -> dict[str, str]:
     return found
 
 
-class Present(Caller):
-    """A caller who joins and notes the agent; no microphone, no listening."""
-
-    async def join(self, url: str, token: str) -> None:
-        self.room.on("participant_connected", self._on_participant)
-        await self.connect(url, token)
-
-
 async def request_session(
     http: httpx.AsyncClient, agent_id: str, key: str, attempts: int = 30
 ) -> tuple[dict[str, Any], int]:
@@ -136,8 +127,8 @@ async def request_session(
 
 
 async def answered(sessions: list[dict[str, Any]], greeted: int = 0) -> list[Caller]:
-    """Join each session (the first ``greeted`` as listeners) and wait for its agent."""
-    callers: list[Caller] = [Listener() if i < greeted else Present() for i in range(len(sessions))]
+    """Join each session (only the first ``greeted`` open the agent's audio) and wait for its agent."""
+    callers: list[Caller] = [Listener(hears=i < greeted) for i in range(len(sessions))]
     await asyncio.gather(
         *(c.join(s["livekit_url"], s["token"]) for c, s in zip(callers, sessions, strict=True))
     )
