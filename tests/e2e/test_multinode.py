@@ -127,7 +127,7 @@ async def request_session(
 
 
 async def answered(sessions: list[dict[str, Any]], greeted: int = 0) -> list[Caller]:
-    """Join each session (only the first ``greeted`` open the agent's audio) and wait for its agent."""
+    """Join each session and wait for its agent (the first ``greeted`` hear it)."""
     callers: list[Caller] = [Listener(hears=i < greeted) for i in range(len(sessions))]
     await asyncio.gather(
         *(c.join(s["livekit_url"], s["token"]) for c, s in zip(callers, sessions, strict=True))
