@@ -574,8 +574,10 @@ class LocalStack:
             # on every node
             "LIVEKIT_URL": self.node_url(index % self.options.nodes),
             "STIMM_CONTROL_PLANE_URL": self.worker_control_plane_url,
-            # several workers (and stacks) share this machine: status servers on free ports
-            "STIMM_WORKER_STATUS_PORT": str(free_port()),
+            # several workers (and stacks) share this machine: each binds its status server
+            # on a port the system picks (a port picked here first could be taken before the
+            # worker binds it) and advertises it in its heartbeats
+            "STIMM_WORKER_STATUS_PORT": "0",
             "STIMM_WORKER_STATUS_HOST": "127.0.0.1",
             "STIMM_WORKER_ADVERTISE_HOST": "127.0.0.1",
             # Everything here shares one small machine, so its CPU and the turn latency of
@@ -595,8 +597,9 @@ class LocalStack:
                 "worker",
                 "--log-level",
                 self.options.log_level,
+                # livekit's own health server: on a port the system picks, for the same reason
                 "--health-port",
-                str(free_port()),
+                "0",
             ],
             env=env,
         )
