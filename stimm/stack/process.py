@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -21,18 +22,52 @@ class StackError(RuntimeError):
     """A local-stack service could not be started."""
 
 
+PORT_FLOOR = 20000
+"""Ports picked for the stack's services start here and stay below the kernel's ephemeral
+range."""
+_picked: set[tuple[int, int]] = set()
+
+
+def ephemeral_floor() -> int:
+    """The first port of the kernel's ephemeral range (Linux's default when unreadable)."""
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+def _free(kind: socket.SocketKind) -> int:
+    """A port on loopback nothing is bound to right now, below the ephemeral range.
+
+    The port is bound later by a child process. A port from the ephemeral range (what binding
+    port 0 gives) can be taken in between by any outgoing connection or client UDP socket —
+    a WebRTC peer binds dozens — and the service then fails on "address already in use".
+    Ports below that range are only ever taken on purpose. A port is never handed out twice
+    by one process.
+    """
+    floor = ephemeral_floor()
+    candidates = range(PORT_FLOOR, floor) if floor - PORT_FLOOR >= 1000 else None
+    for _ in range(200):
+        with socket.socket(socket.AF_INET, kind) as s:
+            try:
+                s.bind(("127.0.0.1", random.choice(candidates) if candidates else 0))
+            except OSError:
+                continue
+            port = int(s.getsockname()[1])
+        if (kind, port) not in _picked:
+            _picked.add((kind, port))
+            return port
+    raise StackError(f"no free {kind.name} port on loopback between {PORT_FLOOR} and {floor}")
+
+
 def free_port() -> int:
     """A TCP port on loopback that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    return _free(socket.SOCK_STREAM)
 
 
 def free_udp_port() -> int:
     """A UDP port on loopback that nothing is bound to right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    return _free(socket.SOCK_DGRAM)
 
 
 def tcp_open(port: int, host: str = "127.0.0.1") -> bool:

@@ -9,7 +9,7 @@ from typing import Any
 import yaml
 
 from .binaries import REPO_ROOT
-from .process import StackError, free_port, free_udp_port, port_free, require_free
+from .process import StackError, ephemeral_floor, free_port, free_udp_port, port_free, require_free
 
 RTP_PORTS = 40
 """RTP ports reserved per local stack: two per call, plenty for tests and a laptop."""
@@ -27,7 +27,7 @@ def free_udp_range(size: int, attempts: int = 50) -> int:
     """The first of ``size`` consecutive UDP ports on loopback that are free right now."""
     for _ in range(attempts):
         start = free_udp_port()
-        if start + size > 65_000:
+        if start + size > ephemeral_floor():  # the range stays out of it, as single ports do
             continue
         socks: list[socket.socket] = []
         try:
