@@ -1,16 +1,18 @@
 """Several LiveKit nodes and control planes on one machine: dispatch and spread under a burst,
-and how long the calls of a dead node take to be marked failed.
+and what becomes of the calls of a dead node.
 
 The multi-node topology of ``stimm dev --nodes 2 --control-planes 2`` (two livekit-server
-nodes on one Redis, two control planes on one PostgreSQL behind HAProxy, worker i registered
-with node i), an agent on the instant providers (streaming fakes of Deepgram and ElevenLabs,
-the scripted LLM), and ``--rounds`` bursts of ``--burst`` simultaneous ``POST /api/sessions``
-through HAProxy, each caller joining without a microphone and noting when the agent arrives.
-Per burst: dispatch p50/p99 (request sent → agent seen), rooms per LiveKit node (LiveKit's own
-placement, read from Redis) and sessions per worker. Then ``--calls`` calls are started and
-node 1 is SIGKILLed: the seconds until each session whose room lived on it is marked failed
-(the control plane's node sweep, or the worker reporting its lost room, whichever is first).
-bench/results/multinode.json.
+nodes on one Redis, two control planes on one PostgreSQL, HAProxy in front of both, the
+workers reaching LiveKit through it), an agent on the instant providers (streaming fakes of
+Deepgram and ElevenLabs, the scripted LLM), and ``--rounds`` bursts of ``--burst``
+simultaneous ``POST /api/sessions`` through HAProxy, each caller joining without a microphone
+and noting when the agent arrives. Per burst: dispatch p50/p99 (request sent → agent seen),
+rooms per LiveKit node (LiveKit's own placement, read from Redis) and sessions per worker.
+Then ``--calls`` calls are started through HAProxy, plus one whose caller connects to node 1
+by its own URL, and node 1 is SIGKILLed: the seconds until each of its calls is back (caller
+and agent rejoined the room LiveKit re-creates on node 0), how many calls are still active
+afterwards, and when the pinned call (which has no other node to reach) is marked failed,
+with the reason. bench/results/multinode.json.
 
     .venv/bin/python bench/multinode.py [--burst 20] [--rounds 2] [--executor thread]
 """
@@ -30,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from livekit import api
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -110,34 +113,74 @@ async def spread(
     }
 
 
+async def call_back(stack: LocalStack, room: str, since_ms: float) -> bool:
+    """Whether ``room`` has its caller and an agent, both joined (again) since ``since_ms``."""
+    async with api.LiveKitAPI(
+        stack.livekit_url, stack.options.api_key, stack.options.api_secret
+    ) as lk:
+        try:
+            listed = await lk.room.list_participants(api.ListParticipantsRequest(room=room))
+        except api.TwirpError:
+            return False
+    agent = api.ParticipantInfo.Kind.AGENT
+    rejoined = [
+        p for p in listed.participants if max(p.joined_at_ms, p.joined_at * 1000) >= since_ms
+    ]
+    return any(p.kind == agent for p in rejoined) and any(p.kind != agent for p in rejoined)
+
+
 async def dead_node(
     stack: LocalStack, http: httpx.AsyncClient, agent_id: str, args: argparse.Namespace
 ) -> dict[str, Any]:
-    """Start calls, SIGKILL node 1, time each of its sessions until it is marked failed."""
+    """Start calls through HAProxy plus one whose caller reaches node 1 only, SIGKILL node 1:
+    time each of its calls until caller and agent are back in the room re-created on node 0,
+    and the pinned one until it is marked failed."""
     _, sessions, listeners = await start_calls(http, agent_id, args.calls, args.timeout, "dead")
+    pinned: dict[str, Any] | None = None
+    for _ in range(20):  # rooms are placed at random: one on node 1 for the pinned caller
+        resp = await http.post("/api/sessions", json={"agent_id": agent_id})
+        resp.raise_for_status()
+        candidate = resp.json()
+        if (await node_of(stack, [candidate["room"]])).get(candidate["room"]) == 1:
+            pinned = candidate
+            break
+    assert pinned is not None, "no room placed on node 1 in 20 sessions"
+    listener = Listener(hears=False)
+    listeners.append(listener)
+    await listener.join(stack.node_url(1), pinned["token"])
+    await asyncio.wait_for(listener.agent_joined.wait(), args.timeout)
     try:
         placed = await node_of(stack, [s["room"] for s in sessions])
-        on_dead = {s["session_id"] for s in sessions if placed.get(s["room"]) == 1}
-        killed = time.monotonic()
+        on_dead = [s for s in sessions if placed.get(s["room"]) == 1]
+        await asyncio.sleep(3)  # LiveKit's node stats (every 2 s) have seen the calls
+        killed, killed_ms = time.monotonic(), time.time() * 1000
         stack.livekit_nodes[1].signal(signal.SIGKILL)
-        marked: dict[str, float] = {}
-        reasons: Counter[str] = Counter()
-        while on_dead - marked.keys() and time.monotonic() - killed < args.mark_timeout:
-            for sid in on_dead - marked.keys():
-                record = (await http.get(f"/api/sessions/{sid}")).json()
-                if record["status"] in ("failed", "completed", "abandoned"):
-                    marked[sid] = time.monotonic() - killed
-                    reason = record.get("failure_reason") or record["status"]
-                    reasons[reason.split(":")[0].split(" (")[0]] += 1
+        back: dict[str, float] = {}
+        pinned_marked: float | None = None
+        pinned_reason = ""
+        while time.monotonic() - killed < args.mark_timeout and (
+            pinned_marked is None or len(back) < len(on_dead)
+        ):
+            for s in on_dead:
+                if s["room"] not in back and await call_back(stack, s["room"], killed_ms):
+                    back[s["room"]] = time.monotonic() - killed
+            if pinned_marked is None:
+                record = (await http.get(f"/api/sessions/{pinned['session_id']}")).json()
+                if record["status"] != "active":
+                    pinned_marked = time.monotonic() - killed
+                    pinned_reason = record.get("failure_reason") or record["status"]
             await asyncio.sleep(0.25)
-        times = sorted(marked.values())
+        records = [(await http.get(f"/api/sessions/{s['session_id']}")).json() for s in sessions]
+        times = sorted(back.values())
         return {
             "calls": len(sessions),
             "calls_on_dead_node": len(on_dead),
-            "marked": len(marked),
-            "mark_p50_s": round(statistics.median(times), 1) if times else None,
-            "mark_max_s": round(max(times), 1) if times else None,
-            "marked_by": dict(reasons),
+            "back_on_node0": len(back),
+            "back_p50_s": round(statistics.median(times), 1) if times else None,
+            "back_max_s": round(max(times), 1) if times else None,
+            "still_active": sum(r["status"] == "active" for r in records),
+            "pinned_caller_marked_s": round(pinned_marked, 1) if pinned_marked else None,
+            "pinned_caller_reason": pinned_reason,
         }
     finally:
         await asyncio.gather(*(lst.leave() for lst in listeners), return_exceptions=True)
@@ -211,7 +254,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "machine": machine(),
         "topology": f"{NODES} LiveKit nodes, 2 control planes behind HAProxy, {WORKERS} workers "
-        f"(worker i on node i) x {slots} slots, {args.executor} executor, PostgreSQL, one Redis",
+        f"(through HAProxy) x {slots} slots, {args.executor} executor, PostgreSQL, one Redis",
         "burst": args.burst,
         "rounds": args.rounds,
         "providers": "fake Deepgram + fake ElevenLabs (canned) + scripted LLM; callers listen",
@@ -249,8 +292,10 @@ if __name__ == "__main__":
     d, dead = report["dispatch"], report["dead_node"]
     print(
         f"dispatch p50 {d['dispatch_p50_ms']} / p99 {d['dispatch_p99_ms']} ms, lost {d['lost']}, "
-        f"refused {len(d['refused'])}; dead node: {dead['marked']}/{dead['calls_on_dead_node']} "
-        f"calls marked, p50 {dead['mark_p50_s']} s, max {dead['mark_max_s']} s"
+        f"refused {len(d['refused'])}; dead node: {dead['back_on_node0']}/"
+        f"{dead['calls_on_dead_node']} calls back on node 0 (p50 {dead['back_p50_s']} s, max "
+        f"{dead['back_max_s']} s), {dead['still_active']}/{dead['calls']} active after; the pinned "
+        f"call marked in {dead['pinned_caller_marked_s']} s"
     )
     out = ROOT / "bench" / "results" / "multinode.json"
     out.write_text(json.dumps(report, indent=2) + "\n")

@@ -225,6 +225,23 @@ class LiveKit:
         present = await self._participants_if_room(room)
         return any(p.kind == models.ParticipantInfo.Kind.AGENT for p in present)
 
+    async def call_in_room(self, room: str, caller: str | None, since: float) -> bool:
+        """Whether ``room`` has its caller (participant ``caller``; any participant that is not
+        an agent when ``None``) and an agent, both joined at or after ``since`` (Unix seconds).
+
+        LiveKit lists a room's participants from the store its nodes share: after the room's
+        node died, those that were on it stay listed until they rejoin, with their old join
+        time."""
+        agent = models.ParticipantInfo.Kind.AGENT
+        present = [
+            p
+            for p in await self._participants_if_room(room)
+            if max(p.joined_at_ms, p.joined_at * 1000) >= since * 1000
+        ]
+        return any(p.kind == agent for p in present) and any(
+            p.identity == caller if caller else p.kind != agent for p in present
+        )
+
     async def sip_call_active(self, room: str, identity: str) -> bool:
         """Whether the phone participant ``identity`` in ``room`` is in an answered call
         (livekit-sip's ``sip.callStatus`` is ``active``; it is in the room from the dial on)."""

@@ -2,15 +2,16 @@
 every node shares: the ``nodes`` hash (node id → its ``livekit.Node`` protobuf, stats refreshed
 every 2 s) and ``room_node_map`` (room → node id), written by livekit-server's ``RedisRouter``.
 
-A room's media lives on one node for the room's life, so a node that dies takes its calls with
-it. livekit-server treats a node whose stats are 5 s old as unavailable and places no new room
-there; ``sweep_lost_nodes`` records each open session's node (``session.livekit_node``) when it
-first sees the room placed, and marks failed, with the reason, the sessions whose node has been
-silent for ``NODE_LOST_AFTER_S`` or is gone from the hash. The node is recorded rather than read
-again because clients that reconnect after their node died make LiveKit re-create the room on a
-surviving node: the call was still cut (its media and state lived on the dead node). The worker
-reports its own side (the room connection lost) as well; whichever comes first ends the
-session.
+A room's media lives on one node. When that node dies, LiveKit's clients (the browser SDK,
+livekit-rtc, the agents' rooms) reconnect through the load balancer; livekit-server treats a
+node whose stats are 5 s old as unavailable and re-creates the room on a live node, so a caller
+and its agent that both reconnect carry on their call there after a few seconds of silence.
+``NodeSweep`` records each open session's node (``session.livekit_node``) when it first sees the
+room placed; once that node has been silent for ``NODE_LOST_AFTER_S`` (or left the node table)
+a session whose room is back on a live node with its caller and an agent in it is moved there,
+and one still not back ``RECONNECT_GRACE_S`` later is marked failed with the reason. The worker
+reports its own side (its room connection lost for good) as well; whichever comes first ends
+the session.
 
 The ``Node`` message is internal to LiveKit (``livekit_internal.proto``, not in the Python
 ``livekit-protocol`` package): the few fields read here are declared below with their field
@@ -22,7 +23,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 from google.protobuf.message import DecodeError
@@ -41,8 +42,29 @@ NODES_KEY = "nodes"
 ROOM_NODE_KEY = "room_node_map"
 NODE_LOST_AFTER_S = 10
 """livekit-server refreshes a node's stats every 2 s and stops placing rooms on it after 5 s."""
+STATS_PERIOD_S = 2
+"""livekit-server writes a node's stats (whole seconds) this often: a node last heard of at
+``updated_at`` died before ``updated_at`` + 3 s, and so did its participants' sessions."""
+RECONNECT_GRACE_S = 20
+"""How long after its node is lost a call has to come back on a live node. Clients start
+reconnecting at once; the room can only be re-created once LiveKit stops routing it to the
+dead node (5 s), and the SDKs back off between attempts."""
 REDIS_TIMEOUT_S = 1.0
-LOST_REASON = "LiveKit node {node} ({ip}) lost: {why}; the call's media lived on it"
+LOST_REASON = (
+    "LiveKit node {node} ({ip}) lost: {why}; the call did not come back on another node "
+    "within {grace:g} s"
+)
+
+
+class Rooms(Protocol):
+    """What the sweep asks of LiveKit's API (``control_plane.livekit.LiveKit``)."""
+
+    async def call_in_room(self, room: str, caller: str | None, since: float) -> bool:
+        """Whether ``room`` has its caller (a participant identity, or any participant but an
+        agent when ``None``) and an agent, both joined since ``since`` (Unix seconds)."""
+
+    async def delete_room(self, room: str) -> None:
+        """Close the room: whoever is in it leaves."""
 
 
 class NodesUnavailable(ControlPlaneError):
@@ -132,43 +154,121 @@ class LiveKitNodes:
         await self._redis.aclose()
 
 
-async def sweep_lost_nodes(
-    db: AsyncSession, nodes: LiveKitNodes, *, lost_after_s: float = NODE_LOST_AFTER_S
-) -> list[VoiceSession]:
-    """Mark failed the open sessions whose room lives on a lost LiveKit node; returns them."""
-    rows = (
-        await db.exec(
-            select(VoiceSession).where(col(VoiceSession.status).in_(("created", "active")))
-        )
-    ).all()
-    if not rows:
-        return []
-    unplaced = [s for s in rows if s.livekit_node is None]
-    placed = await nodes.node_of_rooms([s.room for s in unplaced])
-    for voice_session in unplaced:
-        if node_id := placed.get(voice_session.room):
-            voice_session.livekit_node = node_id
-            db.add(voice_session)
-    if placed:
-        await db.commit()
-    if all(s.livekit_node is None for s in rows):
-        return []
-    table = await nodes.nodes()
-    now = time.time()
-    lost = []
-    for voice_session in rows:
-        node_id = voice_session.livekit_node
-        if node_id is None:
-            continue
+class NodeSweep:
+    """Follows the open sessions' calls across LiveKit node failures: each ``sweep`` records
+    where new rooms were placed, moves the calls that came back on another node, and fails the
+    ones that did not within ``grace_s``.
+
+    ``rooms`` (LiveKit's API) tells a call that is back from a room re-created without it,
+    and closes the room of a call that failed (the agent that reconnected there alone leaves,
+    which ends its job); without it a room placed on a live node again counts as the call
+    back.
+    """
+
+    def __init__(
+        self,
+        nodes: LiveKitNodes,
+        rooms: Rooms | None = None,
+        *,
+        lost_after_s: float = NODE_LOST_AFTER_S,
+        grace_s: float = RECONNECT_GRACE_S,
+    ) -> None:
+        self.nodes = nodes
+        self._rooms = rooms
+        self._lost_after_s = lost_after_s
+        self._grace_s = grace_s
+        self._missing_since: dict[str, float] = {}
+        """Nodes gone from the table (a clean shutdown removes its entry): when first seen so."""
+
+    async def sweep(self, db: AsyncSession) -> list[VoiceSession]:
+        """One round; returns the sessions marked failed."""
+        rows = (
+            await db.exec(
+                select(VoiceSession).where(col(VoiceSession.status).in_(("created", "active")))
+            )
+        ).all()
+        if not rows:
+            return []
+        unplaced = [s for s in rows if s.livekit_node is None]
+        placed = await self.nodes.node_of_rooms([s.room for s in unplaced])
+        for voice_session in unplaced:
+            if node_id := placed.get(voice_session.room):
+                voice_session.livekit_node = node_id
+                db.add(voice_session)
+        if placed:
+            await db.commit()
+        if all(s.livekit_node is None for s in rows):
+            return []
+        table = await self.nodes.nodes()
+        now = time.time()
+        self._missing_since = {n: t for n, t in self._missing_since.items() if n not in table}
+        on_lost = []
+        for voice_session in rows:
+            if voice_session.livekit_node is None:
+                continue
+            if (lost := self._lost(table, voice_session.livekit_node, now)) is not None:
+                on_lost.append((voice_session, *lost))
+        if not on_lost:
+            return []
+        now_on = await self.nodes.node_of_rooms([s.room for s, _, _ in on_lost])
+        failed = []
+        for voice_session, down_for, why in on_lost:
+            old = voice_session.livekit_node or ""
+            new = now_on.get(voice_session.room)
+            if new and new != old and self._lost(table, new, now) is None:
+                if await self._back(voice_session, since=now - down_for + STATS_PERIOD_S + 1):
+                    logger.warning(
+                        "session %s: call moved from lost LiveKit node %s to node %s",
+                        voice_session.id,
+                        old,
+                        new,
+                    )
+                    voice_session.livekit_node = new
+                    db.add(voice_session)
+                    await db.commit()
+                    continue
+            if down_for < self._lost_after_s + self._grace_s:
+                continue  # still reconnecting
+            node = table.get(old)
+            reason = LOST_REASON.format(
+                node=old, ip=node.ip if node else "?", why=why, grace=self._grace_s
+            )
+            logger.warning("session %s: %s", voice_session.id, reason)
+            await crud.mark_session_failed(db, voice_session, reason)
+            failed.append(voice_session)
+            if self._rooms is not None:
+                try:
+                    await self._rooms.delete_room(voice_session.room)
+                except ControlPlaneError as e:  # LiveKit's empty timeout closes it later
+                    logger.warning("session %s: room not closed: %s", voice_session.id, e)
+        return failed
+
+    def _lost(
+        self, table: dict[str, LiveKitNode], node_id: str, now: float
+    ) -> tuple[float, str] | None:
+        """For a lost node: for how long (seconds since its last stats) and why."""
         node = table.get(node_id)
         if node is None:
-            why, ip = "it left LiveKit's node table", "?"
-        elif node.silent_for(now) > lost_after_s:
-            why, ip = f"no stats from it for {node.silent_for(now):.0f} s", node.ip
-        else:
-            continue
-        reason = LOST_REASON.format(node=node_id, ip=ip, why=why)
-        logger.warning("session %s: %s", voice_session.id, reason)
-        await crud.mark_session_failed(db, voice_session, reason)
-        lost.append(voice_session)
-    return lost
+            since = self._missing_since.setdefault(node_id, now)
+            # counted as if it had just gone silent: the grace starts when it is first seen gone
+            return now - since + self._lost_after_s, "it left LiveKit's node table"
+        silent = node.silent_for(now)
+        if silent > self._lost_after_s:
+            return silent, f"no stats from it for {silent:.0f} s"
+        return None
+
+    async def _back(self, voice_session: VoiceSession, *, since: float) -> bool:
+        """Whether the call is in its re-created room: its caller and an agent, both joined
+        since its node died (LiveKit keeps listing the participants that were on the dead
+        node, with their old join time)."""
+        if self._rooms is None:
+            return True
+        try:
+            return await self._rooms.call_in_room(
+                voice_session.room, voice_session.participant_identity, since
+            )
+        except ControlPlaneError as e:
+            logger.warning(
+                "session %s: cannot check its room, judged later: %s", voice_session.id, e
+            )
+            return False

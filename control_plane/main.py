@@ -34,7 +34,7 @@ from control_plane.core.config import Settings
 from control_plane.core.db import create_engine, create_sessionmaker, run_migrations
 from control_plane.knowledge.service import KnowledgeService
 from control_plane.livekit import LiveKit
-from control_plane.livekit_nodes import LiveKitNodes
+from control_plane.livekit_nodes import LiveKitNodes, NodeSweep
 from control_plane.postcall.service import PostCall
 from control_plane.ratelimit import RateLimiter
 from control_plane.recordings.logging import hide_signed_urls
@@ -113,15 +113,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # the worker pool: heartbeats, dispatch verification, failing the calls of lost workers
     registry = create_registry(settings.redis_url, settings.pool.worker_ttl_s)
     livekit.set_assignment_check(registry.worker_of)
-    # LiveKit's nodes, from the Redis they share with the control plane: a dead node's calls
+    # LiveKit's nodes, from the Redis they share with the control plane: a dead node's calls,
+    # moved to the node they reconnect to or failed
     livekit_nodes = LiveKitNodes(settings.redis_url) if settings.redis_url else None
+    node_sweep = NodeSweep(livekit_nodes, livekit) if livekit_nodes else None
     sweeper = LostWorkerSweeper(
         sessionmaker,
         registry,
         ttl_s=settings.pool.worker_ttl_s,
         interval_s=settings.pool.sweep_interval_s,
         agent_in_room=livekit.agent_in_room,
-        nodes=livekit_nodes,
+        nodes=node_sweep,
     )
     campaigns = CampaignRunner(
         sessionmaker,

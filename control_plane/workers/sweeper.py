@@ -10,8 +10,9 @@ control plane to be reachable from LiveKit; heartbeats bound the detection to
 ``worker_ttl_s + sweep_interval_s`` with nothing but the worker → control plane path that
 every call already uses.
 
-The same loop fails the sessions whose room lived on a LiveKit node that died
-(``control_plane/livekit_nodes.py``), when LiveKit's Redis is the control plane's.
+The same loop follows the calls of a LiveKit node that died (``control_plane/livekit_nodes.py``:
+moved to the node they reconnected to, or failed), when LiveKit's Redis is the control
+plane's.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from control_plane import crud
 from control_plane.errors import LiveKitError
-from control_plane.livekit_nodes import LiveKitNodes, NodesUnavailable, sweep_lost_nodes
+from control_plane.livekit_nodes import NodesUnavailable, NodeSweep
 from control_plane.models import VoiceSession, utcnow
 from control_plane.workers.registry import RegistryUnavailable, WorkerRegistry
 
@@ -83,7 +84,7 @@ async def sweep_once(
 class LostWorkerSweeper:
     """Runs ``sweep_once`` every ``interval_s`` once the control plane has been up ``ttl_s``
     (after a restart with the in-memory registry, live workers need one heartbeat first), and
-    ``sweep_lost_nodes`` when given LiveKit's ``nodes``."""
+    the ``nodes`` sweep when given one."""
 
     def __init__(
         self,
@@ -93,7 +94,7 @@ class LostWorkerSweeper:
         ttl_s: float,
         interval_s: float,
         agent_in_room: Callable[[str], Awaitable[bool]] | None = None,
-        nodes: LiveKitNodes | None = None,
+        nodes: NodeSweep | None = None,
     ) -> None:
         self._agent_in_room = agent_in_room
         self._nodes = nodes
@@ -129,10 +130,10 @@ class LostWorkerSweeper:
             except Exception:  # keep sweeping; one bad round must not end detection
                 logger.exception("lost-worker sweep failed")
 
-    async def _sweep_nodes(self, nodes: LiveKitNodes) -> None:
+    async def _sweep_nodes(self, nodes: NodeSweep) -> None:
         try:
             async with self._sessionmaker() as db:
-                await sweep_lost_nodes(db, nodes)
+                await nodes.sweep(db)
         except NodesUnavailable as e:
             logger.warning("lost-node sweep skipped: %s", e)
         except Exception:  # keep sweeping

@@ -75,7 +75,9 @@ def haproxy_config(
             f"  bind 127.0.0.1:{livekit_port}",
             "  default_backend livekit_nodes",
             "backend livekit_nodes",
-            "  balance roundrobin",
+            # connections are websockets that last a call or a worker's life: each new one
+            # goes to the node holding fewest, so two workers register with two nodes
+            "  balance leastconn",
             "  option httpchk GET /",
         ]
         lines += [f"  server {b.name} {b.host}:{b.port} check" for b in livekit_nodes]

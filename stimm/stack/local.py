@@ -570,9 +570,11 @@ class LocalStack:
         index = len(self.workers)
         env = {
             **self.service_env(),
-            # each worker registers with one LiveKit node; LiveKit offers it the jobs of rooms
-            # on every node
-            "LIVEKIT_URL": self.node_url(index % self.options.nodes),
+            # LiveKit as callers reach it: through HAProxy when there are several nodes (a
+            # Kubernetes Service in a deployment), which spreads the workers' connections over
+            # the nodes and, when a node dies, reconnects its workers and their calls through a
+            # surviving one. LiveKit offers each worker the jobs of rooms on every node.
+            "LIVEKIT_URL": self.livekit_url,
             "STIMM_CONTROL_PLANE_URL": self.worker_control_plane_url,
             # several workers (and stacks) share this machine: each binds its status server
             # on a port the system picks (a port picked here first could be taken before the
