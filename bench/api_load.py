@@ -30,6 +30,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.profile import Profile  # noqa: E402
 from bench.roundtrip import agent_body  # noqa: E402
 from bench.stats import machine  # noqa: E402
 from stimm.stack import LocalStack, StackOptions  # noqa: E402
@@ -71,6 +72,10 @@ def wrk(url: str, headers: dict[str, str], args: argparse.Namespace) -> dict[str
     return parse_wrk(out)
 
 
+def slug(endpoint: str) -> str:
+    return re.sub(r"[^a-z]+", "-", endpoint.lower()).strip("-")
+
+
 async def main(args: argparse.Namespace) -> dict[str, Any]:
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed: scripts/install.sh --test-tools installs it")
@@ -106,9 +111,17 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         }
         for name, (path, headers) in endpoints.items():
             time.sleep(1)
+            pid = stack.process("control-plane").pid
+            profile = (
+                Profile(pid, run_dir / f"{slug(name)}.collapsed", idle=False, nonblocking=True)
+                if args.profile and pid
+                else None
+            )
             results[name] = await asyncio.to_thread(
                 wrk, stack.control_plane_url + path, headers, args
             )
+            if profile is not None:
+                results[name]["profile"] = profile.stop(within="run_asgi", top=40)
             print(f"  {name:22s} {json.dumps(results[name])}", flush=True)
     finally:
         stack.stop()
@@ -129,6 +142,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--duration", type=int, default=15, help="seconds per endpoint")
     parser.add_argument("--connections", type=int, default=32, help="open connections")
     parser.add_argument("--agents", type=int, default=25, help="agents in the list")
+    parser.add_argument(
+        "--profile", action="store_true", help="py-spy the control plane under each endpoint"
+    )
     parser.add_argument(
         "--run-dir", default=str(ROOT / ".stimm" / "bench-api"), help="logs and data"
     )

@@ -19,17 +19,26 @@ PY_SPY = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
 
 class Profile:
     """py-spy recording ``pid`` (with ``subprocesses``, its whole tree) into ``raw``, until
-    ``stop``. ``idle`` also samples threads that are waiting."""
+    ``stop``. ``idle`` also samples threads that are waiting; ``nonblocking`` reads the
+    process without pausing it at each sample (a server under load keeps its throughput; a
+    stack may now and then be torn)."""
 
     def __init__(
-        self, pid: int, raw: Path, *, subprocesses: bool = False, idle: bool = True
+        self,
+        pid: int,
+        raw: Path,
+        *,
+        subprocesses: bool = False,
+        idle: bool = True,
+        nonblocking: bool = False,
     ) -> None:
         self.raw = raw
         self.proc = subprocess.Popen(
             [PY_SPY, "record", "--pid", str(pid), "--rate", "250", "--format", "raw"]
             + ["--output", str(self.raw)]
             + (["--subprocesses"] if subprocesses else [])
-            + (["--idle"] if idle else []),
+            + (["--idle"] if idle else [])
+            + (["--nonblocking"] if nonblocking else []),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )

@@ -1,7 +1,8 @@
-"""Redis cache of agent configs for the worker's per-call fetch.
+"""Caches: agent configs in Redis for the worker's per-call fetch, and the agent list's pages in
+process memory.
 
 Only the config is cached, never the decrypted secrets. Writes to an agent invalidate its
-entry; a cache that is down is skipped, never an error.
+config's entry; a cache that is down is skipped, never an error.
 """
 
 from __future__ import annotations
@@ -92,3 +93,28 @@ class AgentConfigCache:
     async def aclose(self) -> None:
         if self._redis is not None:
             await self._redis.aclose()
+
+
+class AgentPages:
+    """``GET /api/agents`` pages as sent, for the agent table's current version
+    (``crud.agents_version``) in this process.
+
+    The console lists agents on every visit and a deployment changes them rarely: loading,
+    validating and serializing every agent per request was most of the request's CPU. The
+    version is read from the database on each request, so a change made through any replica
+    is seen at once; pages of an older version are dropped when the version changes.
+    """
+
+    def __init__(self, max_pages: int = 64) -> None:
+        self._max_pages = max_pages
+        self._version: object = None
+        self._pages: dict[tuple[int, int], bytes] = {}
+
+    def get(self, version: object, limit: int, offset: int) -> bytes | None:
+        return self._pages.get((limit, offset)) if version == self._version else None
+
+    def put(self, version: object, limit: int, offset: int, body: bytes) -> None:
+        if version != self._version:
+            self._version, self._pages = version, {}
+        if len(self._pages) < self._max_pages:
+            self._pages[(limit, offset)] = body

@@ -68,12 +68,17 @@ async def set_default_agent(db: AsyncSession, agent: Agent) -> Agent:
     for _ in range(_DEFAULT_ATTEMPTS):
         try:
             # two statements: PostgreSQL checks a unique index row by row within one
+            now = utcnow()
             await db.exec(
                 update(Agent)
                 .where(col(Agent.is_default), col(Agent.id) != agent_id)
-                .values(is_default=False)
+                .values(is_default=False, updated_at=now)
             )
-            await db.exec(update(Agent).where(col(Agent.id) == agent_id).values(is_default=True))
+            await db.exec(
+                update(Agent)
+                .where(col(Agent.id) == agent_id)
+                .values(is_default=True, updated_at=now)
+            )
             await db.commit()
         except IntegrityError:
             # another request made its agent the default after this one looked
@@ -116,15 +121,22 @@ async def get_agent(db: AsyncSession, agent_id: str) -> Agent | None:
     return await db.get(Agent, agent_id)
 
 
-async def list_agents(db: AsyncSession, *, limit: int, offset: int) -> tuple[list[Agent], int]:
-    count = (await db.exec(select(func.count()).select_from(Agent))).one()
+async def agents_version(db: AsyncSession) -> tuple[int, str]:
+    """How many agents there are and the latest ``updated_at`` among them: every write to an
+    agent sets its ``updated_at`` (a new one, an edit, the default flag), and a delete changes
+    the count, so the pair changes whenever the agent list does."""
+    count, latest = (await db.exec(select(func.count(), func.max(col(Agent.updated_at))))).one()
+    return count, str(latest)
+
+
+async def list_agents(db: AsyncSession, *, limit: int, offset: int) -> list[Agent]:
     rows = await db.exec(
         select(Agent)
         .order_by(col(Agent.created_at).desc(), col(Agent.id).desc())
         .limit(limit)
         .offset(offset)
     )
-    return list(rows.all()), count
+    return list(rows.all())
 
 
 def merge_agent_update(agent: Agent, agent_in: AgentUpdate) -> AgentConfig:

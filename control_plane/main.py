@@ -28,7 +28,7 @@ from control_plane.api.main import (
 )
 from control_plane.api.request_guard import RequestGuard
 from control_plane.api.routes import health
-from control_plane.cache import AgentConfigCache
+from control_plane.cache import AgentConfigCache, AgentPages
 from control_plane.campaigns.runner import CampaignRunner
 from control_plane.core.config import Settings
 from control_plane.core.db import create_engine, create_sessionmaker, run_migrations
@@ -189,6 +189,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.worker_registry = registry
     app.state.campaign_runner = campaigns
     app.state.cache = cache
+    app.state.agent_pages = AgentPages()
     app.state.knowledge = knowledge
     app.state.knowledge_store = knowledge.store  # pinged by /health
     app.state.secret_box = secret_box

@@ -12,7 +12,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from control_plane import credentials
-from control_plane.cache import AgentConfigCache
+from control_plane.cache import AgentConfigCache, AgentPages
 from control_plane.campaigns.runner import CampaignRunner
 from control_plane.core.config import Settings
 from control_plane.core.db import get_db
@@ -29,47 +29,51 @@ from control_plane.security import SecretBox
 from control_plane.workers.registry import WorkerRegistry
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     return cast(Settings, request.app.state.settings)
 
 
-def get_campaign_runner(request: Request) -> CampaignRunner:
+async def get_campaign_runner(request: Request) -> CampaignRunner:
     return cast(CampaignRunner, request.app.state.campaign_runner)
 
 
-def get_livekit(request: Request) -> LiveKit:
+async def get_livekit(request: Request) -> LiveKit:
     return cast(LiveKit, request.app.state.livekit)
 
 
-def get_cache(request: Request) -> AgentConfigCache:
+async def get_cache(request: Request) -> AgentConfigCache:
     return cast(AgentConfigCache, request.app.state.cache)
 
 
-def get_secret_box(request: Request) -> SecretBox:
+async def get_agent_pages(request: Request) -> AgentPages:
+    return cast(AgentPages, request.app.state.agent_pages)
+
+
+async def get_secret_box(request: Request) -> SecretBox:
     return cast(SecretBox, request.app.state.secret_box)
 
 
-def get_rate_limiter(request: Request) -> RateLimiter:
+async def get_rate_limiter(request: Request) -> RateLimiter:
     return cast(RateLimiter, request.app.state.rate_limiter)
 
 
-def get_recordings(request: Request) -> Recordings:
+async def get_recordings(request: Request) -> Recordings:
     return cast(Recordings, request.app.state.recordings)
 
 
-def get_scenario_runner(request: Request) -> ScenarioRunner:
+async def get_scenario_runner(request: Request) -> ScenarioRunner:
     return cast(ScenarioRunner, request.app.state.scenario_runner)
 
 
-def get_knowledge(request: Request) -> KnowledgeService:
+async def get_knowledge(request: Request) -> KnowledgeService:
     return cast(KnowledgeService, request.app.state.knowledge)
 
 
-def get_registry(request: Request) -> WorkerRegistry:
+async def get_registry(request: Request) -> WorkerRegistry:
     return cast(WorkerRegistry, request.app.state.worker_registry)
 
 
-def get_postcall(request: Request) -> PostCall:
+async def get_postcall(request: Request) -> PostCall:
     return cast(PostCall, request.app.state.postcall)
 
 
@@ -78,6 +82,7 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 LiveKitDep = Annotated[LiveKit, Depends(get_livekit)]
 CampaignRunnerDep = Annotated[CampaignRunner, Depends(get_campaign_runner)]
 CacheDep = Annotated[AgentConfigCache, Depends(get_cache)]
+AgentPagesDep = Annotated[AgentPages, Depends(get_agent_pages)]
 SecretBoxDep = Annotated[SecretBox, Depends(get_secret_box)]
 RateLimiterDep = Annotated[RateLimiter, Depends(get_rate_limiter)]
 RecordingsDep = Annotated[Recordings, Depends(get_recordings)]
@@ -157,7 +162,7 @@ _worker_bearer = HTTPBearer(
 )
 
 
-def require_worker(
+async def require_worker(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_worker_bearer)],
     settings: SettingsDep,
 ) -> None:

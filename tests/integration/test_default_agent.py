@@ -92,3 +92,31 @@ def test_migration_keeps_the_oldest_of_several_defaults(tmp_path: Path) -> None:
         assert rows == [("a",)]
         with pytest.raises(sqlite3.IntegrityError):
             conn.execute("UPDATE agent SET is_default = 1 WHERE id = 'b'")
+
+
+async def test_the_agent_list_of_another_replica_shows_every_change_at_once() -> None:
+    """The list is served from a per-replica cache of its pages: a change made through one
+    replica — a new agent, an edit, the default moved, a delete — is in the other's next list."""
+    async with (
+        fresh_database(DATABASE_URL) as url,
+        app_client(make_settings(url)) as (_, first),
+        app_client(make_settings(url)) as (_, second),
+    ):
+
+        async def listed() -> dict[str, tuple[str, bool]]:
+            body = (await second.get("/api/agents")).json()
+            assert body["count"] == len(body["items"])
+            return {a["id"]: (a["name"], a["is_default"]) for a in body["items"]}
+
+        x = (await first.post("/api/agents", json=agent_body("X"))).json()["id"]
+        assert await listed() == {x: ("X", True)}
+        y = (await first.post("/api/agents", json=agent_body("Y"))).json()["id"]
+        assert await listed() == {x: ("X", True), y: ("Y", False)}
+        assert await listed() == {x: ("X", True), y: ("Y", False)}  # the cached page
+
+        assert (await first.patch(f"/api/agents/{x}", json={"name": "X2"})).status_code == 200
+        assert await listed() == {x: ("X2", True), y: ("Y", False)}
+        assert (await first.put(f"/api/agents/{y}/default")).status_code == 200
+        assert await listed() == {x: ("X2", False), y: ("Y", True)}
+        assert (await first.delete(f"/api/agents/{x}")).status_code == 204
+        assert await listed() == {y: ("Y", True)}

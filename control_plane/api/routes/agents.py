@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from control_plane import crud
 from control_plane.agent_secrets import store_secrets
-from control_plane.api.deps import CacheDep, DbDep, Offset, SecretBoxDep
+from control_plane.api.deps import AgentPagesDep, CacheDep, DbDep, Offset, SecretBoxDep
 from control_plane.errors import AgentInUse, DefaultAgentConflict
 from control_plane.models import Agent, AgentCreate, AgentPublic, AgentsPublic, AgentUpdate
 from control_plane.validation import as_body_errors, ensure_valid
@@ -55,15 +55,24 @@ async def create_agent(db: DbDep, box: SecretBoxDep, agent_in: AgentCreate) -> A
     return _public(agent)
 
 
-@router.get("")
+@router.get("", response_model=AgentsPublic)
 async def list_agents(
     db: DbDep,
+    pages: AgentPagesDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     offset: Offset = 0,
-) -> AgentsPublic:
+) -> Response:
     """List agents, newest first."""
-    agents, count = await crud.list_agents(db, limit=limit, offset=offset)
-    return AgentsPublic(items=[_public(a) for a in agents], count=count)
+    version = await crud.agents_version(db)
+    body = pages.get(version, limit, offset)
+    if body is None:
+        agents = await crud.list_agents(db, limit=limit, offset=offset)
+        page = AgentsPublic(items=[_public(a) for a in agents], count=version[0])
+        body = page.model_dump_json().encode()
+        # kept only when no write landed between the two reads (each sees its own snapshot)
+        if await crud.agents_version(db) == version:
+            pages.put(version, limit, offset, body)
+    return Response(body, media_type="application/json")
 
 
 @router.get("/default", responses={404: {"description": "There is no agent yet"}})

@@ -9,9 +9,10 @@ from typing import Any, Literal
 
 from fastapi import APIRouter, Request, Response, status
 from sqlalchemy import literal
+from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import select
 
-from control_plane.api.deps import CacheDep, DbDep, SettingsDep
+from control_plane.api.deps import CacheDep, SettingsDep
 from control_plane.models import HealthStatus
 from control_plane.probes import probe_client
 
@@ -29,11 +30,11 @@ KNOWLEDGE_STORE_STATE = "knowledge_store"
     responses={503: {"model": HealthStatus, "description": "The database is unreachable"}},
 )
 async def health(
-    db: DbDep, settings: SettingsDep, cache: CacheDep, request: Request, response: Response
+    settings: SettingsDep, cache: CacheDep, request: Request, response: Response
 ) -> HealthStatus:
     """Whether each dependency is reachable; 503 when the database is not."""
     database, redis, qdrant, livekit = await asyncio.gather(
-        _check(_database(db)),
+        _check(_database(request.app.state.engine)),
         _check(cache.ping()),
         _check(_qdrant(request)),
         _check(_livekit(settings.livekit_url)),
@@ -59,8 +60,12 @@ async def _check(probe: Any) -> str:
         return f"error: {_describe(e)}"
 
 
-async def _database(db: DbDep) -> str:
-    await db.exec(select(literal(1)))
+async def _database(engine: AsyncEngine) -> str:
+    # a connection of its own, back in the pool as soon as it answered: one held for the
+    # request would wait on the slower probes, and a burst of health checks then starved
+    # each other of connections into timeouts (503s)
+    async with engine.connect() as conn:
+        await conn.execute(select(literal(1)))
     return "ok"
 
 
