@@ -429,6 +429,9 @@ async def compare(
                 plain_proc.stop()
             s, p = stimm["max_sessions"], plain["max_sessions"]
             results[providers] = {
+                "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                "turns_per_session": args.turns,
+                "stimm_idle_processes": args.idle,
                 "slo_p95_s": slo,
                 "stimm": stimm,
                 "plain": plain,
@@ -548,6 +551,12 @@ if __name__ == "__main__":
             )
         print(f"{providers:7s} stimm/plain per level: {json.dumps(r['ratio_per_level'])}")
     results = ROOT / "bench" / "results"
-    (results / "capacity.json").write_text(json.dumps(report, indent=2) + "\n")
+    out = results / "capacity.json"
+    if out.exists():  # a run of one provider set keeps the other's last figures
+        earlier = json.loads(out.read_text())
+        for kept in ("offline", "instant"):
+            if kept not in report and kept in earlier:
+                report[kept] = {"date": earlier["date"], **earlier[kept]}
+    out.write_text(json.dumps(report, indent=2) + "\n")
     chart(report, results / "capacity.png")
     print("wrote bench/results/capacity.json and bench/results/capacity.png")

@@ -39,7 +39,7 @@ def _executor(value: str) -> Literal["process", "thread"]:
     return "thread" if value == "thread" else "process"
 
 
-def _env_number(name: str, default: float) -> float:
+def env_number(name: str, default: float) -> float:
     raw = os.environ.get(name, "").strip()
     try:
         return float(raw) if raw else default
@@ -77,12 +77,12 @@ class PoolOptions:
     def from_env(cls) -> PoolOptions:
         return cls(
             load=LoadOptions.from_env(),
-            drain_timeout_s=int(_env_number("STIMM_DRAIN_TIMEOUT", cls.drain_timeout_s)),
-            idle_processes=int(_env_number("STIMM_WORKER_IDLE_PROCESSES", cls.idle_processes)),
-            heartbeat_interval_s=_env_number(
+            drain_timeout_s=int(env_number("STIMM_DRAIN_TIMEOUT", cls.drain_timeout_s)),
+            idle_processes=int(env_number("STIMM_WORKER_IDLE_PROCESSES", cls.idle_processes)),
+            heartbeat_interval_s=env_number(
                 "STIMM_WORKER_HEARTBEAT_INTERVAL", cls.heartbeat_interval_s
             ),
-            status_port=int(_env_number("STIMM_WORKER_STATUS_PORT", cls.status_port)),
+            status_port=int(env_number("STIMM_WORKER_STATUS_PORT", cls.status_port)),
             status_host=os.environ.get("STIMM_WORKER_STATUS_HOST") or cls.status_host,
             advertise_host=os.environ.get("STIMM_WORKER_ADVERTISE_HOST") or socket.gethostname(),
             executor=_executor(os.environ.get("STIMM_WORKER_EXECUTOR", "process")),

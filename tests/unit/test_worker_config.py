@@ -12,6 +12,7 @@ from livekit.plugins import deepgram, elevenlabs, openai, silero
 from prometheus_client import REGISTRY
 
 from stimm.schema import AgentConfig, ProviderSpec, TurnIn, TurnMetrics, TurnTaking
+from worker.main import input_frame_ms
 from worker.metrics import observe_turn
 from worker.providers import MissingApiKeyError, build_llm, build_stt, build_tts
 from worker.session import build_agent_session
@@ -176,3 +177,20 @@ def test_posted_turns_feed_the_prometheus_histograms() -> None:
         "stimm_turns_total", {"role": "assistant", "interrupted": "true"}
     )
     assert (after or 0) - (interrupted or 0) == 1
+
+
+@pytest.mark.parametrize(("value", "expected"), [("", 20), ("10", 10), ("50", 50)])
+def test_caller_audio_frame_size_from_env(
+    monkeypatch: pytest.MonkeyPatch, value: str, expected: int
+) -> None:
+    monkeypatch.setenv("STIMM_WORKER_INPUT_FRAME_MS", value)
+    assert input_frame_ms() == expected
+
+
+@pytest.mark.parametrize("value", ["15", "0", "ten"])
+def test_a_bad_caller_audio_frame_size_is_refused_by_name(
+    monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    monkeypatch.setenv("STIMM_WORKER_INPUT_FRAME_MS", value)
+    with pytest.raises(ValueError, match="STIMM_WORKER_INPUT_FRAME_MS"):
+        input_frame_ms()
