@@ -24,6 +24,8 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from stimm.tls import tls_context
+
 ALLOW_ENV = "STIMM_EGRESS_ALLOW"
 LOOPBACK = "127.0.0.0/8,::1"
 """The allowance of a stack whose servers all run on one machine (``stimm dev``, the tests)."""
@@ -169,7 +171,7 @@ class EgressTransport(httpx.AsyncBaseTransport):
         self, policy: EgressPolicy, transport: httpx.AsyncBaseTransport | None = None
     ) -> None:
         self._policy = policy
-        self._transport = transport or httpx.AsyncHTTPTransport()
+        self._transport = transport or httpx.AsyncHTTPTransport(verify=tls_context())
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         url = request.url

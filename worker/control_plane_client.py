@@ -32,6 +32,7 @@ from stimm.schema import (
     WorkerAgentConfig,
     WorkerHeartbeat,
 )
+from stimm.tls import tls_context
 
 logger = logging.getLogger("stimm.worker")
 
@@ -92,6 +93,7 @@ class ControlPlaneClient:
             headers={"Authorization": f"Bearer {token}"},
             timeout=timeout,
             transport=transport,
+            verify=tls_context(),  # not a CA bundle loaded again by every job
             # uvicorn closes a connection idle for 5 s; a client that kept it as long (httpx's
             # default) sometimes sent a request on it just as it closed, and the request failed
             # at once (a knowledge-base query 5 s after the greeting's turn was posted)
