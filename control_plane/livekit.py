@@ -27,8 +27,7 @@ logger = logging.getLogger("stimm.control_plane")
 # left closes shortly after, which also ends the agent's job.
 DEPARTURE_TIMEOUT_S = 20
 REQUEST_TIMEOUT_S = 10.0
-ASSIGNMENT_POLL_S = 0.05
-ROOM_POLL_EVERY = 4
+ASSIGNMENT_POLL_S = 0.2
 
 T = TypeVar("T")
 
@@ -184,23 +183,15 @@ class LiveKit:
     async def _wait_assigned(
         self, lkapi: api.LiveKitAPI, room: str, session_id: str | None, until: float
     ) -> str | None:
-        """The worker that took the job, looked for every ``ASSIGNMENT_POLL_S`` until ``until``.
-
-        The session request waits on this, so its answer comes up to one poll after the
-        worker's heartbeat: the worker registry (one Redis read) is read at every poll, the
-        room's participants (a LiveKit API call) only every ``ROOM_POLL_EVERY`` polls."""
-        polls = 0
         while True:
-            with_room = polls % ROOM_POLL_EVERY == ROOM_POLL_EVERY - 1
-            if worker_id := await self._assigned_now(lkapi, room, session_id, with_room):
+            if worker_id := await self._assigned_now(lkapi, room, session_id):
                 return worker_id
             if time.monotonic() >= until:
                 return None
-            polls += 1
             await asyncio.sleep(ASSIGNMENT_POLL_S)
 
     async def _assigned_now(
-        self, lkapi: api.LiveKitAPI, room: str, session_id: str | None, with_room: bool = True
+        self, lkapi: api.LiveKitAPI, room: str, session_id: str | None
     ) -> str | None:
         # livekit-server 1.13 leaves AgentDispatch.state.jobs empty, so assignment is seen
         # from the worker side: its heartbeat lists the session (sent as soon as the job
@@ -213,8 +204,6 @@ class LiveKit:
                 worker_id = None
             if worker_id:
                 return worker_id
-        if not with_room and self._assignment_check is not None and session_id is not None:
-            return None
         for p in await self._participants(lkapi, room):
             if p.kind == models.ParticipantInfo.Kind.AGENT:
                 return p.identity

@@ -22,7 +22,6 @@ from pydantic import ValidationError
 from stimm.egress import egress_client
 from stimm.placeholders import fill
 from stimm.schema import AGENT_NAME, JobMetadata, SessionClaim, SessionEvent, WorkerAgentConfig
-from stimm.tls import tls_context
 from worker import inference, pool, telephony, tracing, voicemail
 from worker.control_plane_client import ControlPlaneClient, ControlPlaneError, SessionTakenError
 from worker.mcp_tools import unavailable_notice
@@ -77,7 +76,6 @@ def prewarm(proc: JobProcess) -> None:
     inference.serve_from_inference_process()
     proc.userdata["vad"] = silero.VAD.load(min_silence_duration=VAD_MIN_SILENCE)
     tracing.setup()  # each job process exports its own spans
-    tls_context()  # the CA bundle, loaded before a job waits on it (~18 ms)
 
 
 def _prometheus_options() -> tuple[int | None, str | None]:
