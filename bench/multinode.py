@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from livekit import api
+from pydantic import SecretStr
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -42,6 +42,9 @@ from bench.dispatch import Burst  # noqa: E402
 from bench.plain_worker import GREETING  # noqa: E402
 from bench.roundtrip import INSTANT_REPLY, INSTANT_TTS_RATE, QUESTIONS  # noqa: E402
 from bench.stats import machine, pct  # noqa: E402
+from control_plane.core.config import Settings  # noqa: E402
+from control_plane.errors import ControlPlaneError  # noqa: E402
+from control_plane.livekit import LiveKit  # noqa: E402
 from control_plane.livekit_nodes import LiveKitNodes  # noqa: E402
 from stimm.stack import LocalStack, StackOptions  # noqa: E402
 from stimm.stack.postgres import ensure_database  # noqa: E402
@@ -113,20 +116,13 @@ async def spread(
     }
 
 
-async def call_back(stack: LocalStack, room: str, since_ms: float) -> bool:
-    """Whether ``room`` has its caller and an agent, both joined (again) since ``since_ms``."""
-    async with api.LiveKitAPI(
-        stack.livekit_url, stack.options.api_key, stack.options.api_secret
-    ) as lk:
-        try:
-            listed = await lk.room.list_participants(api.ListParticipantsRequest(room=room))
-        except api.TwirpError:
-            return False
-    agent = api.ParticipantInfo.Kind.AGENT
-    rejoined = [
-        p for p in listed.participants if max(p.joined_at_ms, p.joined_at * 1000) >= since_ms
-    ]
-    return any(p.kind == agent for p in rejoined) and any(p.kind != agent for p in rejoined)
+async def call_back(livekit: LiveKit, room: str, since: float) -> bool:
+    """Whether ``room`` has its caller and an agent, both joined (again) since ``since`` (Unix
+    seconds): what the control plane's node sweep judges a call that came back by."""
+    try:
+        return await livekit.call_in_room(room, None, since)
+    except ControlPlaneError:  # the API call went to the dead node: not back yet
+        return False
 
 
 async def dead_node(
@@ -153,7 +149,15 @@ async def dead_node(
         placed = await node_of(stack, [s["room"] for s in sessions])
         on_dead = [s for s in sessions if placed.get(s["room"]) == 1]
         await asyncio.sleep(3)  # LiveKit's node stats (every 2 s) have seen the calls
-        killed, killed_ms = time.monotonic(), time.time() * 1000
+        killed, killed_at = time.monotonic(), time.time()
+        livekit = LiveKit(
+            Settings(
+                dev=True,
+                livekit_url=stack.livekit_url,
+                livekit_api_key=stack.options.api_key,
+                livekit_api_secret=SecretStr(stack.options.api_secret),
+            )
+        )
         stack.livekit_nodes[1].signal(signal.SIGKILL)
         back: dict[str, float] = {}
         pinned_marked: float | None = None
@@ -162,7 +166,7 @@ async def dead_node(
             pinned_marked is None or len(back) < len(on_dead)
         ):
             for s in on_dead:
-                if s["room"] not in back and await call_back(stack, s["room"], killed_ms):
+                if s["room"] not in back and await call_back(livekit, s["room"], killed_at):
                     back[s["room"]] = time.monotonic() - killed
             if pinned_marked is None:
                 record = (await http.get(f"/api/sessions/{pinned['session_id']}")).json()
