@@ -10,7 +10,9 @@ Two provider sets, each on two workers, on one local stack, one after the other:
   is each worker's own cost.
 
 Workers: ``stimm`` (``stimm worker`` with its pool settings; its latency and CPU guards off, so
-the ramp finds where they should sit), sessions requested through the control plane; ``plain``
+the ramp finds where they should sit), sessions requested through the control plane;
+``stimm-thread``: the same with ``STIMM_WORKER_EXECUTOR=thread`` (every call a task of one job
+process: the memory-bound choice); ``plain``
 (``bench/plain_worker.py``: livekit-agents' defaults, load threshold off so it takes every job),
 dispatched through the LiveKit API.
 
@@ -24,6 +26,9 @@ chart bench/results/capacity.png (p95 and PSS per session against concurrent ses
 the ramp it measures what a Stimm job process holds (``measure_job_process``).
 
     .venv/bin/python bench/capacity.py [--providers offline,instant] [--levels 1,2,4] [--turns 2]
+        [--contenders stimm,stimm-thread,plain]
+
+A run of some provider sets or contenders keeps the others' last figures in the JSON.
 """
 
 from __future__ import annotations
@@ -56,6 +61,9 @@ from testkit.fakes.openai_server import serve_in_process  # noqa: E402
 from testkit.fakes.speech_server import FakeSpeechServer, synthesized  # noqa: E402
 
 PLAIN_AGENT = "plain-capacity-bench"
+STIMM_EXECUTORS = {"stimm": "process", "stimm-thread": "thread"}
+"""Stimm's contenders in the ramp, by the job executor their worker runs."""
+CONTENDERS = (*STIMM_EXECUTORS, "plain")
 SLO_S = {"offline": 5.0, "instant": 1.5}
 """Default p95 SLO per provider set (one offline session alone is ~3 s on 2 cores)."""
 
@@ -217,7 +225,7 @@ async def run_level(
         async def one(n: int) -> None:
             requested_at = time.monotonic()
             try:
-                if kind == "stimm":
+                if kind in STIMM_EXECUTORS:
                     url, token = await stimm_session(http, agent_id)
                 else:
                     url, token = await open_room(stack, agent_id)  # the plain worker's name
@@ -272,7 +280,7 @@ async def ramp(
 async def calls_ended(stack: LocalStack, kind: str, timeout: float = 60.0) -> None:
     """Wait until the last level's jobs have ended: a job outlives its caller by its flush, and
     a Stimm worker counts its slot until then."""
-    if kind != "stimm":
+    if kind not in STIMM_EXECUTORS:
         await asyncio.sleep(5)  # the plain worker admits jobs by no count
         return
     deadline = time.monotonic() + timeout
@@ -333,19 +341,29 @@ def agent_for(providers: str, llm_url: str, speech_url: str) -> dict[str, Any]:
     )
 
 
-def ratios(stimm: dict[str, Any], plain: dict[str, Any]) -> list[dict[str, Any]]:
-    """Stimm / plain per level both ran: p95 and PSS per session."""
-    out = []
-    by_level = {lv["sessions"]: lv for lv in plain["levels"]}
-    for s in stimm["levels"]:
-        p = by_level.get(s["sessions"])
-        if p is None:
+def with_ratios(figures: dict[str, Any]) -> dict[str, Any]:
+    """One provider set's figures with each Stimm contender's ratios to plain, per level and at
+    the most sessions within the SLO."""
+    plain = figures.get("plain")
+    for kind in STIMM_EXECUTORS:
+        stimm = figures.get(kind)
+        if stimm is None or plain is None:
             continue
-        row: dict[str, Any] = {"sessions": s["sessions"]}
-        for key in ("p95_ms", "pss_mb_per_session", "cpu_cores_per_session"):
-            row[key] = round(s[key] / p[key], 2) if s[key] and p[key] else None
-        out.append(row)
-    return out
+        suffix = "" if kind == "stimm" else "_" + kind.removeprefix("stimm-")
+        s, p = stimm["max_sessions"], plain["max_sessions"]
+        figures["ratio_max_sessions" + suffix] = round(s / p, 2) if p else None
+        by_level = {lv["sessions"]: lv for lv in plain["levels"]}
+        rows: list[dict[str, Any]] = []
+        for lv in stimm["levels"]:
+            other = by_level.get(lv["sessions"])
+            if other is None:
+                continue
+            row: dict[str, Any] = {"sessions": lv["sessions"]}
+            for key in ("p95_ms", "pss_mb_per_session", "cpu_cores_per_session"):
+                row[key] = round(lv[key] / other[key], 2) if lv[key] and other[key] else None
+            rows.append(row)
+        figures["ratio_per_level" + suffix] = rows
+    return figures
 
 
 async def main(args: argparse.Namespace) -> dict[str, Any]:
@@ -416,33 +434,33 @@ async def compare(
                 agent.raise_for_status()
                 agent_id = agent.json()["id"]
 
-            print(f"{providers}: stimm worker (SLO p95 <= {slo:g} s):", flush=True)
-            worker = stack.add_worker()
-            await asyncio.sleep(args.settle)
-            assert worker.pid is not None
-            stimm = await ramp("stimm", stack, worker.pid, args, agent_id, slo)
-            worker.stop()
-
-            print(f"{providers}: plain livekit-agents worker:", flush=True)
-            plain_proc = start_plain(providers, stack, run_dir, llm_url, speech_url, args.idle)
-            try:
-                await asyncio.sleep(args.settle)
-                assert plain_proc.pid is not None
-                plain = await ramp(
-                    "plain", stack, plain_proc.pid, args, f"{PLAIN_AGENT}-{providers}", slo
-                )
-            finally:
-                plain_proc.stop()
-            s, p = stimm["max_sessions"], plain["max_sessions"]
+            ramps: dict[str, Any] = {}
+            for kind in args.contenders:
+                print(f"{providers}: {kind} worker (SLO p95 <= {slo:g} s):", flush=True)
+                if kind in STIMM_EXECUTORS:
+                    worker = stack.add_worker({"STIMM_WORKER_EXECUTOR": STIMM_EXECUTORS[kind]})
+                    try:
+                        await asyncio.sleep(args.settle)
+                        assert worker.pid is not None
+                        ramps[kind] = await ramp(kind, stack, worker.pid, args, agent_id, slo)
+                    finally:
+                        worker.stop()
+                    continue
+                plain_proc = start_plain(providers, stack, run_dir, llm_url, speech_url, args.idle)
+                try:
+                    await asyncio.sleep(args.settle)
+                    assert plain_proc.pid is not None
+                    ramps[kind] = await ramp(
+                        kind, stack, plain_proc.pid, args, f"{PLAIN_AGENT}-{providers}", slo
+                    )
+                finally:
+                    plain_proc.stop()
             results[providers] = {
                 "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                 "turns_per_session": args.turns,
                 "stimm_idle_processes": args.idle,
                 "slo_p95_s": slo,
-                "stimm": stimm,
-                "plain": plain,
-                "ratio_max_sessions": round(s / p, 2) if p else None,
-                "ratio_per_level": ratios(stimm, plain),
+                **ramps,
             }
     finally:
         stack.stop()
@@ -496,7 +514,9 @@ def chart(report: dict[str, Any], out: Path) -> None:
             (("p95_ms", "caller p95 (ms)"), ("pss_mb_per_session", "PSS per session (MB)"))
         ):
             ax = axes[row][col]
-            for kind, style in (("stimm", "o-"), ("plain", "s--")):
+            for kind, style in (("stimm", "o-"), ("stimm-thread", "^-."), ("plain", "s--")):
+                if kind not in report[providers]:
+                    continue
                 levels = report[providers][kind]["levels"]
                 xs = [lv["sessions"] for lv in levels if lv[key] is not None]
                 ys = [lv[key] for lv in levels if lv[key] is not None]
@@ -529,6 +549,12 @@ def parse_args() -> argparse.Namespace:
         default=[1, 2, 4, 6, 8],
         help="concurrent callers per step",
     )
+    parser.add_argument(
+        "--contenders",
+        type=lambda v: [c for c in v.split(",") if c],
+        default=["stimm", "plain"],
+        help=f"workers to ramp, in order: {', '.join(CONTENDERS)}",
+    )
     parser.add_argument("--turns", type=int, default=2, help="questions per caller")
     parser.add_argument("--idle", type=int, default=1, help="Stimm prewarmed job processes")
     parser.add_argument("--settle", type=float, default=8.0, help="seconds after a worker starts")
@@ -544,25 +570,39 @@ def parse_args() -> argparse.Namespace:
 
 if __name__ == "__main__":
     cli_args = parse_args()
+    if unknown := set(cli_args.contenders) - set(CONTENDERS):
+        sys.exit(f"unknown contenders: {', '.join(sorted(unknown))}")
     report = asyncio.run(main(cli_args))
+    results = ROOT / "bench" / "results"
+    out = results / "capacity.json"
+    earlier = json.loads(out.read_text()) if out.exists() else {}
+    for providers in ("offline", "instant"):
+        # a run of some provider sets or contenders keeps the others' last figures
+        kept = earlier.get(providers)
+        if providers not in report:
+            if kept is not None:
+                report[providers] = with_ratios({"date": earlier["date"], **kept})
+            continue
+        figures = report[providers]
+        for kind in CONTENDERS:
+            if kind not in figures and kept is not None and kind in kept:
+                figures[kind] = {"date": kept.get("date", earlier["date"]), **kept[kind]}
+        with_ratios(figures)
     for providers in cli_args.providers:
         r = report[providers]
-        for name in ("stimm", "plain"):
+        for name in CONTENDERS:
+            if name not in r:
+                continue
             at = r[name]["at_max"] or {}
             print(
-                f"{providers:7s} {name:5s}: max sessions {r[name]['max_sessions']} "
+                f"{providers:7s} {name:12s}: max sessions {r[name]['max_sessions']} "
                 f"(p95 {at.get('p95_ms')} ms), PSS {at.get('pss_mb_per_session')} MB/session "
                 f"(added {at.get('pss_mb_added_per_session')}), "
                 f"CPU {at.get('cpu_cores_per_session')} cores/session"
             )
-        print(f"{providers:7s} stimm/plain per level: {json.dumps(r['ratio_per_level'])}")
-    results = ROOT / "bench" / "results"
-    out = results / "capacity.json"
-    if out.exists():  # a run of one provider set keeps the other's last figures
-        earlier = json.loads(out.read_text())
-        for kept in ("offline", "instant"):
-            if kept not in report and kept in earlier:
-                report[kept] = {"date": earlier["date"], **earlier[kept]}
+        for key in ("ratio_per_level", "ratio_per_level_thread"):
+            if key in r:
+                print(f"{providers:7s} {key}: {json.dumps(r[key])}")
     out.write_text(json.dumps(report, indent=2) + "\n")
     chart(report, results / "capacity.png")
     print("wrote bench/results/capacity.json and bench/results/capacity.png")

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+from livekit import rtc
 from livekit.agents import (
     Agent,
     AgentSession,
@@ -23,6 +24,7 @@ from livekit.agents.voice.agent_session import SessionConnectOptions
 from livekit.agents.voice.events import UserInputTranscribedEvent
 
 from stimm.schema import AgentConfig, ProviderSpec
+from worker.audio_trim import trim_lead_in
 from worker.clauses import ClauseFirstTokenizer
 from worker.control_plane_client import ControlPlaneClient
 from worker.mcp_tools import McpTools, mcp_tools
@@ -114,6 +116,13 @@ class StimmAgent(Agent):
             chat_ctx = await self._with_knowledge(chat_ctx, self.retriever)
         async for chunk in Agent.default.llm_node(self, chat_ctx, tools, model_settings):
             yield chunk
+
+    async def tts_node(
+        self, text: AsyncIterable[str], model_settings: ModelSettings
+    ) -> AsyncIterable[rtc.AudioFrame]:
+        # the caller hears the first sound at once rather than the voice's lead-in silence
+        async for frame in trim_lead_in(Agent.default.tts_node(self, text, model_settings)):
+            yield frame
 
     async def _with_knowledge(
         self, chat_ctx: llm.ChatContext, retriever: KnowledgeRetriever

@@ -12,6 +12,7 @@ import secrets
 import shutil
 import sys
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -565,8 +566,9 @@ class LocalStack:
         url = f"{self.replica_url(index)}/health"
         self.control_planes[index].wait_ready(lambda: http_ok(url), timeout=60)
 
-    def add_worker(self) -> ManagedProcess:
-        """Start one more worker process and wait until LiveKit has registered it."""
+    def add_worker(self, env: Mapping[str, str] | None = None) -> ManagedProcess:
+        """Start one more worker process and wait until LiveKit has registered it; ``env`` is
+        added to its environment (over ``worker_env``)."""
         index = len(self.workers)
         env = {
             **self.service_env(),
@@ -589,6 +591,7 @@ class LocalStack:
             "STIMM_WORKER_CPU_LIMIT": "0",
             "STIMM_WORKER_LATENCY_SLO": "0",
             **self.options.worker_env,
+            **(env or {}),
         }
         proc = self._spawn(
             f"worker-{index}",
