@@ -34,6 +34,8 @@ T = TypeVar("T")
 
 AssignmentCheck = Callable[[str], Awaitable[str | None]]
 """Gives the id of the worker running a session id, if one reported it."""
+AssignmentWait = Callable[[str, float], Awaitable[str | None]]
+"""Waits up to the given seconds for a worker to report the session id; gives its id."""
 
 DispatchHook = Callable[[str], Awaitable[None]]
 """Records the token of a dispatch about to be sent (``JobMetadata.dispatch``)."""
@@ -86,15 +88,20 @@ class LiveKit:
         self._dispatch_timeout_s = pool.dispatch_timeout_s
         self._attempt_s = pool.dispatch_attempt_s
         self._assignment_check: AssignmentCheck | None = None
+        self._assignment_wait: AssignmentWait | None = None
         self._url = settings.livekit_url
         self._api_key = settings.livekit_api_key
         self._api_secret = settings.livekit_api_secret.get_secret_value()
         self._token_ttl = timedelta(seconds=settings.session_token_ttl_s)
         self._timeout = aiohttp.ClientTimeout(total=request_timeout_s)
 
-    def set_assignment_check(self, check: AssignmentCheck | None) -> None:
-        """Let dispatch verification ask the worker registry which worker runs a session."""
+    def set_assignment_check(
+        self, check: AssignmentCheck | None, wait: AssignmentWait | None = None
+    ) -> None:
+        """Let dispatch verification ask the worker registry which worker runs a session, and
+        between two reads be woken by the heartbeat of the worker that took it."""
         self._assignment_check = check
+        self._assignment_wait = wait
 
     async def create_room_and_dispatch(
         self, room: str, metadata: JobMetadata, on_dispatch: DispatchHook | None = None
@@ -188,7 +195,11 @@ class LiveKit:
                 return worker_id
             if time.monotonic() >= until:
                 return None
-            await asyncio.sleep(ASSIGNMENT_POLL_S)
+            if self._assignment_wait is not None and session_id is not None:
+                if worker_id := await self._assignment_wait(session_id, ASSIGNMENT_POLL_S):
+                    return worker_id
+            else:
+                await asyncio.sleep(ASSIGNMENT_POLL_S)
 
     async def _assigned_now(
         self, lkapi: api.LiveKitAPI, room: str, session_id: str | None

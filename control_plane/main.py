@@ -112,7 +112,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     livekit = LiveKit(settings)
     # the worker pool: heartbeats, dispatch verification, failing the calls of lost workers
     registry = create_registry(settings.redis_url, settings.pool.worker_ttl_s)
-    livekit.set_assignment_check(registry.worker_of)
+    livekit.set_assignment_check(registry.worker_of, registry.reported)
     # LiveKit's nodes, from the Redis they share with the control plane: a dead node's calls,
     # moved to the node they reconnect to or failed
     livekit_nodes = LiveKitNodes(settings.redis_url) if settings.redis_url else None

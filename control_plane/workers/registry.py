@@ -2,10 +2,18 @@
 
 With Redis every control plane replica sees every worker; the in-memory registry serves one
 control plane process (``stimm dev``, a single container).
+
+A session request waits for the worker that takes its job (``reported``): the heartbeat a
+worker sends as it launches the job wakes the request at once, through a Redis channel each
+replica listens on (one subscription per process), rather than at its next read of the
+registry.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import json
 import logging
 import time
 from datetime import UTC, datetime
@@ -22,7 +30,11 @@ from stimm.schema import WorkerHeartbeat
 logger = logging.getLogger("stimm.control_plane")
 
 KEY_PREFIX = "stimm:worker:"
+BEATS_CHANNEL = "stimm:worker-sessions"
+"""Each heartbeat that lists sessions is published here: ``{"worker_id", "sessions"}``."""
 REDIS_TIMEOUT_S = 1.0
+RESUBSCRIBE_S = (0.5, 5.0)
+"""First and longest wait before subscribing again after the channel's connection failed."""
 
 
 class RegistryUnavailable(ControlPlaneError):
@@ -41,7 +53,37 @@ class WorkerRegistry(Protocol):
     async def remove(self, worker_id: str) -> None: ...
     async def live(self) -> list[WorkerPublic]: ...
     async def worker_of(self, session_id: str) -> str | None: ...
+    async def reported(self, session_id: str, timeout: float) -> str | None: ...
     async def aclose(self) -> None: ...
+
+
+class SessionWaiters:
+    """Requests of this process waiting for a heartbeat that lists their session."""
+
+    def __init__(self) -> None:
+        self._waiting: dict[str, set[asyncio.Future[str]]] = {}
+
+    async def wait(self, session_id: str, timeout: float) -> str | None:
+        """The worker whose heartbeat lists ``session_id`` within ``timeout`` s, else ``None``.
+
+        Only heartbeats from now on count: read the registry before waiting."""
+        future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        waiting = self._waiting.setdefault(session_id, set())
+        waiting.add(future)
+        try:
+            await asyncio.wait({future}, timeout=timeout)
+            return future.result() if future.done() else None
+        finally:
+            waiting.discard(future)
+            if not waiting:
+                self._waiting.pop(session_id, None)
+            future.cancel()
+
+    def reported(self, worker_id: str, sessions: list[str]) -> None:
+        for session_id in sessions:
+            for future in self._waiting.get(session_id, ()):
+                if not future.done():
+                    future.set_result(worker_id)
 
 
 class MemoryRegistry:
@@ -50,9 +92,11 @@ class MemoryRegistry:
     def __init__(self, ttl_s: float) -> None:
         self.ttl_s = ttl_s
         self._workers: dict[str, tuple[float, WorkerPublic]] = {}
+        self._waiters = SessionWaiters()
 
     async def put(self, hb: WorkerHeartbeat) -> None:
         self._workers[hb.worker_id] = (time.monotonic(), to_public(hb, datetime.now(UTC)))
+        self._waiters.reported(hb.worker_id, hb.sessions)
 
     async def remove(self, worker_id: str) -> None:
         self._workers.pop(worker_id, None)
@@ -65,6 +109,9 @@ class MemoryRegistry:
     async def worker_of(self, session_id: str) -> str | None:
         return _worker_of(await self.live(), session_id)
 
+    async def reported(self, session_id: str, timeout: float) -> str | None:
+        return await self._waiters.wait(session_id, timeout)
+
     async def aclose(self) -> None:
         self._workers.clear()
 
@@ -74,14 +121,22 @@ class RedisRegistry:
 
     def __init__(self, redis_url: str, ttl_s: float) -> None:
         self.ttl_s = ttl_s
+        self._url = redis_url
         self._redis = Redis.from_url(
             redis_url, socket_timeout=REDIS_TIMEOUT_S, socket_connect_timeout=REDIS_TIMEOUT_S
         )
+        self._waiters = SessionWaiters()
+        self._listener: asyncio.Task[None] | None = None
 
     async def put(self, hb: WorkerHeartbeat) -> None:
         body = to_public(hb, datetime.now(UTC)).model_dump_json()
         try:
-            await self._redis.set(KEY_PREFIX + hb.worker_id, body, px=int(self.ttl_s * 1000))
+            async with self._redis.pipeline(transaction=False) as pipe:
+                pipe.set(KEY_PREFIX + hb.worker_id, body, px=int(self.ttl_s * 1000))
+                if hb.sessions:
+                    beat = {"worker_id": hb.worker_id, "sessions": hb.sessions}
+                    pipe.publish(BEATS_CHANNEL, json.dumps(beat))
+                await pipe.execute()
         except RedisError as e:
             raise RegistryUnavailable(f"worker registry (Redis) unavailable: {e}") from e
 
@@ -110,7 +165,48 @@ class RedisRegistry:
     async def worker_of(self, session_id: str) -> str | None:
         return _worker_of(await self.live(), session_id)
 
+    async def reported(self, session_id: str, timeout: float) -> str | None:
+        if self._listener is None or self._listener.done():
+            # the first wait subscribes; it may miss a heartbeat sent meanwhile, which the
+            # caller's next read of the registry finds
+            self._listener = asyncio.create_task(self._listen(), name="registry-beats")
+        return await self._waiters.wait(session_id, timeout)
+
+    async def _listen(self) -> None:
+        """Relay published heartbeats to this process's waiters, subscribed again (with
+        backoff) whenever the connection fails; waiters meanwhile find their worker by
+        reading the registry."""
+        backoff = RESUBSCRIBE_S[0]
+        while True:
+            # its own connection, with no read timeout: a quiet channel is not a failure
+            client = Redis.from_url(self._url, socket_connect_timeout=REDIS_TIMEOUT_S)
+            try:
+                async with client.pubsub(ignore_subscribe_messages=True) as channel:
+                    await channel.subscribe(BEATS_CHANNEL)
+                    backoff = RESUBSCRIBE_S[0]
+                    async for message in channel.listen():
+                        self._relay(message.get("data"))
+            except (RedisError, OSError) as e:
+                logger.debug("worker heartbeat channel lost (%s); subscribing again", e)
+            finally:
+                await client.aclose()
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, RESUBSCRIBE_S[1])
+
+    def _relay(self, data: object) -> None:
+        try:
+            beat = json.loads(data)  # type: ignore[arg-type]
+            worker_id, sessions = str(beat["worker_id"]), [str(s) for s in beat["sessions"]]
+        except (TypeError, ValueError, KeyError):
+            logger.warning("unreadable message on %s; ignored", BEATS_CHANNEL)
+            return
+        self._waiters.reported(worker_id, sessions)
+
     async def aclose(self) -> None:
+        if self._listener is not None:
+            self._listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._listener
         await self._redis.aclose()
 
 

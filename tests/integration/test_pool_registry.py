@@ -13,7 +13,7 @@ from fastapi import FastAPI
 
 from control_plane import crud
 from control_plane.models import VoiceSession, utcnow
-from control_plane.workers.registry import RedisRegistry
+from control_plane.workers.registry import MemoryRegistry, RedisRegistry, WorkerRegistry
 from control_plane.workers.sweeper import sweep_once
 from stimm.schema import WorkerHeartbeat
 from tests.integration.control_plane_env import (
@@ -123,3 +123,29 @@ async def test_sessions_of_a_silent_worker_fail_but_not_while_its_agent_is_in_th
     assert "worker lost" in (rows["AW_dead"].failure_reason or "")
     assert rows["AW_alive"] is not None and rows["AW_alive"].status == "active"
     assert rows["AW_slow"] is not None and rows["AW_slow"].status == "active"
+
+
+@pytest.mark.parametrize("kind", ["redis", "memory"])
+async def test_a_session_request_wakes_on_the_heartbeat_that_reports_its_session(
+    redis_url: str, kind: str
+) -> None:
+    # with Redis, the heartbeat reaches one replica and the request waits on another
+    if kind == "redis":
+        receiving: WorkerRegistry = RedisRegistry(redis_url, ttl_s=5)
+        waiting: WorkerRegistry = RedisRegistry(redis_url, ttl_s=5)
+    else:
+        receiving = waiting = MemoryRegistry(ttl_s=5)
+    try:
+        # the first wait subscribes; nobody reports this session
+        assert await waiting.reported("sess-unknown", 0.3) is None
+        request = asyncio.create_task(waiting.reported("sess-1", 10.0))
+        other = asyncio.create_task(waiting.reported("sess-2", 1.0))
+        await asyncio.sleep(0.1)
+        await receiving.put(WorkerHeartbeat.model_validate(beat("AW_y", sessions=["sess-1"])))
+        # woken by the beat itself: without it the wait would give None after 10 s
+        assert await asyncio.wait_for(request, 5) == "AW_y"
+        assert await other is None, "a beat wakes only the requests of the sessions it lists"
+    finally:
+        await receiving.aclose()
+        if waiting is not receiving:
+            await waiting.aclose()
