@@ -194,3 +194,37 @@ def test_a_bad_caller_audio_frame_size_is_refused_by_name(
     monkeypatch.setenv("STIMM_WORKER_INPUT_FRAME_MS", value)
     with pytest.raises(ValueError, match="STIMM_WORKER_INPUT_FRAME_MS"):
         input_frame_ms()
+
+
+FIRST_CHAT = """
+import asyncio, sys
+import worker.main
+from livekit.agents import APIConnectOptions, llm
+from livekit.plugins import openai
+
+async def first_chat() -> None:
+    model = openai.LLM(model="m", base_url="http://127.0.0.1:9/v1", api_key="k")
+    ctx = llm.ChatContext()
+    ctx.add_message(role="user", content="When is the museum open?")
+    try:
+        async with model.chat(chat_ctx=ctx, conn_options=APIConnectOptions(max_retry=0)) as s:
+            async for _ in s:
+                pass
+    except Exception:
+        pass  # nothing listens there: the request itself is what imports
+
+before = set(sys.modules)
+asyncio.run(first_chat())
+print(" ".join(sorted(m for m in set(sys.modules) - before if m.startswith("openai.resources"))))
+"""
+
+
+def test_a_job_processs_first_reply_imports_no_openai_client_code() -> None:
+    # worker.main is what livekit's forkserver preloads for every job process
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-c", FIRST_CHAT], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert out.stdout.strip() == "", f"imported at the first chat request: {out.stdout}"
