@@ -13,9 +13,18 @@ import functools
 import ssl
 
 import httpx
+import httpx2
 
 
 @functools.cache
 def tls_context() -> ssl.SSLContext:
     """The process's context: certificate checks as httpx does them by default."""
     return httpx.create_ssl_context()
+
+
+@functools.cache
+def provider_tls_context() -> ssl.SSLContext:
+    """The process's context for provider clients on ``httpx2`` (the OpenAI SDK's HTTP
+    library): the system's CA store (or ``SSL_CERT_FILE``), as those clients trust by default,
+    so a self-hosted LLM behind a private CA works as it does with the plugin's own client."""
+    return httpx2.create_ssl_context()

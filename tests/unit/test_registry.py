@@ -257,3 +257,21 @@ async def test_kokoro_is_openai_tts_on_its_own_server_without_a_hosted_key() -> 
     assert (built._opts.model, built._opts.voice) == ("kokoro", "af_heart")
     assert (built._opts.response_format, built._opts.speed) == ("pcm", 1.1)
     await built.aclose()
+
+
+def test_session_llms_load_no_certificates_of_their_own(monkeypatch: pytest.MonkeyPatch) -> None:
+    # each context loads the CA bundle (~18 ms of CPU) as a call starts; a process needs one
+    import ssl
+
+    build_llm(_spec("groq"))  # the process's first
+    made: list[object] = []
+    create = ssl.create_default_context
+
+    def counting(*args: Any, **kwargs: Any) -> ssl.SSLContext:
+        made.append(args)
+        return create(*args, **kwargs)
+
+    monkeypatch.setattr(ssl, "create_default_context", counting)
+    for name in ("groq", "openai", "local"):
+        build_llm(_spec(name))
+    assert made == []
