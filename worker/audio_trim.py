@@ -1,9 +1,9 @@
 """Speech synthesis without its lead-in: a reply's first audio frame carries its first sound.
 
-Piper and the hosted voices start each synthesis with 30-100 ms of near silence. Played as it
-comes, that silence is time the caller waits after the agent has begun "speaking": measured
-at the caller, a reply whose first 50-ms frame held 40 ms of silence was heard ~40 ms after a
-trimmed one. :func:`trim_lead_in` drops that silence from the start of every synthesis,
+Voices start a synthesis with some near silence: ~40 ms for Piper's (and the benchmarks'
+pre-synthesized ElevenLabs voice, made with it). Played as it comes, that silence is time the
+caller waits after the agent has begun "speaking": measured at the caller (bench/roundtrip.py),
+replies were heard ~40 ms later than trimmed ones. :func:`trim_lead_in` drops that silence from the start of every synthesis,
 keeping a few milliseconds before the first sound so its onset is not clipped. Silence inside
 or after the speech is left alone: it is prosody.
 """
