@@ -6,7 +6,9 @@ dial that the far end refused or did not answer becomes ``DialFailed`` with the 
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -201,6 +203,7 @@ async def place_call(
             metadata,
             on_dispatch=lambda token: crud.set_session_dispatch(db, voice_session, token),
         )
+        await _agent_joined(livekit, voice_session.room)
         info = await dial(
             settings, telephony, to=to, room=voice_session.room, identity=CALLEE_IDENTITY
         )
@@ -240,3 +243,20 @@ async def sync_numbers(
         logger.warning("phone numbers not applied to LiveKit at startup: %s", e)
         return
     logger.info("%d phone number(s) applied to LiveKit", len(rows))
+
+
+AGENT_JOIN_WAIT_S = 10.0
+"""How long an outbound call waits for its agent in the room before dialling anyway."""
+AGENT_JOIN_POLL_S = 0.1
+
+
+async def _agent_joined(livekit: LiveKit, room: str) -> None:
+    """Wait until the agent is in ``room``: a callee answers and speaks at once, and the
+    agent's answering-machine detection needs those first words. The dispatch returns as soon
+    as a worker took the job, before its agent joined the room (~0.3 s later)."""
+    deadline = time.monotonic() + AGENT_JOIN_WAIT_S
+    while time.monotonic() < deadline:
+        if await livekit.agent_in_room(room):
+            return
+        await asyncio.sleep(AGENT_JOIN_POLL_S)
+    logger.warning("room %s: no agent after %.0f s; dialling anyway", room, AGENT_JOIN_WAIT_S)
