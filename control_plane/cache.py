@@ -1,5 +1,5 @@
-"""Caches: agent configs in Redis for the worker's per-call fetch, and the agent list's pages in
-process memory.
+"""Caches: agent configs in Redis for the worker's per-call fetch; the agent list's pages and the
+API keys of recent requests in process memory.
 
 Only the config is cached, never the decrypted secrets. Writes to an agent invalidate its
 config's entry; a cache that is down is skipped, never an error.
@@ -8,11 +8,16 @@ config's entry; a cache that is down is skipped, never an error.
 from __future__ import annotations
 
 import logging
+import math
+import time
+from collections.abc import Awaitable, Callable
 
 from pydantic import ValidationError
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from control_plane.changes import EVERYTHING
+from control_plane.models import ApiKey
 from stimm.schema import AgentConfig
 
 logger = logging.getLogger("stimm.control_plane")
@@ -95,26 +100,105 @@ class AgentConfigCache:
             await self._redis.aclose()
 
 
+AgentsVersion = tuple[int, str]
+"""``crud.agents_version``: how many agents there are and when the latest was written."""
+
+
 class AgentPages:
     """``GET /api/agents`` pages as sent, for the agent table's current version
     (``crud.agents_version``) in this process.
 
     The console lists agents on every visit and a deployment changes them rarely: loading,
-    validating and serializing every agent per request was most of the request's CPU. The
-    version is read from the database on each request, so a change made through any replica
-    is seen at once; pages of an older version are dropped when the version changes.
+    validating and serializing every agent per request was most of the request's CPU, and
+    reading the version on every request was most of what was left. While ``trusted()`` (this
+    process hears every agent write, ``changes.Changes.listening``) the version is read again
+    once ``recheck_s`` has passed, and at once after ``changed``: every agent write through
+    any replica calls it (``changes.AGENTS``); otherwise on every request. Pages of an older
+    version are dropped when the version changes.
     """
 
-    def __init__(self, max_pages: int = 64) -> None:
+    def __init__(
+        self, trusted: Callable[[], bool], max_pages: int = 64, recheck_s: float = 1.0
+    ) -> None:
+        self._trusted = trusted
         self._max_pages = max_pages
-        self._version: object = None
+        self.recheck_s = recheck_s
+        self._version: AgentsVersion | None = None
         self._pages: dict[tuple[int, int], bytes] = {}
+        self._read_at = -math.inf  # when the read that found ``_version`` started
+        self._changed_at = -math.inf
 
-    def get(self, version: object, limit: int, offset: int) -> bytes | None:
+    async def version(self, read: Callable[[], Awaitable[AgentsVersion]]) -> AgentsVersion:
+        """The current version: the one known, or ``read()``'s when it may be out of date."""
+        now = time.monotonic()
+        fresh = self._read_at > self._changed_at and now - self._read_at < self.recheck_s
+        if fresh and self._version is not None and self._trusted():
+            return self._version
+        version = await read()
+        if version != self._version:
+            self._version, self._pages = version, {}
+        if now > self._changed_at:  # a change during the read may be missing from it
+            self._read_at = now
+        return version
+
+    def changed(self, _agent_id: str = EVERYTHING) -> None:
+        self._changed_at = time.monotonic()
+
+    def get(self, version: AgentsVersion, limit: int, offset: int) -> bytes | None:
         return self._pages.get((limit, offset)) if version == self._version else None
 
-    def put(self, version: object, limit: int, offset: int, body: bytes) -> None:
+    def put(self, version: AgentsVersion, limit: int, offset: int, body: bytes) -> None:
         if version != self._version:
             self._version, self._pages = version, {}
         if len(self._pages) < self._max_pages:
             self._pages[(limit, offset)] = body
+
+
+class ApiKeyCache:
+    """Active API keys this process found, by their hash, for ``ttl_s``: a request with a key
+    seen lately reads no database.
+
+    Keys are remembered only while ``trusted()``: while this process hears every revocation,
+    made through any replica or by the CLI (``changes.Changes.listening``, on Redis). A
+    revocation drops the key at once (``revoked``, on ``changes.API_KEYS``); ``ttl_s`` bounds
+    how long one lost on the way keeps working here. Unknown keys are never remembered.
+    """
+
+    def __init__(
+        self, trusted: Callable[[], bool], ttl_s: float = 5.0, max_keys: int = 10_000
+    ) -> None:
+        self._trusted = trusted
+        self.ttl_s = ttl_s
+        self._max_keys = max_keys
+        self._keys: dict[str, tuple[float, ApiKey]] = {}
+        self._revoked_at = -math.inf
+
+    async def find(
+        self, key_hash: str, read: Callable[[], Awaitable[ApiKey | None]]
+    ) -> ApiKey | None:
+        """The active key of ``key_hash``: remembered, or ``read()``'s."""
+        now = time.monotonic()
+        known = self._keys.get(key_hash)
+        if known is not None and now - known[0] < self.ttl_s and self._trusted():
+            return known[1]
+        row = await read()
+        if row is None or not self._trusted():
+            self._keys.pop(key_hash, None)
+            return row
+        # a copy: the request's session may expire or roll back its own row
+        key = ApiKey.model_validate(row.model_dump())
+        if now > self._revoked_at:  # a revocation during the read may be missing from it
+            if len(self._keys) >= self._max_keys:
+                self._keys = {h: v for h, v in self._keys.items() if now - v[0] < self.ttl_s}
+            if len(self._keys) < self._max_keys:
+                self._keys[key_hash] = (now, key)
+        return key
+
+    def revoked(self, key_id: str) -> None:
+        """Forget ``key_id`` (every key for ``changes.EVERYTHING``)."""
+        self._revoked_at = time.monotonic()
+        self._keys = (
+            {}
+            if key_id == EVERYTHING
+            else {h: v for h, v in self._keys.items() if v[1].id != key_id}
+        )

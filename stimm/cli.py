@@ -391,6 +391,19 @@ def _with_database(action: Callable[[AsyncSession], Awaitable[T]]) -> T:
     return asyncio.run(run())
 
 
+async def _tell_control_planes(topic: str, item: str) -> None:
+    """Tell the running control planes of a change written here (over Redis, when
+    ``STIMM_REDIS_URL`` is set; without it, their copies expire on their own)."""
+    from control_plane.changes import Changes
+    from control_plane.core.config import StoreSettings
+
+    changes = Changes(StoreSettings().redis_url)
+    try:
+        await changes.publish(topic, item)
+    finally:
+        await changes.aclose()
+
+
 @api_key_app.command("create")
 def api_key_create(
     name: Annotated[str, typer.Option(help="What the key is for.")] = "cli",
@@ -423,6 +436,7 @@ def api_key_revoke(
 ) -> None:
     """Revoke a key: the API refuses it from now on."""
     from control_plane import credentials
+    from control_plane.changes import API_KEYS
     from control_plane.errors import LastActiveApiKey
 
     async def revoke(db: AsyncSession) -> str | None:
@@ -433,6 +447,7 @@ def api_key_revoke(
             await credentials.revoke_api_key(db, row)
         except LastActiveApiKey as e:
             return str(e)
+        await _tell_control_planes(API_KEYS, row.id)
         return None
 
     if refused := _with_database(revoke):

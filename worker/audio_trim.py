@@ -3,9 +3,9 @@
 Voices start a synthesis with some near silence: ~40 ms for Piper's (and the benchmarks'
 pre-synthesized ElevenLabs voice, made with it). Played as it comes, that silence is time the
 caller waits after the agent has begun "speaking": measured at the caller (bench/roundtrip.py),
-replies were heard ~40 ms later than trimmed ones. :func:`trim_lead_in` drops that silence from the start of every synthesis,
-keeping a few milliseconds before the first sound so its onset is not clipped. Silence inside
-or after the speech is left alone: it is prosody.
+replies were heard ~40 ms later than trimmed ones. :func:`trim_lead_in` drops that silence
+from the start of every synthesis, keeping a few milliseconds before the first sound so its
+onset is not clipped. Silence inside or after the speech is left alone: it is prosody.
 """
 
 from __future__ import annotations

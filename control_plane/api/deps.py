@@ -12,8 +12,9 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from control_plane import credentials
-from control_plane.cache import AgentConfigCache, AgentPages
+from control_plane.cache import AgentConfigCache, AgentPages, ApiKeyCache
 from control_plane.campaigns.runner import CampaignRunner
+from control_plane.changes import Changes
 from control_plane.core.config import Settings
 from control_plane.core.db import get_db
 from control_plane.knowledge import crud as knowledge_crud
@@ -25,7 +26,7 @@ from control_plane.postcall.service import PostCall
 from control_plane.ratelimit import RateLimiter
 from control_plane.recordings.service import Recordings
 from control_plane.scenarios.runner import ScenarioRunner
-from control_plane.security import SecretBox
+from control_plane.security import SecretBox, hash_api_key
 from control_plane.workers.registry import WorkerRegistry
 
 
@@ -47,6 +48,10 @@ async def get_cache(request: Request) -> AgentConfigCache:
 
 async def get_agent_pages(request: Request) -> AgentPages:
     return cast(AgentPages, request.app.state.agent_pages)
+
+
+async def get_changes(request: Request) -> Changes:
+    return cast(Changes, request.app.state.changes)
 
 
 async def get_secret_box(request: Request) -> SecretBox:
@@ -83,6 +88,7 @@ LiveKitDep = Annotated[LiveKit, Depends(get_livekit)]
 CampaignRunnerDep = Annotated[CampaignRunner, Depends(get_campaign_runner)]
 CacheDep = Annotated[AgentConfigCache, Depends(get_cache)]
 AgentPagesDep = Annotated[AgentPages, Depends(get_agent_pages)]
+ChangesDep = Annotated[Changes, Depends(get_changes)]
 SecretBoxDep = Annotated[SecretBox, Depends(get_secret_box)]
 RateLimiterDep = Annotated[RateLimiter, Depends(get_rate_limiter)]
 RecordingsDep = Annotated[Recordings, Depends(get_recordings)]
@@ -127,16 +133,24 @@ def too_many_requests(detail: str, retry_after: float) -> HTTPException:
 
 
 async def require_api_key(
+    request: Request,
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_api_key_bearer)],
     db: DbDep,
-    settings: SettingsDep,
-    limiter: RateLimiterDep,
 ) -> ApiKey:
     """Let through requests with an active API key (``Authorization: Bearer <key>``), within
-    its ``STIMM_REQUESTS_PER_MINUTE_PER_KEY``."""
+    its ``STIMM_REQUESTS_PER_MINUTE_PER_KEY``.
+
+    Every API request runs this: it reads its services off ``app.state`` itself, as each
+    dependency FastAPI solves costs every request (``bench/api_load.py --profile``)."""
     if bearer is None:
         raise _unauthorized("An API key is required (Authorization: Bearer <key>)")
-    key = await credentials.find_active_api_key(db, bearer.credentials)
+    state = request.app.state
+    settings, limiter = cast(Settings, state.settings), cast(RateLimiter, state.rate_limiter)
+    api_keys = cast(ApiKeyCache, state.api_keys)
+    key = await api_keys.find(
+        hash_api_key(bearer.credentials),
+        lambda: credentials.find_active_api_key(db, bearer.credentials),
+    )
     if key is None:
         raise _unauthorized("The API key is unknown or revoked")
     limit = settings.requests_per_minute_per_key

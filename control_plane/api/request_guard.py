@@ -122,11 +122,16 @@ class RequestGuard:
             await _invalid(send, "query", "NUL characters are not allowed")
             return
         headers = Headers(scope=scope)
+        if "content-length" not in headers and "transfer-encoding" not in headers:
+            # no body (RFC 9112 6.3): most requests, each GET among them, pass straight on
+            await self.app(scope, receive, send)
+            return
         content_type = headers.get("content-type")
-        if media_type(content_type) == ("multipart", "form-data"):
+        kind = media_type(content_type)
+        if kind == ("multipart", "form-data"):
             limit = self.max_upload_bytes + MULTIPART_OVERHEAD
             too_large = f"The file is larger than the upload limit of {self.max_upload_bytes} bytes"
-        elif media_type(content_type) == ("audio", "ogg"):
+        elif kind == ("audio", "ogg"):
             limit = self.max_recording_bytes
             too_large = f"The recording is larger than the limit of {limit} bytes"
         else:

@@ -100,11 +100,16 @@ class DatabaseSettings(BaseSettings):
         return normalize_database_url(value)
 
 
-class Settings(DatabaseSettings):
+class StoreSettings(DatabaseSettings):
+    """The stores the control plane's processes share, the CLI's writes included; no secrets."""
+
+    redis_url: str | None = Field(default=None, validation_alias="STIMM_REDIS_URL")
+
+
+class Settings(StoreSettings):
     """Everything the control plane is configured with: the one settings object
     ``create_app`` wires the control plane from (its parts per domain included)."""
 
-    redis_url: str | None = Field(default=None, validation_alias="STIMM_REDIS_URL")
     livekit_url: str = Field(default="http://127.0.0.1:7880", validation_alias="LIVEKIT_URL")
     # Empty means "derive from livekit_url" (http -> ws, https -> wss).
     livekit_public_url: str = Field(default="", validation_alias="LIVEKIT_PUBLIC_URL")

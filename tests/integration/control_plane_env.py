@@ -134,6 +134,7 @@ async def app_client(
             yield app, client
     finally:
         await app.state.postcall.aclose()
+        await app.state.changes.aclose()
         await app.state.cache.aclose()
         await app.state.engine.dispose()
 

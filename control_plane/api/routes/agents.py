@@ -10,7 +10,15 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from control_plane import crud
 from control_plane.agent_secrets import store_secrets
-from control_plane.api.deps import AgentPagesDep, CacheDep, DbDep, Offset, SecretBoxDep
+from control_plane.api.deps import (
+    AgentPagesDep,
+    CacheDep,
+    ChangesDep,
+    DbDep,
+    Offset,
+    SecretBoxDep,
+)
+from control_plane.changes import AGENTS
 from control_plane.errors import AgentInUse, DefaultAgentConflict
 from control_plane.models import Agent, AgentCreate, AgentPublic, AgentsPublic, AgentUpdate
 from control_plane.validation import as_body_errors, ensure_valid
@@ -46,11 +54,14 @@ async def _existing(db: DbDep, agent_id: str) -> Agent:
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)
-async def create_agent(db: DbDep, box: SecretBoxDep, agent_in: AgentCreate) -> AgentPublic:
+async def create_agent(
+    db: DbDep, box: SecretBoxDep, changes: ChangesDep, agent_in: AgentCreate
+) -> AgentPublic:
     """Create an agent; the first one becomes the default. API keys and webhook header values
     are stored as secrets, and the agent keeps ``{"secret": NAME}`` references to them."""
     await ensure_valid(db, agent_in)
     agent = await crud.create_agent(db, await store_secrets(db, box, agent_in))
+    await changes.publish(AGENTS, agent.id)
     logger.info("agent %s created", agent.id)
     return _public(agent)
 
@@ -63,7 +74,7 @@ async def list_agents(
     offset: Offset = 0,
 ) -> Response:
     """List agents, newest first."""
-    version = await crud.agents_version(db)
+    version = await pages.version(lambda: crud.agents_version(db))
     body = pages.get(version, limit, offset)
     if body is None:
         agents = await crud.list_agents(db, limit=limit, offset=offset)
@@ -92,7 +103,12 @@ async def get_agent(db: DbDep, agent_id: str) -> AgentPublic:
 
 @router.patch("/{agent_id}", responses={404: {"description": "No such agent"}})
 async def update_agent(
-    db: DbDep, cache: CacheDep, box: SecretBoxDep, agent_id: str, agent_in: AgentUpdate
+    db: DbDep,
+    cache: CacheDep,
+    box: SecretBoxDep,
+    changes: ChangesDep,
+    agent_id: str,
+    agent_in: AgentUpdate,
 ) -> AgentPublic:
     """Change some fields of an agent; calls already running keep the old config. Send a
     ``{"secret": NAME}`` reference back as it was read to keep a stored key."""
@@ -104,6 +120,7 @@ async def update_agent(
     await ensure_valid(db, merged)
     agent = await crud.update_agent(db, agent, await store_secrets(db, box, merged))
     await cache.invalidate(agent.id)
+    await changes.publish(AGENTS, agent.id)
     logger.info("agent %s updated", agent.id)
     return _public(agent)
 
@@ -116,7 +133,7 @@ async def update_agent(
         409: {"description": "Sessions refer to the agent"},
     },
 )
-async def delete_agent(db: DbDep, cache: CacheDep, agent_id: str) -> Response:
+async def delete_agent(db: DbDep, cache: CacheDep, changes: ChangesDep, agent_id: str) -> Response:
     """Delete an agent that has no recorded sessions."""
     agent = await _existing(db, agent_id)
     try:
@@ -124,6 +141,7 @@ async def delete_agent(db: DbDep, cache: CacheDep, agent_id: str) -> Response:
     except AgentInUse as e:
         raise HTTPException(status_code=status.HTTP_409_CONFLICT, detail=str(e)) from e
     await cache.invalidate(agent_id)
+    await changes.publish(AGENTS, agent_id)
     logger.info("agent %s deleted", agent_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
@@ -134,11 +152,12 @@ async def delete_agent(db: DbDep, cache: CacheDep, agent_id: str) -> Response:
     responses={404: {"description": "No such agent"}},
 )
 async def duplicate_agent(
-    db: DbDep, agent_id: str, body: AgentDuplicate | None = None
+    db: DbDep, changes: ChangesDep, agent_id: str, body: AgentDuplicate | None = None
 ) -> AgentPublic:
     """Copy an agent under a new id (named "<name> (copy)" unless a name is given)."""
     agent = await _existing(db, agent_id)
     copy = await crud.duplicate_agent(db, agent, body.name if body else None)
+    await changes.publish(AGENTS, copy.id)
     logger.info("agent %s duplicated as %s", agent_id, copy.id)
     return _public(copy)
 
@@ -150,11 +169,12 @@ async def duplicate_agent(
         409: {"description": "Other requests are changing the default at the same time"},
     },
 )
-async def make_default_agent(db: DbDep, agent_id: str) -> AgentPublic:
+async def make_default_agent(db: DbDep, changes: ChangesDep, agent_id: str) -> AgentPublic:
     """Make this agent the default (and no other)."""
     try:
         agent = await crud.set_default_agent(db, await _existing(db, agent_id))
     except DefaultAgentConflict as e:
         raise HTTPException(status_code=status.HTTP_409_CONFLICT, detail=str(e)) from e
+    await changes.publish(AGENTS, agent_id)
     logger.info("agent %s is now the default", agent_id)
     return _public(agent)

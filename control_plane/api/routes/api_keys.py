@@ -8,7 +8,8 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query, status
 
 from control_plane import credentials
-from control_plane.api.deps import DbDep, Offset
+from control_plane.api.deps import ChangesDep, DbDep, Offset
+from control_plane.changes import API_KEYS
 from control_plane.errors import LastActiveApiKey
 from control_plane.models import ApiKeyCreate, ApiKeyCreated, ApiKeyPublic, ApiKeysPublic
 
@@ -43,7 +44,7 @@ async def list_api_keys(
         409: {"description": "It is the last active key; create another one first"},
     },
 )
-async def revoke_api_key(db: DbDep, key_id: str) -> ApiKeyPublic:
+async def revoke_api_key(db: DbDep, changes: ChangesDep, key_id: str) -> ApiKeyPublic:
     """Revoke a key: requests using it are refused from now on. The last active key stays."""
     row = await credentials.get_api_key(db, key_id)
     if row is None:
@@ -54,5 +55,6 @@ async def revoke_api_key(db: DbDep, key_id: str) -> ApiKeyPublic:
         row = await credentials.revoke_api_key(db, row)
     except LastActiveApiKey as e:
         raise HTTPException(status_code=status.HTTP_409_CONFLICT, detail=str(e)) from e
+    await changes.publish(API_KEYS, row.id)
     logger.info("API key %s (%s) revoked", row.id, row.prefix)
     return ApiKeyPublic.model_validate(row)
