@@ -18,12 +18,14 @@ from typing import Any
 
 from livekit.agents import AgentServer, AgentSession, JobContext, JobProcess, room_io
 from livekit.agents.inference import TurnDetector
+from livekit.agents.utils import http_context
 from livekit.plugins import silero
 from pydantic import ValidationError
 
 from stimm.egress import egress_client
 from stimm.placeholders import fill
 from stimm.schema import AGENT_NAME, JobMetadata, SessionClaim, SessionEvent, WorkerAgentConfig
+from stimm.tls import provider_tls_context, tls_context
 from worker import inference, pool, telephony, tracing, voicemail
 from worker.control_plane_client import ControlPlaneClient, ControlPlaneError, SessionTakenError
 from worker.mcp_tools import unavailable_notice
@@ -39,10 +41,12 @@ from worker.warm_transfer import TransferLine
 logger = logging.getLogger("stimm.worker")
 
 
-FIRST_REQUEST_IMPORTS = (
+JOB_IMPORTS = (
+    # the OpenAI SDK and its HTTP stack, at a process's first chat request (~0.17 s of CPU)
     "openai.resources.chat.chat",
     "openai.resources.chat.completions.completions",
     "openai.resources.chat.completions.messages",
+    "openai.resources.models",
     "openai.lib.streaming.chat",
     "openai.pagination",
     "httpcore2",
@@ -50,14 +54,36 @@ FIRST_REQUEST_IMPORTS = (
     "anyio._backends._asyncio",
     "jiter",
     "truststore",
+    # httpx's transport (the control-plane client, the webhooks' egress client)
+    "httpcore",
+    # the session's own: the Silero weights' package, the audio FFT, the session report
+    "livekit.plugins.silero.resources",
+    "numpy.fft",
+    "livekit.agents.voice.report",
 )
-"""Modules the OpenAI SDK and its HTTP stack import at a process's first chat request (~0.17 s
-of CPU on this machine). Imported with this module, which livekit's forkserver preloads, every
-job process starts with them instead of importing them in its first reply: with 8 calls
-starting at once that import held a job's event loop for 1.8 s."""
-for _name in FIRST_REQUEST_IMPORTS:
+"""Modules a job process imported as its call started or at its first reply, found by
+logging each import in job processes under bench/capacity.py. Imported with this module,
+which livekit's forkserver preloads, every job process starts with them: with 8 calls starting
+at once the OpenAI SDK's import alone held a job's event loop for 1.8 s."""
+for _name in JOB_IMPORTS:
     with contextlib.suppress(ImportError):  # another HTTP stack: nothing to warm
         importlib.import_module(_name)
+
+
+def warm_tls_contexts() -> None:
+    """Build the TLS contexts each job process built as its call started: the control-plane
+    client's and the LLM clients' (``stimm/tls.py``), and the one livekit's HTTP session (the
+    Deepgram and ElevenLabs plugins) makes once per process. Each loads the CA store, ~18 ms
+    of CPU; with 20 calls starting at once they held job loops 0.2-1.3 s (bench/dispatch.py).
+    Called here, in livekit's forkserver, every job process inherits them, as livekit does for
+    its own httpx client (``livekit.agents.ipc._preload``)."""
+    tls_context()
+    provider_tls_context()
+    # livekit caches it per process and CA paths; no public way to ask for it early
+    http_context._create_ssl_context()
+
+
+warm_tls_contexts()
 
 VAD_MIN_SILENCE = 0.25
 """Seconds of silence after which Silero reports the end of speech. The turn itself ends after

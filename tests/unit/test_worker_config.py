@@ -228,3 +228,45 @@ def test_a_job_processs_first_reply_imports_no_openai_client_code() -> None:
         [sys.executable, "-c", FIRST_CHAT], capture_output=True, text=True, timeout=120, check=True
     )
     assert out.stdout.strip() == "", f"imported at the first chat request: {out.stdout}"
+
+
+JOB_START_TLS = """
+import asyncio, ssl
+import worker.main  # what livekit's forkserver preloads
+from livekit.agents.utils import http_context
+from stimm.schema import ProviderSpec
+from worker.control_plane_client import ControlPlaneClient
+from worker.providers import build_llm
+
+made = []
+create = ssl.create_default_context
+def counting(*args, **kwargs):
+    made.append(1)
+    return create(*args, **kwargs)
+ssl.create_default_context = counting
+
+async def job_start() -> None:
+    ControlPlaneClient("http://127.0.0.1:9", "token")
+    spec = ProviderSpec(provider="openai", model="m", options={})
+    build_llm(spec, secrets={"OPENAI_API_KEY": "k"})
+    async with http_context.open():  # the speech plugins' session
+        pass
+
+asyncio.run(job_start())
+print(len(made))
+"""
+
+
+def test_a_job_process_loads_no_certificates_as_its_call_starts() -> None:
+    # each TLS context loads the CA store (~18 ms of CPU): the forkserver makes them once
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-c", JOB_START_TLS],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    assert out.stdout.strip() == "0", f"TLS contexts made at job start: {out.stdout}"
