@@ -521,6 +521,18 @@ def chart(report: dict[str, Any], out: Path) -> None:
                 xs = [lv["sessions"] for lv in levels if lv[key] is not None]
                 ys = [lv[key] for lv in levels if lv[key] is not None]
                 ax.plot(xs, ys, style, label=kind)
+                for lv in levels:  # a level where callers went unanswered says so
+                    if key == "p95_ms" and lv[key] is not None and lv["answered"] < lv["sessions"]:
+                        note = f"{lv['answered']}/{lv['sessions']} answered"
+                        ax.annotate(
+                            note,
+                            (lv["sessions"], lv[key]),
+                            xytext=(-6, -14),
+                            textcoords="offset points",
+                            ha="right",
+                            fontsize=8,
+                            color="red",
+                        )
             if key == "p95_ms":
                 ax.axhline(report[providers]["slo_p95_s"] * 1000, color="grey", lw=0.8)
             ax.set_title(f"{providers}: {label}")
