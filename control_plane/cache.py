@@ -18,12 +18,12 @@ from redis.exceptions import RedisError
 
 from control_plane.changes import EVERYTHING
 from control_plane.models import ApiKey
+from control_plane.redis_clients import redis_client
 from stimm.schema import AgentConfig
 
 logger = logging.getLogger("stimm.control_plane")
 
 CONFIG_TTL_S = 3_600
-REDIS_TIMEOUT_S = 1.0
 
 
 def agent_key(agent_id: str) -> str:
@@ -34,15 +34,7 @@ class AgentConfigCache:
     """Agent configs by id in Redis; with no ``redis_url`` every lookup misses."""
 
     def __init__(self, redis_url: str | None) -> None:
-        self._redis: Redis | None = (
-            Redis.from_url(
-                redis_url,
-                socket_timeout=REDIS_TIMEOUT_S,
-                socket_connect_timeout=REDIS_TIMEOUT_S,
-            )
-            if redis_url
-            else None
-        )
+        self._redis: Redis | None = redis_client(redis_url) if redis_url else None
 
     @property
     def configured(self) -> bool:

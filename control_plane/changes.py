@@ -19,6 +19,8 @@ from collections.abc import Callable
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from control_plane.redis_clients import redis_client, subscriber_client
+
 logger = logging.getLogger("stimm.control_plane")
 
 CHANNEL = "stimm:changes"
@@ -31,8 +33,6 @@ API_KEYS = "api-keys"
 EVERYTHING = "*"
 """The item callbacks get when messages may have been missed."""
 
-PUBLISH_TIMEOUT_S = 1.0
-"""Seconds a publish or a subscription's connect waits for Redis."""
 RESUBSCRIBE_S = 1.0
 
 Callback = Callable[[str], None]
@@ -43,15 +43,7 @@ class Changes:
 
     def __init__(self, redis_url: str | None) -> None:
         self._url = redis_url
-        self._redis: Redis | None = (
-            Redis.from_url(
-                redis_url,
-                socket_timeout=PUBLISH_TIMEOUT_S,
-                socket_connect_timeout=PUBLISH_TIMEOUT_S,
-            )
-            if redis_url
-            else None
-        )
+        self._redis: Redis | None = redis_client(redis_url) if redis_url else None
         self._callbacks: dict[str, list[Callback]] = {}
         self._listener: asyncio.Task[None] | None = None
         self._listening = False
@@ -105,9 +97,7 @@ class Changes:
         lost = False
         while True:
             # its own connection, with no read timeout: a quiet channel is not a failure
-            client = Redis.from_url(
-                url, socket_connect_timeout=PUBLISH_TIMEOUT_S, socket_keepalive=True
-            )
+            client = subscriber_client(url)
             try:
                 async with client.pubsub(ignore_subscribe_messages=True) as channel:
                     await channel.subscribe(CHANNEL)

@@ -27,7 +27,6 @@ from typing import Any, Protocol
 
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 from google.protobuf.message import DecodeError
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -35,6 +34,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from control_plane import crud
 from control_plane.errors import ControlPlaneError
 from control_plane.models import VoiceSession
+from control_plane.redis_clients import redis_client
 
 logger = logging.getLogger("stimm.control_plane")
 
@@ -49,7 +49,6 @@ RECONNECT_GRACE_S = 20
 """How long after its node is lost a call has to come back on a live node. Clients start
 reconnecting at once; the room can only be re-created once LiveKit stops routing it to the
 dead node (5 s), and the SDKs back off between attempts."""
-REDIS_TIMEOUT_S = 1.0
 LOST_REASON = (
     "LiveKit node {node} ({ip}) lost: {why}; the call did not come back on another node "
     "within {grace:g} s"
@@ -116,9 +115,7 @@ class LiveKitNodes:
     """Reads LiveKit's node table and room placement from its Redis."""
 
     def __init__(self, redis_url: str) -> None:
-        self._redis = Redis.from_url(
-            redis_url, socket_timeout=REDIS_TIMEOUT_S, socket_connect_timeout=REDIS_TIMEOUT_S
-        )
+        self._redis = redis_client(redis_url)
 
     async def nodes(self) -> dict[str, LiveKitNode]:
         """Every node in LiveKit's table, live or not, by id."""

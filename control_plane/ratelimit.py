@@ -13,7 +13,7 @@ import time
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from control_plane.cache import REDIS_TIMEOUT_S
+from control_plane.redis_clients import redis_client
 
 logger = logging.getLogger("stimm.control_plane")
 
@@ -24,13 +24,7 @@ class RateLimiter:
     """Counts requests per (scope, key) and minute; with no ``redis_url``, in memory."""
 
     def __init__(self, redis_url: str | None) -> None:
-        self._redis: Redis | None = (
-            Redis.from_url(
-                redis_url, socket_timeout=REDIS_TIMEOUT_S, socket_connect_timeout=REDIS_TIMEOUT_S
-            )
-            if redis_url
-            else None
-        )
+        self._redis: Redis | None = redis_client(redis_url) if redis_url else None
         self._local: dict[tuple[str, str], tuple[int, int]] = {}
 
     async def hit(self, scope: str, key: str, limit: int) -> float | None:

@@ -20,10 +20,10 @@ from datetime import UTC, datetime
 from typing import Protocol
 
 from pydantic import ValidationError
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from control_plane.errors import ControlPlaneError
+from control_plane.redis_clients import redis_client, subscriber_client
 from control_plane.workers.models import WorkerPublic
 from stimm.schema import WorkerHeartbeat
 
@@ -32,7 +32,6 @@ logger = logging.getLogger("stimm.control_plane")
 KEY_PREFIX = "stimm:worker:"
 BEATS_CHANNEL = "stimm:worker-sessions"
 """Each heartbeat that lists sessions is published here: ``{"worker_id", "sessions"}``."""
-REDIS_TIMEOUT_S = 1.0
 RESUBSCRIBE_S = (0.5, 5.0)
 """First and longest wait before subscribing again after the channel's connection failed."""
 
@@ -122,9 +121,7 @@ class RedisRegistry:
     def __init__(self, redis_url: str, ttl_s: float) -> None:
         self.ttl_s = ttl_s
         self._url = redis_url
-        self._redis = Redis.from_url(
-            redis_url, socket_timeout=REDIS_TIMEOUT_S, socket_connect_timeout=REDIS_TIMEOUT_S
-        )
+        self._redis = redis_client(redis_url)
         self._waiters = SessionWaiters()
         self._listener: asyncio.Task[None] | None = None
 
@@ -179,7 +176,7 @@ class RedisRegistry:
         backoff = RESUBSCRIBE_S[0]
         while True:
             # its own connection, with no read timeout: a quiet channel is not a failure
-            client = Redis.from_url(self._url, socket_connect_timeout=REDIS_TIMEOUT_S)
+            client = subscriber_client(self._url)
             try:
                 async with client.pubsub(ignore_subscribe_messages=True) as channel:
                     await channel.subscribe(BEATS_CHANNEL)
