@@ -5,8 +5,9 @@ write made through one replica, or by the CLI, must reach the others. ``Changes.
 this process's callbacks at once, then publishes on one Redis channel, which every process
 subscribes to. Redis delivers a message to the subscribers connected at that moment only: when
 the subscription is lost, and again once it is back, every callback runs as if everything had
-changed. Without Redis only this process hears; the caches' own expiry bounds what another
-writer (the CLI on a SQLite database) leaves stale.
+changed. Without Redis, or while the subscription is down, ``listening`` is false and the
+caches hold nothing between requests: a write nobody can announce (the CLI on a SQLite
+database) is still seen by the next request.
 """
 
 from __future__ import annotations

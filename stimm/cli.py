@@ -392,8 +392,8 @@ def _with_database(action: Callable[[AsyncSession], Awaitable[T]]) -> T:
 
 
 async def _tell_control_planes(topic: str, item: str) -> None:
-    """Tell the running control planes of a change written here (over Redis, when
-    ``STIMM_REDIS_URL`` is set; without it, their copies expire on their own)."""
+    """Tell the running control planes of a change written here, over Redis when
+    ``STIMM_REDIS_URL`` is set (without it they keep no copies: each request reads)."""
     from control_plane.changes import Changes
     from control_plane.core.config import StoreSettings
 
