@@ -14,6 +14,7 @@ import importlib
 import logging
 import os
 import tempfile
+import time
 from typing import Any
 
 from livekit.agents import AgentServer, AgentSession, JobContext, JobProcess, room_io
@@ -201,14 +202,16 @@ async def entrypoint(ctx: JobContext) -> None:
         return
     assert session_id is not None
     with tracing.session_trace(ctx, session_id, meta):
+        began = time.monotonic()
         try:
-            await claim_session(ctx, meta, session_id, client)
-            config = await load_agent(meta, session_id, client)
+            config = await claim_and_load(ctx, meta, session_id, client)
             built = build_pipeline(ctx, config, session_id)
         except LeaveRoom as e:
             await leave(ctx, e, session_id, client, phone_call)
             return
-        await converse(ctx, session_id, config, built, client, phone_call)
+        await converse(
+            ctx, session_id, config, built, client, phone_call, setup_s=time.monotonic() - began
+        )
 
 
 async def leave(
@@ -253,6 +256,21 @@ async def take_phone_leg(
         logger.error("job %s: %s", ctx.job.id, e)
         # an outbound call's session exists: it fails with the reason instead of staying open
         raise LeaveRoom(str(e), failure=str(e)) from e
+
+
+async def claim_and_load(
+    ctx: JobContext, meta: JobMetadata, session_id: str, client: ControlPlaneClient
+) -> WorkerAgentConfig:
+    """Claim the session and load its agent in one round trip's time: the config is asked for
+    while the claim is, and dropped unread when another job has the session."""
+    loading = asyncio.ensure_future(load_agent(meta, session_id, client))
+    try:
+        await claim_session(ctx, meta, session_id, client)
+    except BaseException:
+        loading.cancel()
+        await asyncio.gather(loading, return_exceptions=True)
+        raise
+    return await loading
 
 
 async def claim_session(
@@ -321,8 +339,11 @@ async def converse(
     built: BuiltAgentSession,
     client: ControlPlaneClient,
     phone_call: telephony.PhoneCall | None,
+    *,
+    setup_s: float = 0.0,
 ) -> None:
-    """Join the room, report the session active, greet; record every turn until it ends."""
+    """Join the room, report the session active, greet; record every turn until it ends.
+    ``setup_s``: the job's time so far (claim, load, build), logged with the session's start."""
     agent_session = built.agent_session
     webhooks = egress_client()  # only where STIMM_EGRESS_ALLOW lets agents' webhooks go
     line = (
@@ -350,6 +371,7 @@ async def converse(
 
     ctx.add_shutdown_callback(on_shutdown)
 
+    joining = time.monotonic()
     await agent_session.start(
         agent=agent,
         room=ctx.room,
@@ -358,8 +380,15 @@ async def converse(
         ),
         record=record_options(config.recording),
     )
+    joined_s = time.monotonic() - joining
     await recorder.started(turn_detection=built.turn_detection, worker_id=ctx.worker_id)
-    logger.info("session %s started for agent %s", session_id, config.id)
+    logger.info(
+        "session %s started for agent %s: %.0f ms to claim, load and build, %.0f ms to join",
+        session_id,
+        config.id,
+        setup_s * 1000,
+        joined_s * 1000,
+    )
     screened = False  # a screened callee's "Hello?" is answered by the greeting, whole
     if phone_call is not None and phone_call.outbound and config.voicemail.detect:
         if not await screen_answer(ctx, agent_session, phone_call, config, recorder):

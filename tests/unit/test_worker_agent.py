@@ -4,6 +4,7 @@ against the real OpenAI plugin talking to scripted local LLM servers: failover, 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -454,6 +455,80 @@ async def test_a_job_that_loses_the_claim_is_told_why() -> None:
     with pytest.raises(ControlPlaneError, match="HTTP 503"):
         await client.claim_session("s-down", claim)
     await client.aclose()
+
+
+def claim_and_load_client(
+    claim: Callable[[], Any], agent: Callable[[], Any]
+) -> tuple[ControlPlaneClient, list[str]]:
+    """A control plane whose claim and agent answers are the given coroutines' results."""
+    sent: list[str] = []
+
+    async def handle(request: httpx.Request) -> httpx.Response:
+        is_claim = request.url.path.endswith("/claim")
+        sent.append("claim" if is_claim else "agent")
+        result: httpx.Response = await (claim() if is_claim else agent())
+        return result
+
+    client = ControlPlaneClient(
+        "http://control-plane", "token", wait_s=0.5, transport=httpx.MockTransport(handle)
+    )
+    return client, sent
+
+
+async def test_a_job_asks_for_its_agent_while_its_claim_is_answered() -> None:
+    from types import SimpleNamespace
+
+    from stimm.schema import JobMetadata
+    from worker.main import claim_and_load
+
+    agent_asked = asyncio.Event()
+    claim_waited_for_agent: list[bool] = []
+    agent = {**config(["http://llm.invalid/v1"]).model_dump(mode="json"), "id": "agent-1"}
+
+    async def claim() -> httpx.Response:
+        # answered once the agent's config was asked for: one round trip, not two (asked
+        # only after the claim, the config would wait out this second)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(agent_asked.wait(), 1)
+        claim_waited_for_agent.append(agent_asked.is_set())
+        return httpx.Response(200, json={})
+
+    async def load() -> httpx.Response:
+        agent_asked.set()
+        return httpx.Response(200, json=agent)
+
+    client, sent = claim_and_load_client(claim, load)
+    ctx: Any = SimpleNamespace(job=SimpleNamespace(id="AJ_1"), worker_id="AW_1")
+    meta = JobMetadata(agent_id="agent-1", session_id="s-1")
+    loaded = await claim_and_load(ctx, meta, "s-1", client)
+    await client.aclose()
+    assert loaded.id == "agent-1"
+    assert sorted(sent) == ["agent", "claim"]
+    assert claim_waited_for_agent == [True]
+
+
+async def test_a_job_that_loses_the_claim_does_not_fail_the_session_its_agent_cannot_load() -> None:
+    from types import SimpleNamespace
+
+    from stimm.schema import JobMetadata
+    from worker.main import LeaveRoom, claim_and_load
+
+    async def taken() -> httpx.Response:
+        await asyncio.sleep(0.05)  # the agent's 404 is in first
+        return httpx.Response(409, json={"detail": "Session s-1 is already answered"})
+
+    async def missing() -> httpx.Response:
+        return httpx.Response(404, json={"detail": "no such agent"})
+
+    client, _ = claim_and_load_client(taken, missing)
+    ctx: Any = SimpleNamespace(job=SimpleNamespace(id="AJ_1"), worker_id="AW_1")
+    meta = JobMetadata(agent_id="agent-1", session_id="s-1")
+    with pytest.raises(LeaveRoom) as left:
+        await claim_and_load(ctx, meta, "s-1", client)
+    await client.aclose()
+    # the other job answers the session: this one leaves without recording a failure
+    assert left.value.reason == "session answered by another job"
+    assert left.value.failure is None
 
 
 async def test_a_job_waits_for_a_restarting_control_plane_to_load_its_agent() -> None:
