@@ -7,13 +7,15 @@ joins the room it was given without a microphone and notes when the agent arrive
 comparison, the same bursts against a plain livekit-agents worker (``bench/plain_worker.py``,
 rooms created and dispatched through the LiveKit API as livekit's docs do it).
 
-Per worker kind and executor: dispatch p50/p95/p99/max (request sent → the agent participant seen
-by the caller), the ``POST /api/sessions`` answer time alone, dispatches lost (no agent within
-``--timeout`` s), and rooms holding more than one agent (counted from each caller's room after
-the burst settled). bench/results/dispatch.json. With ``--profile``, py-spy samples the
-control plane during the first executor's bursts: the functions under ``create_session`` (the
-``POST /api/sessions`` route) with their share of its samples, in the same file (the collapsed
-stacks stay in the run folder, for a flame graph).
+Per worker kind and executor: dispatch p50/p95/p99/max (request sent → the LiveKit server let
+the agent into the room: the participant's ``joined_at``, stamped by the server on this
+machine's clock), the same seen by the caller (which also waits on the caller's own connection,
+its WebRTC handshakes on the same 2 cores), the ``POST /api/sessions`` answer time alone,
+dispatches lost (no agent within ``--timeout`` s), and rooms holding more than one agent
+(counted from each caller's room after the burst settled). bench/results/dispatch.json. With
+``--profile``, py-spy samples the control plane during the first executor's bursts: the
+functions under ``create_session`` (the ``POST /api/sessions`` route) with their share of its
+samples, in the same file (the collapsed stacks stay in the run folder, for a flame graph).
 
     .venv/bin/python bench/dispatch.py [--burst 20] [--rounds 3] [--executors process,thread]
 """
@@ -54,6 +56,7 @@ WORKERS = 2
 @dataclass
 class Burst:
     dispatch_ms: list[float] = field(default_factory=list)
+    seen_ms: list[float] = field(default_factory=list)
     request_ms: list[float] = field(default_factory=list)
     lost: int = 0
     refused: list[str] = field(default_factory=list)
@@ -64,8 +67,8 @@ class Burst:
             return round(pct(values, q), 1) if values else None
 
         return {
-            "requests": len(self.dispatch_ms) + self.lost + len(self.refused),
-            "dispatched": len(self.dispatch_ms),
+            "requests": len(self.seen_ms) + self.lost + len(self.refused),
+            "dispatched": len(self.seen_ms),
             "lost": self.lost,
             "refused": self.refused[:5],
             "rooms_with_two_agents": self.rooms_with_two_agents,
@@ -79,7 +82,21 @@ class Burst:
                 round(statistics.median(self.request_ms), 1) if self.request_ms else None
             ),
             "request_p99_ms": ms(self.request_ms, 0.99),
+            "seen_by_caller_p50_ms": (
+                round(statistics.median(self.seen_ms), 1) if self.seen_ms else None
+            ),
+            "seen_by_caller_p99_ms": ms(self.seen_ms, 0.99),
         }
+
+
+def agent_joined_at(room: rtc.Room) -> float | None:
+    """When the LiveKit server let the room's agent in (its clock, this machine's): the
+    caller's own view waits on the caller's connection too, and the callers here share the
+    same 2 cores as everything else."""
+    for p in room.remote_participants.values():
+        if p.kind == rtc.ParticipantKind.PARTICIPANT_KIND_AGENT and p.joined_at is not None:
+            return p.joined_at.timestamp()
+    return None
 
 
 def agents_in(room: rtc.Room) -> int:
@@ -99,7 +116,7 @@ async def burst(
     listeners: list[Listener] = []
 
     async def one() -> None:
-        sent = time.monotonic()
+        sent, sent_at = time.monotonic(), time.time()
         if kind == "stimm":
             resp = await http.post("/api/sessions", json={"agent_id": target})
             if resp.status_code != 201:
@@ -118,7 +135,10 @@ async def burst(
             result.lost += 1
             return
         assert listener.agent_joined_at is not None
-        result.dispatch_ms.append((listener.agent_joined_at - sent) * 1000)
+        result.seen_ms.append((listener.agent_joined_at - sent) * 1000)
+        joined = agent_joined_at(listener.room)
+        if joined is not None:
+            result.dispatch_ms.append((joined - sent_at) * 1000)
 
     try:
         await asyncio.gather(*(one() for _ in range(n)))
@@ -145,6 +165,7 @@ async def run_kind(
             rounds.append(b.as_dict())
             print(f"  {kind} round {r + 1}: {json.dumps(b.as_dict())}", flush=True)
             total.dispatch_ms += b.dispatch_ms
+            total.seen_ms += b.seen_ms
             total.request_ms += b.request_ms
             total.lost += b.lost
             total.refused += b.refused

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import sys
 from collections.abc import AsyncIterator
@@ -48,6 +47,7 @@ from control_plane.web import console_router
 from control_plane.workers.registry import create_registry
 from control_plane.workers.sweeper import LostWorkerSweeper
 from stimm import tracing
+from stimm.heap import freeze_startup_heap
 
 logger = logging.getLogger("stimm.control_plane")
 
@@ -252,9 +252,5 @@ def serve(host: str = "127.0.0.1", port: int = 8000, settings: Settings | None =
     run_migrations(settings.database_url)
     logger.info("serving the control plane on http://%s:%d", host, port)
     app = create_app(settings)
-    # What is built so far (modules, the app and its services) lives as long as the process:
-    # out of the garbage collector's reach, a full collection no longer scans it. Each one
-    # held the event loop ~230 ms, every 2 s under load (bench/api_load.py: p99 300 ms).
-    gc.collect()
-    gc.freeze()
+    freeze_startup_heap()
     uvicorn.run(app, host=host, port=port)

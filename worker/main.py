@@ -24,6 +24,7 @@ from livekit.plugins import silero
 from pydantic import ValidationError
 
 from stimm.egress import egress_client
+from stimm.heap import freeze_startup_heap
 from stimm.placeholders import fill
 from stimm.schema import AGENT_NAME, JobMetadata, SessionClaim, SessionEvent, WorkerAgentConfig
 from stimm.tls import provider_tls_context, tls_context
@@ -167,6 +168,8 @@ def create_server(*, health_port: int | None = None) -> AgentServer:
     inference.preload_models()
     inference.register(WhisperRunner, PiperRunner)
     server.on("worker_started", lambda: inference.install(server))
+    # the worker's own heap (its imports, the server): calls on the thread executor run here
+    server.on("worker_started", freeze_startup_heap)
     server.rtc_session(entrypoint, agent_name=AGENT_NAME, on_request=member.on_request)
     return server
 
