@@ -6,9 +6,11 @@ from __future__ import annotations
 from typing import Any
 
 LLM_RULES: list[dict[str, Any]] = [
-    # the MCP tool of testkit.fakes.mcp_server; its answer is read out after "The tool answered:"
+    # the MCP tool of testkit.fakes.mcp_server; its answer is read out after "The tool answered:".
+    # "planet": Whisper tiny, given the caller's Opus audio on a busy machine, heard the asked
+    # "planetarium" as "planetary and" or "planetary ensure" in 2 of 6 runs (the turn whole)
     {
-        "match": "planetarium",
+        "match": "planet",
         "reply": {"tool": "planetarium_hours", "arguments": {"day": "Sunday"}},
     },
     {"match": "museum", "reply": "The museum is open every Sunday afternoon."},
