@@ -270,3 +270,37 @@ def test_a_job_process_loads_no_certificates_as_its_call_starts() -> None:
         check=True,
     )
     assert out.stdout.strip() == "0", f"TLS contexts made at job start: {out.stdout}"
+
+
+PREWARM_RSS = """
+import os
+import livekit.agents.ipc._preload  # livekit's warm-up, as its forkserver runs it
+import worker.main  # what the forkserver preloads
+
+def rss_mb() -> float:
+    return int(open("/proc/self/statm").read().split()[1]) * 4096 / 1e6
+
+class Proc:
+    userdata: dict = {}
+
+read, write = os.pipe()
+pid = os.fork()
+if pid == 0:  # a job process, as the forkserver makes it
+    before = rss_mb()
+    worker.main.prewarm(Proc())
+    os.write(write, f"{rss_mb() - before:.1f}".encode())
+    os._exit(0)
+os.waitpid(pid, 0)
+print(os.read(read, 64).decode())
+"""
+
+
+def test_a_job_process_shares_the_forkservers_vad_model() -> None:
+    # the ONNX Silero of livekit-plugins-silero loaded a copy per job process: +35 MB each
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-c", PREWARM_RSS], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert float(out.stdout.strip()) < 5.0, f"prewarm grew the job process by {out.stdout} MB"
