@@ -345,7 +345,7 @@ async def converse(
     client: ControlPlaneClient,
     phone_call: telephony.PhoneCall | None,
     *,
-    setup_s: float = 0.0,
+    setup_s: float,
 ) -> None:
     """Join the room, report the session active, greet; record every turn until it ends.
     ``setup_s``: the job's time so far (claim, load, build), logged with the session's start."""
