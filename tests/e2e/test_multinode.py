@@ -129,11 +129,18 @@ async def request_session(
 
 
 async def answered(
-    sessions: list[dict[str, Any]], greeted: int = 0, *, via: dict[int, str] | None = None
+    sessions: list[dict[str, Any]],
+    greeted: int = 0,
+    *,
+    via: dict[int, str] | None = None,
+    talking: int | None = None,
 ) -> list[Caller]:
     """Join each session and wait for its agent (the first ``greeted`` hear it); session ``i``
-    joins through ``via[i]`` (a LiveKit node's own URL) instead of the load balancer."""
-    callers: list[Caller] = [Listener(hears=i < greeted) for i in range(len(sessions))]
+    joins through ``via[i]`` (a LiveKit node's own URL) instead of the load balancer; session
+    ``talking``'s caller has a microphone."""
+    callers: list[Caller] = [
+        Caller() if i == talking else Listener(hears=i < greeted) for i in range(len(sessions))
+    ]
     urls = [(via or {}).get(i, s["livekit_url"]) for i, s in enumerate(sessions)]
     await asyncio.gather(
         *(c.join(u, s["token"]) for c, u, s in zip(callers, urls, sessions, strict=True))
@@ -205,19 +212,16 @@ async def test_a_control_plane_then_a_livekit_node_die_under_calls(
     on_dead = [i for i, s in enumerate(sessions) if placed[s["room"]] == 1]
     # one caller's client reaches node 1 only (no other node to reconnect to); another talks
     pinned, talker = on_dead[0], on_dead[1]
-    callers = await answered(sessions, via={pinned: topology.node_url(1)})
-    speaker = Caller()
+    # the talker joins with its microphone: a listener swapped for it (same identity) once
+    # left a session whose agent had just linked to the listener, which ended that call
+    callers = await answered(sessions, via={pinned: topology.node_url(1)}, talking=talker)
     try:
-        await callers[talker].leave()
-        callers[talker] = speaker
-        await speaker.join(sessions[talker]["livekit_url"], sessions[talker]["token"])
-        await asyncio.wait_for(speaker.agent_joined.wait(), 60)
         for s in sessions:
             assert (await wait_for_session(http, s["session_id"], {"active"}))["status"] == "active"
         # LiveKit's node stats (every 2 s) have seen the calls, as for any call older than that
         await asyncio.sleep(3)
         await livekit_node_killed_with_calls_on_it(
-            topology, http, sessions, pinned=pinned, talker=speaker
+            topology, http, sessions, pinned=pinned, talker=callers[talker]
         )
         await new_sessions_go_to_the_surviving_node(topology, http, agents)
     finally:
