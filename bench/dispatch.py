@@ -89,22 +89,21 @@ class Burst:
         }
 
 
+def agents(room: rtc.Room) -> list[rtc.RemoteParticipant]:
+    """The room's agent participants, as this caller sees them."""
+    return [
+        p
+        for p in room.remote_participants.values()
+        if p.kind == rtc.ParticipantKind.PARTICIPANT_KIND_AGENT
+    ]
+
+
 def agent_joined_at(room: rtc.Room) -> float | None:
     """When the LiveKit server let the room's agent in (its clock, this machine's): the
     caller's own view waits on the caller's connection too, and the callers here share the
     same 2 cores as everything else."""
-    for p in room.remote_participants.values():
-        if p.kind == rtc.ParticipantKind.PARTICIPANT_KIND_AGENT and p.joined_at is not None:
-            return p.joined_at.timestamp()
-    return None
-
-
-def agents_in(room: rtc.Room) -> int:
-    return sum(
-        1
-        for p in room.remote_participants.values()
-        if p.kind == rtc.ParticipantKind.PARTICIPANT_KIND_AGENT
-    )
+    joined = [p.joined_at.timestamp() for p in agents(room) if p.joined_at is not None]
+    return min(joined, default=None)
 
 
 async def burst(
@@ -143,7 +142,7 @@ async def burst(
     try:
         await asyncio.gather(*(one() for _ in range(n)))
         await asyncio.sleep(3)  # a second agent dispatched into a room would have arrived
-        result.rooms_with_two_agents = sum(1 for lst in listeners if agents_in(lst.room) > 1)
+        result.rooms_with_two_agents = sum(1 for lst in listeners if len(agents(lst.room)) > 1)
     finally:
         await asyncio.gather(*(lst.leave() for lst in listeners), return_exceptions=True)
     return result
